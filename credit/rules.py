@@ -1,0 +1,250 @@
+"""The reporting rules: which of a subject's records a report counts.
+
+Given a subject's current records in one region, the region's catalogue, a report
+profile and a window, :func:`evaluate` says for every domain × scope the region covers
+for that kind of subject whether there is no record or which records count, and how many
+records were left out under the profile's exclusions (they are counted, never shown).
+Records outside the window are simply not part of the question.
+
+Penalties, coercion and judgments count by their decision date inside the window. List
+entries count while in force at some time inside the window: listed on or before the
+cut-off and not removed before the window starts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from credit.catalogue import Catalogue, Scope
+from credit.identifiers import Subject, SubjectKind
+from credit.profiles import ReportProfile
+from credit.regions import Region
+from credit.window import ReportWindow
+
+
+class Procedure(enum.Enum):
+    GENERAL = "general"  # 普通程序
+    SIMPLIFIED = "simplified"  # 简易程序
+    NOT_APPLICABLE = "n/a"  # lists, judgments
+
+
+class RecordStatus(enum.Enum):
+    """The state of a record's latest version."""
+
+    IN_FORCE = "in_force"  # 有效
+    REPAIRED = "repaired"  # 已信用修复
+    REVOKED = "revoked"  # 已撤销 (e.g. after an objection)
+
+
+class Exclusion(enum.Enum):
+    """Why a record inside the window does not count under a profile."""
+
+    SIMPLIFIED_PROCEDURE = "simplified_procedure"
+    NOT_PENALISED = "not_penalised"
+    CREDIT_REPAIRED = "credit_repaired"
+    REVOKED = "revoked"
+
+
+class Outcome(enum.Enum):
+    """The answer for one domain × scope in one region."""
+
+    NO_RECORD = "no_record"  # 无违法违规记录
+    RECORDS = "records"  # 有记录
+    NOT_COVERED = "not_covered"  # 该地区未覆盖
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a record version came from."""
+
+    source: str  # file or feed it was loaded from
+    ingested_at: datetime
+    content_hash: str  # sha-256 of the record's canonical content
+
+
+@dataclass(frozen=True, slots=True)
+class CreditRecord:
+    """One version of a public credit record held by a region."""
+
+    record_id: str  # stable across versions
+    version: int
+    region: Region
+    subject_id: str
+    subject_kind: SubjectKind
+    subject_name: str
+    domain: str
+    scope: Scope
+    decision_no: str  # 行政处罚决定书文号 / list or judgment reference
+    authority: str  # 处罚机关 / listing authority / court
+    decided_on: date  # decision, listing or judgment date
+    category: str = ""  # 处罚类别
+    content: str = ""  # 处罚内容 / reason for listing
+    procedure: Procedure = Procedure.GENERAL
+    status: RecordStatus = RecordStatus.IN_FORCE
+    publicity_until: date | None = None  # 公示截止期
+    removed_on: date | None = None  # list entries: 移出日期
+    provenance: Provenance | None = None
+
+    @property
+    def not_penalised(self) -> bool:
+        """A decision not to impose a penalty (不予行政处罚)."""
+        return self.scope is Scope.ADMINISTRATIVE_PENALTY and "不予" in self.category
+
+
+@dataclass(frozen=True, slots=True)
+class DomainResult:
+    domain: str
+    scope: Scope
+    outcome: Outcome
+    records: tuple[CreditRecord, ...] = ()
+    excluded: tuple[tuple[Exclusion, int], ...] = ()
+
+    @property
+    def excluded_count(self) -> int:
+        return sum(n for _, n in self.excluded)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectResult:
+    """One region's answer about one subject."""
+
+    subject: Subject
+    region: Region
+    profile: ReportProfile
+    window: ReportWindow
+    catalogue_version: str
+    data_as_of: datetime | None
+    results: tuple[DomainResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_records(self) -> bool:
+        return any(r.outcome is Outcome.RECORDS for r in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSummary:
+    """The short answer a batch check needs: counted records per domain × scope."""
+
+    subject: Subject
+    hits: tuple[tuple[str, Scope, int], ...] = field(default=())
+
+    @property
+    def has_records(self) -> bool:
+        return bool(self.hits)
+
+
+def in_window(record: CreditRecord, window: ReportWindow) -> bool:
+    """Whether a record falls inside the window at all."""
+    if record.scope.is_list:
+        if record.decided_on > window.cutoff:
+            return False
+        return record.removed_on is None or record.removed_on >= window.start
+    return window.contains(record.decided_on)
+
+
+def exclusion(record: CreditRecord, profile: ReportProfile) -> Exclusion | None:
+    """Why the profile leaves this record out, or None when it counts."""
+    rule = profile.exclude
+    if record.status is RecordStatus.REVOKED and rule.revoked:
+        return Exclusion.REVOKED
+    if record.status is RecordStatus.REPAIRED and rule.credit_repaired:
+        return Exclusion.CREDIT_REPAIRED
+    if record.not_penalised and rule.not_penalised:
+        return Exclusion.NOT_PENALISED
+    if record.procedure is Procedure.SIMPLIFIED and rule.simplified_procedure:
+        return Exclusion.SIMPLIFIED_PROCEDURE
+    return None
+
+
+def _sort_key(record: CreditRecord) -> tuple[date, str]:
+    return (record.decided_on, record.decision_no)
+
+
+def evaluate(
+    subject: Subject,
+    records: Iterable[CreditRecord],
+    *,
+    catalogue: Catalogue,
+    profile: ReportProfile,
+    window: ReportWindow,
+    data_as_of: datetime | None,
+) -> SubjectResult:
+    """One region's result for a subject: every covered domain × profile scope.
+
+    ``records`` are the subject's current record versions in ``catalogue.region``;
+    records of other subjects or of domains the catalogue does not cover are ignored.
+    """
+    counted: dict[tuple[str, Scope], list[CreditRecord]] = {}
+    excluded: dict[tuple[str, Scope], Counter[Exclusion]] = {}
+    for record in records:
+        if record.subject_id != subject.id or not in_window(record, window):
+            continue
+        key = (record.domain, record.scope)
+        reason = exclusion(record, profile)
+        if reason is None:
+            counted.setdefault(key, []).append(record)
+        else:
+            excluded.setdefault(key, Counter())[reason] += 1
+
+    results: list[DomainResult] = []
+    for entry in catalogue.for_subject(subject.kind):
+        for scope in profile.scopes:
+            key = (entry.domain.code, scope)
+            if scope not in entry.scopes:
+                results.append(DomainResult(entry.domain.code, scope, Outcome.NOT_COVERED))
+                continue
+            found = sorted(counted.get(key, ()), key=_sort_key)
+            left_out = tuple(sorted(excluded.get(key, Counter()).items(), key=lambda kv: kv[0].value))
+            results.append(
+                DomainResult(
+                    entry.domain.code,
+                    scope,
+                    Outcome.RECORDS if found else Outcome.NO_RECORD,
+                    tuple(found),
+                    left_out,
+                )
+            )
+    notes = subject.warnings + ((window.calendar_note,) if not window.calendar_exact else ())
+    return SubjectResult(
+        subject=subject,
+        region=catalogue.region,
+        profile=profile,
+        window=window,
+        catalogue_version=catalogue.version,
+        data_as_of=data_as_of,
+        results=tuple(results),
+        warnings=notes,
+    )
+
+
+def summarise(
+    subject: Subject,
+    records: Sequence[CreditRecord],
+    *,
+    catalogue: Catalogue,
+    profile: ReportProfile,
+    window: ReportWindow,
+) -> SubjectSummary:
+    """The counted records per domain × scope, for batch checks.
+
+    Applies exactly the rules of :func:`evaluate` (and is tested to agree with it), but
+    builds nothing for the many subjects that have no record at all.
+    """
+    if not records:
+        return SubjectSummary(subject)
+    hits: Counter[tuple[str, Scope]] = Counter()
+    for record in records:
+        if (
+            record.subject_id == subject.id
+            and record.scope in profile.scopes
+            and catalogue.covers(record.domain, subject.kind, record.scope)
+            and in_window(record, window)
+            and exclusion(record, profile) is None
+        ):
+            hits[(record.domain, record.scope)] += 1
+    return SubjectSummary(subject, tuple((d, s, n) for (d, s), n in sorted(hits.items(), key=lambda kv: (kv[0][0], kv[0][1].value))))

@@ -1,0 +1,1 @@
+"""The ``jjj`` command: runs nodes, loads and seeds data, and the demo federation."""

@@ -1,0 +1,3 @@
+from jjj.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The ``jjj`` command line. The only place (with the settings classes) that reads the
+environment; every subcommand turns errors into a message and a non-zero exit.
+
+Exit codes: 0 success; 1 failure; 2 bad usage or input; 3 ingest loaded the good rows
+but rejected some (see the rejects report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from credit.errors import CreditError, InvalidInput
+from credit.regions import Region
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_PARTIAL = 3
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _region(value: str) -> Region:
+    try:
+        return Region.parse(value)
+    except CreditError as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    from nodes.server import serve
+    from nodes.settings import NodeSettings
+
+    settings = NodeSettings.from_env(
+        region=args.region,
+        db_url=args.db,
+        listen=args.listen,
+        metrics_listen=args.metrics_listen,
+        default_profile=args.profile,
+        pilot_codes_file=args.pilot_codes,
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from credit.catalogue import catalogue
+    from nodes.db import migrate, sync_engine
+    from nodes.ingest import RowParser, ingest_file
+    from nodes.settings import NodeSettings
+    from nodes.store import SqlRecordWriter
+
+    settings = NodeSettings.from_env(region=args.region, db_url=args.db, pilot_codes_file=args.pilot_codes)
+    path = Path(args.file)
+    migrate(settings.db_url)
+    engine = sync_engine(settings.db_url)
+    started = time.perf_counter()
+    try:
+        parser = RowParser(catalogue(settings.region), pilot_codes=settings.pilot_codes(), today=date.today())
+        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser)
+    finally:
+        engine.dispose()
+    elapsed = time.perf_counter() - started
+    c = report.counts
+    print(
+        f"{path.name}: read {report.rows_read} rows in {elapsed:.2f}s — "
+        f"{c.added} added, {c.changed} changed (new versions), {c.unchanged} unchanged, {len(report.rejects)} rejected"
+    )
+    if report.rejects:
+        rejects_path = Path(args.rejects) if args.rejects else path.with_name(path.name + ".rejects.csv")
+        report.write_rejects(rejects_path)
+        for reject in report.rejects[:5]:
+            print(f"  line {reject.line}: {reject.reason}", file=sys.stderr)
+        if len(report.rejects) > 5:
+            print(f"  … {len(report.rejects) - 5} more", file=sys.stderr)
+        print(f"rejected rows with their line and reason: {rejects_path}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from nodes.seed import generate, write_csv
+
+    if args.subjects < 0:
+        raise InvalidInput.for_field("subjects", "must not be negative")
+    today = args.today or date.today()
+    batches = generate(args.region, subjects=args.subjects, seed=args.seed, today=today)
+    started = time.perf_counter()
+    if args.csv:
+        rows = write_csv(batches, Path(args.csv))
+        print(f"wrote {rows} rows for {args.subjects} subjects to {args.csv} in {time.perf_counter() - started:.1f}s")
+        return 0
+    from nodes.db import migrate, sync_engine
+    from nodes.store import SqlRecordWriter
+
+    migrate(args.db)
+    engine = sync_engine(args.db)
+    try:
+        counts = SqlRecordWriter(engine).load(batches, source=f"seed:{args.region.value}:{args.seed}:{args.subjects}")
+    finally:
+        engine.dispose()
+    print(
+        f"seeded {args.region.value} ({args.subjects} subjects): {counts.added} records added, "
+        f"{counts.changed} new versions, {counts.unchanged} unchanged, in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Seed three SQLite nodes (once) and run them until interrupted."""
+    from nodes.seed import DEMO_SUBJECTS
+
+    data = Path(args.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    exe = [sys.executable, "-m", "jjj"]
+    ports = {Region.BEIJING: args.base_port, Region.TIANJIN: args.base_port + 1, Region.HEBEI: args.base_port + 2}
+    for region in Region:
+        db = data / f"{region.value}.db"
+        if not db.exists():
+            subprocess.run(
+                [*exe, "seed", "--region", region.value, "--db", f"sqlite:///{db}", "--subjects", str(args.subjects)],
+                check=True,
+            )
+    children = []
+    for region, port in ports.items():
+        db = data / f"{region.value}.db"
+        cmd = [*exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}"]
+        children.append(subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")}))
+    print("\nThree regional nodes (gRPC, credit.v1.RegionalNode; health and reflection on each):")
+    for region, port in ports.items():
+        print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
+    print("\nDemo subjects (the same in every region):")
+    for demo in DEMO_SUBJECTS:
+        print(f"  {demo.key:<13} {demo.id}  {demo.name}  — {demo.description}")
+    print("\nPress Ctrl-C to stop.", flush=True)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a node exited; stopping the others", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            child.wait(timeout=15)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jjj", description="Beijing–Tianjin–Hebei public credit report federation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    node = sub.add_parser("node", help="run a regional node (gRPC)")
+    node.add_argument("--region", type=_region, help="beijing, tianjin or hebei")
+    node.add_argument("--db", help="database URL (sqlite:///node.db or postgresql://…)")
+    node.add_argument("--listen", help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
+    node.add_argument("--metrics-listen", help="HOST:PORT for /metrics and /healthz over HTTP")
+    node.add_argument("--profile", help="default report profile (default tianjin-2023)")
+    node.add_argument("--pilot-codes", help="file of known early pilot codes, one per line")
+    node.set_defaults(func=_cmd_node)
+
+    ingest = sub.add_parser("ingest", help="load a CSV or JSONL file of records into a node's database")
+    ingest.add_argument("--region", type=_region, required=True)
+    ingest.add_argument("--db", required=True, help="database URL")
+    ingest.add_argument("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
+    ingest.add_argument("--pilot-codes", help="file of known early pilot codes, one per line")
+    ingest.add_argument("file")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    seed = sub.add_parser("seed", help="generate deterministic synthetic records")
+    seed.add_argument("--region", type=_region, required=True)
+    seed.add_argument("--db", help="database URL to load them into")
+    seed.add_argument("--csv", help="write an ingestible CSV instead of loading a database")
+    seed.add_argument("--subjects", type=int, default=1000)
+    seed.add_argument("--seed", type=int, default=2024)
+    seed.add_argument("--today", type=_date, help="date the data is made relative to (default today)")
+    seed.set_defaults(func=_cmd_seed)
+
+    demo = sub.add_parser("demo", help="seed and run the three demo nodes on SQLite")
+    demo.add_argument("--data-dir", default="var/demo")
+    demo.add_argument("--base-port", type=int, default=50051)
+    demo.add_argument("--subjects", type=int, default=5000)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jjj.logs import configure
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure(os.environ.get("JJJ_LOG_FORMAT", "console"), os.environ.get("JJJ_LOG_LEVEL", "INFO"))
+    if args.command == "seed" and bool(args.db) == bool(args.csv):
+        parser.error("seed needs exactly one of --db or --csv")
+    try:
+        return int(args.func(args))
+    except CreditError as exc:
+        print(f"jjj {args.command}: {exc.detail}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a message, not a traceback, for the operator
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError | OSError | RuntimeError):
+            print(f"jjj {args.command}: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return EXIT_FAILURE
+        raise

@@ -1,0 +1,159 @@
+"""Domain values to and from their ``credit.v1`` protobuf messages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from credit.catalogue import Catalogue, Scope
+from credit.errors import InvalidWindow
+from credit.identifiers import SubjectKind
+from credit.profiles import ReportProfile
+from credit.rules import CreditRecord, Exclusion, Outcome, Procedure, RecordStatus, SubjectResult, SubjectSummary
+from credit.window import ReportWindow
+from nodes.service import BatchResult, QueryOptions
+from protos.credit.v1 import node_pb2 as pb
+
+KIND_TO_PB = {SubjectKind.ENTERPRISE: pb.SUBJECT_KIND_ENTERPRISE, SubjectKind.PERSON: pb.SUBJECT_KIND_PERSON}
+KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
+SCOPE_TO_PB = {s: pb.Scope.Value(f"SCOPE_{s.name}") for s in Scope}
+SCOPE_FROM_PB = {v: k for k, v in SCOPE_TO_PB.items()}
+OUTCOME_TO_PB = {o: pb.Outcome.Value(f"OUTCOME_{o.name}") for o in Outcome}
+OUTCOME_FROM_PB = {v: k for k, v in OUTCOME_TO_PB.items()}
+PROCEDURE_TO_PB = {p: pb.Procedure.Value(f"PROCEDURE_{p.name}") for p in Procedure}
+PROCEDURE_FROM_PB = {v: k for k, v in PROCEDURE_TO_PB.items()}
+STATUS_TO_PB = {s: pb.RecordStatus.Value(f"RECORD_STATUS_{s.name}") for s in RecordStatus}
+STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
+EXCLUSION_TO_PB = {e: pb.Exclusion.Value(f"EXCLUSION_{e.name}") for e in Exclusion}
+
+
+def date_to_pb(value: date) -> pb.Date:
+    return pb.Date(year=value.year, month=value.month, day=value.day)
+
+
+def date_from_pb(value: pb.Date, field: str) -> date:
+    """Raises: InvalidWindow: not a calendar date."""
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError:
+        raise InvalidWindow.for_field(
+            field, f"日期 {value.year}-{value.month}-{value.day} 无效 (not a calendar date)"
+        ) from None
+
+
+def _set_time(target: object, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)  # type: ignore[attr-defined]
+
+
+def options_from_pb(message: pb.QueryOptions) -> QueryOptions:
+    """Raises: InvalidWindow: an impossible application date."""
+    application = (
+        date_from_pb(message.application_date, "options.application_date") if message.HasField("application_date") else None
+    )
+    return QueryOptions(profile=message.profile, years=message.years, application_date=application)
+
+
+def catalogue_to_pb(catalogue: Catalogue, data_as_of: datetime | None) -> pb.Catalogue:
+    out = pb.Catalogue(region=catalogue.region.value, version=catalogue.version)
+    for entry in catalogue.entries:
+        out.entries.add(
+            domain=entry.domain.code,
+            domain_name=entry.domain.name,
+            subject_kind=KIND_TO_PB[entry.subject],
+            scopes=[SCOPE_TO_PB[s] for s in entry.scopes],
+            authorities=entry.authorities,
+        )
+    _set_time(out.data_as_of, data_as_of)
+    return out
+
+
+def profile_to_pb(profile: ReportProfile) -> pb.ProfileRef:
+    return pb.ProfileRef(id=profile.id, version=profile.version)
+
+
+def window_to_pb(window: ReportWindow) -> pb.Window:
+    return pb.Window(
+        application_date=date_to_pb(window.application_date),
+        years=window.years,
+        start=date_to_pb(window.start),
+        cutoff=date_to_pb(window.cutoff),
+        calendar_exact=window.calendar_exact,
+        calendar_note=window.calendar_note,
+    )
+
+
+def record_to_pb(record: CreditRecord, out: pb.CreditRecord) -> None:
+    out.record_id = record.record_id
+    out.version = record.version
+    out.subject_id = record.subject_id
+    out.subject_kind = KIND_TO_PB[record.subject_kind]
+    out.subject_name = record.subject_name
+    out.domain = record.domain
+    out.scope = SCOPE_TO_PB[record.scope]
+    out.decision_no = record.decision_no
+    out.authority = record.authority
+    out.decided_on.CopyFrom(date_to_pb(record.decided_on))
+    out.category = record.category
+    out.content = record.content
+    out.procedure = PROCEDURE_TO_PB[record.procedure]
+    out.status = STATUS_TO_PB[record.status]
+    if record.publicity_until:
+        out.publicity_until.CopyFrom(date_to_pb(record.publicity_until))
+    if record.removed_on:
+        out.removed_on.CopyFrom(date_to_pb(record.removed_on))
+    if record.provenance:
+        out.provenance.source = record.provenance.source
+        out.provenance.content_hash = record.provenance.content_hash
+        out.provenance.ingested_at.FromDatetime(record.provenance.ingested_at)
+
+
+def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
+    out = pb.SubjectResult(
+        region=result.region.value,
+        subject_id=result.subject.id,
+        subject_kind=KIND_TO_PB[result.subject.kind],
+        profile=profile_to_pb(result.profile),
+        window=window_to_pb(result.window),
+        catalogue_version=result.catalogue_version,
+        warnings=result.warnings,
+    )
+    _set_time(out.data_as_of, result.data_as_of)
+    for item in result.results:
+        domain_result = out.results.add(domain=item.domain, scope=SCOPE_TO_PB[item.scope], outcome=OUTCOME_TO_PB[item.outcome])
+        for record in item.records:
+            record_to_pb(record, domain_result.records.add())
+        for reason, count in item.excluded:
+            domain_result.excluded.add(reason=EXCLUSION_TO_PB[reason], count=count)
+    return out
+
+
+def _check_to_pb(out: pb.SubjectCheck, summary: SubjectSummary) -> None:
+    out.subject_kind = KIND_TO_PB[summary.subject.kind]
+    if summary.subject.warnings:
+        out.warnings.extend(summary.subject.warnings)
+    for domain, scope, count in summary.hits:
+        out.hits.add(domain=domain, scope=SCOPE_TO_PB[scope], count=count)
+
+
+def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
+    out = pb.CheckSubjectsResponse(
+        region=region,
+        profile=profile_to_pb(batch.profile),
+        window=window_to_pb(batch.window),
+        catalogue_version=batch.catalogue_version,
+    )
+    _set_time(out.data_as_of, batch.data_as_of)
+    checks = out.checks
+    for check in batch.checks:
+        item = checks.add(subject_id=check.raw_id)
+        if check.summary is None:
+            item.rejected = check.rejected
+        else:
+            _check_to_pb(item, check.summary)
+    return out
+
+
+def change_to_pb(region: str, seq: int, record: CreditRecord) -> pb.RecordChange:
+    out = pb.RecordChange(seq=seq, region=region)
+    record_to_pb(record, out.record)
+    return out

@@ -1,0 +1,339 @@
+"""Loading authorities' files into a node: CSV in the national 双公示 layout, and JSONL.
+
+Every row is validated on its own. A bad row goes to the rejects report with its line
+number and the reason, and the good rows load; a file that cannot be read at all (not
+UTF-8, no header, a required column missing) loads nothing. The whole file is stored in
+one transaction, so an interrupted ingest leaves the node as it was, and loading the
+same file again changes no record (see :func:`nodes.store.plan_versions`).
+
+CSV columns (Chinese, as in the national publicity format; aliases in brackets):
+
+    行政相对人名称                        subject name (required)
+    统一社会信用代码 [行政相对人代码_1]    enterprise code, or
+    证件号码 [身份证号码]                  resident ID number for a person
+    行政相对人类别                        法人及非法人组织 / 个体工商户 / 自然人 (optional)
+    行政处罚决定书文号 [决定文书号]         decision number (required)
+    处罚类别, 处罚内容                     category and content
+    处罚决定日期 [决定日期, 列入日期]        decision or listing date (required)
+    公示截止期                            end of publicity (optional)
+    处罚机关 [决定机关, 列入机关]            authority (required)
+    领域                                  domain code or name; inferred from the
+                                          authority when the catalogue names it
+    数据范围                              scope (default 行政处罚)
+    程序类型                              简易程序 / 普通程序 (default 普通程序)
+    状态                                  有效 / 已信用修复 / 已撤销 (default 有效)
+    移出日期                              list entries: removal date
+    记录编号                              the source's own record id (optional)
+
+JSONL lines are objects with the same Chinese keys or the English field names of
+``credit.v1.CreditRecord`` (subject_id, subject_name, decision_no, decided_on, …).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from credit.catalogue import Catalogue, Scope, domain, domains
+from credit.errors import CreditError, InvalidInput
+from credit.identifiers import SubjectKind, parse_subject
+from credit.rules import Procedure, RecordStatus
+from nodes.records import RecordDraft, make_draft
+from nodes.store import SqlRecordWriter, WriteCounts
+
+BATCH_ROWS = 20_000
+
+# Canonical field -> accepted column names (Chinese first, then English).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "subject_name": ("行政相对人名称", "subject_name"),
+    "uscc": ("统一社会信用代码", "行政相对人代码_1", "subject_id"),
+    "resident_id": ("证件号码", "身份证号码", "法定代表人证件号码_自然人"),
+    "subject_type": ("行政相对人类别", "subject_kind"),
+    "decision_no": ("行政处罚决定书文号", "决定文书号", "decision_no"),
+    "category": ("处罚类别", "category"),
+    "content": ("处罚内容", "content"),
+    "decided_on": ("处罚决定日期", "决定日期", "列入日期", "decided_on"),
+    "publicity_until": ("公示截止期", "publicity_until"),
+    "authority": ("处罚机关", "决定机关", "列入机关", "authority"),
+    "domain": ("领域", "domain"),
+    "scope": ("数据范围", "scope"),
+    "procedure": ("程序类型", "procedure"),
+    "status": ("状态", "status"),
+    "removed_on": ("移出日期", "removed_on"),
+    "record_id": ("记录编号", "record_id"),
+}
+_REQUIRED = ("subject_name", "decision_no", "decided_on", "authority")
+
+_PROCEDURES = {
+    "": Procedure.GENERAL,
+    "普通程序": Procedure.GENERAL,
+    "一般程序": Procedure.GENERAL,
+    "general": Procedure.GENERAL,
+    "简易程序": Procedure.SIMPLIFIED,
+    "simplified": Procedure.SIMPLIFIED,
+    "n/a": Procedure.NOT_APPLICABLE,
+}
+_STATUSES = {
+    "": RecordStatus.IN_FORCE,
+    "有效": RecordStatus.IN_FORCE,
+    "in_force": RecordStatus.IN_FORCE,
+    "已信用修复": RecordStatus.REPAIRED,
+    "信用修复": RecordStatus.REPAIRED,
+    "repaired": RecordStatus.REPAIRED,
+    "已撤销": RecordStatus.REVOKED,
+    "撤销": RecordStatus.REVOKED,
+    "revoked": RecordStatus.REVOKED,
+}
+_DATE = re.compile(r"^(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?$")
+_MAX_LEN = {"subject_name": 200, "decision_no": 200, "authority": 200, "category": 200, "record_id": 64}
+
+
+class RowError(Exception):
+    """One row's reason for rejection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    source: str
+    rows_read: int = 0
+    counts: WriteCounts = field(default_factory=WriteCounts)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def write_rejects(self, path: Path) -> None:
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason", "row"])
+            for r in self.rejects:
+                writer.writerow([r.line, r.reason, r.raw])
+
+
+def parse_date(value: str, what: str) -> date:
+    match = _DATE.match(value.strip())
+    if not match:
+        raise RowError(f"{what} '{value}' 不是日期 (is not a date: use YYYY-MM-DD)")
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise RowError(f"{what} '{value}' 不是有效日期 (is not a valid date)") from None
+
+
+class RowParser:
+    """Turns one row (a mapping of canonical field → text) into a draft, or says why not."""
+
+    def __init__(self, catalogue: Catalogue, *, pilot_codes: frozenset[str] = frozenset(), today: date) -> None:
+        self.catalogue = catalogue
+        self.pilot_codes = pilot_codes
+        self.today = today
+        # Authorities the catalogue names (other than the catch-all 各区) → domain.
+        self._by_authority: dict[str, str] = {}
+        for entry in catalogue.entries:
+            for name in entry.authorities:
+                if not name.startswith("各"):
+                    self._by_authority.setdefault(name, entry.domain.code)
+        self._domain_names = {d.name: d.code for d in domains().values()}
+
+    def _domain(self, given: str, authority: str) -> str:
+        if given:
+            try:
+                return domain(given).code
+            except CreditError as exc:
+                raise RowError(exc.detail) from None
+        for name, code in self._by_authority.items():
+            if name in authority:
+                return code
+        raise RowError("领域为空且无法从处罚机关推断 (domain is empty and cannot be inferred from the authority)")
+
+    def parse(self, row: dict[str, str]) -> RecordDraft:
+        for name in _REQUIRED:
+            if not row.get(name, "").strip():
+                raise RowError(f"缺少必填字段 {_ALIASES[name][0]} (required field {name} is empty)")
+        for name, limit in _MAX_LEN.items():
+            if len(row.get(name, "")) > limit:
+                raise RowError(f"{_ALIASES[name][0]} 超过 {limit} 字符 ({name} longer than {limit} characters)")
+        type_text = row.get("subject_type", "").strip()
+        is_person = type_text in ("自然人", "person")
+        raw_id = (row.get("resident_id", "") if is_person else row.get("uscc", "")) or row.get("uscc", "") or row.get("resident_id", "")
+        if not raw_id.strip():
+            raise RowError("缺少主体标识 (no unified social credit code or ID number)")
+        try:
+            subject = parse_subject(
+                raw_id,
+                kind=SubjectKind.PERSON if is_person else (SubjectKind.ENTERPRISE if type_text else None),
+                pilot_codes=self.pilot_codes,
+                today=self.today,
+            )
+        except CreditError as exc:
+            raise RowError(exc.detail) from None
+        try:
+            scope = Scope.parse(row.get("scope", "") or Scope.ADMINISTRATIVE_PENALTY.value)
+        except CreditError as exc:
+            raise RowError(exc.detail) from None
+        authority = row["authority"].strip()
+        domain_code = self._domain(row.get("domain", "").strip(), authority)
+        if not self.catalogue.covers(domain_code, subject.kind, scope):
+            raise RowError(
+                f"本地区目录未覆盖 {domain_code} × {scope.value} ({subject.kind.value}) "
+                f"(the {self.catalogue.region.value} catalogue does not cover this domain and scope)"
+            )
+        decided_on = parse_date(row["decided_on"], "处罚决定日期")
+        if decided_on > self.today:
+            raise RowError(f"处罚决定日期 {decided_on} 晚于今天 (decision date is in the future)")
+        publicity = row.get("publicity_until", "").strip()
+        publicity_until = parse_date(publicity, "公示截止期") if publicity else None
+        if publicity_until and publicity_until < decided_on:
+            raise RowError("公示截止期早于决定日期 (publicity ends before the decision date)")
+        removed = row.get("removed_on", "").strip()
+        removed_on = parse_date(removed, "移出日期") if removed else None
+        if removed_on and removed_on < decided_on:
+            raise RowError("移出日期早于列入日期 (removed before it was listed)")
+        procedure_text = row.get("procedure", "").strip()
+        if procedure_text not in _PROCEDURES:
+            raise RowError(f"未知程序类型 '{procedure_text}' (unknown procedure)")
+        procedure = _PROCEDURES[procedure_text]
+        if scope is not Scope.ADMINISTRATIVE_PENALTY and not procedure_text:
+            procedure = Procedure.NOT_APPLICABLE
+        status_text = row.get("status", "").strip()
+        if status_text not in _STATUSES:
+            raise RowError(f"未知状态 '{status_text}' (unknown status)")
+        return make_draft(
+            record_id=row.get("record_id", "").strip(),
+            subject_id=subject.id,
+            subject_kind=subject.kind,
+            subject_name=row["subject_name"].strip(),
+            domain=domain_code,
+            scope=scope,
+            decision_no=row["decision_no"].strip(),
+            authority=authority,
+            decided_on=decided_on,
+            category=row.get("category", "").strip(),
+            content=row.get("content", "").strip(),
+            procedure=procedure,
+            status=_STATUSES[status_text],
+            publicity_until=publicity_until,
+            removed_on=removed_on,
+        )
+
+
+def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput.for_field("file", "文件为空 (the file is empty)") from None
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    positions: dict[str, int] = {}
+    for canonical, names in _ALIASES.items():
+        for name in names:
+            if name in header:
+                positions[canonical] = header.index(name)
+                break
+    missing = [_ALIASES[n][0] for n in _REQUIRED if n not in positions]
+    if "uscc" not in positions and "resident_id" not in positions:
+        missing.append("统一社会信用代码 / 证件号码")
+    if missing:
+        raise InvalidInput.for_field("file", f"缺少列 {', '.join(missing)} (missing columns)")
+    width = len(header)
+    items = list(positions.items())
+    for values in reader:
+        line = reader.line_num
+        if not values or values == [""]:
+            continue
+        if len(values) != width:
+            yield line, {"__error__": f"列数 {len(values)} 与表头 {width} 不符 (row has {len(values)} fields, header has {width})"}, ",".join(values)
+            continue
+        yield line, {k: values[i] for k, i in items}, ""
+
+
+def _jsonl_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
+    reverse = {name: canonical for canonical, names in _ALIASES.items() for name in names}
+    reverse["subject_id"] = "uscc"
+    for line_no, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, {"__error__": f"不是有效 JSON (invalid JSON: {exc.msg})"}, line.rstrip("\n")
+            continue
+        if not isinstance(obj, dict):
+            yield line_no, {"__error__": "每行应为一个 JSON 对象 (each line must be a JSON object)"}, line.rstrip("\n")
+            continue
+        row = {reverse[k]: "" if v is None else str(v) for k, v in obj.items() if k in reverse}
+        if row.get("subject_type") == "person" and "uscc" in row and "resident_id" not in row:
+            row["resident_id"] = row.pop("uscc")
+        yield line_no, row, ""
+
+
+def read_file(path: Path, parser: RowParser, report: IngestReport) -> Iterator[list[RecordDraft]]:
+    """Batches of drafts from a file; rejects are added to ``report`` as they are met.
+
+    Raises:
+        InvalidInput: the file cannot be read as a whole.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        raise InvalidInput.for_field("file", f"不支持的文件类型 '{suffix}' (use .csv or .jsonl)")
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InvalidInput.for_field("file", f"无法读取 {path} (cannot read: {exc.strerror})") from exc
+    with handle:
+        rows = _csv_rows(handle) if suffix == ".csv" else _jsonl_rows(handle)
+        batch: list[RecordDraft] = []
+        try:
+            for line, row, raw in rows:
+                report.rows_read += 1
+                error = row.get("__error__")
+                try:
+                    if error:
+                        raise RowError(error)
+                    batch.append(parser.parse(row))
+                except RowError as exc:
+                    report.rejects.append(Reject(line, str(exc), raw or json.dumps(row, ensure_ascii=False)))
+                    continue
+                if len(batch) >= BATCH_ROWS:
+                    yield batch
+                    batch = []
+        except UnicodeDecodeError as exc:
+            raise InvalidInput.for_field("file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason} at byte {exc.start})") from exc
+        except csv.Error as exc:
+            raise InvalidInput.for_field("file", f"CSV 格式错误 (malformed CSV: {exc})") from exc
+        if batch:
+            yield batch
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_file(path: Path, *, writer: SqlRecordWriter, parser: RowParser) -> IngestReport:
+    """Load a file into a node's database in one transaction.
+
+    Raises:
+        InvalidInput: the file cannot be read as a whole; nothing was stored.
+    """
+    report = IngestReport(source=path.name)
+    batches = read_file(path, parser, report)
+    # The rejected count is only known once the file is read; the writer takes it last.
+    report.counts = writer.load(
+        batches, source=path.name, file_sha256=file_sha256(path), rejected=lambda: len(report.rejects)
+    )
+    return report

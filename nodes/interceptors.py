@@ -1,0 +1,119 @@
+"""One server interceptor: errors to gRPC statuses with rich details, plus metrics and logs.
+
+A :class:`~credit.errors.CreditError` leaves as its own status code with a
+``google.rpc.Status`` in the ``grpc-status-details-bin`` trailer: ``BadRequest`` field
+violations for invalid input and an ``ErrorInfo`` naming the error. Anything else is a
+bug: it is logged with its traceback and leaves as INTERNAL with a generic message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from prometheus_client import Counter, Histogram
+
+from credit.errors import CreditError, InvalidInput
+
+log = structlog.get_logger("jjj.node")
+
+RPCS = Counter("jjj_node_rpcs_total", "RPCs answered by the node", ["region", "method", "code"])
+LATENCY = Histogram(
+    "jjj_node_rpc_seconds",
+    "Time to answer an RPC",
+    ["region", "method"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def status_details(exc: CreditError) -> bytes:
+    """The serialized ``google.rpc.Status`` describing an error."""
+    code = getattr(code_pb2, exc.grpc_code)
+    details = []
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=type(exc).__name__, domain="credit.v1"))
+    details.append(info)
+    if isinstance(exc, InvalidInput) and exc.violations:
+        bad = any_pb2.Any()
+        bad.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in exc.violations
+                ]
+            )
+        )
+        details.append(bad)
+    return status_pb2.Status(code=code, message=exc.detail, details=details).SerializeToString()
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, *, region: str) -> None:
+        self.region = region
+
+    async def _fail(self, context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
+        if isinstance(exc, CreditError):
+            code = grpc.StatusCode[exc.grpc_code]
+            log.info("rpc_rejected", method=method, code=code.name, detail=exc.detail)
+            RPCS.labels(self.region, method, code.name).inc()
+            await context.abort(code, exc.detail, trailing_metadata=(("grpc-status-details-bin", status_details(exc)),))
+        log.exception("rpc_failed", method=method)
+        RPCS.labels(self.region, method, "INTERNAL").inc()
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith("/credit."):
+            return handler
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                started = time.perf_counter()
+                try:
+                    response = await inner(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                    await self._fail(context, method, exc)
+                    raise
+                finally:
+                    LATENCY.labels(self.region, method).observe(time.perf_counter() - started)
+                RPCS.labels(self.region, method, "OK").inc()
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    await self._fail(context, method, exc)
+                    raise
+                RPCS.labels(self.region, method, "OK").inc()
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

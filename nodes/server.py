@@ -1,0 +1,130 @@
+"""Running a node: the grpc.aio server with health, reflection, limits and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+import grpc
+import structlog
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from credit.catalogue import catalogue
+from nodes.db import async_engine, migrate
+from nodes.interceptors import ServiceInterceptor
+from nodes.service import NodeService
+from nodes.servicer import RegionalNodeServicer
+from nodes.settings import NodeSettings
+from nodes.store import SqlRecordStore
+from protos.credit.v1 import node_pb2, node_pb2_grpc
+
+log = structlog.get_logger("jjj.node")
+
+SERVICE_NAME = node_pb2.DESCRIPTOR.services_by_name["RegionalNode"].full_name
+
+
+@dataclass
+class RunningNode:
+    settings: NodeSettings
+    server: grpc.aio.Server
+    port: int
+    engine: AsyncEngine
+    health: health.aio.HealthServicer
+    metrics_runner: web.AppRunner | None = None
+
+    @property
+    def address(self) -> str:
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let those in flight finish within the grace period."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
+        await self.engine.dispose()
+        log.info("node_stopped", region=self.settings.region.value)
+
+
+async def _metrics_app(settings: NodeSettings, node_health: health.aio.HealthServicer) -> web.AppRunner:
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_request: web.Request) -> web.Response:
+        response = await node_health.Check(health_pb2.HealthCheckRequest(service=""), None)  # type: ignore[arg-type]
+        ok = response.status == health_pb2.HealthCheckResponse.SERVING
+        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = settings.metrics_listen.rsplit(":", 1)
+    await web.TCPSite(runner, host, int(port)).start()
+    return runner
+
+
+async def start_node(settings: NodeSettings) -> RunningNode:
+    """Migrate the database, then start serving on ``settings.listen``.
+
+    Raises:
+        InvalidInput: bad settings (database URL, pilot codes file).
+        RuntimeError: the address cannot be bound.
+    """
+    if settings.migrate:
+        await asyncio.to_thread(migrate, settings.db_url)
+    engine = async_engine(settings.db_url)
+    store = SqlRecordStore(engine, region=settings.region)
+    service = NodeService(
+        store=store,
+        catalogue=catalogue(settings.region),
+        default_profile=settings.default_profile,
+        pilot_codes=settings.pilot_codes(),
+        max_batch=settings.max_batch,
+    )
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(region=settings.region.value)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes * 4),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    node_pb2_grpc.add_RegionalNodeServicer_to_server(RegionalNodeServicer(service=service), server)
+    node_health = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(node_health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        await engine.dispose()
+        raise RuntimeError(f"cannot listen on {settings.listen}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningNode(settings, server, port, engine, node_health)
+    if settings.metrics_listen:
+        running.metrics_runner = await _metrics_app(settings, node_health)
+    log.info("node_started", region=settings.region.value, address=running.address, db=engine.url.render_as_string())
+    return running
+
+
+async def serve(settings: NodeSettings) -> None:
+    """Run a node until SIGINT or SIGTERM, then shut down gracefully."""
+    node = await start_node(settings)
+    print(f"node {settings.region.value} ({settings.region.name_zh}) listening on {node.address}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await node.stop()

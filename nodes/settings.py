@@ -1,0 +1,84 @@
+"""The node's settings: read once from the environment, overridden by the command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from credit.errors import InvalidInput
+from credit.regions import Region
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    region: Region
+    db_url: str = "sqlite:///node.db"
+    listen: str = "127.0.0.1:50051"
+    metrics_listen: str = ""  # HOST:PORT for /metrics and /healthz over HTTP; empty: off
+    default_profile: str = "tianjin-2023"
+    max_batch: int = 10_000
+    max_concurrent_rpcs: int = 256
+    max_message_bytes: int = 16 * 1024 * 1024
+    grace_seconds: float = 10.0
+    pilot_codes_file: str = ""
+    migrate: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NodeSettings:
+        """Settings from ``JJJ_NODE_*`` variables, then explicit overrides (from the CLI).
+
+        Raises:
+            InvalidInput: a malformed value.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, kind in (
+            ("region", str),
+            ("db_url", str),
+            ("listen", str),
+            ("metrics_listen", str),
+            ("default_profile", str),
+            ("max_batch", int),
+            ("max_concurrent_rpcs", int),
+            ("max_message_bytes", int),
+            ("grace_seconds", float),
+            ("pilot_codes_file", str),
+        ):
+            raw = env.get(f"JJJ_NODE_{name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise InvalidInput.for_field(f"JJJ_NODE_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "region" not in values:
+            raise InvalidInput.for_field("region", "no region given (--region or JJJ_NODE_REGION)")
+        if isinstance(values["region"], str):
+            values["region"] = Region.parse(values["region"])
+        settings = cls(**values)
+        if settings.max_batch < 1:
+            raise InvalidInput.for_field("max_batch", "must be positive")
+        return settings
+
+    def pilot_codes(self) -> frozenset[str]:
+        """Known early pilot codes: one per line in ``pilot_codes_file``, ``#`` comments.
+
+        Raises:
+            InvalidInput: the file cannot be read.
+        """
+        if not self.pilot_codes_file:
+            return frozenset()
+        try:
+            text = Path(self.pilot_codes_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput.for_field("pilot_codes_file", f"cannot read: {exc}") from exc
+        return frozenset(
+            line.split("#", 1)[0].strip().upper() for line in text.splitlines() if line.split("#", 1)[0].strip()
+        )
+
+    def with_(self, **changes: Any) -> NodeSettings:
+        return replace(self, **changes)

@@ -1,0 +1,387 @@
+"""Where a node keeps its records: the store seam, its SQL and in-memory forms.
+
+Reading (``RecordStore``) is asynchronous and serves queries. Writing
+(``RecordWriter``) is synchronous and bulk: ingest and seeding load hundreds of
+thousands of rows per second through Core ``executemany`` on SQLite and ``COPY`` on
+PostgreSQL, not through the ORM.
+
+Versioning is the same everywhere (:func:`plan_versions`): a draft whose record is new is
+stored as version 1; a draft whose content differs from the record's current version
+becomes the next version and the old one stops being current; a draft identical to the
+current version changes nothing. Nothing is ever overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from credit.catalogue import Scope
+from credit.identifiers import SubjectKind
+from credit.regions import Region
+from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus
+from nodes.models import IngestRow, RecordRow
+from nodes.records import RecordDraft
+
+records = RecordRow.__table__
+ingests = IngestRow.__table__
+
+# Column order of a stored version, shared by executemany and COPY.
+_COLUMNS = (
+    "record_id",
+    "version",
+    "current",
+    "subject_id",
+    "subject_kind",
+    "subject_name",
+    "domain",
+    "scope",
+    "decision_no",
+    "authority",
+    "decided_on",
+    "category",
+    "content",
+    "procedure",
+    "status",
+    "publicity_until",
+    "removed_on",
+    "source",
+    "ingested_at",
+    "content_hash",
+)
+_LOOKUP_CHUNK = 5000
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: WriteCounts) -> WriteCounts:
+        self.added += other.added
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        return self
+
+
+@dataclass(slots=True)
+class VersionPlan:
+    """What storing a batch of drafts means: new versions and records they supersede."""
+
+    inserts: list[tuple[RecordDraft, int]] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+    counts: WriteCounts = field(default_factory=WriteCounts)
+
+
+def plan_versions(drafts: Iterable[RecordDraft], current: Mapping[str, tuple[int, str]]) -> VersionPlan:
+    """Decide the versions a batch of drafts becomes.
+
+    ``current`` maps record ids to their current (version, content hash). Several
+    drafts of one record in a batch are its history, in order: the drafts up to the last
+    one equal to the current version are already stored, and only those after it become
+    new versions. So loading the same file twice stores nothing the second time, even
+    when the file holds a record's whole history.
+    """
+    plan = VersionPlan()
+    histories: dict[str, list[RecordDraft]] = {}
+    for draft in drafts:
+        histories.setdefault(draft.record_id, []).append(draft)
+    for record_id, history in histories.items():
+        known = current.get(record_id)
+        version, last_hash = known if known is not None else (0, "")
+        start = 0
+        if known is not None:
+            for i in range(len(history) - 1, -1, -1):
+                if history[i].content_hash == last_hash:
+                    start = i + 1
+                    break
+        plan.counts.unchanged += start
+        for draft in history[start:]:
+            if draft.content_hash == last_hash:
+                plan.counts.unchanged += 1
+                continue
+            if version == 0:
+                plan.counts.added += 1
+            else:
+                plan.counts.changed += 1
+                if version == (known or (0, ""))[0]:
+                    plan.superseded.append(record_id)
+            version += 1
+            last_hash = draft.content_hash
+            plan.inserts.append((draft, version))
+    return plan
+
+
+class RecordStore(Protocol):
+    """Read side of a node's records."""
+
+    region: Region
+
+    async def current_for(self, subject_id: str) -> list[CreditRecord]:
+        """The current version of every record of one subject."""
+
+    async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
+        """Current records of many subjects; subjects with none are absent."""
+
+    async def data_as_of(self) -> datetime | None:
+        """When the node's data last changed, or None when it holds none."""
+
+    async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
+        """Up to ``limit`` stored versions after ``after_seq``, in order."""
+
+
+class RecordWriter(Protocol):
+    def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
+        """Store a batch of drafts as new versions, atomically."""
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _record_from_row(region: Region, row: Row[Any]) -> CreditRecord:
+    return CreditRecord(
+        record_id=row.record_id,
+        version=row.version,
+        region=region,
+        subject_id=row.subject_id,
+        subject_kind=SubjectKind(row.subject_kind),
+        subject_name=row.subject_name,
+        domain=row.domain,
+        scope=Scope(row.scope),
+        decision_no=row.decision_no,
+        authority=row.authority,
+        decided_on=row.decided_on,
+        category=row.category,
+        content=row.content,
+        procedure=Procedure(row.procedure),
+        status=RecordStatus(row.status),
+        publicity_until=row.publicity_until,
+        removed_on=row.removed_on,
+        provenance=Provenance(row.source, _utc(row.ingested_at), row.content_hash),
+    )
+
+
+def _version_row(draft: RecordDraft, version: int, source: str, now: Any) -> tuple[Any, ...]:
+    return (
+        draft.record_id,
+        version,
+        True,
+        draft.subject_id,
+        draft.subject_kind.value,
+        draft.subject_name,
+        draft.domain,
+        draft.scope.value,
+        draft.decision_no,
+        draft.authority,
+        draft.decided_on,
+        draft.category,
+        draft.content,
+        draft.procedure.value,
+        draft.status.value,
+        draft.publicity_until,
+        draft.removed_on,
+        source,
+        now,
+        draft.content_hash,
+    )
+
+
+class SqlRecordStore:
+    """Records in SQLite or PostgreSQL through SQLAlchemy's asyncio engine."""
+
+    def __init__(self, engine: AsyncEngine, *, region: Region) -> None:
+        self.engine = engine
+        self.region = region
+        self._as_of: tuple[float, datetime | None] = (0.0, None)
+
+    async def current_for(self, subject_id: str) -> list[CreditRecord]:
+        query = select(records).where(records.c.current, records.c.subject_id == subject_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_record_from_row(self.region, row) for row in rows]
+
+    async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
+        found: dict[str, list[CreditRecord]] = {}
+        async with self.engine.connect() as conn:
+            for start in range(0, len(subject_ids), _LOOKUP_CHUNK):
+                chunk = subject_ids[start : start + _LOOKUP_CHUNK]
+                query = select(records).where(records.c.current, records.c.subject_id.in_(chunk))
+                for row in (await conn.execute(query)).all():
+                    found.setdefault(row.subject_id, []).append(_record_from_row(self.region, row))
+        return found
+
+    async def data_as_of(self) -> datetime | None:
+        # Read at most once a second: every query reports it, and it changes only when
+        # an ingest finishes.
+        checked, value = self._as_of
+        if time.monotonic() - checked < 1.0:
+            return value
+        async with self.engine.connect() as conn:
+            latest = (await conn.execute(select(func.max(ingests.c.finished_at)))).scalar()
+        value = _utc(latest) if latest is not None else None
+        self._as_of = (time.monotonic(), value)
+        return value
+
+    async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
+        query = select(records).where(records.c.seq > after_seq).order_by(records.c.seq).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(row.seq, _record_from_row(self.region, row)) for row in rows]
+
+
+class SqlRecordWriter:
+    """Bulk writer over a synchronous engine; one transaction per :meth:`load`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(
+        self,
+        batches: Iterable[Sequence[RecordDraft]],
+        *,
+        source: str,
+        file_sha256: str = "",
+        rejected: Callable[[], int] = lambda: 0,
+        now: datetime | None = None,
+    ) -> WriteCounts:
+        """Store every batch in one transaction and log the load; all or nothing.
+
+        ``rejected`` is asked for the number of rejected input rows once every batch has
+        been read, for the ingest log.
+        """
+        started = now or datetime.now(UTC)
+        totals = WriteCounts()
+        read = 0
+        with self.engine.begin() as conn:
+            for batch in batches:
+                read += len(batch)
+                totals += self._write(conn, batch, source=source, now=started)
+            conn.execute(
+                ingests.insert().values(
+                    source=source,
+                    file_sha256=file_sha256,
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    rows_read=read + rejected(),
+                    rows_added=totals.added,
+                    rows_changed=totals.changed,
+                    rows_unchanged=totals.unchanged,
+                    rows_rejected=rejected(),
+                )
+            )
+        return totals
+
+    def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
+        return self.load([drafts], source=source, now=now)
+
+    def _write(self, conn: Any, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
+        ids = list({d.record_id for d in drafts})
+        current: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start : start + _LOOKUP_CHUNK]
+            query = select(records.c.record_id, records.c.version, records.c.content_hash).where(
+                records.c.current, records.c.record_id.in_(chunk)
+            )
+            current.update((r.record_id, (r.version, r.content_hash)) for r in conn.execute(query))
+        plan = plan_versions(drafts, current)
+        if plan.superseded:
+            conn.execute(
+                update(records).where(records.c.current, records.c.record_id.in_(plan.superseded)).values(current=False)
+            )
+        # Several versions of one record in a batch: only the last stays current.
+        last = {draft.record_id: version for draft, version in plan.inserts}
+        if conn.dialect.name == "postgresql":
+            self._copy(conn, plan, last, source, now)
+        else:
+            stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            rows = [
+                _sqlite_row(_version_row(d, v, source, stamp), last[d.record_id] == v) for d, v in plan.inserts
+            ]
+            if rows:
+                placeholders = ", ".join("?" for _ in _COLUMNS)
+                conn.exec_driver_sql(f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+        return plan.counts
+
+    @staticmethod
+    def _copy(conn: Any, plan: VersionPlan, last: dict[str, int], source: str, now: datetime) -> None:
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY records ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for draft, version in plan.inserts:
+                row = list(_version_row(draft, version, source, now))
+                row[2] = last[draft.record_id] == version
+                copy.write_row(row)
+
+
+def _sqlite_row(row: tuple[Any, ...], current: bool) -> tuple[Any, ...]:
+    # The same text forms SQLAlchemy's SQLite types write and read back.
+    values = list(row)
+    values[2] = 1 if current else 0
+    for i in (10, 15, 16):
+        value = values[i]
+        if isinstance(value, date):
+            values[i] = value.isoformat()
+    return tuple(values)
+
+
+class MemoryRecordStore:
+    """The in-memory twin of the SQL store and writer, for tests and tools."""
+
+    def __init__(self, *, region: Region) -> None:
+        self.region = region
+        self._versions: list[tuple[int, CreditRecord]] = []
+        self._current: dict[str, CreditRecord] = {}
+        self._as_of: datetime | None = None
+
+    def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
+        current = {rid: (r.version, r.provenance.content_hash if r.provenance else "") for rid, r in self._current.items()}
+        plan = plan_versions(drafts, current)
+        for draft, version in plan.inserts:
+            record = CreditRecord(
+                record_id=draft.record_id,
+                version=version,
+                region=self.region,
+                subject_id=draft.subject_id,
+                subject_kind=draft.subject_kind,
+                subject_name=draft.subject_name,
+                domain=draft.domain,
+                scope=draft.scope,
+                decision_no=draft.decision_no,
+                authority=draft.authority,
+                decided_on=draft.decided_on,
+                category=draft.category,
+                content=draft.content,
+                procedure=draft.procedure,
+                status=draft.status,
+                publicity_until=draft.publicity_until,
+                removed_on=draft.removed_on,
+                provenance=Provenance(source, now, draft.content_hash),
+            )
+            self._versions.append((len(self._versions) + 1, record))
+            self._current[draft.record_id] = record
+        self._as_of = now
+        return plan.counts
+
+    async def current_for(self, subject_id: str) -> list[CreditRecord]:
+        return [r for r in self._current.values() if r.subject_id == subject_id]
+
+    async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
+        wanted = set(subject_ids)
+        found: dict[str, list[CreditRecord]] = {}
+        for record in self._current.values():
+            if record.subject_id in wanted:
+                found.setdefault(record.subject_id, []).append(record)
+        return found
+
+    async def data_as_of(self) -> datetime | None:
+        return self._as_of
+
+    async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
+        return [(seq, r) for seq, r in self._versions if seq > after_seq][:limit]

@@ -1,0 +1,331 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SubjectKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBJECT_KIND_UNSPECIFIED: _ClassVar[SubjectKind]
+    SUBJECT_KIND_ENTERPRISE: _ClassVar[SubjectKind]
+    SUBJECT_KIND_PERSON: _ClassVar[SubjectKind]
+
+class Scope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCOPE_UNSPECIFIED: _ClassVar[Scope]
+    SCOPE_ADMINISTRATIVE_PENALTY: _ClassVar[Scope]
+    SCOPE_SERIOUS_DISHONESTY_LIST: _ClassVar[Scope]
+    SCOPE_ABNORMAL_OPERATIONS_LIST: _ClassVar[Scope]
+    SCOPE_SERIOUS_ILLEGAL_DISHONESTY_LIST: _ClassVar[Scope]
+    SCOPE_FATAL_ACCIDENT_LIST: _ClassVar[Scope]
+    SCOPE_ADMINISTRATIVE_COERCION: _ClassVar[Scope]
+    SCOPE_CRIMINAL_JUDGMENT: _ClassVar[Scope]
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    OUTCOME_NO_RECORD: _ClassVar[Outcome]
+    OUTCOME_RECORDS: _ClassVar[Outcome]
+    OUTCOME_NOT_COVERED: _ClassVar[Outcome]
+
+class Procedure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROCEDURE_UNSPECIFIED: _ClassVar[Procedure]
+    PROCEDURE_GENERAL: _ClassVar[Procedure]
+    PROCEDURE_SIMPLIFIED: _ClassVar[Procedure]
+    PROCEDURE_NOT_APPLICABLE: _ClassVar[Procedure]
+
+class RecordStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECORD_STATUS_UNSPECIFIED: _ClassVar[RecordStatus]
+    RECORD_STATUS_IN_FORCE: _ClassVar[RecordStatus]
+    RECORD_STATUS_REPAIRED: _ClassVar[RecordStatus]
+    RECORD_STATUS_REVOKED: _ClassVar[RecordStatus]
+
+class Exclusion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXCLUSION_UNSPECIFIED: _ClassVar[Exclusion]
+    EXCLUSION_SIMPLIFIED_PROCEDURE: _ClassVar[Exclusion]
+    EXCLUSION_NOT_PENALISED: _ClassVar[Exclusion]
+    EXCLUSION_CREDIT_REPAIRED: _ClassVar[Exclusion]
+    EXCLUSION_REVOKED: _ClassVar[Exclusion]
+SUBJECT_KIND_UNSPECIFIED: SubjectKind
+SUBJECT_KIND_ENTERPRISE: SubjectKind
+SUBJECT_KIND_PERSON: SubjectKind
+SCOPE_UNSPECIFIED: Scope
+SCOPE_ADMINISTRATIVE_PENALTY: Scope
+SCOPE_SERIOUS_DISHONESTY_LIST: Scope
+SCOPE_ABNORMAL_OPERATIONS_LIST: Scope
+SCOPE_SERIOUS_ILLEGAL_DISHONESTY_LIST: Scope
+SCOPE_FATAL_ACCIDENT_LIST: Scope
+SCOPE_ADMINISTRATIVE_COERCION: Scope
+SCOPE_CRIMINAL_JUDGMENT: Scope
+OUTCOME_UNSPECIFIED: Outcome
+OUTCOME_NO_RECORD: Outcome
+OUTCOME_RECORDS: Outcome
+OUTCOME_NOT_COVERED: Outcome
+PROCEDURE_UNSPECIFIED: Procedure
+PROCEDURE_GENERAL: Procedure
+PROCEDURE_SIMPLIFIED: Procedure
+PROCEDURE_NOT_APPLICABLE: Procedure
+RECORD_STATUS_UNSPECIFIED: RecordStatus
+RECORD_STATUS_IN_FORCE: RecordStatus
+RECORD_STATUS_REPAIRED: RecordStatus
+RECORD_STATUS_REVOKED: RecordStatus
+EXCLUSION_UNSPECIFIED: Exclusion
+EXCLUSION_SIMPLIFIED_PROCEDURE: Exclusion
+EXCLUSION_NOT_PENALISED: Exclusion
+EXCLUSION_CREDIT_REPAIRED: Exclusion
+EXCLUSION_REVOKED: Exclusion
+
+class Date(_message.Message):
+    __slots__ = ("year", "month", "day")
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    year: int
+    month: int
+    day: int
+    def __init__(self, year: _Optional[int] = ..., month: _Optional[int] = ..., day: _Optional[int] = ...) -> None: ...
+
+class GetCatalogueRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CatalogueEntry(_message.Message):
+    __slots__ = ("domain", "domain_name", "subject_kind", "scopes", "authorities")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITIES_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    domain_name: str
+    subject_kind: SubjectKind
+    scopes: _containers.RepeatedScalarFieldContainer[Scope]
+    authorities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, domain: _Optional[str] = ..., domain_name: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., scopes: _Optional[_Iterable[_Union[Scope, str]]] = ..., authorities: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Catalogue(_message.Message):
+    __slots__ = ("region", "version", "entries", "data_as_of")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    version: str
+    entries: _containers.RepeatedCompositeFieldContainer[CatalogueEntry]
+    data_as_of: _timestamp_pb2.Timestamp
+    def __init__(self, region: _Optional[str] = ..., version: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[CatalogueEntry, _Mapping]]] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class QueryOptions(_message.Message):
+    __slots__ = ("profile", "years", "application_date")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    YEARS_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_DATE_FIELD_NUMBER: _ClassVar[int]
+    profile: str
+    years: int
+    application_date: Date
+    def __init__(self, profile: _Optional[str] = ..., years: _Optional[int] = ..., application_date: _Optional[_Union[Date, _Mapping]] = ...) -> None: ...
+
+class ProfileRef(_message.Message):
+    __slots__ = ("id", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    version: int
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class Window(_message.Message):
+    __slots__ = ("application_date", "years", "start", "cutoff", "calendar_exact", "calendar_note")
+    APPLICATION_DATE_FIELD_NUMBER: _ClassVar[int]
+    YEARS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    CUTOFF_FIELD_NUMBER: _ClassVar[int]
+    CALENDAR_EXACT_FIELD_NUMBER: _ClassVar[int]
+    CALENDAR_NOTE_FIELD_NUMBER: _ClassVar[int]
+    application_date: Date
+    years: int
+    start: Date
+    cutoff: Date
+    calendar_exact: bool
+    calendar_note: str
+    def __init__(self, application_date: _Optional[_Union[Date, _Mapping]] = ..., years: _Optional[int] = ..., start: _Optional[_Union[Date, _Mapping]] = ..., cutoff: _Optional[_Union[Date, _Mapping]] = ..., calendar_exact: _Optional[bool] = ..., calendar_note: _Optional[str] = ...) -> None: ...
+
+class QuerySubjectRequest(_message.Message):
+    __slots__ = ("subject_id", "subject_kind", "options", "purpose")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    subject_kind: SubjectKind
+    options: QueryOptions
+    purpose: str
+    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("source", "ingested_at", "content_hash")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    INGESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    ingested_at: _timestamp_pb2.Timestamp
+    content_hash: str
+    def __init__(self, source: _Optional[str] = ..., ingested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_hash: _Optional[str] = ...) -> None: ...
+
+class CreditRecord(_message.Message):
+    __slots__ = ("record_id", "version", "subject_id", "subject_kind", "subject_name", "domain", "scope", "decision_no", "authority", "decided_on", "category", "content", "procedure", "status", "publicity_until", "removed_on", "provenance")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    DECISION_NO_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITY_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_ON_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    PROCEDURE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PUBLICITY_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_ON_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    version: int
+    subject_id: str
+    subject_kind: SubjectKind
+    subject_name: str
+    domain: str
+    scope: Scope
+    decision_no: str
+    authority: str
+    decided_on: Date
+    category: str
+    content: str
+    procedure: Procedure
+    status: RecordStatus
+    publicity_until: Date
+    removed_on: Date
+    provenance: Provenance
+    def __init__(self, record_id: _Optional[str] = ..., version: _Optional[int] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., subject_name: _Optional[str] = ..., domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., decision_no: _Optional[str] = ..., authority: _Optional[str] = ..., decided_on: _Optional[_Union[Date, _Mapping]] = ..., category: _Optional[str] = ..., content: _Optional[str] = ..., procedure: _Optional[_Union[Procedure, str]] = ..., status: _Optional[_Union[RecordStatus, str]] = ..., publicity_until: _Optional[_Union[Date, _Mapping]] = ..., removed_on: _Optional[_Union[Date, _Mapping]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class ExclusionCount(_message.Message):
+    __slots__ = ("reason", "count")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    reason: Exclusion
+    count: int
+    def __init__(self, reason: _Optional[_Union[Exclusion, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class DomainResult(_message.Message):
+    __slots__ = ("domain", "scope", "outcome", "records", "excluded")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    scope: Scope
+    outcome: Outcome
+    records: _containers.RepeatedCompositeFieldContainer[CreditRecord]
+    excluded: _containers.RepeatedCompositeFieldContainer[ExclusionCount]
+    def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., records: _Optional[_Iterable[_Union[CreditRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExclusionCount, _Mapping]]] = ...) -> None: ...
+
+class SubjectResult(_message.Message):
+    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    subject_id: str
+    subject_kind: SubjectKind
+    profile: ProfileRef
+    window: Window
+    catalogue_version: str
+    data_as_of: _timestamp_pb2.Timestamp
+    results: _containers.RepeatedCompositeFieldContainer[DomainResult]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckSubjectsRequest(_message.Message):
+    __slots__ = ("subject_ids", "options", "purpose")
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    subject_ids: _containers.RepeatedScalarFieldContainer[str]
+    options: QueryOptions
+    purpose: str
+    def __init__(self, subject_ids: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class Hit(_message.Message):
+    __slots__ = ("domain", "scope", "count")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    scope: Scope
+    count: int
+    def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SubjectCheck(_message.Message):
+    __slots__ = ("subject_id", "subject_kind", "rejected", "hits", "warnings")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    subject_kind: SubjectKind
+    rejected: str
+    hits: _containers.RepeatedCompositeFieldContainer[Hit]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., rejected: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckSubjectsResponse(_message.Message):
+    __slots__ = ("region", "profile", "window", "catalogue_version", "data_as_of", "checks")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    profile: ProfileRef
+    window: Window
+    catalogue_version: str
+    data_as_of: _timestamp_pb2.Timestamp
+    checks: _containers.RepeatedCompositeFieldContainer[SubjectCheck]
+    def __init__(self, region: _Optional[str] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[SubjectCheck, _Mapping]]] = ...) -> None: ...
+
+class WatchChangesRequest(_message.Message):
+    __slots__ = ("after_seq", "follow")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    follow: bool
+    def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class RecordChange(_message.Message):
+    __slots__ = ("seq", "region", "record")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    region: str
+    record: CreditRecord
+    def __init__(self, seq: _Optional[int] = ..., region: _Optional[str] = ..., record: _Optional[_Union[CreditRecord, _Mapping]] = ...) -> None: ...
