@@ -52,6 +52,33 @@ def status_details(exc: CreditError) -> bytes:
     return status_pb2.Status(code=code, message=exc.detail, details=details).SerializeToString()
 
 
+class _Malformed:
+    """Stands in for a request whose bytes did not decode, so the handler can refuse it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    # gRPC answers a request that fails to decode with INTERNAL; it is the caller's
+    # fault, so it must be INVALID_ARGUMENT with the reason.
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError and friends
+            return _Malformed(exc)
+
+    return decode
+
+
+def _check_decoded(request: Any) -> None:
+    if isinstance(request, _Malformed):
+        raise InvalidInput.for_field("request", f"malformed protobuf message: {request.error}")
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, *, region: str) -> None:
         self.region = region
@@ -81,6 +108,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = time.perf_counter()
                 try:
+                    _check_decoded(request)
                     response = await inner(request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -94,7 +122,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
@@ -102,6 +130,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
+                    _check_decoded(request)
                     async for item in inner_stream(request, context):
                         yield item
                 except grpc.aio.AbortError:
@@ -113,7 +142,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler

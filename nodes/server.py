@@ -104,10 +104,11 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(settings.listen)
-    if port == 0:
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as exc:
         await engine.dispose()
-        raise RuntimeError(f"cannot listen on {settings.listen}")
+        raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)

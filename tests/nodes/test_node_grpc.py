@@ -1,0 +1,182 @@
+"""A real node over gRPC on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from credit.catalogue import Scope
+from credit.regions import Region
+from credit.rules import Procedure, RecordStatus
+from protos.credit.v1 import node_pb2 as pb
+from tests.conftest import StartNode
+from tests.nodes.builders import ACME, APPLIED, CUTOFF, OTHER, penalty
+
+
+def options(profile: str = "tianjin-2023", years: int = 3, applied: date = APPLIED) -> pb.QueryOptions:
+    return pb.QueryOptions(
+        profile=profile, years=years, application_date=pb.Date(year=applied.year, month=applied.month, day=applied.day)
+    )
+
+
+def rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    raw = dict(error.trailing_metadata() or ())["grpc-status-details-bin"]
+    status = status_pb2.Status()
+    status.ParseFromString(raw)
+    return status
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    found = []
+    for detail in rich_status(error).details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.extend((v.field, v.description) for v in bad.field_violations)
+    return found
+
+
+RECORDS = [
+    penalty(decision_no="A-counted", decided_on=date(2024, 3, 15)),
+    penalty(decision_no="B-simplified", decided_on=date(2024, 4, 1), procedure=Procedure.SIMPLIFIED),
+    penalty(decision_no="C-old", decided_on=date(2021, 1, 4)),
+    penalty(decision_no="D-repaired", decided_on=date(2024, 5, 1), status=RecordStatus.REPAIRED),
+    penalty(
+        decision_no="E-listed",
+        domain="market_regulation",
+        scope=Scope.ABNORMAL_OPERATIONS_LIST,
+        decided_on=date(2023, 1, 1),
+        procedure=Procedure.NOT_APPLICABLE,
+    ),
+    penalty(OTHER, decision_no="F-other"),
+]
+
+
+async def test_query_subject_applies_the_profile(db_url: str, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
+    result = await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME, options=options(), purpose="招标投标"))
+
+    assert result.region == "tianjin"
+    assert result.profile.id == "tianjin-2023"
+    assert (result.window.cutoff.year, result.window.cutoff.month, result.window.cutoff.day) == (2025, 6, 5)
+    assert CUTOFF.year == result.window.cutoff.year
+    assert result.catalogue_version == "2024.1"
+    assert result.HasField("data_as_of")
+    by_key = {(r.domain, r.scope): r for r in result.results}
+    penalties = by_key[("market_regulation", pb.SCOPE_ADMINISTRATIVE_PENALTY)]
+    assert penalties.outcome == pb.OUTCOME_RECORDS
+    assert [r.decision_no for r in penalties.records] == ["A-counted"]
+    assert penalties.records[0].provenance.content_hash
+    assert {(e.reason, e.count) for e in penalties.excluded} == {
+        (pb.EXCLUSION_SIMPLIFIED_PROCEDURE, 1),
+        (pb.EXCLUSION_CREDIT_REPAIRED, 1),
+    }
+    listed = by_key[("market_regulation", pb.SCOPE_ABNORMAL_OPERATIONS_LIST)]
+    assert [r.decision_no for r in listed.records] == ["E-listed"]
+    assert by_key[("taxation", pb.SCOPE_ADMINISTRATIVE_PENALTY)].outcome == pb.OUTCOME_NO_RECORD
+    assert by_key[("finance", pb.SCOPE_SERIOUS_DISHONESTY_LIST)].outcome == pb.OUTCOME_NOT_COVERED
+    # 40 enterprise domains × 5 scopes of the profile.
+    assert len(result.results) == 40 * 5
+
+    national = await node.stub.QuerySubject(
+        pb.QuerySubjectRequest(subject_id=ACME, options=options("national-2025", 5))
+    )
+    penalties = {(r.domain, r.scope): r for r in national.results}[("market_regulation", pb.SCOPE_ADMINISTRATIVE_PENALTY)]
+    assert sorted(r.decision_no for r in penalties.records) == ["A-counted", "B-simplified", "C-old"]
+
+
+async def test_batch_check_answers_every_subject_in_order(db_url: str, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
+    clean = "91350100M000100Y43"
+    ids = [clean, ACME, "not-a-code", OTHER, ACME.lower()]
+    response = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=ids, options=options(), purpose="评优评先"))
+
+    assert [c.subject_id for c in response.checks] == ids
+    clean_check, acme, bad, other, acme_again = response.checks
+    assert not clean_check.rejected and not clean_check.hits
+    assert {(h.domain, h.scope, h.count) for h in acme.hits} == {
+        ("market_regulation", pb.SCOPE_ADMINISTRATIVE_PENALTY, 1),
+        ("market_regulation", pb.SCOPE_ABNORMAL_OPERATIONS_LIST, 1),
+    }
+    assert "18" in bad.rejected and not bad.hits
+    assert [h.count for h in other.hits] == [1]
+    assert acme_again.hits == acme.hits
+    assert response.window.cutoff.day == 5
+
+
+async def test_catalogue_of_an_empty_node(db_url: str, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.HEBEI, db_url)
+    catalogue = await node.stub.GetCatalogue(pb.GetCatalogueRequest())
+    assert catalogue.region == "hebei"
+    assert catalogue.version == "2024.1"
+    assert len([e for e in catalogue.entries if e.subject_kind == pb.SUBJECT_KIND_ENTERPRISE]) == 38
+    assert not catalogue.HasField("data_as_of")
+
+
+async def test_change_feed_streams_in_order_and_resumes(db_url: str, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
+    changes = [c async for c in node.stub.WatchChanges(pb.WatchChangesRequest(after_seq=0))]
+    assert [c.seq for c in changes] == sorted(c.seq for c in changes)
+    assert sorted(c.record.decision_no for c in changes) == sorted(r.decision_no for r in RECORDS)
+    resumed = [c async for c in node.stub.WatchChanges(pb.WatchChangesRequest(after_seq=changes[2].seq))]
+    assert [c.record.decision_no for c in resumed] == [c.record.decision_no for c in changes[3:]]
+
+
+@pytest.mark.parametrize(
+    ("request_", "field", "needle"),
+    [
+        (pb.QuerySubjectRequest(subject_id="91350100M000100Y44"), "subject_id", "'3'"),
+        (pb.QuerySubjectRequest(subject_id="11010519491231002Y"), "subject_id", "X"),
+        (pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(profile="shanghai-2020")), "options.profile", "shanghai-2020"),
+        (pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(years=4)), "years", "4"),
+        (
+            pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(application_date=pb.Date(year=2025, month=2, day=30))),
+            "options.application_date",
+            "2025-2-30",
+        ),
+        (pb.QuerySubjectRequest(subject_id=ACME, purpose="x" * 201), "purpose", "200"),
+    ],
+)
+async def test_bad_queries_are_invalid_argument_with_details(
+    tmp_path: object, start_node_at: StartNode, request_: pb.QuerySubjectRequest, field: str, needle: str
+) -> None:
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await node.stub.QuerySubject(request_)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in caught.value.details()
+    found = violations(caught.value)
+    assert found and found[0][0] == field and needle in found[0][1]
+
+
+async def test_oversized_and_empty_batches_are_refused(tmp_path: object, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db", max_batch=100)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[ACME] * 101))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 100" in caught.value.details()
+    assert violations(caught.value)[0][0] == "subject_ids"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await node.stub.CheckSubjects(pb.CheckSubjectsRequest())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    ok = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[ACME] * 100))
+    assert len(ok.checks) == 100
+
+
+async def test_malformed_protobuf_is_invalid_argument(tmp_path: object, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db")
+    raw_call = node.channel.unary_unary("/credit.v1.RegionalNode/QuerySubject")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await raw_call(b"\xff\xff\xff\xff garbage")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed protobuf" in caught.value.details()
+
+
+async def test_message_size_limit(tmp_path: object, start_node_at: StartNode) -> None:
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db", max_message_bytes=64 * 1024)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[ACME] * 5000))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
