@@ -20,7 +20,7 @@ from credit.identifiers import SubjectKind
 from credit.regions import Region
 
 
-class Scope(enum.Enum):
+class Scope(enum.StrEnum):
     """A data scope: what kind of record it is."""
 
     ADMINISTRATIVE_PENALTY = "administrative_penalty"  # 行政处罚

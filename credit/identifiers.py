@@ -40,7 +40,7 @@ PILOT_CODE_WARNING = (
 )
 
 
-class SubjectKind(enum.Enum):
+class SubjectKind(enum.StrEnum):
     """Whom a record or report is about."""
 
     ENTERPRISE = "enterprise"  # 经营主体, by unified social credit code
@@ -130,7 +130,7 @@ def resident_id_problems(number: str, *, today: date | None = None) -> list[str]
 
 
 def _looks_like_resident_id(value: str) -> bool:
-    return len(value) in (15, 18) and value[:17].isdigit() and value[0] in "1234568" and value[:2] in _PROVINCE_PREFIXES
+    return len(value) in (15, 18) and value[:17].isdigit() and value[:2] in _PROVINCE_PREFIXES
 
 
 def parse_subject(

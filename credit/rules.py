@@ -26,13 +26,13 @@ from credit.regions import Region
 from credit.window import ReportWindow
 
 
-class Procedure(enum.Enum):
+class Procedure(enum.StrEnum):
     GENERAL = "general"  # 普通程序
     SIMPLIFIED = "simplified"  # 简易程序
     NOT_APPLICABLE = "n/a"  # lists, judgments
 
 
-class RecordStatus(enum.Enum):
+class RecordStatus(enum.StrEnum):
     """The state of a record's latest version."""
 
     IN_FORCE = "in_force"  # 有效

@@ -10,18 +10,17 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from credit.errors import InvalidInput
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def database_url(url: str, *, asynchronous: bool) -> str:
+def database_url(url: str) -> str:
     """The SQLAlchemy URL with the driver this project uses for it.
 
     ``sqlite:///node.db`` and ``postgresql://…`` are accepted as they are commonly
-    written; aiosqlite and psycopg (3) are used underneath.
+    written; the standard sqlite3 module and psycopg (3) are used underneath.
 
     Raises:
         InvalidInput: not a SQLite or PostgreSQL URL.
@@ -32,7 +31,7 @@ def database_url(url: str, *, asynchronous: bool) -> str:
         raise InvalidInput.for_field("db", f"not a database URL: {url!r}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        driver = "aiosqlite" if asynchronous else "pysqlite"
+        driver = "pysqlite"
     elif backend == "postgresql":
         driver = "psycopg"
     else:
@@ -57,25 +56,9 @@ def sync_engine(url: str) -> Engine:
     Raises:
         InvalidInput: an unsupported URL.
     """
-    engine = create_engine(database_url(url, asynchronous=False))
+    engine = create_engine(database_url(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """The asynchronous engine the node serves queries from.
-
-    Raises:
-        InvalidInput: an unsupported URL.
-    """
-    full = database_url(url, asynchronous=True)
-    kwargs: dict[str, Any] = {}
-    if not full.startswith("sqlite"):
-        kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
-    engine = create_async_engine(full, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
 

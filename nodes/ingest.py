@@ -41,14 +41,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from credit.catalogue import Catalogue, Scope, domain, domains
+from credit.catalogue import Catalogue, Scope, domain
 from credit.errors import CreditError, InvalidInput
-from credit.identifiers import SubjectKind, parse_subject
+from credit.identifiers import Subject, SubjectKind, parse_subject
 from credit.rules import Procedure, RecordStatus
 from nodes.records import RecordDraft, make_draft
 from nodes.store import SqlRecordWriter, WriteCounts
 
 BATCH_ROWS = 20_000
+_SUBJECT_CACHE = 500_000
 
 # Canonical field -> accepted column names (Chinese first, then English).
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -122,6 +123,11 @@ class IngestReport:
 
 
 def parse_date(value: str, what: str) -> date:
+    if len(value) == 10 and value[4] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
     match = _DATE.match(value.strip())
     if not match:
         raise RowError(f"{what} '{value}' 不是日期 (is not a date: use YYYY-MM-DD)")
@@ -144,14 +150,41 @@ class RowParser:
             for name in entry.authorities:
                 if not name.startswith("各"):
                     self._by_authority.setdefault(name, entry.domain.code)
-        self._domain_names = {d.name: d.code for d in domains().values()}
+        self._domains: dict[str, str] = {}
+        self._scopes = {key: scope for scope in Scope for key in (scope.value, scope.name_zh)}
+        # Subjects repeat (several records each); validating each once is most of the
+        # speed of a large load. Bounded: cleared when full.
+        self._subjects: dict[tuple[str, str], Subject | str] = {}
+
+    def _subject(self, raw_id: str, type_text: str, is_person: bool) -> Subject:
+        key = (raw_id, type_text)
+        known = self._subjects.get(key)
+        if known is None:
+            try:
+                known = parse_subject(
+                    raw_id,
+                    kind=SubjectKind.PERSON if is_person else (SubjectKind.ENTERPRISE if type_text else None),
+                    pilot_codes=self.pilot_codes,
+                    today=self.today,
+                )
+            except CreditError as exc:
+                known = exc.detail
+            if len(self._subjects) >= _SUBJECT_CACHE:
+                self._subjects.clear()
+            self._subjects[key] = known
+        if isinstance(known, str):
+            raise RowError(known)
+        return known
 
     def _domain(self, given: str, authority: str) -> str:
         if given:
-            try:
-                return domain(given).code
-            except CreditError as exc:
-                raise RowError(exc.detail) from None
+            code = self._domains.get(given)
+            if code is None:
+                try:
+                    code = self._domains[given] = domain(given).code
+                except CreditError as exc:
+                    raise RowError(exc.detail) from None
+            return code
         for name, code in self._by_authority.items():
             if name in authority:
                 return code
@@ -169,19 +202,11 @@ class RowParser:
         raw_id = (row.get("resident_id", "") if is_person else row.get("uscc", "")) or row.get("uscc", "") or row.get("resident_id", "")
         if not raw_id.strip():
             raise RowError("缺少主体标识 (no unified social credit code or ID number)")
-        try:
-            subject = parse_subject(
-                raw_id,
-                kind=SubjectKind.PERSON if is_person else (SubjectKind.ENTERPRISE if type_text else None),
-                pilot_codes=self.pilot_codes,
-                today=self.today,
-            )
-        except CreditError as exc:
-            raise RowError(exc.detail) from None
-        try:
-            scope = Scope.parse(row.get("scope", "") or Scope.ADMINISTRATIVE_PENALTY.value)
-        except CreditError as exc:
-            raise RowError(exc.detail) from None
+        subject = self._subject(raw_id, type_text, is_person)
+        scope_text = row.get("scope", "").strip()
+        scope = self._scopes.get(scope_text or "administrative_penalty")
+        if scope is None:
+            raise RowError(f"未知数据范围 '{scope_text}' (unknown scope '{scope_text}')")
         authority = row["authority"].strip()
         domain_code = self._domain(row.get("domain", "").strip(), authority)
         if not self.catalogue.covers(domain_code, subject.kind, scope):

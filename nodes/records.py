@@ -62,17 +62,17 @@ def content_hash(
     """Hex sha-256 over every readable field, in a fixed order."""
     parts = (
         subject_id,
-        subject_kind.value,
+        subject_kind,  # StrEnum members are their values
         subject_name,
         domain,
-        scope.value,
+        scope,
         decision_no,
         authority,
         decided_on.isoformat(),
         category,
         content,
-        procedure.value,
-        status.value,
+        procedure,
+        status,
         publicity_until.isoformat() if publicity_until else "",
         removed_on.isoformat() if removed_on else "",
     )

@@ -12,10 +12,9 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credit.catalogue import catalogue
-from nodes.db import async_engine, migrate
+from nodes.db import migrate, sync_engine
 from nodes.interceptors import ServiceInterceptor
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
@@ -33,7 +32,7 @@ class RunningNode:
     settings: NodeSettings
     server: grpc.aio.Server
     port: int
-    engine: AsyncEngine
+    store: SqlRecordStore
     health: health.aio.HealthServicer
     metrics_runner: web.AppRunner | None = None
 
@@ -48,7 +47,7 @@ class RunningNode:
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
-        await self.engine.dispose()
+        await asyncio.to_thread(self.store.close)
         log.info("node_stopped", region=self.settings.region.value)
 
 
@@ -80,8 +79,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     """
     if settings.migrate:
         await asyncio.to_thread(migrate, settings.db_url)
-    engine = async_engine(settings.db_url)
-    store = SqlRecordStore(engine, region=settings.region)
+    store = SqlRecordStore(sync_engine(settings.db_url), region=settings.region)
     service = NodeService(
         store=store,
         catalogue=catalogue(settings.region),
@@ -107,15 +105,15 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
-        await engine.dispose()
+        store.close()
         raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningNode(settings, server, port, engine, node_health)
+    running = RunningNode(settings, server, port, store, node_health)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
-    log.info("node_started", region=settings.region.value, address=running.address, db=engine.url.render_as_string())
+    log.info("node_started", region=settings.region.value, address=running.address, db=store.engine.url.render_as_string())
     return running
 
 

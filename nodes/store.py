@@ -13,14 +13,17 @@ current version changes nothing. Nothing is ever overwritten or deleted.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Engine, Row, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ARRAY, ColumnElement, Engine, Row, String, any_, cast, func, literal, literal_column, select, update
+from sqlalchemy.engine import Connection
 
 from credit.catalogue import Scope
 from credit.identifiers import SubjectKind
@@ -29,6 +32,7 @@ from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 
+_T = TypeVar("_T")
 records = RecordRow.__table__
 ingests = IngestRow.__table__
 
@@ -142,6 +146,15 @@ class RecordWriter(Protocol):
         """Store a batch of drafts as new versions, atomically."""
 
 
+def in_values(column: ColumnElement[str], values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """``column IN values`` as one bound parameter, so that a list of thousands is neither
+    compiled into thousands of placeholders nor limited by SQLite's parameter count."""
+    if dialect == "postgresql":
+        return column == any_(cast(literal(list(values), ARRAY(String)), ARRAY(String)))
+    each = select(literal_column("value")).select_from(func.json_each(literal(json.dumps(list(values)))))
+    return column.in_(each.scalar_subquery())
+
+
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -175,17 +188,17 @@ def _version_row(draft: RecordDraft, version: int, source: str, now: Any) -> tup
         version,
         True,
         draft.subject_id,
-        draft.subject_kind.value,
+        draft.subject_kind,  # StrEnum members are their values
         draft.subject_name,
         draft.domain,
-        draft.scope.value,
+        draft.scope,
         draft.decision_no,
         draft.authority,
         draft.decided_on,
         draft.category,
         draft.content,
-        draft.procedure.value,
-        draft.status.value,
+        draft.procedure,
+        draft.status,
         draft.publicity_until,
         draft.removed_on,
         source,
@@ -195,28 +208,51 @@ def _version_row(draft: RecordDraft, version: int, source: str, now: Any) -> tup
 
 
 class SqlRecordStore:
-    """Records in SQLite or PostgreSQL through SQLAlchemy's asyncio engine."""
+    """Records in SQLite or PostgreSQL through SQLAlchemy Core.
 
-    def __init__(self, engine: AsyncEngine, *, region: Region) -> None:
-        self.engine = engine
+    Each read is one unit of work on a small pool of worker threads with a synchronous
+    engine, awaited by the event loop. Async drivers pay a thread hop (aiosqlite) or an
+    extra round trip per DBAPI call; measured on the benchmark machine, one hop per
+    query is 3–4× faster for SQLite and clearly faster for PostgreSQL too, and it is
+    the same code for both. Reads run in autocommit: no BEGIN/ROLLBACK round trips.
+    """
+
+    def __init__(self, engine: Engine, *, region: Region, threads: int = 4) -> None:
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.region = region
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"store-{region.value}")
         self._as_of: tuple[float, datetime | None] = (0.0, None)
+
+    async def _run(self, work: Callable[[Connection], _T]) -> _T:
+        def unit() -> _T:
+            with self.engine.connect() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, unit)
+
+    def close(self) -> None:
+        """Stop the worker threads and close the engine's connections."""
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
         query = select(records).where(records.c.current, records.c.subject_id == subject_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_record_from_row(self.region, row) for row in rows]
+        region = self.region
+        return await self._run(lambda conn: [_record_from_row(region, row) for row in conn.execute(query)])
 
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
-        found: dict[str, list[CreditRecord]] = {}
-        async with self.engine.connect() as conn:
+        region = self.region
+
+        def work(conn: Connection) -> dict[str, list[CreditRecord]]:
+            found: dict[str, list[CreditRecord]] = {}
             for start in range(0, len(subject_ids), _LOOKUP_CHUNK):
                 chunk = subject_ids[start : start + _LOOKUP_CHUNK]
-                query = select(records).where(records.c.current, records.c.subject_id.in_(chunk))
-                for row in (await conn.execute(query)).all():
-                    found.setdefault(row.subject_id, []).append(_record_from_row(self.region, row))
-        return found
+                query = select(records).where(records.c.current, in_values(records.c.subject_id, chunk, conn.dialect.name))
+                for row in conn.execute(query):
+                    found.setdefault(row.subject_id, []).append(_record_from_row(region, row))
+            return found
+
+        return await self._run(work)
 
     async def data_as_of(self) -> datetime | None:
         # Read at most once a second: every query reports it, and it changes only when
@@ -224,17 +260,15 @@ class SqlRecordStore:
         checked, value = self._as_of
         if time.monotonic() - checked < 1.0:
             return value
-        async with self.engine.connect() as conn:
-            latest = (await conn.execute(select(func.max(ingests.c.finished_at)))).scalar()
+        latest = await self._run(lambda conn: conn.execute(select(func.max(ingests.c.finished_at))).scalar())
         value = _utc(latest) if latest is not None else None
         self._as_of = (time.monotonic(), value)
         return value
 
     async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
         query = select(records).where(records.c.seq > after_seq).order_by(records.c.seq).limit(limit)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(row.seq, _record_from_row(self.region, row)) for row in rows]
+        region = self.region
+        return await self._run(lambda conn: [(row.seq, _record_from_row(region, row)) for row in conn.execute(query)])
 
 
 class SqlRecordWriter:
@@ -288,13 +322,15 @@ class SqlRecordWriter:
         for start in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids[start : start + _LOOKUP_CHUNK]
             query = select(records.c.record_id, records.c.version, records.c.content_hash).where(
-                records.c.current, records.c.record_id.in_(chunk)
+                records.c.current, in_values(records.c.record_id, chunk, conn.dialect.name)
             )
             current.update((r.record_id, (r.version, r.content_hash)) for r in conn.execute(query))
         plan = plan_versions(drafts, current)
         if plan.superseded:
             conn.execute(
-                update(records).where(records.c.current, records.c.record_id.in_(plan.superseded)).values(current=False)
+                update(records)
+                .where(records.c.current, in_values(records.c.record_id, plan.superseded, conn.dialect.name))
+                .values(current=False)
             )
         # Several versions of one record in a batch: only the last stays current.
         last = {draft.record_id: version for draft, version in plan.inserts}

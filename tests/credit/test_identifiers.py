@@ -30,9 +30,10 @@ VALID_IDS = ("11010519491231002X", "120104198503120042")
 # All-digit strings that pass both the GB 11643 and the GB 32100 check.
 VALID_AS_BOTH = "110105194912310409"
 
-PROVINCE_PREFIXES = (
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65".split()
-)
+# Mainland province-level prefixes of GB/T 2260 address codes.
+PROVINCE_PREFIXES = tuple(
+    str(p) for p in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46)
+) + tuple(str(p) for p in (50, 51, 52, 53, 54, 61, 62, 63, 64, 65))
 
 Rejects = Callable[..., InvalidIdentifier]
 

@@ -9,7 +9,7 @@ import pytest
 
 from credit.regions import Region
 from credit.rules import RecordStatus
-from nodes.db import async_engine, migrate, sync_engine
+from nodes.db import migrate, sync_engine
 from nodes.records import RecordDraft
 from nodes.store import MemoryRecordStore, RecordStore, SqlRecordStore, SqlRecordWriter, WriteCounts
 from tests.nodes.builders import ACME, OTHER, penalty
@@ -34,9 +34,9 @@ async def harness(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[
         return
     migrate(db_url)
     engine = sync_engine(db_url)
-    aengine = async_engine(db_url)
-    yield Harness(SqlRecordStore(aengine, region=Region.TIANJIN), SqlRecordWriter(engine))
-    await aengine.dispose()
+    store = SqlRecordStore(sync_engine(db_url), region=Region.TIANJIN)
+    yield Harness(store, SqlRecordWriter(engine))
+    store.close()
     engine.dispose()
 
 

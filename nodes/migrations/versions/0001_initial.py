@@ -50,13 +50,7 @@ def upgrade() -> None:
         sqlite_where=sa.text("current"),
         postgresql_where=sa.text("current"),
     )
-    op.create_index(
-        "ix_records_current_subject",
-        "records",
-        ["subject_id"],
-        sqlite_where=sa.text("current"),
-        postgresql_where=sa.text("current"),
-    )
+    op.create_index("ix_records_subject", "records", ["subject_id"])
     op.create_table(
         "ingests",
         sa.Column("id", _pk, primary_key=True, autoincrement=True),

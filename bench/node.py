@@ -1,0 +1,310 @@
+"""Node benchmarks: ingest rate, one-subject query latency, batch throughput.
+
+    python -m bench.node [--records 1000000] [--write docs/BENCHMARKS.md]
+
+Everything runs on this machine: a Tianjin node over SQLite (and PostgreSQL when a server
+answers on 127.0.0.1:5432) holding ``--records`` synthetic records, the node in its own
+process and the client here, so latency is measured at the gRPC client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import grpc
+from sqlalchemy import create_engine, text
+
+from credit.catalogue import catalogue
+from credit.regions import Region
+from nodes.db import migrate, sync_engine
+from nodes.ingest import RowParser, ingest_file
+from nodes.seed import generate, synthetic_subject, write_csv
+from nodes.store import SqlRecordWriter
+from protos.credit.v1 import node_pb2 as pb
+from protos.credit.v1 import node_pb2_grpc
+
+REGION = Region.TIANJIN
+TODAY = date(2026, 11, 20)
+# Seeded subjects with records per subject seeded (measured: 0.427 rows per subject).
+ROWS_PER_SUBJECT = 0.427
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Results:
+    rows: int = 0
+    subjects: int = 0
+    lines: list[str] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def add(self, key: str, value: str) -> None:
+        self.figures[key] = value
+        print(f"{key}: {value}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def make_csv(work: Path, records: int) -> tuple[Path, int]:
+    subjects = int(records / ROWS_PER_SUBJECT)
+    path = work / f"tianjin-{subjects}.csv"
+    if not path.exists():
+        started = time.perf_counter()
+        rows = write_csv(generate(REGION, subjects=subjects, today=TODAY), path)
+        print(f"generated {rows} rows in {time.perf_counter() - started:.1f}s", flush=True)
+    return path, subjects
+
+
+def bench_ingest(db: str, path: Path) -> tuple[int, float]:
+    migrate(db)
+    engine = sync_engine(db)
+    try:
+        parser = RowParser(catalogue(REGION), today=TODAY)
+        started = time.perf_counter()
+        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser)
+        elapsed = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    assert not report.rejects, report.rejects[:3]
+    return report.rows_read, elapsed
+
+
+def start_node(db: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "JJJ_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jjj", "node", "--region", REGION.value, "--db", db, "--listen", address], env=env
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with grpc.insecure_channel(address) as channel:
+                grpc.channel_ready_future(channel).result(timeout=1)
+                return proc, address
+        except grpc.FutureTimeoutError:
+            continue
+    proc.kill()
+    raise RuntimeError("node did not start")
+
+
+async def bench_query(address: str, subjects: int, calls: int) -> list[float]:
+    rng = random.Random(7)
+    ids = [synthetic_subject(REGION, rng.randrange(subjects)).id for _ in range(calls + 500)]
+    options = pb.QueryOptions(profile="tianjin-2023", years=3)
+    latencies = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = node_pb2_grpc.RegionalNodeStub(channel)
+        for i, subject in enumerate(ids):
+            started = time.perf_counter()
+            await stub.QuerySubject(pb.QuerySubjectRequest(subject_id=subject, options=options))
+            if i >= 500:  # warm-up
+                latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def bench_batch(address: str, subjects: int, total: int, chunk: int, concurrency: int) -> float:
+    rng = random.Random(11)
+    ids = [synthetic_subject(REGION, rng.randrange(subjects)).id for _ in range(total)]
+    chunks = [ids[i : i + chunk] for i in range(0, total, chunk)]
+    options = pb.QueryOptions(profile="tianjin-2023", years=3)
+    async with grpc.aio.insecure_channel(
+        address, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    ) as channel:
+        stub = node_pb2_grpc.RegionalNodeStub(channel)
+        await stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=chunks[0], options=options))  # warm-up
+        queue = list(chunks)
+        checked = 0
+
+        async def worker() -> None:
+            nonlocal checked
+            while queue:
+                part = queue.pop()
+                reply = await stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=part, options=options))
+                checked += len(reply.checks)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    assert checked == total
+    return total / elapsed
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def run_backend(name: str, db: str, path: Path, subjects: int, results: Results, args: argparse.Namespace) -> None:
+    rows, elapsed = bench_ingest(db, path)
+    results.rows = rows
+    results.add(f"{name} ingest", f"{rows / elapsed:,.0f} rows/s ({rows:,} rows in {elapsed:.1f} s)")
+    proc, address = start_node(db)
+    try:
+        latencies = asyncio.run(bench_query(address, subjects, args.calls))
+        results.add(
+            f"{name} query latency",
+            f"p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {percentile(latencies, 99) * 1000:.2f} ms "
+            f"({len(latencies):,} sequential calls)",
+        )
+        for concurrency in (1, 2):
+            rate = asyncio.run(bench_batch(address, subjects, args.batch_total, args.chunk, concurrency))
+            results.add(
+                f"{name} batch ×{concurrency}",
+                f"{rate:,.0f} subjects/s ({args.batch_total:,} subjects in chunks of {args.chunk:,}, "
+                f"{concurrency} call{'s' if concurrency > 1 else ''} in flight)",
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(
+            int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+        )
+        memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        memory = "unknown memory"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, grpcio {grpc.__version__}"
+    )
+
+
+TEMPLATE = """# Benchmarks
+
+Figures from `make bench` (`python -m bench.node --records {records} --write docs/BENCHMARKS.md`),
+last run {when}.
+
+Machine: {machine}.
+The machine is shared and noisy: figures vary by ±20 % between runs.
+
+## Regional node ({records_fmt} records, one node, Tianjin catalogue)
+
+| what | target | measured |
+|---|---|---|
+{rows}
+
+How each is measured:
+- **ingest**: `jjj ingest` path (`nodes.ingest.ingest_file`): CSV in the national layout
+  generated by `jjj seed --csv`, every row parsed and validated (identifier check,
+  domain and scope against the catalogue, dates), content-hashed and versioned, loaded in
+  one transaction into an empty database — SQLite with `executemany`, PostgreSQL with
+  `COPY`.
+- **query latency**: sequential `QuerySubject` calls for random subjects (one in five
+  with records) from a grpc.aio client in another process, after 500 warm-up calls.
+- **batch**: `CheckSubjects` over {batch_total} random subjects in chunks of {chunk},
+  with one and with two calls in flight.
+
+{notes}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--batch-total", type=int, default=100_000)
+    parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--work", default="var/bench")
+    parser.add_argument("--write", help="write the figures into this Markdown file")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    path, subjects = make_csv(work, args.records)
+    results = Results(subjects=subjects)
+
+    sqlite_db = work / f"bench-{uuid.uuid4().hex[:8]}.db"
+    try:
+        run_backend("SQLite", f"sqlite:///{sqlite_db}", path, subjects, results, args)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sqlite_db}{suffix}").unlink(missing_ok=True)
+
+    if not args.no_postgres and _pg_available():
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        try:
+            run_backend("PostgreSQL", f"{PG_ADMIN}?options=-csearch_path%3D{schema}", path, subjects, results, args)
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+    if args.write:
+        write_report(Path(args.write), results, args)
+
+
+TARGETS = {
+    "SQLite ingest": "≥ 150 000 rows/s",
+    "PostgreSQL ingest": "≥ 250 000 rows/s",
+    "SQLite query latency": "p99 ≤ 2 ms",
+    "PostgreSQL query latency": "p99 ≤ 2 ms",
+    "SQLite batch ×1": "≥ 100 000 subjects/s",
+    "SQLite batch ×2": "≥ 100 000 subjects/s",
+    "PostgreSQL batch ×1": "≥ 100 000 subjects/s",
+    "PostgreSQL batch ×2": "≥ 100 000 subjects/s",
+}
+
+
+def write_report(path: Path, results: Results, args: argparse.Namespace) -> None:
+    rows = "\n".join(f"| {key} | {TARGETS.get(key, '')} | {value} |" for key, value in results.figures.items())
+    notes_path = path.with_name("BENCHMARKS-notes.md")
+    notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
+    path.write_text(
+        TEMPLATE.format(
+            records=args.records,
+            records_fmt=f"{results.rows:,}",
+            when=time.strftime("%Y-%m-%d"),
+            machine=machine(),
+            rows=rows,
+            batch_total=f"{args.batch_total:,}",
+            chunk=f"{args.chunk:,}",
+            notes=notes,
+        ),
+        encoding="utf-8",
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
