@@ -16,7 +16,6 @@ import platform
 import random
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -64,7 +63,9 @@ def _free_port() -> int:
 
 def _pg_available() -> bool:
     try:
-        engine = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), connect_args={"connect_timeout": 3})
+        engine = create_engine(
+            PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), connect_args={"connect_timeout": 3}
+        )
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         engine.dispose()
@@ -160,7 +161,7 @@ async def bench_batch(address: str, subjects: int, total: int, chunk: int, concu
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def run_backend(name: str, db: str, path: Path, subjects: int, results: Results, args: argparse.Namespace) -> None:
@@ -195,7 +196,9 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
         mem_kb = next(
-            int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
         )
         memory = f"{mem_kb / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration):

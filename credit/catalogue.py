@@ -153,7 +153,7 @@ def build_catalogue(region: Region, version: str, entries: Iterable[dict[str, ob
     built = []
     for raw in entries:
         try:
-            kind = SubjectKind(raw["subject"])
+            kind = SubjectKind(str(raw["subject"]))
         except ValueError:
             raise UnknownName.for_field("subject", f"unknown subject kind {raw['subject']!r}") from None
         scopes = raw["scopes"]

@@ -17,12 +17,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 from credit.errors import FieldViolation, InvalidIdentifier
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
+_USCC_CHARS = frozenset(USCC_ALPHABET)
 
 _ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _ID_CHECK = "10X98765432"
@@ -30,8 +32,43 @@ _ID_CHECK = "10X98765432"
 # First two digits of a resident ID's address code: the provinces, plus Taiwan, Hong
 # Kong and Macau (GB/T 2260).
 _PROVINCE_PREFIXES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+        "83",
+    ]
 )
 
 PILOT_CODE_WARNING = (
@@ -62,7 +99,9 @@ def uscc_check_char(first17: str) -> str:
     Raises:
         KeyError: a character outside the code alphabet.
     """
-    total = sum(_USCC_VALUE[ch] * w for ch, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    if len(first17) != 17:
+        raise KeyError(first17)
+    total = sum(map(mul, map(_USCC_VALUE.__getitem__, first17), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -72,7 +111,9 @@ def resident_id_check_char(first17: str) -> str:
     Raises:
         ValueError: a non-digit character.
     """
-    total = sum(int(ch) * w for ch, w in zip(first17, _ID_WEIGHTS, strict=True))
+    if len(first17) != 17:
+        raise ValueError(first17)
+    total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 
@@ -84,12 +125,12 @@ def uscc_problems(code: str) -> list[str]:
     """Every reason a (normalised) string is not a valid unified social credit code."""
     if len(code) != 18:
         return [f"统一社会信用代码应为 18 位，实际 {len(code)} 位 (must be 18 characters, got {len(code)})"]
-    for pos, ch in enumerate(code, start=1):
-        if ch not in _USCC_VALUE:
-            return [
-                f"第 {pos} 位字符 '{ch}' 不在代码字符集内 (character '{ch}' at position {pos} "
-                "is not allowed: digits and A–Z without I, O, S, V, Z)"
-            ]
+    if not _USCC_CHARS.issuperset(code):
+        pos, ch = next((i, c) for i, c in enumerate(code, start=1) if c not in _USCC_VALUE)
+        return [
+            f"第 {pos} 位字符 '{ch}' 不在代码字符集内 (character '{ch}' at position {pos} "
+            "is not allowed: digits and A–Z without I, O, S, V, Z)"
+        ]
     if not code[2:8].isdigit():
         return [
             f"第 3–8 位行政区划码 '{code[2:8]}' 应为数字 "
@@ -107,11 +148,16 @@ def uscc_problems(code: str) -> list[str]:
 def resident_id_problems(number: str, *, today: date | None = None) -> list[str]:
     """Every reason a (normalised) string is not a valid resident ID number."""
     if len(number) == 15 and number.isdigit():
-        return ["15 位一代身份证号码不受理，请使用 18 位号码 (15-digit first-generation numbers are not accepted; give the 18-digit number)"]
+        return [
+            "15 位一代身份证号码不受理，请使用 18 位号码 "
+            "(15-digit first-generation numbers are not accepted; give the 18-digit number)"
+        ]
     if len(number) != 18:
         return [f"公民身份号码应为 18 位，实际 {len(number)} 位 (must be 18 characters, got {len(number)})"]
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        return ["公民身份号码前 17 位应为数字，末位为数字或 X (first 17 characters must be digits, the last a digit or X)"]
+        return [
+            "公民身份号码前 17 位应为数字，末位为数字或 X (first 17 characters must be digits, the last a digit or X)"
+        ]
     if number[:2] not in _PROVINCE_PREFIXES:
         return [f"地址码 '{number[:6]}' 的省级代码无效 (address code '{number[:6]}' has no valid province prefix)"]
     try:
@@ -127,6 +173,15 @@ def resident_id_problems(number: str, *, today: date | None = None) -> list[str]
             f"(check character should be '{expected}', got '{number[17]}')"
         ]
     return []
+
+
+def _is_valid_uscc(value: str) -> bool:
+    return (
+        len(value) == 18
+        and _USCC_CHARS.issuperset(value)
+        and value[2:8].isdigit()
+        and uscc_check_char(value[:17]) == value[17]
+    )
 
 
 def _looks_like_resident_id(value: str) -> bool:
@@ -152,6 +207,9 @@ def parse_subject(
         InvalidIdentifier: with the reason, naming ``field``.
     """
     value = _normalise(raw)
+    if kind is not SubjectKind.PERSON and _is_valid_uscc(value) and not value[:17].isdigit():
+        # The common case, decided without building any message.
+        return Subject(value, SubjectKind.ENTERPRISE)
     if not value:
         raise InvalidIdentifier.for_field(field, "主体标识为空 (identifier is empty)")
     if kind is None:

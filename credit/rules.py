@@ -222,6 +222,20 @@ def evaluate(
     )
 
 
+def counts(record: CreditRecord, profile: ReportProfile, window: ReportWindow) -> bool:
+    """Whether the profile counts this record in the window (catalogue coverage aside)."""
+    return record.scope in profile.scopes and in_window(record, window) and exclusion(record, profile) is None
+
+
+def summary_from_counts(
+    subject: Subject, counted: Iterable[tuple[str, Scope, int]], *, catalogue: Catalogue
+) -> SubjectSummary:
+    """A batch summary from counted records per domain × scope (as a store may compute
+    them in bulk), keeping only what the region's catalogue covers for the subject."""
+    hits = sorted((d, s, n) for d, s, n in counted if n and catalogue.covers(d, subject.kind, s))
+    return SubjectSummary(subject, tuple(hits))
+
+
 def summarise(
     subject: Subject,
     records: Sequence[CreditRecord],
@@ -237,14 +251,5 @@ def summarise(
     """
     if not records:
         return SubjectSummary(subject)
-    hits: Counter[tuple[str, Scope]] = Counter()
-    for record in records:
-        if (
-            record.subject_id == subject.id
-            and record.scope in profile.scopes
-            and catalogue.covers(record.domain, subject.kind, record.scope)
-            and in_window(record, window)
-            and exclusion(record, profile) is None
-        ):
-            hits[(record.domain, record.scope)] += 1
-    return SubjectSummary(subject, tuple((d, s, n) for (d, s), n in sorted(hits.items(), key=lambda kv: (kv[0][0], kv[0][1].value))))
+    hits = Counter((r.domain, r.scope) for r in records if r.subject_id == subject.id and counts(r, profile, window))
+    return summary_from_counts(subject, ((d, s, n) for (d, s), n in hits.items()), catalogue=catalogue)

@@ -137,7 +137,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for region, port in ports.items():
         db = data / f"{region.value}.db"
         cmd = [*exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}"]
-        children.append(subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")}))
+        children.append(
+            subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
+        )
     print("\nThree regional nodes (gRPC, credit.v1.RegionalNode; health and reflection on each):")
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
@@ -213,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT if isinstance(exc, InvalidInput) else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a message, not a traceback, for the operator
+    except Exception as exc:  # a message, not a traceback, for the operator
         from sqlalchemy.exc import SQLAlchemyError
 
         if isinstance(exc, SQLAlchemyError | OSError | RuntimeError):

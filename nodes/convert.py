@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
 from credit.catalogue import Catalogue, Scope
 from credit.errors import InvalidWindow
@@ -13,17 +14,31 @@ from credit.window import ReportWindow
 from nodes.service import BatchResult, QueryOptions
 from protos.credit.v1 import node_pb2 as pb
 
-KIND_TO_PB = {SubjectKind.ENTERPRISE: pb.SUBJECT_KIND_ENTERPRISE, SubjectKind.PERSON: pb.SUBJECT_KIND_PERSON}
-KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-SCOPE_TO_PB = {s: pb.Scope.Value(f"SCOPE_{s.name}") for s in Scope}
-SCOPE_FROM_PB = {v: k for k, v in SCOPE_TO_PB.items()}
-OUTCOME_TO_PB = {o: pb.Outcome.Value(f"OUTCOME_{o.name}") for o in Outcome}
-OUTCOME_FROM_PB = {v: k for k, v in OUTCOME_TO_PB.items()}
-PROCEDURE_TO_PB = {p: pb.Procedure.Value(f"PROCEDURE_{p.name}") for p in Procedure}
-PROCEDURE_FROM_PB = {v: k for k, v in PROCEDURE_TO_PB.items()}
-STATUS_TO_PB = {s: pb.RecordStatus.Value(f"RECORD_STATUS_{s.name}") for s in RecordStatus}
-STATUS_FROM_PB = {v: k for k, v in STATUS_TO_PB.items()}
-EXCLUSION_TO_PB = {e: pb.Exclusion.Value(f"EXCLUSION_{e.name}") for e in Exclusion}
+# The generated stubs type enum fields as the enum "class" (an int subclass that exists
+# only for the type checker), while ``EnumTypeWrapper.Value`` is typed as returning int;
+# the values are those ints, so the casts only name them as the field type.
+KIND_TO_PB: dict[SubjectKind, pb.SubjectKind] = {
+    SubjectKind.ENTERPRISE: pb.SUBJECT_KIND_ENTERPRISE,
+    SubjectKind.PERSON: pb.SUBJECT_KIND_PERSON,
+}
+KIND_FROM_PB: dict[pb.SubjectKind, SubjectKind] = {v: k for k, v in KIND_TO_PB.items()}
+SCOPE_TO_PB: dict[Scope, pb.Scope] = {s: cast("pb.Scope", pb.Scope.Value(f"SCOPE_{s.name}")) for s in Scope}
+SCOPE_FROM_PB: dict[pb.Scope, Scope] = {v: k for k, v in SCOPE_TO_PB.items()}
+OUTCOME_TO_PB: dict[Outcome, pb.Outcome] = {
+    o: cast("pb.Outcome", pb.Outcome.Value(f"OUTCOME_{o.name}")) for o in Outcome
+}
+OUTCOME_FROM_PB: dict[pb.Outcome, Outcome] = {v: k for k, v in OUTCOME_TO_PB.items()}
+PROCEDURE_TO_PB: dict[Procedure, pb.Procedure] = {
+    p: cast("pb.Procedure", pb.Procedure.Value(f"PROCEDURE_{p.name}")) for p in Procedure
+}
+PROCEDURE_FROM_PB: dict[pb.Procedure, Procedure] = {v: k for k, v in PROCEDURE_TO_PB.items()}
+STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = {
+    s: cast("pb.RecordStatus", pb.RecordStatus.Value(f"RECORD_STATUS_{s.name}")) for s in RecordStatus
+}
+STATUS_FROM_PB: dict[pb.RecordStatus, RecordStatus] = {v: k for k, v in STATUS_TO_PB.items()}
+EXCLUSION_TO_PB: dict[Exclusion, pb.Exclusion] = {
+    e: cast("pb.Exclusion", pb.Exclusion.Value(f"EXCLUSION_{e.name}")) for e in Exclusion
+}
 
 
 def date_to_pb(value: date) -> pb.Date:
@@ -48,7 +63,9 @@ def _set_time(target: object, value: datetime | None) -> None:
 def options_from_pb(message: pb.QueryOptions) -> QueryOptions:
     """Raises: InvalidWindow: an impossible application date."""
     application = (
-        date_from_pb(message.application_date, "options.application_date") if message.HasField("application_date") else None
+        date_from_pb(message.application_date, "options.application_date")
+        if message.HasField("application_date")
+        else None
     )
     return QueryOptions(profile=message.profile, years=message.years, application_date=application)
 
@@ -119,7 +136,9 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
     )
     _set_time(out.data_as_of, result.data_as_of)
     for item in result.results:
-        domain_result = out.results.add(domain=item.domain, scope=SCOPE_TO_PB[item.scope], outcome=OUTCOME_TO_PB[item.outcome])
+        domain_result = out.results.add(
+            domain=item.domain, scope=SCOPE_TO_PB[item.scope], outcome=OUTCOME_TO_PB[item.outcome]
+        )
         for record in item.records:
             record_to_pb(record, domain_result.records.add())
         for reason, count in item.excluded:

@@ -199,7 +199,11 @@ class RowParser:
                 raise RowError(f"{_ALIASES[name][0]} 超过 {limit} 字符 ({name} longer than {limit} characters)")
         type_text = row.get("subject_type", "").strip()
         is_person = type_text in ("自然人", "person")
-        raw_id = (row.get("resident_id", "") if is_person else row.get("uscc", "")) or row.get("uscc", "") or row.get("resident_id", "")
+        raw_id = (
+            (row.get("resident_id", "") if is_person else row.get("uscc", ""))
+            or row.get("uscc", "")
+            or row.get("resident_id", "")
+        )
         if not raw_id.strip():
             raise RowError("缺少主体标识 (no unified social credit code or ID number)")
         subject = self._subject(raw_id, type_text, is_person)
@@ -278,7 +282,14 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
         if not values or values == [""]:
             continue
         if len(values) != width:
-            yield line, {"__error__": f"列数 {len(values)} 与表头 {width} 不符 (row has {len(values)} fields, header has {width})"}, ",".join(values)
+            yield (
+                line,
+                {
+                    "__error__": f"列数 {len(values)} 与表头 {width} 不符 "
+                    f"(row has {len(values)} fields, header has {width})"
+                },
+                ",".join(values),
+            )
             continue
         yield line, {k: values[i] for k, i in items}, ""
 
@@ -334,7 +345,9 @@ def read_file(path: Path, parser: RowParser, report: IngestReport) -> Iterator[l
                     yield batch
                     batch = []
         except UnicodeDecodeError as exc:
-            raise InvalidInput.for_field("file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason} at byte {exc.start})") from exc
+            raise InvalidInput.for_field(
+                "file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason} at byte {exc.start})"
+            ) from exc
         except csv.Error as exc:
             raise InvalidInput.for_field("file", f"CSV 格式错误 (malformed CSV: {exc})") from exc
         if batch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import structlog
@@ -49,7 +49,8 @@ def status_details(exc: CreditError) -> bytes:
             )
         )
         details.append(bad)
-    return status_pb2.Status(code=code, message=exc.detail, details=details).SerializeToString()
+    serialized: bytes = status_pb2.Status(code=code, message=exc.detail, details=details).SerializeToString()
+    return serialized
 
 
 class _Malformed:
@@ -79,11 +80,23 @@ def _check_decoded(request: Any) -> None:
         raise InvalidInput.for_field("request", f"malformed protobuf message: {request.error}")
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):
+if TYPE_CHECKING:
+    # Generic only in grpc-stubs; the runtime class cannot be subscripted.
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+
+# What grpc.aio really hands an interceptor: coroutine and async-generator behaviours that
+# take the asyncio context. grpc-stubs types RpcMethodHandler for the sync server only.
+_UnaryBehaviour = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Awaitable[Any]]
+_StreamBehaviour = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], AsyncIterator[Any]]
+
+
+class ServiceInterceptor(_ServerInterceptor):
     def __init__(self, *, region: str) -> None:
         self.region = region
 
-    async def _fail(self, context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
+    async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException) -> None:
         if isinstance(exc, CreditError):
             code = grpc.StatusCode[exc.grpc_code]
             log.info("rpc_rejected", method=method, code=code.name, detail=exc.detail)
@@ -95,24 +108,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith("/credit."):
             return handler
         if handler.unary_unary:
-            inner = handler.unary_unary
+            inner = cast(_UnaryBehaviour, handler.unary_unary)
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 started = time.perf_counter()
                 try:
                     _check_decoded(request)
                     response = await inner(request, context)
                 except grpc.aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - translated, never leaked
+                except Exception as exc:  # translated, never leaked
                     await self._fail(context, method, exc)
                     raise
                 finally:
@@ -126,16 +139,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
-            inner_stream = handler.unary_stream
+            inner_stream = cast(_StreamBehaviour, handler.unary_stream)
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
                 try:
                     _check_decoded(request)
                     async for item in inner_stream(request, context):
                         yield item
                 except grpc.aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # translated, never leaked
                     await self._fail(context, method, exc)
                     raise
                 RPCS.labels(self.region, method, "OK").inc()

@@ -56,15 +56,38 @@ class DemoSubject:
 
 # The same in every region. Built from fixed bodies so the check characters are real.
 DEMO_SUBJECTS = (
-    DemoSubject("clean", make_uscc("91120116MA05JBXQ0"), SubjectKind.ENTERPRISE, "天津清源科技有限公司", "no record in any region"),
-    DemoSubject("records", make_uscc("91110108MA01RXNE2"), SubjectKind.ENTERPRISE, "北京恒泰建设工程有限公司", "records in Beijing and Tianjin"),
-    DemoSubject("person", make_resident_id("12010419850312004"), SubjectKind.PERSON, "李*华", "a person with one health penalty in Tianjin"),
-    DemoSubject("clean_person", make_resident_id("13010219900101002"), SubjectKind.PERSON, "王*明", "a person with no record"),
+    DemoSubject(
+        "clean",
+        make_uscc("91120116MA05JBXQ0"),
+        SubjectKind.ENTERPRISE,
+        "天津清源科技有限公司",
+        "no record in any region",
+    ),
+    DemoSubject(
+        "records",
+        make_uscc("91110108MA01RXNE2"),
+        SubjectKind.ENTERPRISE,
+        "北京恒泰建设工程有限公司",
+        "records in Beijing and Tianjin",
+    ),
+    DemoSubject(
+        "person",
+        make_resident_id("12010419850312004"),
+        SubjectKind.PERSON,
+        "李*华",
+        "a person with one health penalty in Tianjin",
+    ),
+    DemoSubject(
+        "clean_person", make_resident_id("13010219900101002"), SubjectKind.PERSON, "王*明", "a person with no record"
+    ),
 )
 
-_WORDS = "华 宏 恒 泰 瑞 鑫 盛 达 通 远 博 创 新 兴 安 康 智 诚 信 和 中 金 海 德 丰 汇 嘉 利".split()
-_TRADES = "科技 建设 贸易 物流 食品 医药 环保 能源 机械 电子 餐饮 文化 置业 化工 纺织 建材".split()
-_SURNAMES = "王 李 张 刘 陈 杨 赵 黄 周 吴 徐 孙 马 朱 胡 郭 何 高 林 罗".split()
+_WORDS = list("华宏恒泰瑞鑫盛达通远博创新兴安康智诚信和中金海德丰汇嘉利")
+_TRADES = [
+    *("科技", "建设", "贸易", "物流", "食品", "医药", "环保", "能源"),
+    *("机械", "电子", "餐饮", "文化", "置业", "化工", "纺织", "建材"),
+]
+_SURNAMES = list("王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗")
 _CITY = {Region.BEIJING: "北京", Region.TIANJIN: "天津", Region.HEBEI: "河北"}
 
 
@@ -96,7 +119,11 @@ class _Maker:
         self.today = today
         # Roughly where a 3-year window made today starts and ends.
         self.cutoff = today - timedelta(days=10)
-        self.start = self.cutoff.replace(year=self.cutoff.year - 3) if (self.cutoff.month, self.cutoff.day) != (2, 29) else self.cutoff - timedelta(days=3 * 365)
+        self.start = (
+            self.cutoff.replace(year=self.cutoff.year - 3)
+            if (self.cutoff.month, self.cutoff.day) != (2, 29)
+            else self.cutoff - timedelta(days=3 * 365)
+        )
         self.by_scope: dict[tuple[SubjectKind, Scope], list[CatalogueEntry]] = {}
         for entry in cat.entries:
             for scope in entry.scopes:
@@ -164,7 +191,9 @@ class _Maker:
             entry = self.entry(subject.kind, Scope.ADMINISTRATIVE_PENALTY) or penalty_entry
             in_window = self.day_between(self.start + timedelta(days=5), self.cutoff - timedelta(days=1))
             if kind < 0.35:
-                drafts.append(self.penalty(subject, entry, in_window, category=rng.choice(("罚款", "警告", "没收违法所得"))))
+                drafts.append(
+                    self.penalty(subject, entry, in_window, category=rng.choice(("罚款", "警告", "没收违法所得")))
+                )
             elif kind < 0.50:
                 drafts.append(self.penalty(subject, entry, in_window, procedure=Procedure.SIMPLIFIED, category="警告"))
             elif kind < 0.58:
@@ -172,7 +201,9 @@ class _Maker:
             elif kind < 0.66:
                 first = self.penalty(subject, entry, in_window)
                 drafts.append(first)
-                repaired = self.penalty(subject, entry, in_window, status=RecordStatus.REPAIRED, record_id=first.record_id)
+                repaired = self.penalty(
+                    subject, entry, in_window, status=RecordStatus.REPAIRED, record_id=first.record_id
+                )
                 drafts.append(repaired)
             elif kind < 0.70:
                 drafts.append(self.penalty(subject, entry, in_window, status=RecordStatus.REVOKED))
@@ -184,7 +215,11 @@ class _Maker:
                 drafts.append(self.penalty(subject, entry, edge))
             else:
                 scope = rng.choice(
-                    (Scope.ABNORMAL_OPERATIONS_LIST, Scope.SERIOUS_DISHONESTY_LIST, Scope.SERIOUS_ILLEGAL_DISHONESTY_LIST)
+                    (
+                        Scope.ABNORMAL_OPERATIONS_LIST,
+                        Scope.SERIOUS_DISHONESTY_LIST,
+                        Scope.SERIOUS_ILLEGAL_DISHONESTY_LIST,
+                    )
                 )
                 list_entry = self.entry(subject.kind, scope)
                 if list_entry is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 import structlog
 from aiohttp import web
+from grpc_health.v1 import _async as health_aio  # the module behind health.aio, which grpc-stubs leaves out
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,7 +34,7 @@ class RunningNode:
     server: grpc.aio.Server
     port: int
     store: SqlRecordStore
-    health: health.aio.HealthServicer
+    health: health_aio.HealthServicer
     metrics_runner: web.AppRunner | None = None
 
     @property
@@ -51,12 +52,15 @@ class RunningNode:
         log.info("node_stopped", region=self.settings.region.value)
 
 
-async def _metrics_app(settings: NodeSettings, node_health: health.aio.HealthServicer) -> web.AppRunner:
+async def _metrics_app(settings: NodeSettings, node_health: health_aio.HealthServicer) -> web.AppRunner:
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
-        response = await node_health.Check(health_pb2.HealthCheckRequest(service=""), None)  # type: ignore[arg-type]
+        # grpc_health annotates the async Check as returning None; it returns the response.
+        response: health_pb2.HealthCheckResponse = await node_health.Check(  # type: ignore[func-returns-value]
+            health_pb2.HealthCheckRequest(service=""), None
+        )
         ok = response.status == health_pb2.HealthCheckResponse.SERVING
         return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
 
@@ -97,11 +101,9 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     node_pb2_grpc.add_RegionalNodeServicer_to_server(RegionalNodeServicer(service=service), server)
-    node_health = health.aio.HealthServicer()
+    node_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(node_health, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
@@ -113,7 +115,9 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     running = RunningNode(settings, server, port, store, node_health)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
-    log.info("node_started", region=settings.region.value, address=running.address, db=store.engine.url.render_as_string())
+    log.info(
+        "node_started", region=settings.region.value, address=running.address, db=store.engine.url.render_as_string()
+    )
     return running
 
 

@@ -11,7 +11,7 @@ from credit.catalogue import Catalogue
 from credit.errors import BatchTooLarge, CreditError, InvalidInput
 from credit.identifiers import Subject, SubjectKind, parse_subject
 from credit.profiles import ReportProfile, get_profile
-from credit.rules import SubjectResult, SubjectSummary, evaluate, summarise
+from credit.rules import SubjectResult, SubjectSummary, evaluate, summary_from_counts
 from credit.window import ReportWindow, compute_window
 from nodes.store import RecordStore
 
@@ -92,7 +92,9 @@ class NodeService:
             InvalidInput: an over-long purpose.
         """
         self._check_purpose(purpose)
-        subject = parse_subject(subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id")
+        subject = parse_subject(
+            subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id"
+        )
         profile, window = self._rules(options)
         records = await self.store.current_for(subject.id)
         return evaluate(
@@ -131,14 +133,13 @@ class NodeService:
             except CreditError as exc:
                 parsed.append(exc.detail)
         valid_ids = [p.id for p in parsed if isinstance(p, Subject)]
-        found = await self.store.current_for_many(valid_ids)
+        found = await self.store.counted(valid_ids, profile, window)
         checks = []
         for raw, item in zip(subject_ids, parsed, strict=True):
             if isinstance(item, str):
                 checks.append(SubjectCheck(raw, None, item))
                 continue
-            summary = summarise(
-                item, found.get(item.id, ()), catalogue=self.catalogue, profile=profile, window=window
-            )
+            counted = found.get(item.id)
+            summary = summary_from_counts(item, counted, catalogue=self.catalogue) if counted else SubjectSummary(item)
             checks.append(SubjectCheck(raw, summary))
         return BatchResult(profile, window, self.catalogue.version, await self.store.data_as_of(), checks)

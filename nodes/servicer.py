@@ -15,16 +15,22 @@ from protos.credit.v1 import node_pb2_grpc
 FEED_PAGE = 1000
 
 
-class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):
+class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[misc]  # generated base, untyped
     def __init__(self, *, service: NodeService, feed_poll_seconds: float = 0.5) -> None:
         self.service = service
         self.feed_poll_seconds = feed_poll_seconds
 
-    async def GetCatalogue(self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext) -> pb.Catalogue:
+    async def GetCatalogue(
+        self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext[pb.GetCatalogueRequest, pb.Catalogue]
+    ) -> pb.Catalogue:
         catalogue, as_of = await self.service.catalogue_as_of()
         return convert.catalogue_to_pb(catalogue, as_of)
 
-    async def QuerySubject(self, request: pb.QuerySubjectRequest, context: grpc.aio.ServicerContext) -> pb.SubjectResult:
+    async def QuerySubject(
+        self,
+        request: pb.QuerySubjectRequest,
+        context: grpc.aio.ServicerContext[pb.QuerySubjectRequest, pb.SubjectResult],
+    ) -> pb.SubjectResult:
         result = await self.service.query(
             request.subject_id,
             convert.KIND_FROM_PB.get(request.subject_kind),
@@ -34,7 +40,9 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):
         return convert.result_to_pb(result)
 
     async def CheckSubjects(
-        self, request: pb.CheckSubjectsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.CheckSubjectsRequest,
+        context: grpc.aio.ServicerContext[pb.CheckSubjectsRequest, pb.CheckSubjectsResponse],
     ) -> pb.CheckSubjectsResponse:
         batch = await self.service.check(
             request.subject_ids, convert.options_from_pb(request.options), purpose=request.purpose
@@ -42,7 +50,9 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):
         return convert.batch_to_pb(self.service.region, batch)
 
     async def WatchChanges(
-        self, request: pb.WatchChangesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.WatchChangesRequest,
+        context: grpc.aio.ServicerContext[pb.WatchChangesRequest, pb.RecordChange],
     ) -> AsyncIterator[pb.RecordChange]:
         cursor = request.after_seq
         store = self.service.store

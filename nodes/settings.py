@@ -53,7 +53,9 @@ class NodeSettings:
             try:
                 values[name] = kind(raw)
             except ValueError:
-                raise InvalidInput.for_field(f"JJJ_NODE_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}") from None
+                raise InvalidInput.for_field(
+                    f"JJJ_NODE_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}"
+                ) from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "region" not in values:
             raise InvalidInput.for_field("region", "no region given (--region or JJJ_NODE_REGION)")

@@ -16,25 +16,46 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Engine, Row, String, any_, cast, func, literal, literal_column, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Row,
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from credit.catalogue import Scope
 from credit.identifiers import SubjectKind
+from credit.profiles import ReportProfile
 from credit.regions import Region
-from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus
+from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus, counts
+from credit.window import ReportWindow
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 
 _T = TypeVar("_T")
-records = RecordRow.__table__
-ingests = IngestRow.__table__
+records: Table = RecordRow.__table__  # type: ignore[assignment]
+ingests: Table = IngestRow.__table__  # type: ignore[assignment]
 
 # Column order of a stored version, shared by executemany and COPY.
 _COLUMNS = (
@@ -134,6 +155,12 @@ class RecordStore(Protocol):
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
         """Current records of many subjects; subjects with none are absent."""
 
+    async def counted(
+        self, subject_ids: Sequence[str], profile: ReportProfile, window: ReportWindow
+    ) -> dict[str, list[tuple[str, Scope, int]]]:
+        """Records the profile counts in the window, per subject, domain and scope
+        (:func:`credit.rules.counts`); subjects with none are absent."""
+
     async def data_as_of(self) -> datetime | None:
         """When the node's data last changed, or None when it holds none."""
 
@@ -151,34 +178,99 @@ def in_values(column: ColumnElement[str], values: Sequence[str], dialect: str) -
     compiled into thousands of placeholders nor limited by SQLite's parameter count."""
     if dialect == "postgresql":
         return column == any_(cast(literal(list(values), ARRAY(String)), ARRAY(String)))
-    each = select(literal_column("value")).select_from(func.json_each(literal(json.dumps(list(values)))))
+    each: Select[tuple[Any]] = select(literal_column("value")).select_from(
+        func.json_each(literal(json.dumps(list(values))))
+    )
     return column.in_(each.scalar_subquery())
+
+
+_LIST_SCOPES = [s.value for s in Scope if s.is_list]
+
+
+def counted_condition(profile: ReportProfile, window: ReportWindow) -> ColumnElement[bool]:
+    """:func:`credit.rules.counts` as a SQL condition, so that a batch check counts in
+    the database instead of loading every record. The store contract tests check that the
+    two agree on the same records."""
+    c = records.c
+    conditions: list[ColumnElement[bool]] = [c.scope.in_([s.value for s in profile.scopes])]
+    rule = profile.exclude
+    if rule.revoked:
+        conditions.append(c.status != RecordStatus.REVOKED.value)
+    if rule.credit_repaired:
+        conditions.append(c.status != RecordStatus.REPAIRED.value)
+    if rule.simplified_procedure:
+        conditions.append(c.procedure != Procedure.SIMPLIFIED.value)
+    if rule.not_penalised:
+        conditions.append(not_(and_(c.scope == Scope.ADMINISTRATIVE_PENALTY.value, c.category.contains("不予"))))
+    conditions.append(
+        or_(
+            and_(
+                c.scope.in_(_LIST_SCOPES),
+                c.decided_on <= window.cutoff,
+                or_(c.removed_on.is_(None), c.removed_on >= window.start),
+            ),
+            and_(c.scope.not_in(_LIST_SCOPES), c.decided_on >= window.start, c.decided_on <= window.cutoff),
+        )
+    )
+    return and_(*conditions)
 
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# Value → member by dict: much cheaper than calling the enum, on the batch hot path.
+_KINDS = {k.value: k for k in SubjectKind}
+_SCOPES = {s.value: s for s in Scope}
+_PROCEDURES = {p.value: p for p in Procedure}
+_STATUSES = {s.value: s for s in RecordStatus}
+
+
 def _record_from_row(region: Region, row: Row[Any]) -> CreditRecord:
+    # Positional unpacking in table column order: attribute access on a Row costs a
+    # lookup per field, which dominated batch checks.
+    (
+        _seq,
+        record_id,
+        version,
+        _current,
+        subject_id,
+        subject_kind,
+        subject_name,
+        domain,
+        scope,
+        decision_no,
+        authority,
+        decided_on,
+        category,
+        content,
+        procedure,
+        status,
+        publicity_until,
+        removed_on,
+        source,
+        ingested_at,
+        content_hash,
+    ) = tuple(row)
     return CreditRecord(
-        record_id=row.record_id,
-        version=row.version,
-        region=region,
-        subject_id=row.subject_id,
-        subject_kind=SubjectKind(row.subject_kind),
-        subject_name=row.subject_name,
-        domain=row.domain,
-        scope=Scope(row.scope),
-        decision_no=row.decision_no,
-        authority=row.authority,
-        decided_on=row.decided_on,
-        category=row.category,
-        content=row.content,
-        procedure=Procedure(row.procedure),
-        status=RecordStatus(row.status),
-        publicity_until=row.publicity_until,
-        removed_on=row.removed_on,
-        provenance=Provenance(row.source, _utc(row.ingested_at), row.content_hash),
+        record_id,
+        version,
+        region,
+        subject_id,
+        _KINDS[subject_kind],
+        subject_name,
+        domain,
+        _SCOPES[scope],
+        decision_no,
+        authority,
+        decided_on,
+        category,
+        content,
+        _PROCEDURES[procedure],
+        _STATUSES[status],
+        publicity_until,
+        removed_on,
+        Provenance(source, ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=UTC), content_hash),
     )
 
 
@@ -247,9 +339,32 @@ class SqlRecordStore:
             found: dict[str, list[CreditRecord]] = {}
             for start in range(0, len(subject_ids), _LOOKUP_CHUNK):
                 chunk = subject_ids[start : start + _LOOKUP_CHUNK]
-                query = select(records).where(records.c.current, in_values(records.c.subject_id, chunk, conn.dialect.name))
+                query = select(records).where(
+                    records.c.current, in_values(records.c.subject_id, chunk, conn.dialect.name)
+                )
                 for row in conn.execute(query):
                     found.setdefault(row.subject_id, []).append(_record_from_row(region, row))
+            return found
+
+        return await self._run(work)
+
+    async def counted(
+        self, subject_ids: Sequence[str], profile: ReportProfile, window: ReportWindow
+    ) -> dict[str, list[tuple[str, Scope, int]]]:
+        condition = counted_condition(profile, window)
+        c = records.c
+
+        def work(conn: Connection) -> dict[str, list[tuple[str, Scope, int]]]:
+            found: dict[str, list[tuple[str, Scope, int]]] = {}
+            for start in range(0, len(subject_ids), _LOOKUP_CHUNK):
+                chunk = subject_ids[start : start + _LOOKUP_CHUNK]
+                query = (
+                    select(c.subject_id, c.domain, c.scope, func.count())
+                    .where(c.current, in_values(c.subject_id, chunk, conn.dialect.name), condition)
+                    .group_by(c.subject_id, c.domain, c.scope)
+                )
+                for subject_id, domain, scope, count in conn.execute(query):
+                    found.setdefault(subject_id, []).append((domain, _SCOPES[scope], count))
             return found
 
         return await self._run(work)
@@ -338,9 +453,7 @@ class SqlRecordWriter:
             self._copy(conn, plan, last, source, now)
         else:
             stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-            rows = [
-                _sqlite_row(_version_row(d, v, source, stamp), last[d.record_id] == v) for d, v in plan.inserts
-            ]
+            rows = [_sqlite_row(_version_row(d, v, source, stamp), last[d.record_id] == v) for d, v in plan.inserts]
             if rows:
                 placeholders = ", ".join("?" for _ in _COLUMNS)
                 conn.exec_driver_sql(f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
@@ -377,7 +490,9 @@ class MemoryRecordStore:
         self._as_of: datetime | None = None
 
     def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
-        current = {rid: (r.version, r.provenance.content_hash if r.provenance else "") for rid, r in self._current.items()}
+        current = {
+            rid: (r.version, r.provenance.content_hash if r.provenance else "") for rid, r in self._current.items()
+        }
         plan = plan_versions(drafts, current)
         for draft, version in plan.inserts:
             record = CreditRecord(
@@ -415,6 +530,16 @@ class MemoryRecordStore:
             if record.subject_id in wanted:
                 found.setdefault(record.subject_id, []).append(record)
         return found
+
+    async def counted(
+        self, subject_ids: Sequence[str], profile: ReportProfile, window: ReportWindow
+    ) -> dict[str, list[tuple[str, Scope, int]]]:
+        wanted = set(subject_ids)
+        tally: dict[str, Counter[tuple[str, Scope]]] = {}
+        for record in self._current.values():
+            if record.subject_id in wanted and counts(record, profile, window):
+                tally.setdefault(record.subject_id, Counter())[(record.domain, record.scope)] += 1
+        return {sid: [(d, s, n) for (d, s), n in hits.items()] for sid, hits in tally.items()}
 
     async def data_as_of(self) -> datetime | None:
         return self._as_of

@@ -92,7 +92,9 @@ async def start_node_at() -> AsyncIterator[StartNode]:
     async def start(region: Region, db: str, drafts: Sequence[RecordDraft] = (), **settings: object) -> NodeHandle:
         if drafts:
             load(db, drafts)
-        config = NodeSettings.from_env({}, region=region, db_url=db, listen="127.0.0.1:0", grace_seconds=0.5, **settings)
+        config = NodeSettings.from_env(
+            {}, region=region, db_url=db, listen="127.0.0.1:0", grace_seconds=0.5, **settings
+        )
         node = await start_node(config)
         channel = grpc.aio.insecure_channel(node.address)
         handle = NodeHandle(node, channel, node_pb2_grpc.RegionalNodeStub(channel))

@@ -26,7 +26,9 @@ def test_ingest_exit_codes(tmp_path: Path) -> None:
     assert again.returncode == 0 and "0 added" in again.stdout and "3 unchanged" in again.stdout
 
     partial = tmp_path / "partial.csv"
-    partial.write_text(f"{HEADER}\n{GOOD[0]}\n坏,{ACME[:-1]}X,D1,罚款,x,2024-03-15,,市场监管委,市场监管,,\n", encoding="utf-8")
+    partial.write_text(
+        f"{HEADER}\n{GOOD[0]}\n坏,{ACME[:-1]}X,D1,罚款,x,2024-03-15,,市场监管委,市场监管,,\n", encoding="utf-8"
+    )
     result = jjj("ingest", "--region", "tianjin", "--db", db, str(partial))
     assert result.returncode == 3
     assert "line 3" in result.stderr and "check character" in result.stderr

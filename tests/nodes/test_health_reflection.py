@@ -56,7 +56,9 @@ def test_a_generic_client_discovers_and_calls_the_node(tmp_path: object) -> None
     finally:
         loop.close()
     penalties = [
-        r for r in result["results"] if r["domain"] == "market_regulation" and r["scope"] == "SCOPE_ADMINISTRATIVE_PENALTY"
+        r
+        for r in result["results"]
+        if r["domain"] == "market_regulation" and r["scope"] == "SCOPE_ADMINISTRATIVE_PENALTY"
     ]
     assert penalties[0]["outcome"] == "OUTCOME_RECORDS"
     assert penalties[0]["records"][0]["decisionNo"] == "R-1"

@@ -17,7 +17,10 @@ from nodes.ingest import RowParser, ingest_file
 from nodes.store import SqlRecordWriter, records
 from tests.nodes.builders import ACME, OTHER
 
-HEADER = "行政相对人名称,统一社会信用代码,行政处罚决定书文号,处罚类别,处罚内容,处罚决定日期,公示截止期,处罚机关,领域,程序类型,状态"
+HEADER = (
+    "行政相对人名称,统一社会信用代码,行政处罚决定书文号,处罚类别,处罚内容,处罚决定日期,"
+    "公示截止期,处罚机关,领域,程序类型,状态"
+)
 GOOD = [
     f"天津甲公司,{ACME},津市监罚〔2024〕1号,罚款,罚款5000元,2024-03-15,2027-03-14,天津市市场监督管理委员会,市场监管,普通程序,有效",
     # Domain inferred from the authority the catalogue names.
@@ -26,7 +29,7 @@ GOOD = [
 ]
 BAD = [
     (f"坏校验,{ACME[:-1]}X,D1,罚款,x,2024-03-15,,天津市市场监督管理委员会,市场监管,,", "check character"),
-    (f"坏长度,9112,D2,罚款,x,2024-03-15,,天津市市场监督管理委员会,市场监管,,", "18"),
+    ("坏长度,9112,D2,罚款,x,2024-03-15,,天津市市场监督管理委员会,市场监管,,", "18"),
     (f"坏日期,{ACME},D3,罚款,x,2024-02-30,,天津市市场监督管理委员会,市场监管,,", "not a valid date"),
     (f"未来,{ACME},D4,罚款,x,2099-01-01,,天津市市场监督管理委员会,市场监管,,", "future"),
     (f"未知领域,{ACME},D5,罚款,x,2024-03-15,,天津市市场监督管理委员会,航天,,", "unknown domain"),
@@ -59,7 +62,9 @@ def stored(db: str) -> list[tuple[object, ...]]:
     engine = sync_engine(db)
     try:
         with engine.connect() as conn:
-            query = select(records.c.seq, records.c.record_id, records.c.version, records.c.current, records.c.content_hash)
+            query = select(
+                records.c.seq, records.c.record_id, records.c.version, records.c.current, records.c.content_hash
+            )
             return [tuple(r) for r in conn.execute(query.order_by(records.c.seq))]
     finally:
         engine.dispose()
@@ -115,10 +120,18 @@ def test_jsonl_with_english_and_chinese_keys(db_url: str, tmp_path: Path) -> Non
             "domain": "market_regulation",
             "scope": "abnormal_operations_list",
         },
-        {"行政相对人名称": "天津乙公司", "统一社会信用代码": OTHER, "行政处罚决定书文号": "J-2", "处罚决定日期": "2024-01-02", "处罚机关": "市生态环境局"},
+        {
+            "行政相对人名称": "天津乙公司",
+            "统一社会信用代码": OTHER,
+            "行政处罚决定书文号": "J-2",
+            "处罚决定日期": "2024-01-02",
+            "处罚机关": "市生态环境局",
+        },
     ]
     path = tmp_path / "records.jsonl"
-    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n{not json}\n[1]\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n{not json}\n[1]\n", encoding="utf-8"
+    )
     report = ingest(db_url, path)
     assert report.counts.added == 2
     assert [r.line for r in report.rejects] == [3, 4]

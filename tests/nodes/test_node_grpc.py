@@ -57,7 +57,9 @@ RECORDS = [
 
 async def test_query_subject_applies_the_profile(db_url: str, start_node_at: StartNode) -> None:
     node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
-    result = await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME, options=options(), purpose="招标投标"))
+    result = await node.stub.QuerySubject(
+        pb.QuerySubjectRequest(subject_id=ACME, options=options(), purpose="招标投标")
+    )
 
     assert result.region == "tianjin"
     assert result.profile.id == "tianjin-2023"
@@ -84,7 +86,9 @@ async def test_query_subject_applies_the_profile(db_url: str, start_node_at: Sta
     national = await node.stub.QuerySubject(
         pb.QuerySubjectRequest(subject_id=ACME, options=options("national-2025", 5))
     )
-    penalties = {(r.domain, r.scope): r for r in national.results}[("market_regulation", pb.SCOPE_ADMINISTRATIVE_PENALTY)]
+    penalties = {(r.domain, r.scope): r for r in national.results}[
+        ("market_regulation", pb.SCOPE_ADMINISTRATIVE_PENALTY)
+    ]
     assert sorted(r.decision_no for r in penalties.records) == ["A-counted", "B-simplified", "C-old"]
 
 
@@ -92,7 +96,9 @@ async def test_batch_check_answers_every_subject_in_order(db_url: str, start_nod
     node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
     clean = "91350100M000100Y43"
     ids = [clean, ACME, "not-a-code", OTHER, ACME.lower()]
-    response = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=ids, options=options(), purpose="评优评先"))
+    response = await node.stub.CheckSubjects(
+        pb.CheckSubjectsRequest(subject_ids=ids, options=options(), purpose="评优评先")
+    )
 
     assert [c.subject_id for c in response.checks] == ids
     clean_check, acme, bad, other, acme_again = response.checks
@@ -130,10 +136,16 @@ async def test_change_feed_streams_in_order_and_resumes(db_url: str, start_node_
     [
         (pb.QuerySubjectRequest(subject_id="91350100M000100Y44"), "subject_id", "'3'"),
         (pb.QuerySubjectRequest(subject_id="11010519491231002Y"), "subject_id", "X"),
-        (pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(profile="shanghai-2020")), "options.profile", "shanghai-2020"),
+        (
+            pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(profile="shanghai-2020")),
+            "options.profile",
+            "shanghai-2020",
+        ),
         (pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(years=4)), "years", "4"),
         (
-            pb.QuerySubjectRequest(subject_id=ACME, options=pb.QueryOptions(application_date=pb.Date(year=2025, month=2, day=30))),
+            pb.QuerySubjectRequest(
+                subject_id=ACME, options=pb.QueryOptions(application_date=pb.Date(year=2025, month=2, day=30))
+            ),
             "options.application_date",
             "2025-2-30",
         ),

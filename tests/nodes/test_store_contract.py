@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from credit.catalogue import Scope
+from credit.profiles import get_profile
 from credit.regions import Region
-from credit.rules import RecordStatus
+from credit.rules import Procedure, RecordStatus, counts
+from credit.window import compute_window
 from nodes.db import migrate, sync_engine
 from nodes.records import RecordDraft
 from nodes.store import MemoryRecordStore, RecordStore, SqlRecordStore, SqlRecordWriter, WriteCounts
@@ -68,3 +73,49 @@ async def test_a_history_in_one_batch_is_idempotent(harness: Harness) -> None:
     assert (again.added, again.changed, again.unchanged) == (0, 0, 2)
     current = await harness.store.current_for(ACME)
     assert [(r.version, r.status) for r in current] == [(2, RecordStatus.REVOKED)]
+
+
+def _random_drafts(rng: random.Random, n: int) -> list[RecordDraft]:
+    subjects = [ACME, OTHER, "91350100M000100Y43"]
+    domains = ["market_regulation", "taxation", "work_safety", "ecology_environment"]
+    edges = [APPLIED_WINDOW.start, APPLIED_WINDOW.cutoff]
+    drafts = []
+    for i in range(n):
+        edge = rng.choice(edges)
+        decided = edge + timedelta(days=rng.choice((-400, -1, 0, 1, 30)))
+        scope = rng.choice(list(Scope))
+        removed = decided + timedelta(days=rng.randrange(1, 900)) if scope.is_list and rng.random() < 0.5 else None
+        drafts.append(
+            penalty(
+                rng.choice(subjects),
+                decision_no=f"R-{i}",
+                decided_on=decided,
+                domain=rng.choice(domains),
+                scope=scope,
+                procedure=rng.choice(list(Procedure)),
+                status=rng.choice(list(RecordStatus)),
+                category=rng.choice(("罚款", "警告", "不予行政处罚")),
+                removed_on=removed,
+            )
+        )
+    return drafts
+
+
+APPLIED_WINDOW = compute_window(date(2025, 6, 16), 3, get_profile("tianjin-2023"))
+
+
+@pytest.mark.parametrize("profile_id", ["tianjin-2023", "national-2025"])
+async def test_counted_in_the_store_agrees_with_the_core_rules(harness: Harness, profile_id: str) -> None:
+    drafts = _random_drafts(random.Random(profile_id), 400)
+    harness.write(drafts)
+    profile = get_profile(profile_id)
+    window = compute_window(date(2025, 6, 16), 3, profile)
+    current = await harness.store.current_for_many([ACME, OTHER, "91350100M000100Y43"])
+    expected: dict[str, Counter[tuple[str, Scope]]] = {}
+    for subject_id, found in current.items():
+        for record in found:
+            if counts(record, profile, window):
+                expected.setdefault(subject_id, Counter())[(record.domain, record.scope)] += 1
+    got = await harness.store.counted([ACME, OTHER, "91350100M000100Y43"], profile, window)
+    assert {sid: Counter({(d, s): n for d, s, n in hits}) for sid, hits in got.items()} == expected
+    assert expected  # the random data does hit the rules
