@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -147,6 +148,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for demo in DEMO_SUBJECTS:
         print(f"  {demo.key:<13} {demo.id}  {demo.name}  — {demo.description}")
     print("\nPress Ctrl-C to stop.", flush=True)
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

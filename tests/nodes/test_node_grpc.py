@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import grpc
@@ -192,3 +193,39 @@ async def test_message_size_limit(tmp_path: object, start_node_at: StartNode) ->
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[ACME] * 5000))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_change_feed_follows_new_changes(tmp_path: object, start_node_at: StartNode) -> None:
+    from tests.conftest import load
+
+    db = f"sqlite:///{tmp_path}/n.db"
+    node = await start_node_at(Region.TIANJIN, db, RECORDS[:1])
+    stream = node.stub.WatchChanges(pb.WatchChangesRequest(after_seq=0, follow=True))
+    first = await stream.read()
+    assert first.record.decision_no == RECORDS[0].decision_no
+    load(db, [penalty(decision_no="LATE-1")])
+    later = await asyncio.wait_for(stream.read(), timeout=10)
+    assert later.record.decision_no == "LATE-1" and later.seq > first.seq
+    stream.cancel()
+
+
+async def test_metrics_and_healthz_over_http(tmp_path: object, start_node_at: StartNode) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db", metrics_listen=f"127.0.0.1:{port}")
+    await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id="bad"))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as reply:
+            assert reply.status == 200 and (await reply.json())["status"] == "ok"
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as reply:
+            text = await reply.text()
+    assert 'jjj_node_rpcs_total{code="OK",method="/credit.v1.RegionalNode/QuerySubject",region="tianjin"}' in text
+    assert 'code="INVALID_ARGUMENT"' in text
+    assert "jjj_node_rpc_seconds_bucket" in text
