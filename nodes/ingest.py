@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import re
+from operator import itemgetter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -150,6 +151,9 @@ class RowParser:
             for name in entry.authorities:
                 if not name.startswith("各"):
                     self._by_authority.setdefault(name, entry.domain.code)
+        self._covered = {
+            (entry.domain.code, entry.subject, scope) for entry in catalogue.entries for scope in entry.scopes
+        }
         self._domains: dict[str, str] = {}
         self._scopes = {key: scope for scope in Scope for key in (scope.value, scope.name_zh)}
         # Subjects repeat (several records each); validating each once is most of the
@@ -191,29 +195,30 @@ class RowParser:
         raise RowError("领域为空且无法从处罚机关推断 (domain is empty and cannot be inferred from the authority)")
 
     def parse(self, row: dict[str, str]) -> RecordDraft:
+        """A draft from one row whose every canonical field is present and stripped.
+
+        Raises:
+            RowError: the row's reason for rejection.
+        """
         for name in _REQUIRED:
-            if not row.get(name, "").strip():
+            if not row[name]:
                 raise RowError(f"缺少必填字段 {_ALIASES[name][0]} (required field {name} is empty)")
         for name, limit in _MAX_LEN.items():
-            if len(row.get(name, "")) > limit:
+            if len(row[name]) > limit:
                 raise RowError(f"{_ALIASES[name][0]} 超过 {limit} 字符 ({name} longer than {limit} characters)")
-        type_text = row.get("subject_type", "").strip()
+        type_text = row["subject_type"]
         is_person = type_text in ("自然人", "person")
-        raw_id = (
-            (row.get("resident_id", "") if is_person else row.get("uscc", ""))
-            or row.get("uscc", "")
-            or row.get("resident_id", "")
-        )
-        if not raw_id.strip():
+        raw_id = (row["resident_id"] if is_person else row["uscc"]) or row["uscc"] or row["resident_id"]
+        if not raw_id:
             raise RowError("缺少主体标识 (no unified social credit code or ID number)")
         subject = self._subject(raw_id, type_text, is_person)
-        scope_text = row.get("scope", "").strip()
+        scope_text = row["scope"]
         scope = self._scopes.get(scope_text or "administrative_penalty")
         if scope is None:
             raise RowError(f"未知数据范围 '{scope_text}' (unknown scope '{scope_text}')")
-        authority = row["authority"].strip()
-        domain_code = self._domain(row.get("domain", "").strip(), authority)
-        if not self.catalogue.covers(domain_code, subject.kind, scope):
+        authority = row["authority"]
+        domain_code = self._domain(row["domain"], authority)
+        if (domain_code, subject.kind, scope) not in self._covered:
             raise RowError(
                 f"本地区目录未覆盖 {domain_code} × {scope.value} ({subject.kind.value}) "
                 f"(the {self.catalogue.region.value} catalogue does not cover this domain and scope)"
@@ -221,37 +226,37 @@ class RowParser:
         decided_on = parse_date(row["decided_on"], "处罚决定日期")
         if decided_on > self.today:
             raise RowError(f"处罚决定日期 {decided_on} 晚于今天 (decision date is in the future)")
-        publicity = row.get("publicity_until", "").strip()
+        publicity = row["publicity_until"]
         publicity_until = parse_date(publicity, "公示截止期") if publicity else None
         if publicity_until and publicity_until < decided_on:
             raise RowError("公示截止期早于决定日期 (publicity ends before the decision date)")
-        removed = row.get("removed_on", "").strip()
+        removed = row["removed_on"]
         removed_on = parse_date(removed, "移出日期") if removed else None
         if removed_on and removed_on < decided_on:
             raise RowError("移出日期早于列入日期 (removed before it was listed)")
-        procedure_text = row.get("procedure", "").strip()
-        if procedure_text not in _PROCEDURES:
+        procedure_text = row["procedure"]
+        procedure = _PROCEDURES.get(procedure_text)
+        if procedure is None:
             raise RowError(f"未知程序类型 '{procedure_text}' (unknown procedure)")
-        procedure = _PROCEDURES[procedure_text]
-        if scope is not Scope.ADMINISTRATIVE_PENALTY and not procedure_text:
+        if not procedure_text and scope is not Scope.ADMINISTRATIVE_PENALTY:
             procedure = Procedure.NOT_APPLICABLE
-        status_text = row.get("status", "").strip()
-        if status_text not in _STATUSES:
-            raise RowError(f"未知状态 '{status_text}' (unknown status)")
+        status = _STATUSES.get(row["status"])
+        if status is None:
+            raise RowError(f"未知状态 '{row['status']}' (unknown status)")
         return make_draft(
-            record_id=row.get("record_id", "").strip(),
+            record_id=row["record_id"],
             subject_id=subject.id,
             subject_kind=subject.kind,
-            subject_name=row["subject_name"].strip(),
+            subject_name=row["subject_name"],
             domain=domain_code,
             scope=scope,
-            decision_no=row["decision_no"].strip(),
+            decision_no=row["decision_no"],
             authority=authority,
             decided_on=decided_on,
-            category=row.get("category", "").strip(),
-            content=row.get("content", "").strip(),
+            category=row["category"],
+            content=row["content"],
             procedure=procedure,
-            status=_STATUSES[status_text],
+            status=status,
             publicity_until=publicity_until,
             removed_on=removed_on,
         )
@@ -276,7 +281,10 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
     if missing:
         raise InvalidInput.for_field("file", f"缺少列 {', '.join(missing)} (missing columns)")
     width = len(header)
-    items = list(positions.items())
+    # Every canonical field, in one C-level gather; absent columns read the empty cell
+    # appended at index ``width``.
+    names = tuple(_ALIASES)
+    gather = itemgetter(*(positions.get(name, width) for name in names))
     for values in reader:
         line = reader.line_num
         if not values or values == [""]:
@@ -291,7 +299,8 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
                 ",".join(values),
             )
             continue
-        yield line, {k: values[i] for k, i in items}, ""
+        values.append("")
+        yield line, dict(zip(names, map(str.strip, gather(values)), strict=True)), ""
 
 
 def _jsonl_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
@@ -308,9 +317,10 @@ def _jsonl_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]
         if not isinstance(obj, dict):
             yield line_no, {"__error__": "每行应为一个 JSON 对象 (each line must be a JSON object)"}, line.rstrip("\n")
             continue
-        row = {reverse[k]: "" if v is None else str(v) for k, v in obj.items() if k in reverse}
-        if row.get("subject_type") == "person" and "uscc" in row and "resident_id" not in row:
-            row["resident_id"] = row.pop("uscc")
+        row = dict.fromkeys(_ALIASES, "")
+        row.update((reverse[k], "" if v is None else str(v).strip()) for k, v in obj.items() if k in reverse)
+        if row["subject_type"] == "person" and row["uscc"] and not row["resident_id"]:
+            row["resident_id"], row["uscc"] = row["uscc"], ""
         yield line_no, row, ""
 
 
