@@ -70,7 +70,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         parser = RowParser(catalogue(settings.region), pilot_codes=settings.pilot_codes(), today=date.today())
-        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser)
+        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser, workers=args.workers)
     finally:
         engine.dispose()
     elapsed = time.perf_counter() - started
@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--db", required=True, help="database URL")
     ingest.add_argument("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
     ingest.add_argument("--pilot-codes", help="file of known early pilot codes, one per line")
+    ingest.add_argument(
+        "--workers", type=int, help="parser processes for a CSV file (default: up to 4 for files of 16 MB or more)"
+    )
     ingest.add_argument("file")
     ingest.set_defaults(func=_cmd_ingest)
 

@@ -35,19 +35,25 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
+import os
 import re
-from operator import itemgetter
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from credit.catalogue import Catalogue, Scope, domain
+from credit.catalogue import Catalogue, Scope, catalogue, domain
 from credit.errors import CreditError, InvalidInput
 from credit.identifiers import Subject, SubjectKind, parse_subject
+from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
 from nodes.records import RecordDraft, make_draft
-from nodes.store import SqlRecordWriter, WriteCounts
+from nodes.store import Prepared, SqlRecordWriter, WriteCounts, prepare
 
 BATCH_ROWS = 20_000
 _SUBJECT_CACHE = 500_000
@@ -141,6 +147,10 @@ def parse_date(value: str, what: str) -> date:
 class RowParser:
     """Turns one row (a mapping of canonical field → text) into a draft, or says why not."""
 
+    def spec(self) -> tuple[str, tuple[str, ...], str]:
+        """What a worker process needs to build the same parser."""
+        return (self.catalogue.region.value, tuple(sorted(self.pilot_codes)), self.today.isoformat())
+
     def __init__(self, catalogue: Catalogue, *, pilot_codes: frozenset[str] = frozenset(), today: date) -> None:
         self.catalogue = catalogue
         self.pilot_codes = pilot_codes
@@ -206,6 +216,8 @@ class RowParser:
         for name, limit in _MAX_LEN.items():
             if len(row[name]) > limit:
                 raise RowError(f"{_ALIASES[name][0]} 超过 {limit} 字符 ({name} longer than {limit} characters)")
+        if not row["record_id"].isprintable():
+            raise RowError("记录编号含控制字符 (record id contains control characters)")
         type_text = row["subject_type"]
         is_person = type_text in ("自然人", "person")
         raw_id = (row["resident_id"] if is_person else row["uscc"]) or row["uscc"] or row["resident_id"]
@@ -262,12 +274,15 @@ class RowParser:
         )
 
 
-def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput.for_field("file", "文件为空 (the file is empty)") from None
+_CsvLayout = tuple[tuple[str, ...], Callable[[list[str]], tuple[str, ...]], int]
+
+
+def _csv_layout(header: list[str]) -> _CsvLayout:
+    """Where each canonical field is in rows under this header.
+
+    Raises:
+        InvalidInput: a required column is missing.
+    """
     header = [h.strip().lstrip("\ufeff") for h in header]
     positions: dict[str, int] = {}
     for canonical, names in _ALIASES.items():
@@ -285,22 +300,30 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
     # appended at index ``width``.
     names = tuple(_ALIASES)
     gather = itemgetter(*(positions.get(name, width) for name in names))
+    return names, gather, width
+
+
+def _csv_body(reader: Any, layout: _CsvLayout, first_line: int) -> Iterator[tuple[int, dict[str, str], str]]:
+    names, gather, width = layout
     for values in reader:
-        line = reader.line_num
+        line = first_line - 1 + reader.line_num
         if not values or values == [""]:
             continue
         if len(values) != width:
-            yield (
-                line,
-                {
-                    "__error__": f"列数 {len(values)} 与表头 {width} 不符 "
-                    f"(row has {len(values)} fields, header has {width})"
-                },
-                ",".join(values),
-            )
+            error = f"列数 {len(values)} 与表头 {width} 不符 (row has {len(values)} fields, header has {width})"
+            yield line, {"__error__": error}, ",".join(values)
             continue
         values.append("")
         yield line, dict(zip(names, map(str.strip, gather(values)), strict=True)), ""
+
+
+def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput.for_field("file", "文件为空 (the file is empty)") from None
+    yield from _csv_body(reader, _csv_layout(header), 1)
 
 
 def _jsonl_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]]:
@@ -324,8 +347,32 @@ def _jsonl_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str], str]
         yield line_no, row, ""
 
 
-def read_file(path: Path, parser: RowParser, report: IngestReport) -> Iterator[list[RecordDraft]]:
-    """Batches of drafts from a file; rejects are added to ``report`` as they are met.
+def _parse_rows(
+    rows: Iterable[tuple[int, dict[str, str], str]], parser: RowParser, rejects: list[Reject]
+) -> Iterator[RecordDraft]:
+    for line, row, raw in rows:
+        error = row.get("__error__")
+        try:
+            if error:
+                raise RowError(error)
+            yield parser.parse(row)
+        except RowError as exc:
+            rejects.append(Reject(line, str(exc), raw or json.dumps(row, ensure_ascii=False)))
+
+
+def read_file(
+    path: Path,
+    parser: RowParser,
+    report: IngestReport,
+    *,
+    workers: int = 0,
+    block_bytes: int = 4 << 20,
+) -> Iterator[list[Prepared]]:
+    """Batches of records ready to store (:func:`nodes.store.prepare`), in file order;
+    rejects are added to ``report``.
+
+    With ``workers`` > 1, a CSV file is cut into blocks of whole records and parsed by
+    that many worker processes (see :func:`_read_csv_parallel`); the result is the same.
 
     Raises:
         InvalidInput: the file cannot be read as a whole.
@@ -337,31 +384,145 @@ def read_file(path: Path, parser: RowParser, report: IngestReport) -> Iterator[l
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InvalidInput.for_field("file", f"无法读取 {path} (cannot read: {exc.strerror})") from exc
+    if suffix == ".csv" and workers > 1:
+        handle.close()
+        yield from _read_csv_parallel(path, parser, report, workers=workers, block_bytes=block_bytes)
+        return
     with handle:
         rows = _csv_rows(handle) if suffix == ".csv" else _jsonl_rows(handle)
-        batch: list[RecordDraft] = []
+        counted = _count(rows, report)
+        batch: list[Prepared] = []
         try:
-            for line, row, raw in rows:
-                report.rows_read += 1
-                error = row.get("__error__")
-                try:
-                    if error:
-                        raise RowError(error)
-                    batch.append(parser.parse(row))
-                except RowError as exc:
-                    report.rejects.append(Reject(line, str(exc), raw or json.dumps(row, ensure_ascii=False)))
-                    continue
+            for draft in _parse_rows(counted, parser, report.rejects):
+                batch.append(prepare(draft))
                 if len(batch) >= BATCH_ROWS:
                     yield batch
                     batch = []
         except UnicodeDecodeError as exc:
-            raise InvalidInput.for_field(
-                "file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason} at byte {exc.start})"
-            ) from exc
+            raise InvalidInput.for_field("file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason})") from exc
         except csv.Error as exc:
             raise InvalidInput.for_field("file", f"CSV 格式错误 (malformed CSV: {exc})") from exc
         if batch:
             yield batch
+
+
+def _count(
+    rows: Iterable[tuple[int, dict[str, str], str]], report: IngestReport
+) -> Iterator[tuple[int, dict[str, str], str]]:
+    for item in rows:
+        report.rows_read += 1
+        yield item
+
+
+# Parallel parsing. The parent cuts the file into blocks that end at a record boundary
+# (a newline preceded by an even number of quote characters, so quoted fields may hold
+# newlines), workers decode and parse them, and the parent takes the results in order.
+# Drafts cross the process boundary as plain tuples: pickling dataclasses and enums
+# would cost more than parsing them.
+
+_WORKER_PARSER: RowParser | None = None
+
+
+def _init_worker(region: str, pilot_codes: tuple[str, ...], today: str) -> None:
+    global _WORKER_PARSER
+    _WORKER_PARSER = RowParser(
+        catalogue(Region(region)), pilot_codes=frozenset(pilot_codes), today=date.fromisoformat(today)
+    )
+
+
+@dataclass(slots=True)
+class _Block:
+    items: list[Prepared]
+    rejects: list[Reject]
+    read: int
+    error: str = ""
+
+
+def _parse_block(data: bytes, first_line: int, offset: int, header: list[str]) -> _Block:
+    parser = _WORKER_PARSER
+    assert parser is not None, "worker not initialised"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Block([], [], 0, f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason} at byte {offset + exc.start})")
+    block = _Block([], [], 0)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = _csv_body(reader, _csv_layout(header), first_line)
+    try:
+        block.items.extend(prepare(d) for d in _parse_rows(rows, parser, block.rejects))
+    except csv.Error as exc:
+        return _Block([], [], 0, f"CSV 格式错误 (malformed CSV: {exc})")
+    block.read = len(block.items) + len(block.rejects)
+    return block
+
+
+def _record_boundary(data: bytes) -> int:
+    """Index just past the last newline that ends a record in ``data``, or -1."""
+    quotes = data.count(b'"')
+    pos = data.rfind(b"\n")
+    while pos != -1:
+        if (quotes - data.count(b'"', pos + 1)) % 2 == 0:
+            return pos + 1
+        pos = data.rfind(b"\n", 0, pos)
+    return -1
+
+
+def _blocks(handle: BinaryIO, size: int, first_line: int) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole records, each with the line number it starts on."""
+    carry = b""
+    line = first_line
+    while True:
+        chunk = handle.read(size)
+        if not chunk:
+            if carry:
+                yield carry, line
+            return
+        data = carry + chunk
+        cut = _record_boundary(data)
+        if cut <= 0:
+            carry = data
+            continue
+        block, carry = data[:cut], data[cut:]
+        yield block, line
+        line += block.count(b"\n")
+
+
+def _read_csv_parallel(
+    path: Path, parser: RowParser, report: IngestReport, *, workers: int, block_bytes: int
+) -> Iterator[list[Prepared]]:
+    with path.open("rb") as handle:
+        first = handle.readline()
+        try:
+            header_text = first.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput.for_field("file", f"文件不是 UTF-8 编码 (not UTF-8: {exc.reason})") from exc
+        header = next(csv.reader([header_text]), None)
+        if not header:
+            raise InvalidInput.for_field("file", "文件为空 (the file is empty)")
+        _csv_layout(header)  # missing columns fail before any worker starts
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=parser.spec())
+        pending: deque[Future[_Block]] = deque()
+        try:
+            offset = len(first)
+            for block, line in _blocks(handle, block_bytes, 2):
+                pending.append(pool.submit(_parse_block, block, line, offset, header))
+                offset += len(block)
+                if len(pending) > 2 * workers:
+                    yield _take(pending.popleft(), report)
+            while pending:
+                yield _take(pending.popleft(), report)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _take(future: Future[_Block], report: IngestReport) -> list[Prepared]:
+    block = future.result()
+    if block.error:
+        raise InvalidInput.for_field("file", block.error)
+    report.rows_read += block.read
+    report.rejects.extend(block.rejects)
+    return block.items
 
 
 def file_sha256(path: Path) -> str:
@@ -372,16 +533,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ingest_file(path: Path, *, writer: SqlRecordWriter, parser: RowParser) -> IngestReport:
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def default_workers(path: Path) -> int:
+    """Worker processes worth starting for a file: none for small ones."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    return min(4, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 0
+
+
+def ingest_file(path: Path, *, writer: SqlRecordWriter, parser: RowParser, workers: int | None = None) -> IngestReport:
     """Load a file into a node's database in one transaction.
+
+    ``workers`` parser processes (default: by file size, see :func:`default_workers`).
 
     Raises:
         InvalidInput: the file cannot be read as a whole; nothing was stored.
     """
     report = IngestReport(source=path.name)
-    batches = read_file(path, parser, report)
+    batches = read_file(path, parser, report, workers=default_workers(path) if workers is None else workers)
     # The rejected count is only known once the file is read; the writer takes it last.
-    report.counts = writer.load(
+    report.counts = writer.load_prepared(
         batches, source=path.name, file_sha256=file_sha256(path), rejected=lambda: len(report.rejects)
     )
     return report

@@ -24,16 +24,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Engine,
     Row,
     Select,
-    String,
     Table,
     and_,
     any_,
-    cast,
     func,
     literal,
     literal_column,
@@ -96,58 +93,75 @@ class WriteCounts:
         return self
 
 
+# A record version ready to store: (record_id, content_hash, *fields), the fields in
+# ``_COLUMNS`` order from subject_id to removed_on, in storage form (enum values as text,
+# dates as ISO text, which SQLite stores as such and COPY parses). Ingest workers build
+# these directly; they are cheap to pickle and to turn into rows.
+Prepared = tuple[Any, ...]
+
+
+def prepare(draft: RecordDraft) -> Prepared:
+    """A draft in the form the writer stores."""
+    return (
+        draft.record_id, draft.content_hash, draft.subject_id, draft.subject_kind.value, draft.subject_name,
+        draft.domain, draft.scope.value, draft.decision_no, draft.authority, draft.decided_on.isoformat(),
+        draft.category, draft.content, draft.procedure.value, draft.status.value,
+        draft.publicity_until.isoformat() if draft.publicity_until else None,
+        draft.removed_on.isoformat() if draft.removed_on else None,
+    )  # fmt: skip
+
+
 @dataclass(slots=True)
 class VersionPlan:
-    """What storing a batch of drafts means: new versions and records they supersede."""
+    """What storing a batch means: new versions (item, version) and superseded records."""
 
-    inserts: list[tuple[RecordDraft, int]] = field(default_factory=list)
+    inserts: list[tuple[Prepared, int]] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)
     counts: WriteCounts = field(default_factory=WriteCounts)
 
 
-def plan_versions(drafts: Iterable[RecordDraft], current: Mapping[str, tuple[int, str]]) -> VersionPlan:
-    """Decide the versions a batch of drafts becomes.
+def plan_versions(items: Sequence[Prepared], current: Mapping[str, tuple[int, str]]) -> VersionPlan:
+    """Decide the versions a batch becomes. Items start with (record_id, content_hash).
 
     ``current`` maps record ids to their current (version, content hash). Several
-    drafts of one record in a batch are its history, in order: the drafts up to the last
+    items of one record in a batch are its history, in order: the items up to the last
     one equal to the current version are already stored, and only those after it become
     new versions. So loading the same file twice stores nothing the second time, even
     when the file holds a record's whole history.
     """
     plan = VersionPlan()
-    if not current:
-        ids = {d.record_id for d in drafts} if isinstance(drafts, Sequence) else None
-        if ids is not None and len(ids) == len(drafts):  # type: ignore[arg-type]
-            # All new, each once: the common case of a first load.
-            plan.inserts = [(d, 1) for d in drafts]
-            plan.counts.added = len(plan.inserts)
-            return plan
-    histories: dict[str, list[RecordDraft]] = {}
-    for draft in drafts:
-        histories.setdefault(draft.record_id, []).append(draft)
+    seen = Counter(item[0] for item in items)
+    histories: dict[str, list[Prepared]] = {}
+    for item in items:
+        record_id = item[0]
+        if seen[record_id] == 1 and record_id not in current:
+            plan.inserts.append((item, 1))  # new, once: the common case, decided at once
+        else:
+            histories.setdefault(record_id, []).append(item)
+    plan.counts.added = len(plan.inserts)
     for record_id, history in histories.items():
         known = current.get(record_id)
         version, last_hash = known if known is not None else (0, "")
         start = 0
         if known is not None:
             for i in range(len(history) - 1, -1, -1):
-                if history[i].content_hash == last_hash:
+                if history[i][1] == last_hash:
                     start = i + 1
                     break
         plan.counts.unchanged += start
-        for draft in history[start:]:
-            if draft.content_hash == last_hash:
+        for item in history[start:]:
+            if item[1] == last_hash:
                 plan.counts.unchanged += 1
                 continue
             if version == 0:
                 plan.counts.added += 1
             else:
                 plan.counts.changed += 1
-                if version == (known or (0, ""))[0]:
+                if known is not None and version == known[0]:
                     plan.superseded.append(record_id)
             version += 1
-            last_hash = draft.content_hash
-            plan.inserts.append((draft, version))
+            last_hash = item[1]
+            plan.inserts.append((item, version))
     return plan
 
 
@@ -181,14 +195,20 @@ class RecordWriter(Protocol):
 
 
 def in_values(column: ColumnElement[str], values: Sequence[str], dialect: str) -> ColumnElement[bool]:
-    """``column IN values`` as one bound parameter, so that a list of thousands is neither
-    compiled into thousands of placeholders nor limited by SQLite's parameter count."""
+    """``column IN values`` with the values as one text parameter: a list of thousands
+    is neither compiled into thousands of placeholders nor limited by SQLite's parameter
+    count, and encoding it is one C call (a PostgreSQL array parameter costs a
+    regular-expression check per element). Values never contain control characters:
+    identifiers are validated, source record ids checked at ingest."""
     if dialect == "postgresql":
-        return column == any_(cast(literal(list(values), ARRAY(String)), ARRAY(String)))
+        return column == any_(func.string_to_array(literal(_SEPARATOR.join(values)), literal(_SEPARATOR)))
     each: Select[tuple[Any]] = select(literal_column("value")).select_from(
         func.json_each(literal(json.dumps(list(values))))
     )
     return column.in_(each.scalar_subquery())
+
+
+_SEPARATOR = "\x1f"
 
 
 _LIST_SCOPES = [s.value for s in Scope if s.is_list]
@@ -383,12 +403,28 @@ class SqlRecordWriter:
         rejected: Callable[[], int] = lambda: 0,
         now: datetime | None = None,
     ) -> WriteCounts:
-        """Store every batch in one transaction and log the load; all or nothing.
+        """Store every batch of drafts in one transaction and log the load; all or nothing.
 
         ``rejected`` is asked for the number of rejected input rows once every batch has
-        been read, for the ingest log. Loading into an empty table builds the secondary
-        indexes once at the end instead of row by row, which is several times faster;
-        it happens inside the same transaction, so a failed load leaves them as they were.
+        been read, for the ingest log.
+        """
+        prepared = ([prepare(d) for d in batch] for batch in batches)
+        return self.load_prepared(prepared, source=source, file_sha256=file_sha256, rejected=rejected, now=now)
+
+    def load_prepared(
+        self,
+        batches: Iterable[Sequence[Prepared]],
+        *,
+        source: str,
+        file_sha256: str = "",
+        rejected: Callable[[], int] = lambda: 0,
+        now: datetime | None = None,
+    ) -> WriteCounts:
+        """:meth:`load` for items already in storage form (:func:`prepare`).
+
+        Loading into an empty table builds the secondary indexes once at the end instead
+        of row by row, which is several times faster; it happens inside the same
+        transaction, so a failed load leaves them as they were.
         """
         started = now or datetime.now(UTC)
         totals = WriteCounts()
@@ -422,8 +458,8 @@ class SqlRecordWriter:
     def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
         return self.load([drafts], source=source, now=now)
 
-    def _write(self, conn: Any, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
-        ids = list({d.record_id for d in drafts})
+    def _write(self, conn: Any, items: Sequence[Prepared], *, source: str, now: datetime) -> WriteCounts:
+        ids = list({item[0] for item in items})
         current: dict[str, tuple[int, str]] = {}
         for start in range(0, len(ids), _LOOKUP_CHUNK):
             chunk = ids[start : start + _LOOKUP_CHUNK]
@@ -431,57 +467,43 @@ class SqlRecordWriter:
                 records.c.current, in_values(records.c.record_id, chunk, conn.dialect.name)
             )
             current.update((r.record_id, (r.version, r.content_hash)) for r in conn.execute(query))
-        plan = plan_versions(drafts, current)
+        plan = plan_versions(items, current)
         if plan.superseded:
             conn.execute(
                 update(records)
                 .where(records.c.current, in_values(records.c.record_id, plan.superseded, conn.dialect.name))
                 .values(current=False)
             )
-        # Several versions of one record in a batch: only the last stays current.
-        last = {draft.record_id: version for draft, version in plan.inserts}
-        rows = _version_rows(plan, last, source, now, sqlite=conn.dialect.name == "sqlite")
-        if not rows:
+        if not plan.inserts:
             return plan.counts
-        if conn.dialect.name == "postgresql":
+        sqlite = conn.dialect.name == "sqlite"
+        # The text form each backend's timestamp column reads back.
+        stamp = (
+            now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            if sqlite
+            else now.astimezone(UTC).isoformat()
+        )
+        true, false = (1, 0) if sqlite else (True, False)
+        # Several versions of one record in a batch: only the last stays current.
+        last = {item[0]: version for item, version in plan.inserts}
+        single = len(last) == len(plan.inserts)
+        tail = (source, stamp)
+        rows = [
+            (item[0], v, true if single or last[item[0]] == v else false, *item[2:], *tail, item[1])
+            for item, v in plan.inserts
+        ]
+        if sqlite:
+            placeholders = ", ".join("?" for _ in _COLUMNS)
+            conn.exec_driver_sql(f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
+        else:
             cursor = conn.connection.driver_connection.cursor()
             with cursor.copy(f"COPY records ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        else:
-            placeholders = ", ".join("?" for _ in _COLUMNS)
-            conn.exec_driver_sql(f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
         return plan.counts
 
 
 _DEFERRED_INDEXES = frozenset({"uq_records_current_record", "ix_records_subject"})
-
-
-def _version_rows(
-    plan: VersionPlan, last: dict[str, int], source: str, now: datetime, *, sqlite: bool
-) -> list[tuple[Any, ...]]:
-    """Stored rows in ``_COLUMNS`` order. For SQLite, in the text forms SQLAlchemy's
-    SQLite types write and read back; StrEnum members are their values."""
-    all_current = len(last) == len(plan.inserts)
-    if not sqlite:
-        return [
-            (
-                d.record_id, v, all_current or last[d.record_id] == v, d.subject_id, d.subject_kind,
-                d.subject_name, d.domain, d.scope, d.decision_no, d.authority, d.decided_on, d.category,
-                d.content, d.procedure, d.status, d.publicity_until, d.removed_on, source, now, d.content_hash,
-            )
-            for d, v in plan.inserts
-        ]  # fmt: skip
-    stamp = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return [
-        (
-            d.record_id, v, 1 if all_current or last[d.record_id] == v else 0, d.subject_id, d.subject_kind,
-            d.subject_name, d.domain, d.scope, d.decision_no, d.authority, d.decided_on.isoformat(), d.category,
-            d.content, d.procedure, d.status, d.publicity_until.isoformat() if d.publicity_until else None,
-            d.removed_on.isoformat() if d.removed_on else None, source, stamp, d.content_hash,
-        )
-        for d, v in plan.inserts
-    ]  # fmt: skip
 
 
 class MemoryRecordStore:
@@ -497,8 +519,9 @@ class MemoryRecordStore:
         current = {
             rid: (r.version, r.provenance.content_hash if r.provenance else "") for rid, r in self._current.items()
         }
-        plan = plan_versions(drafts, current)
-        for draft, version in plan.inserts:
+        plan = plan_versions([(d.record_id, d.content_hash, d) for d in drafts], current)
+        for item, version in plan.inserts:
+            draft: RecordDraft = item[2]
             record = CreditRecord(
                 record_id=draft.record_id,
                 version=version,

@@ -188,3 +188,86 @@ def test_ingest_log_counts(db_url: str, tmp_path: Path) -> None:
         assert len(row.file_sha256) == 64
         assert conn.execute(select(func.count()).select_from(records)).scalar() == 3
     engine.dispose()
+
+
+def _mixed_csv(path: Path) -> Path:
+    """Seeded rows plus bad rows and quoted fields that hold commas, quotes and newlines."""
+    from nodes.seed import generate, write_csv
+
+    write_csv(generate(Region.TIANJIN, subjects=1500, today=date(2025, 6, 16)), path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    quoted = (
+        f'天津丙公司,法人及非法人组织,{OTHER},,"津罚〔2024〕99号",罚款,"罚款5000元，\n责令改正；""整改""期限30日",'
+        "2024-03-15,,天津市市场监督管理委员会,市场监管,行政处罚,普通程序,有效,,"
+    )
+    bad = f"坏校验,法人及非法人组织,{ACME[:-1]}X,,D1,罚款,x,2024-03-15,,市场监管委,市场监管,行政处罚,,,,"
+    body = lines[1:]
+    for i in range(0, len(body), 97):
+        body.insert(i, quoted.replace("99号", f"{i}号"))
+    for i in range(50, len(body), 151):
+        body.insert(i, bad)
+    path.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_parallel_parsing_gives_exactly_the_sequential_result(tmp_path: Path) -> None:
+    from nodes.ingest import IngestReport, read_file
+
+    path = _mixed_csv(tmp_path / "mixed.csv")
+    parser = RowParser(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
+    sequential, parallel = IngestReport("s"), IngestReport("p")
+    expected = [d for batch in read_file(path, parser, sequential) for d in batch]
+    got = [d for batch in read_file(path, parser, parallel, workers=2, block_bytes=4096) for d in batch]
+
+    assert got == expected
+    assert len(expected) > 500
+    assert any("\n" in item[11] for item in got)  # content
+    assert parallel.rows_read == sequential.rows_read
+    assert [(r.line, r.reason) for r in parallel.rejects] == [(r.line, r.reason) for r in sequential.rejects]
+    assert len(sequential.rejects) > 3
+
+
+def test_parallel_parsing_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    from nodes.ingest import IngestReport, read_file
+
+    path = _mixed_csv(tmp_path / "mixed.csv")
+    data = path.read_bytes()
+    middle = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(data[:middle] + "坏".encode("gbk") + data[middle:])
+    parser = RowParser(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
+    with pytest.raises(InvalidInput) as caught:
+        for _ in read_file(path, parser, IngestReport("p"), workers=2, block_bytes=4096):
+            pass
+    assert "not UTF-8" in caught.value.detail and f"byte {middle}" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("data", "cut"),
+    [
+        (b"a,b\nc,d\n", 8),
+        (b'a,"b\nc",d\ne', 10),
+        (b'a,"b\nc', -1),
+        (b'x,"q ""quoted"" \n still",y\nz', 27),
+    ],
+)
+def test_blocks_end_at_record_boundaries(data: bytes, cut: int) -> None:
+    from nodes.ingest import _record_boundary
+
+    assert _record_boundary(data) == cut
+
+
+def test_a_source_record_id_with_control_characters_is_rejected(db_url: str, tmp_path: Path) -> None:
+    row = {
+        "subject_id": ACME,
+        "subject_name": "天津甲公司",
+        "decision_no": "C-1",
+        "decided_on": "2024-03-15",
+        "authority": "天津市市场监督管理委员会",
+        "domain": "market_regulation",
+    }
+    path = tmp_path / "records.jsonl"
+    lines = [json.dumps({**row, "record_id": "src-\u001f-1"}), json.dumps({**row, "record_id": "src-2"})]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = ingest(db_url, path)
+    assert report.counts.added == 1
+    assert [r.line for r in report.rejects] == [1] and "control characters" in report.rejects[0].reason
