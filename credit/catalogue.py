@@ -91,7 +91,7 @@ class CatalogueEntry:
     authorities: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: compared and cached as one object
 class Catalogue:
     """What one region reports on. ``version`` changes whenever the entries do."""
 

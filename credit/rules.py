@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 
 from credit.catalogue import Catalogue, Scope
 from credit.identifiers import Subject, SubjectKind
@@ -161,6 +162,17 @@ def exclusion(record: CreditRecord, profile: ReportProfile) -> Exclusion | None:
     return None
 
 
+@cache
+def _blank_results(catalogue: Catalogue, profile: ReportProfile, kind: SubjectKind) -> tuple[DomainResult, ...]:
+    # Every covered domain × profile scope answered "no record" or "not covered": the
+    # answer for most subjects, built once per catalogue, profile and kind.
+    return tuple(
+        DomainResult(entry.domain.code, scope, Outcome.NO_RECORD if scope in entry.scopes else Outcome.NOT_COVERED)
+        for entry in catalogue.for_subject(kind)
+        for scope in profile.scopes
+    )
+
+
 def _sort_key(record: CreditRecord) -> tuple[date, str]:
     return (record.decided_on, record.decision_no)
 
@@ -191,23 +203,16 @@ def evaluate(
         else:
             excluded.setdefault(key, Counter())[reason] += 1
 
-    results: list[DomainResult] = []
-    for entry in catalogue.for_subject(subject.kind):
-        for scope in profile.scopes:
-            key = (entry.domain.code, scope)
-            if scope not in entry.scopes:
-                results.append(DomainResult(entry.domain.code, scope, Outcome.NOT_COVERED))
+    results = list(_blank_results(catalogue, profile, subject.kind))
+    if counted or excluded:
+        for i, blank in enumerate(results):
+            key = (blank.domain, blank.scope)
+            if blank.outcome is Outcome.NOT_COVERED or (key not in counted and key not in excluded):
                 continue
             found = sorted(counted.get(key, ()), key=_sort_key)
             left_out = tuple(sorted(excluded.get(key, Counter()).items(), key=lambda kv: kv[0].value))
-            results.append(
-                DomainResult(
-                    entry.domain.code,
-                    scope,
-                    Outcome.RECORDS if found else Outcome.NO_RECORD,
-                    tuple(found),
-                    left_out,
-                )
+            results[i] = DomainResult(
+                blank.domain, blank.scope, Outcome.RECORDS if found else Outcome.NO_RECORD, tuple(found), left_out
             )
     notes = subject.warnings + ((window.calendar_note,) if not window.calendar_exact else ())
     return SubjectResult(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Protocol
 
 import chinese_calendar
@@ -92,6 +93,7 @@ def working_days_before(day: date, count: int, calendar: WorkdayCalendar = CHINA
     return current, exact
 
 
+@lru_cache(maxsize=1024)
 def compute_window(
     application_date: date,
     years: int,
@@ -101,7 +103,8 @@ def compute_window(
 ) -> ReportWindow:
     """The window a report made on ``application_date`` covers.
 
-    ``years`` of 0 means the profile's default.
+    ``years`` of 0 means the profile's default. Results are cached: every query on a
+    day asks for the same few windows.
 
     Raises:
         InvalidWindow: ``years`` is not one the profile offers, or the date is absurd.
