@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, text
 
 from credit.catalogue import catalogue
@@ -132,6 +133,19 @@ async def bench_query(address: str, subjects: int, calls: int) -> list[float]:
     return latencies
 
 
+async def bench_floor(address: str, calls: int) -> list[float]:
+    """The same client and server answering a health check: what any call costs here."""
+    latencies = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for i in range(calls + 500):
+            started = time.perf_counter()
+            await stub.Check(health_pb2.HealthCheckRequest())
+            if i >= 500:
+                latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 async def bench_batch(address: str, subjects: int, total: int, chunk: int, concurrency: int) -> float:
     rng = random.Random(11)
     ids = [synthetic_subject(REGION, rng.randrange(subjects)).id for _ in range(total)]
@@ -170,6 +184,13 @@ def run_backend(name: str, db: str, path: Path, subjects: int, results: Results,
     results.add(f"{name} ingest", f"{rows / elapsed:,.0f} rows/s ({rows:,} rows in {elapsed:.1f} s)")
     proc, address = start_node(db)
     try:
+        if name == "SQLite":
+            floor = asyncio.run(bench_floor(address, args.calls))
+            results.add(
+                "gRPC round trip, no work (health Check)",
+                f"p50 {percentile(floor, 50) * 1000:.2f} ms, p99 {percentile(floor, 99) * 1000:.2f} ms "
+                f"({len(floor):,} sequential calls)",
+            )
         latencies = asyncio.run(bench_query(address, subjects, args.calls))
         results.add(
             f"{name} query latency",
@@ -278,6 +299,7 @@ def main() -> None:
 
 
 TARGETS = {
+    "gRPC round trip, no work (health Check)": "(reference)",
     "SQLite ingest": "≥ 150 000 rows/s",
     "PostgreSQL ingest": "≥ 250 000 rows/s",
     "SQLite query latency": "p99 ≤ 2 ms",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 
 import grpc
 import pytest
@@ -229,3 +230,27 @@ async def test_metrics_and_healthz_over_http(tmp_path: object, start_node_at: St
     assert 'jjj_node_rpcs_total{code="OK",method="/credit.v1.RegionalNode/QuerySubject",region="tianjin"}' in text
     assert 'code="INVALID_ARGUMENT"' in text
     assert "jjj_node_rpc_seconds_bucket" in text
+
+
+async def test_known_pilot_codes_are_accepted_with_a_warning(tmp_path: Path, start_node_at: StartNode) -> None:
+    pilot = ACME[:-1] + ("0" if ACME[-1] != "0" else "1")  # fails the check
+    codes = tmp_path / "pilot.txt"
+    codes.write_text(f"# early pilot codes\n{pilot.lower()}\n", encoding="utf-8")
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db", pilot_codes_file=str(codes))
+    result = await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id=pilot))
+    assert result.subject_id == pilot and any("pilot" in w for w in result.warnings)
+    batch = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[pilot, ACME[:-1] + "Y"]))
+    assert not batch.checks[0].rejected and batch.checks[0].warnings
+    assert batch.checks[1].rejected
+
+
+async def test_a_year_the_calendar_does_not_know_falls_back_and_says_so(
+    tmp_path: Path, start_node_at: StartNode
+) -> None:
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db")
+    result = await node.stub.QuerySubject(
+        pb.QuerySubjectRequest(subject_id=ACME, options=options(applied=date(2031, 3, 10)))
+    )
+    assert not result.window.calendar_exact
+    assert result.window.calendar_note and result.window.calendar_note in result.warnings
+    assert (result.window.cutoff.year, result.window.cutoff.month, result.window.cutoff.day) == (2031, 2, 27)
