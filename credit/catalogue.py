@@ -123,7 +123,11 @@ def _load_toml(*parts: str) -> dict[str, object]:
 
 @cache
 def domains() -> dict[str, Domain]:
-    """Every known domain by code, in report order."""
+    """Every known domain by code, in report order.
+
+    Raises:
+        KeyError: the packaged data is malformed (a packaging fault).
+    """
     raw = _load_toml("domains.toml")["domain"]
     assert isinstance(raw, list)
     return {d["code"]: Domain(d["code"], d["name"]) for d in raw}
@@ -172,7 +176,11 @@ def build_catalogue(region: Region, version: str, entries: Iterable[dict[str, ob
 
 @cache
 def catalogue(region: Region) -> Catalogue:
-    """The packaged catalogue of a region."""
+    """The packaged catalogue of a region.
+
+    Raises:
+        UnknownName, KeyError: the packaged data is malformed (a packaging fault).
+    """
     raw = _load_toml("catalogues", f"{region.value}.toml")
     entries = raw["entry"]
     assert isinstance(entries, list)

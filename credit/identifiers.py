@@ -122,7 +122,10 @@ def _normalise(raw: str) -> str:
 
 
 def uscc_problems(code: str) -> list[str]:
-    """Every reason a (normalised) string is not a valid unified social credit code."""
+    """Every reason a (normalised) string is not a valid unified social credit code.
+
+    Raises nothing: an invalid code is described, not raised.
+    """
     if len(code) != 18:
         return [f"统一社会信用代码应为 18 位，实际 {len(code)} 位 (must be 18 characters, got {len(code)})"]
     if not _USCC_CHARS.issuperset(code):
@@ -146,7 +149,10 @@ def uscc_problems(code: str) -> list[str]:
 
 
 def resident_id_problems(number: str, *, today: date | None = None) -> list[str]:
-    """Every reason a (normalised) string is not a valid resident ID number."""
+    """Every reason a (normalised) string is not a valid resident ID number.
+
+    Raises nothing: an invalid number is described, not raised.
+    """
     if len(number) == 15 and number.isdigit():
         return [
             "15 位一代身份证号码不受理，请使用 18 位号码 "

@@ -72,7 +72,11 @@ def profile_from_data(raw: dict[str, object]) -> ReportProfile:
 
 @cache
 def profiles() -> dict[str, ReportProfile]:
-    """Every packaged profile by id."""
+    """Every packaged profile by id.
+
+    Raises:
+        UnknownName, KeyError: the packaged data is malformed (a packaging fault).
+    """
     folder = resources.files("credit").joinpath("data", "profiles")
     found = {}
     for item in sorted(folder.iterdir(), key=lambda p: p.name):

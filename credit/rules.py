@@ -140,7 +140,10 @@ class SubjectSummary:
 
 
 def in_window(record: CreditRecord, window: ReportWindow) -> bool:
-    """Whether a record falls inside the window at all."""
+    """Whether a record falls inside the window at all.
+
+    Raises nothing.
+    """
     if record.scope.is_list:
         if record.decided_on > window.cutoff:
             return False
@@ -149,7 +152,10 @@ def in_window(record: CreditRecord, window: ReportWindow) -> bool:
 
 
 def exclusion(record: CreditRecord, profile: ReportProfile) -> Exclusion | None:
-    """Why the profile leaves this record out, or None when it counts."""
+    """Why the profile leaves this record out, or None when it counts.
+
+    Raises nothing.
+    """
     rule = profile.exclude
     if record.status is RecordStatus.REVOKED and rule.revoked:
         return Exclusion.REVOKED
@@ -190,6 +196,8 @@ def evaluate(
 
     ``records`` are the subject's current record versions in ``catalogue.region``;
     records of other subjects or of domains the catalogue does not cover are ignored.
+
+    Raises nothing: every input is already validated.
     """
     counted: dict[tuple[str, Scope], list[CreditRecord]] = {}
     excluded: dict[tuple[str, Scope], Counter[Exclusion]] = {}
@@ -228,7 +236,10 @@ def evaluate(
 
 
 def counts(record: CreditRecord, profile: ReportProfile, window: ReportWindow) -> bool:
-    """Whether the profile counts this record in the window (catalogue coverage aside)."""
+    """Whether the profile counts this record in the window (catalogue coverage aside).
+
+    Raises nothing.
+    """
     return record.scope in profile.scopes and in_window(record, window) and exclusion(record, profile) is None
 
 
@@ -236,7 +247,10 @@ def summary_from_counts(
     subject: Subject, counted: Iterable[tuple[str, Scope, int]], *, catalogue: Catalogue
 ) -> SubjectSummary:
     """A batch summary from counted records per domain × scope (as a store may compute
-    them in bulk), keeping only what the region's catalogue covers for the subject."""
+    them in bulk), keeping only what the region's catalogue covers for the subject.
+
+    Raises nothing.
+    """
     hits = sorted((d, s, n) for d, s, n in counted if n and catalogue.covers(d, subject.kind, s))
     return SubjectSummary(subject, tuple(hits))
 
@@ -253,6 +267,8 @@ def summarise(
 
     Applies exactly the rules of :func:`evaluate` (and is tested to agree with it), but
     builds nothing for the many subjects that have no record at all.
+
+    Raises nothing.
     """
     if not records:
         return SubjectSummary(subject)
