@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
-from typing import cast
+from typing import Any, TypeVar
 
 from credit.catalogue import Catalogue, Scope
 from credit.errors import InvalidWindow
@@ -17,28 +18,25 @@ from protos.credit.v1 import node_pb2 as pb
 # The generated stubs type enum fields as the enum "class" (an int subclass that exists
 # only for the type checker), while ``EnumTypeWrapper.Value`` is typed as returning int;
 # the values are those ints, so the casts only name them as the field type.
-KIND_TO_PB: dict[SubjectKind, pb.SubjectKind] = {
-    SubjectKind.ENTERPRISE: pb.SUBJECT_KIND_ENTERPRISE,
-    SubjectKind.PERSON: pb.SUBJECT_KIND_PERSON,
-}
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _wire(members: type[_E], wire_enum: Any, prefix: str) -> dict[_E, Any]:
+    # Each domain enum member maps to the protobuf value named PREFIX_MEMBER.
+    return {m: wire_enum.Value(f"{prefix}_{m.name}") for m in members}
+
+
+KIND_TO_PB: dict[SubjectKind, pb.SubjectKind] = _wire(SubjectKind, pb.SubjectKind, "SUBJECT_KIND")
 KIND_FROM_PB: dict[pb.SubjectKind, SubjectKind] = {v: k for k, v in KIND_TO_PB.items()}
-SCOPE_TO_PB: dict[Scope, pb.Scope] = {s: cast("pb.Scope", pb.Scope.Value(f"SCOPE_{s.name}")) for s in Scope}
+SCOPE_TO_PB: dict[Scope, pb.Scope] = _wire(Scope, pb.Scope, "SCOPE")
 SCOPE_FROM_PB: dict[pb.Scope, Scope] = {v: k for k, v in SCOPE_TO_PB.items()}
-OUTCOME_TO_PB: dict[Outcome, pb.Outcome] = {
-    o: cast("pb.Outcome", pb.Outcome.Value(f"OUTCOME_{o.name}")) for o in Outcome
-}
+OUTCOME_TO_PB: dict[Outcome, pb.Outcome] = _wire(Outcome, pb.Outcome, "OUTCOME")
 OUTCOME_FROM_PB: dict[pb.Outcome, Outcome] = {v: k for k, v in OUTCOME_TO_PB.items()}
-PROCEDURE_TO_PB: dict[Procedure, pb.Procedure] = {
-    p: cast("pb.Procedure", pb.Procedure.Value(f"PROCEDURE_{p.name}")) for p in Procedure
-}
+PROCEDURE_TO_PB: dict[Procedure, pb.Procedure] = _wire(Procedure, pb.Procedure, "PROCEDURE")
 PROCEDURE_FROM_PB: dict[pb.Procedure, Procedure] = {v: k for k, v in PROCEDURE_TO_PB.items()}
-STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = {
-    s: cast("pb.RecordStatus", pb.RecordStatus.Value(f"RECORD_STATUS_{s.name}")) for s in RecordStatus
-}
+STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = _wire(RecordStatus, pb.RecordStatus, "RECORD_STATUS")
 STATUS_FROM_PB: dict[pb.RecordStatus, RecordStatus] = {v: k for k, v in STATUS_TO_PB.items()}
-EXCLUSION_TO_PB: dict[Exclusion, pb.Exclusion] = {
-    e: cast("pb.Exclusion", pb.Exclusion.Value(f"EXCLUSION_{e.name}")) for e in Exclusion
-}
+EXCLUSION_TO_PB: dict[Exclusion, pb.Exclusion] = _wire(Exclusion, pb.Exclusion, "EXCLUSION")
 
 
 def date_to_pb(value: date) -> pb.Date:
