@@ -23,6 +23,8 @@ from credit.regions import Region
 class Scope(enum.StrEnum):
     """A data scope: what kind of record it is."""
 
+    __hash__ = str.__hash__  # agrees with str equality, and hashes in C
+
     ADMINISTRATIVE_PENALTY = "administrative_penalty"  # 行政处罚
     SERIOUS_DISHONESTY_LIST = "serious_dishonesty_list"  # 严重失信主体名单
     ABNORMAL_OPERATIONS_LIST = "abnormal_operations_list"  # 经营异常名录

@@ -80,6 +80,8 @@ PILOT_CODE_WARNING = (
 class SubjectKind(enum.StrEnum):
     """Whom a record or report is about."""
 
+    __hash__ = str.__hash__  # agrees with str equality, and hashes in C
+
     ENTERPRISE = "enterprise"  # 经营主体, by unified social credit code
     PERSON = "person"  # 自然人, by resident ID number
 

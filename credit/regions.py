@@ -10,6 +10,8 @@ from credit.errors import UnknownName
 class Region(enum.Enum):
     """A region that runs its own node. The value is the stable code used everywhere."""
 
+    __hash__ = object.__hash__  # members are singletons compared by identity; hashes in C
+
     BEIJING = "beijing"
     TIANJIN = "tianjin"
     HEBEI = "hebei"

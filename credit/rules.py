@@ -28,6 +28,8 @@ from credit.window import ReportWindow
 
 
 class Procedure(enum.StrEnum):
+    __hash__ = str.__hash__  # agrees with str equality, and hashes in C
+
     GENERAL = "general"  # 普通程序
     SIMPLIFIED = "simplified"  # 简易程序
     NOT_APPLICABLE = "n/a"  # lists, judgments
@@ -35,6 +37,8 @@ class Procedure(enum.StrEnum):
 
 class RecordStatus(enum.StrEnum):
     """The state of a record's latest version."""
+
+    __hash__ = str.__hash__  # agrees with str equality, and hashes in C
 
     IN_FORCE = "in_force"  # 有效
     REPAIRED = "repaired"  # 已信用修复
@@ -44,6 +48,8 @@ class RecordStatus(enum.StrEnum):
 class Exclusion(enum.Enum):
     """Why a record inside the window does not count under a profile."""
 
+    __hash__ = object.__hash__  # members are singletons compared by identity; hashes in C
+
     SIMPLIFIED_PROCEDURE = "simplified_procedure"
     NOT_PENALISED = "not_penalised"
     CREDIT_REPAIRED = "credit_repaired"
@@ -52,6 +58,8 @@ class Exclusion(enum.Enum):
 
 class Outcome(enum.Enum):
     """The answer for one domain × scope in one region."""
+
+    __hash__ = object.__hash__  # members are singletons compared by identity; hashes in C
 
     NO_RECORD = "no_record"  # 无违法违规记录
     RECORDS = "records"  # 有记录

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from credit.catalogue import Catalogue, Scope
@@ -133,15 +134,27 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
         warnings=result.warnings,
     )
     _set_time(out.data_as_of, result.data_as_of)
+    encoded = []
     for item in result.results:
-        domain_result = out.results.add(
+        if not item.records and not item.excluded:
+            encoded.append(_plain_result(item.domain, item.scope, item.outcome))
+            continue
+        domain_result = pb.DomainResult(
             domain=item.domain, scope=SCOPE_TO_PB[item.scope], outcome=OUTCOME_TO_PB[item.outcome]
         )
         for record in item.records:
             record_to_pb(record, domain_result.records.add())
         for reason, count in item.excluded:
             domain_result.excluded.add(reason=EXCLUSION_TO_PB[reason], count=count)
+        encoded.append(domain_result)
+    out.results.extend(encoded)
     return out
+
+
+@lru_cache(maxsize=8192)
+def _plain_result(domain: str, scope: Scope, outcome: Outcome) -> pb.DomainResult:
+    # "No record" and "not covered" answers are most of every reply; encode each once.
+    return pb.DomainResult(domain=domain, scope=SCOPE_TO_PB[scope], outcome=OUTCOME_TO_PB[outcome])
 
 
 def _check_to_pb(out: pb.SubjectCheck, summary: SubjectSummary) -> None:

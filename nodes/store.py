@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     and_,
     any_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -301,6 +302,10 @@ def _record_from_row(region: Region, row: Row[Any]) -> CreditRecord:
     )
 
 
+# Built once: compiled once and cached by SQLAlchemy, executed with a parameter.
+_CURRENT_FOR = select(records).where(records.c.current, records.c.subject_id == bindparam("subject_id"))
+
+
 class SqlRecordStore:
     """Records in SQLite or PostgreSQL through SQLAlchemy Core.
 
@@ -308,7 +313,7 @@ class SqlRecordStore:
     engine, awaited by the event loop. Async drivers pay a thread hop (aiosqlite) or an
     extra round trip per DBAPI call; measured on the benchmark machine, one hop per
     query is 3–4× faster for SQLite and clearly faster for PostgreSQL too, and it is
-    the same code for both. Reads run in autocommit: no BEGIN/ROLLBACK round trips.
+    the same code for both.
 
     One exception: on SQLite a one-subject lookup (an index probe of a tenth of a
     millisecond, holding the GIL for most of it) runs on the event loop itself, since
@@ -316,7 +321,11 @@ class SqlRecordStore:
     """
 
     def __init__(self, engine: Engine, *, region: Region, threads: int = 4) -> None:
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL reads in autocommit: no BEGIN/ROLLBACK round trips. SQLite's driver
+        # opens no transaction for a SELECT in the first place.
+        self.engine = (
+            engine if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self.region = region
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"store-{region.value}")
         self._as_of: tuple[float, datetime | None] = (0.0, None)
