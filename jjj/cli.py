@@ -168,6 +168,65 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             child.wait(timeout=15)
 
 
+def _keys_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir or os.environ.get("JJJ_GATEWAY_KEYS_DIR", "var/keys"))
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    import json
+
+    from gateway.keys import KeyStore
+
+    store = KeyStore(_keys_dir(args))
+    if args.action == "rotate":
+        key = store.rotate()
+        print(f"new signing key {key.kid}; {len(store.keyring())} key(s) published in {store.directory}")
+    else:
+        print(json.dumps(store.keyring().jwks(), indent=2))
+    return 0
+
+
+def _read_jwks(source: str) -> dict[str, object]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        if source.startswith(("http://", "https://")):
+            with urllib.request.urlopen(source, timeout=10) as reply:
+                data = reply.read()
+        else:
+            data = Path(source).read_bytes()
+        document = json.loads(data)
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        raise InvalidInput.for_field("jwks", f"cannot read the JWKS from {source}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput.for_field("jwks", f"{source} is not a JWKS document")
+    return document
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from credit.signing import Keyring, VerificationError, verify
+
+    keyring = Keyring.from_jwks(_read_jwks(args.jwks))
+    try:
+        token = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"NOT GENUINE: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        document = verify(token, keyring)
+    except VerificationError as exc:
+        print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
+        return EXIT_FAILURE
+    subject = document.get("subject", {})
+    print(
+        f"GENUINE: report {document.get('report_no')} for {subject.get('id') if isinstance(subject, dict) else '?'}, "
+        f"verdict {document.get('verdict')}, issued {document.get('issued_at')} by {document.get('issuer')}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jjj", description="Beijing–Tianjin–Hebei public credit report federation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=2024)
     seed.add_argument("--today", type=_date, help="date the data is made relative to (default today)")
     seed.set_defaults(func=_cmd_seed)
+
+    keys = sub.add_parser("keys", help="the gateway's signing keys")
+    keys.add_argument("action", choices=("rotate", "jwks"), help="rotate: make a new signing key; jwks: print the JWKS")
+    keys.add_argument("--dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
+    keys.set_defaults(func=_cmd_keys)
+
+    verify = sub.add_parser("verify", help="verify a signed report offline (exit 0 genuine, 1 not)")
+    verify.add_argument("file", help="the signed report (compact JWS)")
+    verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
+    verify.set_defaults(func=_cmd_verify)
 
     demo = sub.add_parser("demo", help="seed and run the three demo nodes on SQLite")
     demo.add_argument("--data-dir", default="var/demo")

@@ -1,0 +1,111 @@
+"""The report as a JSON document: what is signed, registered, printed and verified.
+
+All dates are ISO 8601; times are UTC with a ``Z``. Region and domain names travel
+with their codes so that a person reading the JSON, or the printed page made from it,
+needs nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from credit.catalogue import domains
+from credit.report import Cell, MergedReport
+from credit.rules import CreditRecord
+
+FORMAT = "jjj-credit-report/1"
+TITLE = "公共信用报告（无违法违规证明专用版）"
+
+
+def _time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _record(record: CreditRecord) -> dict[str, Any]:
+    return {
+        "decision_no": record.decision_no,
+        "authority": record.authority,
+        "decided_on": record.decided_on.isoformat(),
+        "category": record.category,
+        "content": record.content,
+        "procedure": record.procedure.value,
+        "status": record.status.value,
+        "publicity_until": record.publicity_until.isoformat() if record.publicity_until else None,
+        "removed_on": record.removed_on.isoformat() if record.removed_on else None,
+        "record_id": record.record_id,
+        "version": record.version,
+    }
+
+
+def _cell(cell: Cell) -> dict[str, Any]:
+    out: dict[str, Any] = {"region": cell.region.value, "outcome": cell.outcome.value}
+    if cell.records:
+        out["records"] = [_record(r) for r in cell.records]
+    if cell.excluded:
+        out["excluded"] = cell.excluded
+    if cell.reason:
+        out["reason"] = cell.reason
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """What the gateway adds when it issues a report."""
+
+    report_no: str
+    verification_code: str
+    issued_at: datetime
+    issuer: str
+    subject_name: str = ""
+
+
+def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
+    """The JSON document of an issued report.
+
+    Raises nothing.
+    """
+    names = domains()
+    return {
+        "format": FORMAT,
+        "title": report.profile.title or TITLE,
+        "report_no": issue.report_no,
+        "verification_code": issue.verification_code,
+        "issuer": issue.issuer,
+        "issued_at": _time(issue.issued_at),
+        "profile": {"id": report.profile.id, "version": report.profile.version},
+        "subject": {"id": report.subject.id, "kind": report.subject.kind.value, "name": issue.subject_name},
+        "window": {
+            "application_date": report.window.application_date.isoformat(),
+            "years": report.window.years,
+            "start": report.window.start.isoformat(),
+            "cutoff": report.window.cutoff.isoformat(),
+            "calendar_exact": report.window.calendar_exact,
+        },
+        "regions": [
+            {
+                "region": outcome.region.value,
+                "name": outcome.region.name_zh,
+                "status": outcome.status.value,
+                "catalogue_version": outcome.catalogue_version or None,
+                "data_as_of": _time(outcome.data_as_of),
+                "reason": outcome.reason or None,
+            }
+            for outcome in report.regions
+        ],
+        "lines": [
+            {
+                "domain": line.domain,
+                "domain_name": names[line.domain].name if line.domain in names else line.domain,
+                "scope": line.scope.value,
+                "scope_name": line.scope.name_zh,
+                "cells": [_cell(cell) for cell in line.cells],
+            }
+            for line in report.lines
+        ],
+        "verdict": report.verdict.value,
+        "notes": sorted({w for outcome in report.regions for w in outcome.warnings}),
+    }

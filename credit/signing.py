@@ -1,0 +1,158 @@
+"""Signed reports: RFC 8785 canonical JSON in a compact JWS, EdDSA over Ed25519.
+
+Anyone can check a report with a standard JOSE library or openssl and the published
+key: the JWS payload is the canonical JSON bytes themselves, the signature is Ed25519
+over ``BASE64URL(header) "." BASE64URL(payload)``, and the header names the key by its
+RFC 7638 thumbprint. Keys are looked up by key id in a :class:`Keyring`, so a report
+signed before a key rotation still verifies while the old public key stays published.
+
+Every failure to verify is a :class:`VerificationError` with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from credit.errors import InvalidInput
+
+ALGORITHM = "EdDSA"
+_JWS = jwt.api_jws.PyJWS(algorithms=[ALGORITHM])
+
+
+class VerificationError(InvalidInput):
+    """The report (or token) is not genuine: tampered, truncated, unknown key, bad algorithm."""
+
+    title = "Not genuine"
+
+
+def canonical(document: Mapping[str, Any]) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON document.
+
+    Raises:
+        rfc8785.CanonicalizationError: a value JSON cannot hold.
+    """
+    return rfc8785.dumps(document)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """The RFC 8037 JWK of a public key, with its thumbprint as ``kid``."""
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    members = {"crv": "Ed25519", "kty": "OKP", "x": _b64(raw)}
+    thumbprint = _b64(hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest())
+    return {**members, "kid": thumbprint, "alg": ALGORITHM, "use": "sig"}
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        private = Ed25519PrivateKey.generate()
+        return cls(public_jwk(private.public_key())["kid"], private)
+
+    @classmethod
+    def from_private(cls, private: Ed25519PrivateKey) -> SigningKey:
+        return cls(public_jwk(private.public_key())["kid"], private)
+
+
+class Keyring:
+    """Public keys by key id: what a verifier trusts."""
+
+    def __init__(self, keys: Iterable[Ed25519PublicKey] = ()) -> None:
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        for key in keys:
+            self._keys[public_jwk(key)["kid"]] = key
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, Any]) -> Keyring:
+        """A keyring from a JWKS document; keys other than Ed25519 OKP keys are skipped.
+
+        Raises:
+            VerificationError: not a JWKS document.
+        """
+        entries = jwks.get("keys") if isinstance(jwks, Mapping) else None
+        if not isinstance(entries, list):
+            raise VerificationError("not a JWKS document (no 'keys' list)")
+        keys = []
+        for entry in entries:
+            if isinstance(entry, Mapping) and entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519":
+                try:
+                    raw = base64.urlsafe_b64decode(str(entry["x"]) + "==")
+                    keys.append(Ed25519PublicKey.from_public_bytes(raw))
+                except (KeyError, ValueError) as exc:
+                    raise VerificationError(f"malformed key in JWKS: {exc}") from exc
+        return cls(keys)
+
+    def get(self, kid: str) -> Ed25519PublicKey | None:
+        return self._keys.get(kid)
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS document publishing every key of the ring."""
+        return {"keys": [public_jwk(key) for key in self._keys.values()]}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def sign(document: Mapping[str, Any], key: SigningKey) -> str:
+    """The compact JWS of a document's canonical JSON.
+
+    Raises:
+        rfc8785.CanonicalizationError: a value JSON cannot hold.
+    """
+    return _JWS.encode(canonical(document), key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JOSE"})
+
+
+def verify(token: str, keyring: Keyring) -> dict[str, Any]:
+    """The document a compact JWS carries, once its signature is proven.
+
+    Raises:
+        VerificationError: malformed, an algorithm other than EdDSA (``none`` included),
+            an unknown key, a bad signature, or a payload that is not canonical JSON.
+    """
+    token = token.strip()
+    if token.count(".") != 2:
+        raise VerificationError("不是完整的签名报告 (not a compact JWS: expected three dot-separated parts)")
+    try:
+        header = _JWS.get_unverified_header(token)
+    except jwt.exceptions.DecodeError as exc:
+        raise VerificationError(f"报告头无法解析 (malformed JWS header: {exc})") from exc
+    if header.get("alg") != ALGORITHM:
+        raise VerificationError(f"不接受的签名算法 (algorithm {header.get('alg')!r} is not accepted; only EdDSA)")
+    if "crit" in header:
+        raise VerificationError("unsupported critical header parameters")
+    key = keyring.get(str(header.get("kid", "")))
+    if key is None:
+        raise VerificationError(f"未知签名密钥 (unknown signing key {header.get('kid')!r})")
+    try:
+        signed = _JWS.decode_complete(token, key=key, algorithms=[ALGORITHM])
+    except jwt.exceptions.InvalidSignatureError as exc:
+        raise VerificationError(
+            "签名无效，报告已被篡改 (the signature does not match: the report was altered)"
+        ) from exc
+    except jwt.exceptions.PyJWTError as exc:
+        raise VerificationError(f"报告无法解析 (malformed JWS: {exc})") from exc
+    payload: bytes = signed["payload"]
+    try:
+        document = json.loads(payload)
+    except ValueError as exc:
+        raise VerificationError("payload is not JSON") from exc
+    if not isinstance(document, dict) or canonical(document) != payload:
+        raise VerificationError("payload is not a canonical (RFC 8785) JSON object")
+    return document

@@ -1,0 +1,46 @@
+"""Verification codes: typable, forgiving, and every single typo caught by the check character."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from credit.codes import ALPHABET, luhn32_check, new_report_number, new_verification_code, parse_verification_code
+from credit.errors import InvalidInput
+
+
+def test_fresh_codes_parse_and_are_distinct() -> None:
+    codes = {new_verification_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert parse_verification_code(code) == code
+        assert len(code.replace("-", "")) == 17
+
+
+def test_reading_is_forgiving() -> None:
+    code = new_verification_code()
+    sloppy = code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+    assert parse_verification_code(sloppy) == code
+
+
+@pytest.mark.parametrize(("raw", "needle"), [("ABC", "17"), ("U" * 17, "'U'"), ("", "17")])
+def test_malformed_codes_say_why(raw: str, needle: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_verification_code(raw)
+    assert needle in caught.value.detail
+
+
+@given(st.text(alphabet=ALPHABET, min_size=16, max_size=16), st.integers(0, 16), st.integers(1, 31))
+def test_any_single_character_typo_is_detected(body: str, position: int, shift: int) -> None:
+    code = body + luhn32_check(body)
+    typo = code[:position] + ALPHABET[(ALPHABET.index(code[position]) + shift) % 32] + code[position + 1 :]
+    with pytest.raises(InvalidInput):
+        parse_verification_code(typo)
+
+
+def test_report_numbers_carry_the_date() -> None:
+    number = new_report_number(date(2025, 6, 16))
+    assert number.startswith("JJJ-20250616-") and len(number) == 23

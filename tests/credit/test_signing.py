@@ -1,0 +1,134 @@
+"""Signed reports verify with code that is not ours (jwcrypto, openssl) and fail when altered."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from jwcrypto import jwk as jw_jwk
+from jwcrypto import jws as jw_jws
+from jwcrypto.common import JWException
+
+from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign, verify
+
+DOCUMENT = {
+    "report_no": "JJJ-20251122-7K3M9QXR2D",
+    "subject": {"id": "91350100M000100Y43", "name": "天津测试科技有限公司"},
+    "verdict": "clean",
+    "amount": 12.5,
+    "lines": [{"domain": "market_regulation", "cells": [{"region": "tianjin", "outcome": "no_record"}]}],
+}
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey.generate()
+
+
+def _b64d(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def test_payload_is_rfc8785_canonical_json(key: SigningKey) -> None:
+    token = sign(DOCUMENT, key)
+    header, payload, _ = token.split(".")
+    assert _b64d(payload) == canonical(DOCUMENT)
+    assert _b64d(payload).startswith(b'{"amount":12.5,"lines":')  # sorted keys, no spaces
+    assert json.loads(_b64d(header)) == {"alg": "EdDSA", "kid": key.kid, "typ": "JOSE"}
+
+
+def test_an_independent_jose_library_verifies_and_rejects_tampering(key: SigningKey) -> None:
+    token = sign(DOCUMENT, key)
+    published = Keyring([key.private.public_key()]).jwks()["keys"][0]
+    checker = jw_jws.JWS()
+    checker.deserialize(token)
+    checker.verify(jw_jwk.JWK(**published))
+    assert json.loads(checker.payload) == DOCUMENT
+
+    header, payload, signature = token.split(".")
+    altered = json.loads(_b64d(payload))
+    altered["verdict"] = "has_records"
+    forged = ".".join([header, base64.urlsafe_b64encode(canonical(altered)).rstrip(b"=").decode(), signature])
+    checker = jw_jws.JWS()
+    checker.deserialize(forged)
+    with pytest.raises(JWException):
+        checker.verify(jw_jwk.JWK(**published))
+
+
+def _openssl_verify(token: str, jwk: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[bytes]:
+    # The published key as a PEM: the fixed Ed25519 SubjectPublicKeyInfo prefix and x.
+    der = bytes.fromhex("302a300506032b6570032100") + _b64d(jwk["x"])
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der) + b"\n-----END PUBLIC KEY-----\n"
+    header, payload, signature = token.split(".")
+    (tmp / "key.pem").write_bytes(pem)
+    (tmp / "signed").write_bytes(f"{header}.{payload}".encode())
+    (tmp / "sig").write_bytes(_b64d(signature))
+    return subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin", "-in", "signed", "-sigfile", "sig"],
+        cwd=tmp,
+        capture_output=True,
+        check=False,
+    )
+
+
+def test_openssl_verifies_and_rejects_any_changed_byte(key: SigningKey, tmp_path: Path) -> None:
+    token = sign(DOCUMENT, key)
+    published = Keyring([key.private.public_key()]).jwks()["keys"][0]
+    good = _openssl_verify(token, published, tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert b"Signature Verified Successfully" in good.stdout
+
+    header, payload, signature = token.split(".")
+    raw = bytearray(_b64d(payload))
+    raw[len(raw) // 2] ^= 0x01
+    tampered = ".".join([header, base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode(), signature])
+    bad = _openssl_verify(tampered, published, tmp_path)
+    assert bad.returncode != 0
+
+
+def test_our_verify_accepts_genuine_and_names_each_failure(key: SigningKey) -> None:
+    keyring = Keyring([key.private.public_key()])
+    token = sign(DOCUMENT, key)
+    assert verify(token, keyring) == DOCUMENT
+
+    header, payload, signature = token.split(".")
+    cases = {
+        "truncated": token[:-10],
+        "two parts": f"{header}.{payload}",
+        "tampered": ".".join([header, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"), signature]),
+        "alg none": ".".join(
+            [base64.urlsafe_b64encode(b'{"alg":"none","kid":"x"}').rstrip(b"=").decode(), payload, ""]
+        ),
+        "unknown key": sign(DOCUMENT, SigningKey.generate()),
+        "not canonical": ".".join(
+            [header, base64.urlsafe_b64encode(json.dumps(DOCUMENT).encode()).rstrip(b"=").decode(), signature]
+        ),
+    }
+    reasons = {}
+    for name, bad in cases.items():
+        with pytest.raises(VerificationError) as caught:
+            verify(bad, keyring)
+        reasons[name] = caught.value.detail
+    assert "EdDSA" in reasons["alg none"]
+    assert "unknown signing key" in reasons["unknown key"]
+    assert "altered" in reasons["tampered"] or "malformed" in reasons["tampered"]
+
+
+def test_rotation_keeps_old_reports_verifiable() -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    keyring = Keyring([old.private.public_key(), new.private.public_key()])
+    assert verify(sign(DOCUMENT, old), keyring) == verify(sign(DOCUMENT, new), keyring)
+    assert len(keyring.jwks()["keys"]) == 2
+    assert Keyring.from_jwks(keyring.jwks()).get(old.kid) is not None
+
+
+def test_jwks_round_trip_and_bad_documents() -> None:
+    key = SigningKey.generate()
+    jwks = Keyring([key.private.public_key()]).jwks()
+    assert jwks["keys"][0]["kid"] == key.kid
+    assert jwks["keys"][0]["kty"] == "OKP" and "d" not in jwks["keys"][0]
+    with pytest.raises(VerificationError):
+        Keyring.from_jwks({"no": "keys"})
