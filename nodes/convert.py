@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from credit.catalogue import Catalogue, Scope
+from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidWindow
-from credit.identifiers import SubjectKind
+from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
-from credit.rules import CreditRecord, Exclusion, Outcome, Procedure, RecordStatus, SubjectResult, SubjectSummary
+from credit.regions import Region
+from credit.rules import (
+    CreditRecord,
+    DomainResult,
+    Exclusion,
+    Outcome,
+    Procedure,
+    Provenance,
+    RecordStatus,
+    SubjectResult,
+    SubjectSummary,
+)
 from credit.window import ReportWindow
 from nodes.service import BatchResult, QueryOptions
 from protos.credit.v1 import node_pb2 as pb
@@ -187,3 +198,95 @@ def change_to_pb(region: str, seq: int, record: CreditRecord) -> pb.RecordChange
     out = pb.RecordChange(seq=seq, region=region)
     record_to_pb(record, out.record)
     return out
+
+
+# From the wire: what the gateway reads back from a node.
+
+
+def _date_or_none(message: pb.Date, present: bool) -> date | None:
+    return date(message.year, message.month, message.day) if present else None
+
+
+def catalogue_from_pb(message: pb.Catalogue) -> Catalogue:
+    """Raises: UnknownName: a domain or scope this build does not know."""
+    entries: list[dict[str, object]] = [
+        {
+            "domain": entry.domain,
+            "subject": KIND_FROM_PB[entry.subject_kind].value,
+            "scopes": [SCOPE_FROM_PB[s].value for s in entry.scopes],
+            "authorities": list(entry.authorities),
+        }
+        for entry in message.entries
+    ]
+    return build_catalogue(Region(message.region), message.version, entries)
+
+
+def window_from_pb(message: pb.Window) -> ReportWindow:
+    return ReportWindow(
+        application_date=date_from_pb(message.application_date, "window.application_date"),
+        years=message.years,
+        start=date_from_pb(message.start, "window.start"),
+        cutoff=date_from_pb(message.cutoff, "window.cutoff"),
+        calendar_exact=message.calendar_exact,
+    )
+
+
+def record_from_pb(region: Region, message: pb.CreditRecord) -> CreditRecord:
+    provenance = None
+    if message.HasField("provenance"):
+        provenance = Provenance(
+            message.provenance.source,
+            message.provenance.ingested_at.ToDatetime(tzinfo=UTC),
+            message.provenance.content_hash,
+        )
+    return CreditRecord(
+        record_id=message.record_id,
+        version=message.version,
+        region=region,
+        subject_id=message.subject_id,
+        subject_kind=KIND_FROM_PB[message.subject_kind],
+        subject_name=message.subject_name,
+        domain=message.domain,
+        scope=SCOPE_FROM_PB[message.scope],
+        decision_no=message.decision_no,
+        authority=message.authority,
+        decided_on=date_from_pb(message.decided_on, "record.decided_on"),
+        category=message.category,
+        content=message.content,
+        procedure=PROCEDURE_FROM_PB[message.procedure],
+        status=STATUS_FROM_PB[message.status],
+        publicity_until=_date_or_none(message.publicity_until, message.HasField("publicity_until")),
+        removed_on=_date_or_none(message.removed_on, message.HasField("removed_on")),
+        provenance=provenance,
+    )
+
+
+def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportProfile) -> SubjectResult:
+    """A node's answer as a domain value.
+
+    Raises:
+        KeyError: an enum value this build does not know.
+        InvalidWindow: an impossible date in the answer.
+    """
+    region = Region(message.region)
+    exclusions = {v: k for k, v in EXCLUSION_TO_PB.items()}
+    results = tuple(
+        DomainResult(
+            item.domain,
+            SCOPE_FROM_PB[item.scope],
+            OUTCOME_FROM_PB[item.outcome],
+            tuple(record_from_pb(region, r) for r in item.records),
+            tuple((exclusions[e.reason], e.count) for e in item.excluded),
+        )
+        for item in message.results
+    )
+    return SubjectResult(
+        subject=subject,
+        region=region,
+        profile=profile,
+        window=window_from_pb(message.window),
+        catalogue_version=message.catalogue_version,
+        data_as_of=message.data_as_of.ToDatetime(tzinfo=UTC) if message.HasField("data_as_of") else None,
+        results=results,
+        warnings=tuple(message.warnings),
+    )

@@ -1,0 +1,277 @@
+"""Asking the three regional nodes at once, within deadlines, without multiplying load.
+
+- One long-lived gRPC channel per region (:class:`GrpcNodeClient`).
+- All regions are asked concurrently under one overall deadline; each call also has its
+  own per-region deadline, carried to the node as the gRPC deadline.
+- Only UNAVAILABLE is retried (the query is an idempotent read), with tenacity, full
+  jitter, never past the deadline, and only while the region's retry budget allows: each
+  first attempt earns a fraction of a retry, so retries stay a bounded share of calls.
+- A per-region circuit breaker fails fast after consecutive failures and lets one probe
+  through after a cool-down.
+
+A region that fails is reported with why (:class:`credit.report.RegionFailure`); it never
+turns into "no record".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+import structlog
+from prometheus_client import Counter, Histogram
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
+
+from credit.catalogue import Catalogue
+from credit.identifiers import Subject
+from credit.profiles import ReportProfile
+from credit.regions import Region
+from credit.report import RegionFailure
+from credit.rules import SubjectResult
+from nodes import convert
+from nodes.service import QueryOptions
+from protos.credit.v1 import node_pb2 as pb
+from protos.credit.v1 import node_pb2_grpc
+
+log = structlog.get_logger("jjj.gateway")
+
+NODE_CALLS = Counter("jjj_gateway_node_calls_total", "Calls made to regional nodes", ["region", "code"])
+FANOUT_SECONDS = Histogram(
+    "jjj_gateway_fanout_seconds",
+    "Time to get all three regions' answers",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
+)
+
+
+class NodeError(Exception):
+    """A node call failed; ``retryable`` when another attempt may succeed."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class NodeClient(Protocol):
+    region: Region
+
+    async def query(
+        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, timeout: float
+    ) -> SubjectResult:
+        """One subject's result. Raises: NodeError."""
+
+    async def catalogue(self, *, timeout: float) -> Catalogue:
+        """The region's catalogue. Raises: NodeError."""
+
+
+def _node_error(region: Region, error: grpc.aio.AioRpcError) -> NodeError:
+    code = error.code()
+    NODE_CALLS.labels(region.value, code.name).inc()
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return NodeError("超时 (deadline exceeded)", retryable=False)
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return NodeError(f"无法连接 (unavailable: {error.details()})", retryable=True)
+    return NodeError(f"{code.name}: {error.details()}", retryable=False)
+
+
+class GrpcNodeClient:
+    """A region's node over one long-lived channel."""
+
+    def __init__(self, region: Region, address: str, *, channel: grpc.aio.Channel | None = None) -> None:
+        self.region = region
+        self.address = address
+        self.channel = channel or grpc.aio.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        )
+        self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
+
+    async def query(
+        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, timeout: float
+    ) -> SubjectResult:
+        request = pb.QuerySubjectRequest(
+            subject_id=subject.id,
+            subject_kind=convert.KIND_TO_PB[subject.kind],
+            options=pb.QueryOptions(profile=options.profile, years=options.years),
+            purpose=purpose,
+        )
+        if options.application_date:
+            request.options.application_date.CopyFrom(convert.date_to_pb(options.application_date))
+        try:
+            reply = await self._stub.QuerySubject(request, timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _node_error(self.region, error) from error
+        NODE_CALLS.labels(self.region.value, "OK").inc()
+        if reply.region != self.region.value:
+            raise NodeError(f"node at {self.address} answers for {reply.region}", retryable=False)
+        return convert.result_from_pb(reply, subject, profile)
+
+    async def catalogue(self, *, timeout: float) -> Catalogue:
+        try:
+            reply = await self._stub.GetCatalogue(pb.GetCatalogueRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _node_error(self.region, error) from error
+        return convert.catalogue_from_pb(reply)
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+
+
+@dataclass
+class RetryBudget:
+    """Retries earned by first attempts: at most ``ratio`` retries per call, on average."""
+
+    ratio: float = 0.1
+    cap: float = 10.0
+    tokens: float = 10.0
+
+    def earn(self) -> None:
+        self.tokens = min(self.cap, self.tokens + self.ratio)
+
+    def spend(self) -> bool:
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class CircuitBreaker:
+    """Closed → open after ``threshold`` consecutive failures → one probe after ``cooldown``."""
+
+    threshold: int = 5
+    cooldown: float = 5.0
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    def _now(self) -> float:
+        return self.clock()
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if not self.probing and self._now() - self.opened_at >= self.cooldown:
+            self.probing = True  # one call goes through to test the node
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures, self.opened_at, self.probing = 0, None, False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.probing or self.failures >= self.threshold:
+            self.opened_at, self.probing = self._now(), False
+
+
+@dataclass
+class _Region:
+    client: NodeClient
+    budget: RetryBudget
+    breaker: CircuitBreaker
+    catalogue: Catalogue | None = None
+
+
+class FanOut:
+    def __init__(
+        self,
+        clients: Mapping[Region, NodeClient],
+        *,
+        deadline: float = 3.0,
+        region_deadline: float = 2.0,
+        retry_ratio: float = 0.1,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 5.0,
+    ) -> None:
+        self.deadline = deadline
+        self.region_deadline = region_deadline
+        self._regions = {
+            region: _Region(client, RetryBudget(ratio=retry_ratio), CircuitBreaker(breaker_threshold, breaker_cooldown))
+            for region, client in clients.items()
+        }
+
+    def catalogues(self) -> dict[Region, Catalogue | None]:
+        return {region: state.catalogue for region, state in self._regions.items()}
+
+    async def refresh_catalogues(self) -> None:
+        """Fetch every region's catalogue; a region that does not answer keeps what is known."""
+
+        async def one(state: _Region) -> None:
+            try:
+                state.catalogue = await state.client.catalogue(timeout=self.region_deadline)
+            except NodeError as error:
+                log.warning("catalogue_unavailable", region=state.client.region.value, reason=error.reason)
+
+        await asyncio.gather(*(one(state) for state in self._regions.values()))
+
+    async def query(
+        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str
+    ) -> dict[Region, SubjectResult | RegionFailure]:
+        """Every region's answer, or why there is none, within the overall deadline."""
+        started = time.monotonic()
+        expires = started + self.deadline
+        tasks = {
+            region: asyncio.create_task(self._ask(state, subject, profile, options, purpose, expires))
+            for region, state in self._regions.items()
+        }
+        done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline)
+        for task in pending:
+            task.cancel()
+        answers: dict[Region, SubjectResult | RegionFailure] = {}
+        for region, task in tasks.items():
+            if task in done and not task.cancelled():
+                answers[region] = task.result()
+            else:
+                answers[region] = RegionFailure(f"超时 (no answer within the {self.deadline:g} s deadline)")
+        FANOUT_SECONDS.observe(time.monotonic() - started)
+        return answers
+
+    async def _ask(
+        self,
+        state: _Region,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        purpose: str,
+        expires: float,
+    ) -> SubjectResult | RegionFailure:
+        region = state.client.region
+        if not state.breaker.allow():
+            NODE_CALLS.labels(region.value, "CIRCUIT_OPEN").inc()
+            return RegionFailure("熔断中，暂停访问 (circuit open after repeated failures)")
+        state.budget.earn()
+
+        def may_retry(error: BaseException) -> bool:
+            return (
+                isinstance(error, NodeError)
+                and error.retryable
+                and expires - time.monotonic() > 0.05
+                and state.budget.spend()
+            )
+
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(may_retry),
+                wait=wait_random_exponential(multiplier=0.02, max=0.2),
+                stop=stop_after_attempt(3) | stop_before_delay(max(0.0, expires - time.monotonic())),
+                reraise=True,
+            ):
+                with attempt:
+                    timeout = max(0.001, min(self.region_deadline, expires - time.monotonic()))
+                    result = await state.client.query(subject, profile, options, purpose=purpose, timeout=timeout)
+        except NodeError as error:
+            state.breaker.failure()
+            log.info("region_failed", region=region.value, reason=error.reason)
+            return RegionFailure(error.reason)
+        state.breaker.success()
+        if state.catalogue is None or state.catalogue.version != result.catalogue_version:
+            # Without it the answer is merged on its own; the catalogue is fetched next time.
+            with contextlib.suppress(NodeError):
+                state.catalogue = await state.client.catalogue(timeout=max(0.001, expires - time.monotonic()))
+        return result
