@@ -62,8 +62,10 @@ def sync_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the latest schema (idempotent).
+def migrate(url: str, *, scripts: Path = _MIGRATIONS) -> None:
+    """Bring the database at ``url`` to the latest schema of ``scripts`` (idempotent).
+
+    The node's migrations by default; the gateway passes its own.
 
     Raises:
         InvalidInput: an unsupported URL.
@@ -72,7 +74,7 @@ def migrate(url: str) -> None:
     engine = sync_engine(url)
     try:
         config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.set_main_option("script_location", str(scripts))
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

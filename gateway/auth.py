@@ -1,0 +1,163 @@
+"""One login: accounts, memory-hard password hashes, throttling, and session tokens.
+
+Passwords are hashed with Argon2id (argon2-cffi). Five wrong passwords in a row lock an
+account for a minute, doubling with each further failure (to an hour); the answer to a
+locked account says when to try again. A session is a short-lived JWT signed by the
+gateway with EdDSA (iss, sub, aud, iat, nbf, exp, jti, plus role and subject), checked
+against the gateway's key ring, so key rotation does not log anyone out.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from credit.errors import CreditError, Unauthenticated
+from credit.signing import Keyring, SigningKey
+from gateway.registry import Account, Registry
+
+log = structlog.get_logger("jjj.gateway")
+
+AUDIENCE = "jjj-gateway"
+_HASHER = PasswordHasher()  # Argon2id, library defaults (64 MiB, t=3)
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+LOCK_AFTER = 5
+
+
+class Role(enum.StrEnum):
+    __hash__ = str.__hash__
+
+    ENTERPRISE = "enterprise"  # 经营主体
+    PERSON = "person"  # 自然人
+    THIRD_PARTY = "third_party"  # bank, tender office, employer
+    AGENCY = "agency"  # 出证机关 / 部门 officer
+    ADMIN = "admin"
+
+
+class TooManyAttempts(CreditError):
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, as a verified session says."""
+
+    username: str
+    role: Role
+    subject_id: str | None
+    issuer: str
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+class Sessions:
+    def __init__(self, *, issuer: str, signing_key: SigningKey, keyring: Keyring, lifetime: timedelta) -> None:
+        self.issuer = issuer
+        self.signing_key = signing_key
+        self.keyring = keyring
+        self.lifetime = lifetime
+
+    def issue(self, account: Account, *, now: datetime | None = None) -> tuple[str, int]:
+        """A signed session token for an account, and its lifetime in seconds."""
+        issued = now or datetime.now(UTC)
+        claims = {
+            "iss": self.issuer,
+            "sub": account.username,
+            "aud": AUDIENCE,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self.lifetime,
+            "jti": secrets.token_urlsafe(12),
+            "role": account.role,
+            "subject": account.subject_id,
+        }
+        token = jwt.encode(claims, self.signing_key.private, algorithm="EdDSA", headers={"kid": self.signing_key.kid})
+        return token, int(self.lifetime.total_seconds())
+
+    def verify(self, token: str) -> Principal:
+        """The principal a session token names.
+
+        Raises:
+            Unauthenticated: missing, malformed, forged, expired, for another audience,
+                or signed with a key this gateway does not trust.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.exceptions.PyJWTError as exc:
+            raise Unauthenticated("会话无效 (malformed session token)") from exc
+        if header.get("alg") != "EdDSA":
+            raise Unauthenticated(f"会话无效 (algorithm {header.get('alg')!r} not accepted)")
+        key = self.keyring.get(str(header.get("kid", "")))
+        if key is None:
+            raise Unauthenticated("会话无效 (signed by an unknown key)")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=AUDIENCE,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.exceptions.ExpiredSignatureError as exc:
+            raise Unauthenticated("会话已过期，请重新登录 (session expired: log in again)") from exc
+        except jwt.exceptions.PyJWTError as exc:
+            raise Unauthenticated(f"会话无效 (invalid session token: {exc})") from exc
+        try:
+            role = Role(claims["role"])
+        except (KeyError, ValueError) as exc:
+            raise Unauthenticated("会话无效 (no valid role)") from exc
+        return Principal(str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]))
+
+
+async def login(registry: Registry, sessions: Sessions, username: str, password: str) -> tuple[str, int]:
+    """Check a password and open a session.
+
+    Raises:
+        Unauthenticated: unknown user or wrong password (the same answer for both).
+        TooManyAttempts: the account is locked after repeated failures.
+    """
+    now = datetime.now(UTC)
+    account = await registry.account(username)
+    if account is None:
+        # The same work as a real check, so that timing does not reveal who exists.
+        _verify(_DUMMY_HASH, password)
+        log.info("login_failed", username=username, reason="unknown user")
+        raise Unauthenticated("用户名或密码错误 (wrong username or password)")
+    if account.locked_until and account.locked_until > now:
+        wait = int((account.locked_until - now).total_seconds()) + 1
+        raise TooManyAttempts(f"尝试次数过多，请 {wait} 秒后再试 (too many failed logins: retry in {wait} s)", wait)
+    if not _verify(account.password_hash, password):
+        failed = account.failed_logins + 1
+        locked = None
+        if failed >= LOCK_AFTER:
+            seconds = min(3600, 60 * 2 ** (failed - LOCK_AFTER))
+            locked = now + timedelta(seconds=seconds)
+        await registry.record_login(username, failed_logins=failed, locked_until=locked)
+        log.info("login_failed", username=username, reason="wrong password", failed=failed)
+        raise Unauthenticated("用户名或密码错误 (wrong username or password)")
+    if account.failed_logins or account.locked_until:
+        await registry.record_login(username, failed_logins=0, locked_until=None)
+    return sessions.issue(account, now=now)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,213 @@
+"""The HTTP front door (aiohttp): JSON API, verification, JWKS, health and metrics.
+
+Errors leave as ``application/problem+json`` (RFC 9457) from one middleware; an
+unexpected exception is logged with its traceback and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from credit.errors import CreditError, InvalidInput, Unauthenticated
+from gateway.auth import Principal, Sessions, TooManyAttempts, login
+from gateway.openapi import OPENAPI
+from gateway.registry import Registry
+from gateway.service import IssuedReport, ReportService, Verification
+
+log = structlog.get_logger("jjj.gateway")
+
+REQUESTS = Counter("jjj_gateway_http_requests_total", "HTTP requests", ["route", "status"])
+LATENCY = Histogram(
+    "jjj_gateway_http_seconds",
+    "HTTP request time",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+SERVICE: web.AppKey[ReportService] = web.AppKey("service", ReportService)
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
+REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(status: int, title: str, detail: str, *, extra: dict[str, Any] | None = None) -> web.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **(extra or {})}
+    return web.Response(
+        status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/problem+json"
+    )
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except CreditError as exc:
+        extra: dict[str, Any] = {"instance": request.path}
+        if isinstance(exc, InvalidInput) and exc.violations:
+            extra["invalid-params"] = [{"name": v.field, "reason": v.description} for v in exc.violations]
+        response = problem(exc.http_status, exc.title, exc.detail, extra=extra)
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, Unauthenticated):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="jjj"'
+    except web.HTTPException as exc:
+        response = problem(exc.status, exc.reason, exc.text or exc.reason)
+    except Exception:
+        log.exception("http_failed", path=request.path)
+        response = problem(500, "Internal error", "内部错误，请稍后再试 (internal error; please try again later)")
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    response.headers["X-Request-Id"] = request_id
+    REQUESTS.labels(route, str(response.status)).inc()
+    LATENCY.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+    if not isinstance(body, dict):
+        raise InvalidInput.for_field("body", "请求体应为 JSON 对象 (the body must be a JSON object)")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, kind):
+        raise InvalidInput.for_field(name, f"must be a {kind.__name__}")
+    return value
+
+
+def principal(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("请先登录 (log in first: Authorization: Bearer <token>)")
+    return request.app[SESSIONS].verify(token.strip())
+
+
+def _report_body(issued: IssuedReport) -> dict[str, Any]:
+    doc = issued.document
+    return {
+        "report_no": doc["report_no"],
+        "verification_code": doc["verification_code"],
+        "verdict": doc["verdict"],
+        "status": issued.status,
+        "report": doc,
+        "jws": issued.jws,
+    }
+
+
+def _verification_body(result: Verification) -> dict[str, Any]:
+    return {
+        "genuine": result.genuine,
+        "status": result.status,
+        "reason": result.reason or None,
+        "summary": result.summary,
+    }
+
+
+async def post_login(request: web.Request) -> web.Response:
+    body = await _json(request)
+    username, password = _field(body, "username", str), _field(body, "password", str)
+    if not username or not password:
+        raise InvalidInput.for_field("username", "username and password are required")
+    token, lifetime = await login(request.app[REGISTRY], request.app[SESSIONS], username, password)
+    return web.json_response({"token": token, "token_type": "Bearer", "expires_in": lifetime})
+
+
+async def post_report(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await _json(request)
+    years = _field(body, "years", int, 0)
+    applied = _field(body, "application_date", str)
+    try:
+        application_date = date.fromisoformat(applied) if applied else None
+    except ValueError:
+        raise InvalidInput.for_field("application_date", "use YYYY-MM-DD") from None
+    issued = await request.app[SERVICE].issue(
+        who,
+        subject_id=_field(body, "subject", str, "") or "",
+        years=years,
+        profile_id=_field(body, "profile", str, "") or "",
+        purpose=_field(body, "purpose", str, "") or "",
+        application_date=application_date,
+    )
+    response = web.json_response(_report_body(issued), status=201, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    response.headers["Location"] = f"/api/v1/reports/{issued.document['report_no']}"
+    return response
+
+
+async def get_report(request: web.Request) -> web.Response:
+    issued = await request.app[SERVICE].get(principal(request), request.match_info["report_no"])
+    return web.json_response(_report_body(issued), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def get_verify_code(request: web.Request) -> web.Response:
+    result = await request.app[SERVICE].verify_code(request.match_info["code"])
+    return web.json_response(_verification_body(result), status=200 if result.genuine else 404)
+
+
+async def post_verify(request: web.Request) -> web.Response:
+    text = (await request.text()).strip()
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError:
+            raise InvalidInput.for_field("body", "the body is not valid JSON") from None
+        text = str(body.get("jws", "")) if isinstance(body, dict) else ""
+    if not text:
+        raise InvalidInput.for_field("jws", 'send the signed report (compact JWS) as the body or as {"jws": …}')
+    result = await request.app[SERVICE].verify_report(text)
+    return web.json_response(_verification_body(result))
+
+
+async def get_jwks(request: web.Request) -> web.Response:
+    response = web.json_response(request.app[SERVICE].keyring.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def build_app(*, service: ReportService, sessions: Sessions, registry: Registry) -> web.Application:
+    app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
+    app[SERVICE] = service
+    app[SESSIONS] = sessions
+    app[REGISTRY] = registry
+    app.router.add_post("/api/v1/login", post_login)
+    app.router.add_post("/api/v1/reports", post_report)
+    app.router.add_get("/api/v1/reports/{report_no}", get_report)
+    app.router.add_get("/api/v1/verify/{code}", get_verify_code)
+    app.router.add_post("/api/v1/verify", post_verify)
+    app.router.add_get("/.well-known/jwks.json", get_jwks)
+    app.router.add_get("/healthz", get_health)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/api/v1/openapi.json", get_openapi)
+    return app

@@ -1,0 +1,46 @@
+"""The gateway's tables: the registry of issued reports and the accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReportRow(Base):
+    """Every issued report, kept for ten years (报告保存10年)."""
+
+    __tablename__ = "reports"
+
+    report_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    verification_code: Mapped[str] = mapped_column(String(24), unique=True)
+    subject_id: Mapped[str] = mapped_column(String(18))
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    profile: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    jws: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # valid / superseded / revoked
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_reports_subject", "subject_id"),)
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

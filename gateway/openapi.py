@@ -1,0 +1,164 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PROBLEM = {
+    "description": "Problem (RFC 9457)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+_REPORT = {
+    "description": "A signed report",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuedReport"}}},
+}
+_VERIFICATION = {
+    "description": "Verification result",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Verification"}}},
+}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Beijing–Tianjin–Hebei credit report gateway",
+        "version": "1.0.0",
+        "description": "Log in once, get one signed three-region public credit report, verify any report.",
+    },
+    "paths": {
+        "/api/v1/login": {
+            "post": {
+                "summary": "Log in; returns a session token (EdDSA JWT)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Login"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Session",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}},
+                    },
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "429": _PROBLEM,
+                },
+            }
+        },
+        "/api/v1/reports": {
+            "post": {
+                "summary": "Issue a three-region report for a subject",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReportRequest"}}},
+                },
+                "responses": {"201": _REPORT, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM},
+            }
+        },
+        "/api/v1/reports/{report_no}": {
+            "get": {
+                "summary": "A registered report",
+                "security": _BEARER,
+                "parameters": [{"name": "report_no", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _REPORT, "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/verify/{code}": {
+            "get": {
+                "summary": "Look a report up by its verification code (public)",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _VERIFICATION, "400": _PROBLEM, "404": _VERIFICATION},
+            }
+        },
+        "/api/v1/verify": {
+            "post": {
+                "summary": "Verify a signed report (public)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/plain": {"schema": {"type": "string", "description": "compact JWS"}},
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"jws": {"type": "string"}}, "required": ["jws"]}
+                        },
+                    },
+                },
+                "responses": {"200": _VERIFICATION, "400": _PROBLEM},
+            }
+        },
+        "/.well-known/jwks.json": {
+            "get": {"summary": "The gateway's public signing keys", "responses": {"200": {"description": "JWKS"}}}
+        },
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+        "/metrics": {
+            "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition"}}}
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "invalid-params": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+            "Login": {
+                "type": "object",
+                "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                "required": ["username", "password"],
+            },
+            "Session": {
+                "type": "object",
+                "properties": {
+                    "token": {"type": "string"},
+                    "token_type": {"const": "Bearer"},
+                    "expires_in": {"type": "integer"},
+                },
+            },
+            "ReportRequest": {
+                "type": "object",
+                "properties": {
+                    "subject": {
+                        "type": "string",
+                        "description": "unified social credit code or resident ID number; default: your own",
+                    },
+                    "years": {"enum": [3, 5]},
+                    "profile": {"type": "string", "examples": ["tianjin-2023", "national-2025"]},
+                    "purpose": {"type": "string", "maxLength": 200},
+                    "application_date": {"type": "string", "format": "date"},
+                },
+            },
+            "IssuedReport": {
+                "type": "object",
+                "properties": {
+                    "report_no": {"type": "string"},
+                    "verification_code": {"type": "string"},
+                    "verdict": {"enum": ["clean", "has_records", "incomplete"]},
+                    "status": {"enum": ["valid", "superseded", "revoked"]},
+                    "report": {"type": "object"},
+                    "jws": {"type": "string"},
+                },
+            },
+            "Verification": {
+                "type": "object",
+                "properties": {
+                    "genuine": {"type": "boolean"},
+                    "status": {"enum": ["valid", "superseded", "revoked", "unknown", "not_genuine"]},
+                    "reason": {"type": ["string", "null"]},
+                    "summary": {"type": ["object", "null"]},
+                },
+            },
+        },
+    },
+}

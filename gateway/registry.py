@@ -1,0 +1,157 @@
+"""The registry of issued reports and the accounts, in the gateway's own database.
+
+Synchronous SQLAlchemy Core, each call one unit of work on a worker thread (see
+:class:`nodes.store.SqlRecordStore` for why), SQLite by default and PostgreSQL by URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from credit.errors import FailedPrecondition
+from gateway.models import AccountRow, ReportRow
+from nodes.db import migrate, sync_engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+reports: Table = ReportRow.__table__  # type: ignore[assignment]
+accounts: Table = AccountRow.__table__  # type: ignore[assignment]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredReport:
+    report_no: str
+    verification_code: str
+    subject_id: str
+    subject_kind: str
+    profile: str
+    verdict: str
+    sha256: str
+    jws: str
+    status: str
+    issued_at: datetime
+    retain_until: datetime
+    requested_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    username: str
+    password_hash: str
+    role: str
+    subject_id: str | None
+    display_name: str
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+
+class Registry:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Registry:
+        """Migrate the database at ``url`` and open it.
+
+        Raises:
+            InvalidInput: an unsupported URL.
+            sqlalchemy.exc.OperationalError: the database cannot be reached.
+        """
+        migrate(url, scripts=MIGRATIONS)
+        return cls(sync_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(work, *args)
+
+    def _add_report(self, entry: RegisteredReport) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(reports).values(**_fields(entry)))
+
+    async def add_report(self, entry: RegisteredReport) -> None:
+        """Register an issued report.
+
+        Raises:
+            FailedPrecondition: its number, code or hash is already registered.
+        """
+        try:
+            await self._run(self._add_report, entry)
+        except IntegrityError as exc:
+            raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
+
+    def _one_report(self, column: str, value: str) -> RegisteredReport | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(reports).where(reports.c[column] == value)).mappings().first()
+        if row is None:
+            return None
+        data = dict(row)
+        data["issued_at"] = _utc(data["issued_at"])
+        data["retain_until"] = _utc(data["retain_until"])
+        return RegisteredReport(**data)
+
+    async def report_by_number(self, report_no: str) -> RegisteredReport | None:
+        result: RegisteredReport | None = await self._run(self._one_report, "report_no", report_no)
+        return result
+
+    async def report_by_code(self, code: str) -> RegisteredReport | None:
+        result: RegisteredReport | None = await self._run(self._one_report, "verification_code", code)
+        return result
+
+    async def report_by_hash(self, sha256: str) -> RegisteredReport | None:
+        result: RegisteredReport | None = await self._run(self._one_report, "sha256", sha256)
+        return result
+
+    def _set_status(self, report_no: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(reports).where(reports.c.report_no == report_no).values(status=status))
+
+    async def set_status(self, report_no: str, status: str) -> None:
+        await self._run(self._set_status, report_no, status)
+
+    # Accounts
+
+    def _account(self, username: str) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.username == username)).mappings().first()
+        if row is None:
+            return None
+        data = {k: v for k, v in dict(row).items() if k != "created_at"}
+        data["locked_until"] = _utc(data["locked_until"])
+        return Account(**data)
+
+    async def account(self, username: str) -> Account | None:
+        result: Account | None = await self._run(self._account, username)
+        return result
+
+    def add_account(self, account: Account) -> None:
+        """Create or replace an account (administration, seeding)."""
+        with self.engine.begin() as conn:
+            conn.execute(accounts.delete().where(accounts.c.username == account.username))
+            conn.execute(insert(accounts).values(**_fields(account), created_at=datetime.now(UTC)))
+
+    def _login_result(self, username: str, failed: int, locked_until: datetime | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.username == username)
+                .values(failed_logins=failed, locked_until=locked_until)
+            )
+
+    async def record_login(self, username: str, *, failed_logins: int, locked_until: datetime | None) -> None:
+        await self._run(self._login_result, username, failed_logins, locked_until)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in value.__slots__}

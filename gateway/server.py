@@ -1,0 +1,98 @@
+"""Running the gateway: HTTP front door over the fan-out, registry and signing keys."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from gateway.auth import Sessions
+from gateway.fanout import FanOut, GrpcNodeClient
+from gateway.http import build_app
+from gateway.keys import KeyStore
+from gateway.registry import Registry
+from gateway.service import ReportService
+from gateway.settings import GatewaySettings
+
+log = structlog.get_logger("jjj.gateway")
+
+
+@dataclass
+class RunningGateway:
+    settings: GatewaySettings
+    runner: web.AppRunner
+    port: int
+    registry: Registry
+    clients: list[GrpcNodeClient]
+
+    @property
+    def url(self) -> str:
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        for client in self.clients:
+            await client.close()
+        self.registry.close()
+
+
+async def start_gateway(settings: GatewaySettings) -> RunningGateway:
+    """Open the registry and keys, connect to the nodes, and serve HTTP.
+
+    Raises:
+        InvalidInput: bad settings.
+        FailedPrecondition: an unreadable signing key.
+        OSError: the address cannot be bound.
+    """
+    registry = await asyncio.to_thread(Registry.open, settings.db_url)
+    store = KeyStore(Path(settings.keys_dir))
+    signing_key = await asyncio.to_thread(store.ensure)
+    keyring = await asyncio.to_thread(store.keyring)
+    clients = [GrpcNodeClient(region, address) for region, address in settings.nodes.items()]
+    fanout = FanOut(
+        {client.region: client for client in clients},
+        deadline=settings.deadline,
+        region_deadline=settings.region_deadline,
+    )
+    await fanout.refresh_catalogues()
+    sessions = Sessions(
+        issuer=settings.issuer,
+        signing_key=signing_key,
+        keyring=keyring,
+        lifetime=timedelta(minutes=settings.session_minutes),
+    )
+    service = ReportService(
+        fanout=fanout,
+        registry=registry,
+        signing_key=signing_key,
+        keyring=keyring,
+        issuer=settings.issuer,
+        default_profile=settings.default_profile,
+    )
+    runner = web.AppRunner(build_app(service=service, sessions=sessions, registry=registry), access_log=None)
+    await runner.setup()
+    host, port = settings.listen.rsplit(":", 1)
+    site = web.TCPSite(runner, host, int(port))
+    await site.start()
+    bound = int(runner.addresses[0][1])
+    running = RunningGateway(settings, runner, bound, registry, clients)
+    log.info("gateway_started", url=running.url, nodes={r.value: a for r, a in settings.nodes.items()})
+    return running
+
+
+async def serve(settings: GatewaySettings) -> None:
+    """Run the gateway until SIGINT or SIGTERM."""
+    gateway = await start_gateway(settings)
+    print(f"gateway listening on {gateway.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await gateway.stop()

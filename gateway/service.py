@@ -1,0 +1,193 @@
+"""What the gateway does, in the domain's words; HTTP and gRPC handlers only translate."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from credit.codes import new_report_number, new_verification_code, parse_verification_code
+from credit.document import Issue, report_document
+from credit.errors import InvalidInput, NotFound, PermissionDenied
+from credit.identifiers import parse_subject
+from credit.profiles import get_profile
+from credit.report import merge
+from credit.signing import Keyring, SigningKey, VerificationError, sign, verify
+from credit.window import compute_window
+from gateway.auth import Principal, Role
+from gateway.fanout import FanOut
+from gateway.registry import RegisteredReport, Registry
+from nodes.service import QueryOptions
+
+log = structlog.get_logger("jjj.gateway")
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedReport:
+    document: dict[str, Any]
+    jws: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What a verifier is told: genuine or not, why, and the registered summary."""
+
+    genuine: bool
+    status: str  # valid / superseded / revoked / unknown / not_genuine
+    reason: str = ""
+    summary: dict[str, Any] | None = None
+
+
+def _summary(entry: RegisteredReport) -> dict[str, Any]:
+    return {
+        "report_no": entry.report_no,
+        "subject_id": entry.subject_id,
+        "profile": entry.profile,
+        "verdict": entry.verdict,
+        "issued_at": entry.issued_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "status": entry.status,
+    }
+
+
+class ReportService:
+    def __init__(
+        self,
+        *,
+        fanout: FanOut,
+        registry: Registry,
+        signing_key: SigningKey,
+        keyring: Keyring,
+        issuer: str,
+        default_profile: str = "tianjin-2023",
+    ) -> None:
+        self.fanout = fanout
+        self.registry = registry
+        self.signing_key = signing_key
+        self.keyring = keyring
+        self.issuer = issuer
+        self.default_profile = default_profile
+
+    def _may_ask_for(self, principal: Principal, subject_id: str) -> None:
+        if principal.role is Role.ADMIN:
+            return
+        if principal.role in (Role.ENTERPRISE, Role.PERSON) and principal.subject_id == subject_id:
+            return
+        log.warning("access_refused", username=principal.username, role=principal.role.value, subject=subject_id)
+        if principal.role in (Role.ENTERPRISE, Role.PERSON):
+            raise PermissionDenied("只能查询本主体的报告 (you may only get the report of your own subject)")
+        raise PermissionDenied(
+            "第三方须经主体授权方可查询 (a third party needs the subject's authorisation to get its report)"
+        )
+
+    async def issue(
+        self,
+        principal: Principal,
+        *,
+        subject_id: str,
+        years: int = 0,
+        profile_id: str = "",
+        purpose: str = "",
+        application_date: date | None = None,
+    ) -> IssuedReport:
+        """Ask the three regions, merge, sign, register.
+
+        Raises:
+            InvalidIdentifier: the subject identifier is invalid.
+            UnknownName: an unknown profile.
+            InvalidWindow: years other than the profile offers.
+            PermissionDenied: the principal may not get this subject's report.
+        """
+        subject = parse_subject(subject_id or principal.subject_id or "", field="subject")
+        self._may_ask_for(principal, subject.id)
+        if len(purpose) > 200:
+            raise InvalidInput.for_field("purpose", "查询事由过长 (purpose longer than 200 characters)")
+        profile = get_profile(profile_id or self.default_profile)
+        issued_at = datetime.now(UTC)
+        applied = application_date or issued_at.astimezone(CHINA_TZ).date()
+        window = compute_window(applied, years, profile)
+        options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
+        answers = await self.fanout.query(subject, profile, options, purpose=purpose or "无违法违规证明")
+        report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
+        issue = Issue(
+            report_no=new_report_number(applied),
+            verification_code=new_verification_code(),
+            issued_at=issued_at,
+            issuer=self.issuer,
+            subject_name=_subject_name(answers),
+        )
+        document = report_document(report, issue)
+        token = sign(document, self.signing_key)
+        await self.registry.add_report(
+            RegisteredReport(
+                report_no=issue.report_no,
+                verification_code=issue.verification_code,
+                subject_id=subject.id,
+                subject_kind=subject.kind.value,
+                profile=profile.ref,
+                verdict=report.verdict.value,
+                sha256=hashlib.sha256(token.encode()).hexdigest(),
+                jws=token,
+                status="valid",
+                issued_at=issued_at,
+                retain_until=issued_at + RETENTION,
+                requested_by=principal.username,
+            )
+        )
+        log.info("report_issued", report_no=issue.report_no, verdict=report.verdict.value, by=principal.username)
+        return IssuedReport(document, token, "valid")
+
+    async def get(self, principal: Principal, report_no: str) -> IssuedReport:
+        """A registered report, for its subject (or an admin).
+
+        Raises:
+            NotFound: no such report.
+            PermissionDenied: another subject's report.
+        """
+        entry = await self.registry.report_by_number(report_no.strip())
+        if entry is None:
+            raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
+        self._may_ask_for(principal, entry.subject_id)
+        return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
+
+    async def verify_code(self, code: str) -> Verification:
+        """What the registry says about a verification code.
+
+        Raises:
+            InvalidInput: not a well-formed code (wrong length, typo caught by the check).
+        """
+        canonical_code = parse_verification_code(code)
+        entry = await self.registry.report_by_code(canonical_code)
+        if entry is None:
+            return Verification(False, "unknown", "没有与此核验码对应的报告 (no report has this verification code)")
+        return Verification(True, entry.status, summary=_summary(entry))
+
+    async def verify_report(self, token: str) -> Verification:
+        """Whether a signed report is genuine, and its registered status."""
+        try:
+            document = verify(token, self.keyring)
+        except VerificationError as exc:
+            return Verification(False, "not_genuine", exc.detail)
+        entry = await self.registry.report_by_hash(hashlib.sha256(token.strip().encode()).hexdigest())
+        if entry is None:
+            return Verification(
+                False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)", None
+            )
+        summary = _summary(entry)
+        summary["verdict"] = document.get("verdict")
+        return Verification(True, entry.status, summary=summary)
+
+
+def _subject_name(answers: dict[Any, Any]) -> str:
+    for answer in answers.values():
+        for result in getattr(answer, "results", ()):
+            for record in result.records:
+                if record.subject_name:
+                    return str(record.subject_name)
+    return ""

@@ -1,0 +1,238 @@
+"""The gateway over HTTP against three real nodes: one login, one signed three-region report."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+import pytest
+from jwcrypto import jwk as jw_jwk
+from jwcrypto import jws as jw_jws
+
+from credit.regions import Region
+from credit.signing import SigningKey
+from gateway.demo import seed_demo_accounts
+from gateway.server import RunningGateway, start_gateway
+from gateway.settings import GatewaySettings
+from nodes.seed import DEMO_SUBJECTS, generate
+from tests.conftest import StartNode
+
+SUBJECTS = {demo.key: demo.id for demo in DEMO_SUBJECTS}
+TODAY = date(2025, 6, 16)
+
+
+class Api:
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as reply:
+            text = await reply.text()
+            body = json.loads(text) if text and reply.content_type.endswith("json") else text
+            return reply.status, body, reply
+
+    async def login(self, username: str, password: str) -> str:
+        status, body, _ = await self.call("POST", "/api/v1/login", json={"username": username, "password": password})
+        assert status == 200, body
+        return str(body["token"])
+
+
+@pytest.fixture
+async def gateway(
+    tmp_path: Path, start_node_at: StartNode
+) -> AsyncIterator[tuple[Api, RunningGateway, dict[Region, Any]]]:
+    nodes = {}
+    for region in Region:
+        drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
+        nodes[region] = await start_node_at(region, f"sqlite:///{tmp_path / region.value}.db", drafts)
+    settings = GatewaySettings.from_env(
+        {},
+        listen="127.0.0.1:0",
+        db_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+        keys_dir=str(tmp_path / "keys"),
+        nodes={region: handle.address for region, handle in nodes.items()},
+        deadline=3.0,
+        region_deadline=2.0,
+    )
+    running = await start_gateway(settings)
+    seed_demo_accounts(running.registry)
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, running.url), running, nodes
+    await running.stop()
+
+
+def b64d(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+async def test_login_once_get_a_report_and_verify_it_anywhere(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    token = await api.login("records-co", "demo-records-2024")
+    status, body, reply = await api.call(
+        "POST", "/api/v1/reports", token, json={"years": 3, "profile": "tianjin-2023", "application_date": "2025-06-16"}
+    )
+    assert status == 201, body
+    assert reply.headers["Location"] == f"/api/v1/reports/{body['report_no']}"
+    report = body["report"]
+    assert report["subject"]["id"] == SUBJECTS["records"]
+    assert body["verdict"] == "has_records"
+    assert {r["region"]: r["status"] for r in report["regions"]} == {r.value: "answered" for r in Region}
+    assert all(r["catalogue_version"] for r in report["regions"])
+    assert all(r["data_as_of"] for r in report["regions"] if r["region"] != "hebei")  # Hebei holds no demo data
+
+    # An independent JOSE library verifies it with the published key.
+    status, jwks, _ = await api.call("GET", "/.well-known/jwks.json")
+    checker = jw_jws.JWS()
+    checker.deserialize(body["jws"])
+    checker.verify(jw_jwk.JWK(**jwks["keys"][0]))
+    assert json.loads(checker.payload) == report
+
+    # Public verification: by the JWS and by the code.
+    status, verdict, _ = await api.call("POST", "/api/v1/verify", data=body["jws"])
+    assert status == 200 and verdict["genuine"] and verdict["status"] == "valid"
+    status, by_code, _ = await api.call("GET", f"/api/v1/verify/{body['verification_code'].lower()}")
+    assert status == 200 and by_code["summary"]["report_no"] == body["report_no"]
+
+    status, again, _ = await api.call("GET", f"/api/v1/reports/{body['report_no']}", token)
+    assert status == 200 and again["jws"] == body["jws"]
+
+
+async def test_a_clean_subject_is_clean_and_a_stopped_node_makes_it_incomplete(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, nodes = gateway
+    token = await api.login("clean-co", "demo-clean-2024")
+    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"application_date": "2025-06-16"})
+    assert status == 201 and body["verdict"] == "clean"
+
+    await nodes[Region.HEBEI].node.stop(0)
+    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"application_date": "2025-06-16"})
+    assert status == 201
+    assert body["verdict"] == "incomplete"
+    hebei = next(r for r in body["report"]["regions"] if r["region"] == "hebei")
+    assert hebei["status"] == "unavailable" and hebei["reason"]
+    cells = [c for line in body["report"]["lines"] for c in line["cells"] if c["region"] == "hebei"]
+    assert not any(c["outcome"] == "no_record" for c in cells)
+
+
+async def test_someone_elses_report_is_refused(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    token = await api.login("clean-co", "demo-clean-2024")
+    status, body, reply = await api.call("POST", "/api/v1/reports", token, json={"subject": SUBJECTS["records"]})
+    assert status == 403 and reply.content_type == "application/problem+json"
+    assert "own subject" in body["detail"]
+    bank = await api.login("bank", "demo-bank-2024")
+    status, body, _ = await api.call("POST", "/api/v1/reports", bank, json={"subject": SUBJECTS["clean"]})
+    assert status == 403 and "authorisation" in body["detail"]
+    owner = await api.login("records-co", "demo-records-2024")
+    _, issued, _ = await api.call("POST", "/api/v1/reports", owner, json={})
+    status, _, _ = await api.call("GET", f"/api/v1/reports/{issued['report_no']}", token)
+    assert status == 403
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field"),
+    [
+        ({"subject": "91120116MA05JBXQ07"}, 400, "subject"),
+        ({"profile": "shanghai-2020"}, 400, "profile"),
+        ({"years": 4}, 400, "years"),
+        ({"years": "three"}, 400, "years"),
+        ({"application_date": "2025-02-30"}, 400, "application_date"),
+    ],
+)
+async def test_bad_report_requests_are_problems(gateway, payload: dict[str, Any], status: int, field: str) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    token = await api.login("admin", "demo-admin-2024")
+    payload = {"subject": SUBJECTS["clean"], **payload}
+    got, body, reply = await api.call("POST", "/api/v1/reports", token, json=payload)
+    assert got == status and reply.content_type == "application/problem+json"
+    assert body["status"] == status and body["detail"]
+    if "invalid-params" in body:
+        assert body["invalid-params"][0]["name"] == field
+
+
+async def test_bad_bodies_tokens_and_reports(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api, running, _ = gateway
+    status, body, reply = await api.call(
+        "POST", "/api/v1/login", data="{not json", headers={"Content-Type": "application/json"}
+    )
+    assert status == 400 and reply.content_type == "application/problem+json"
+    status, _, reply = await api.call("POST", "/api/v1/reports", json={})
+    assert status == 401 and "Bearer" in reply.headers["WWW-Authenticate"]
+
+    # A token signed by a key this gateway does not trust, an expired one, alg none.
+    stranger = SigningKey.generate()
+    now = datetime.now(UTC)
+    claims = {
+        "iss": "x",
+        "sub": "admin",
+        "aud": "jjj-gateway",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "role": "admin",
+    }
+    forged = jwt.encode(claims, stranger.private, algorithm="EdDSA", headers={"kid": stranger.kid})
+    expired_claims = {**claims, "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}
+    from gateway.keys import KeyStore
+
+    own = KeyStore(Path(running.settings.keys_dir)).current()
+    expired = jwt.encode(expired_claims, own.private, algorithm="EdDSA", headers={"kid": own.kid})
+    unsigned = ".".join(
+        [
+            base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode(),
+            base64.urlsafe_b64encode(json.dumps({"sub": "admin", "role": "admin"}).encode()).rstrip(b"=").decode(),
+            "",
+        ]
+    )
+    for token, needle in ((forged, "unknown key"), (expired, "expired"), (unsigned, "not accepted")):
+        status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"subject": SUBJECTS["clean"]})
+        assert status == 401 and needle in body["detail"], body
+
+    # Tampered, truncated and foreign reports are not genuine; bogus codes are refused.
+    admin = await api.login("admin", "demo-admin-2024")
+    _, issued, _ = await api.call("POST", "/api/v1/reports", admin, json={"subject": SUBJECTS["clean"]})
+    header, payload, signature = issued["jws"].split(".")
+    doc = json.loads(b64d(payload))
+    doc["verdict"] = "clean" if doc["verdict"] != "clean" else "has_records"
+    import rfc8785
+
+    tampered = ".".join([header, base64.urlsafe_b64encode(rfc8785.dumps(doc)).rstrip(b"=").decode(), signature])
+    for bad in (tampered, issued["jws"][:-20], json.dumps({"jws": "a.b"})):
+        ctype = "application/json" if bad.startswith("{") else "text/plain"
+        status, body, _ = await api.call("POST", "/api/v1/verify", data=bad, headers={"Content-Type": ctype})
+        assert status == 200 and body["genuine"] is False and body["reason"]
+    status, body, reply = await api.call("GET", "/api/v1/verify/0000-0000-0000-0000-1")
+    assert status in (400, 404)
+    status, body, _ = await api.call("GET", "/api/v1/verify/SHORT")
+    assert status == 400 and "17" in body["detail"]
+
+
+async def test_login_is_throttled(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    for _ in range(5):
+        status, _body, _ = await api.call("POST", "/api/v1/login", json={"username": "bank", "password": "wrong"})
+        assert status == 401
+    status, _body, reply = await api.call(
+        "POST", "/api/v1/login", json={"username": "bank", "password": "demo-bank-2024"}
+    )
+    assert status == 429 and int(reply.headers["Retry-After"]) > 0
+    status, _, _ = await api.call("POST", "/api/v1/login", json={"username": "nobody", "password": "x"})
+    assert status == 401
+
+
+async def test_health_metrics_openapi(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    assert (await api.call("GET", "/healthz"))[0] == 200
+    status, spec, _ = await api.call("GET", "/api/v1/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.1") and "/api/v1/reports" in spec["paths"]
+    await api.call("GET", "/nope")
+    status, text, _ = await api.call("GET", "/metrics")
+    assert "jjj_gateway_http_requests_total" in text
