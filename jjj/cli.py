@@ -134,6 +134,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 [*exe, "seed", "--region", region.value, "--db", f"sqlite:///{db}", "--subjects", str(args.subjects)],
                 check=True,
             )
+    from gateway.demo import seed_demo_accounts
+    from gateway.registry import Registry
+
+    gateway_db = f"sqlite:///{data / 'gateway.db'}"
+    registry = Registry.open(gateway_db)
+    try:
+        logins = seed_demo_accounts(registry)
+    finally:
+        registry.close()
     children = []
     for region, port in ports.items():
         db = data / f"{region.value}.db"
@@ -141,6 +150,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         children.append(
             subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
         )
+    nodes_arg = ",".join(f"{region.value}=127.0.0.1:{port}" for region, port in ports.items())
+    gateway_url = f"http://127.0.0.1:{args.gateway_port}"
+    children.append(
+        subprocess.Popen(
+            [
+                *exe, "gateway", "--listen", f"127.0.0.1:{args.gateway_port}", "--db", gateway_db,
+                "--keys-dir", str(data / "keys"), "--nodes", nodes_arg,
+            ],
+            env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")},
+        )
+    )  # fmt: skip
+    print(f"\nGateway: {gateway_url}")
+    print(f"  API description: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
+    print("\nDemo logins (POST /api/v1/login):")
+    for login in logins:
+        print(f"  {login.username:<11} {login.password:<18} {login.role.value:<12} {login.description}")
     print("\nThree regional nodes (gRPC, credit.v1.RegionalNode; health and reflection on each):")
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
@@ -166,6 +191,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 child.terminate()
         for child in children:
             child.wait(timeout=15)
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings.from_env(
+        listen=args.listen, db_url=args.db, keys_dir=args.keys_dir, nodes=args.nodes, issuer=args.issuer
+    )
+    if not settings.nodes:
+        raise InvalidInput.for_field("nodes", "no nodes given (--nodes beijing=HOST:PORT,… or JJJ_GATEWAY_NODES)")
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_accounts(args: argparse.Namespace) -> int:
+    from credit.identifiers import parse_subject
+    from gateway.auth import Role, hash_password
+    from gateway.registry import Account, Registry
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings.from_env(db_url=args.db)
+    try:
+        role = Role(args.role)
+    except ValueError:
+        raise InvalidInput.for_field("role", f"one of {', '.join(r.value for r in Role)}") from None
+    subject = parse_subject(args.subject, field="subject").id if args.subject else None
+    if role in (Role.ENTERPRISE, Role.PERSON) and subject is None:
+        raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 12:
+        raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")
+    registry = Registry.open(settings.db_url)
+    try:
+        registry.add_account(
+            Account(args.username, hash_password(password), role.value, subject, args.name or args.username)
+        )
+    finally:
+        registry.close()
+    print(f"account {args.username} ({role.value}) saved")
+    return 0
 
 
 def _keys_dir(args: argparse.Namespace) -> Path:
@@ -260,6 +326,22 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--today", type=_date, help="date the data is made relative to (default today)")
     seed.set_defaults(func=_cmd_seed)
 
+    gateway = sub.add_parser("gateway", help="run the gateway (HTTP)")
+    gateway.add_argument("--listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    gateway.add_argument("--db", help="registry database URL (default sqlite:///gateway.db)")
+    gateway.add_argument("--keys-dir", help="signing key directory (default var/keys)")
+    gateway.add_argument("--nodes", help="beijing=HOST:PORT,tianjin=HOST:PORT,hebei=HOST:PORT")
+    gateway.add_argument("--issuer", help="the name the gateway signs as")
+    gateway.set_defaults(func=_cmd_gateway)
+
+    accounts = sub.add_parser("accounts", help="add or replace a gateway account (password on standard input)")
+    accounts.add_argument("username")
+    accounts.add_argument("--role", required=True, help="enterprise, person, third_party, agency or admin")
+    accounts.add_argument("--subject", help="the enterprise's or person's identifier")
+    accounts.add_argument("--name", help="display name")
+    accounts.add_argument("--db", help="registry database URL")
+    accounts.set_defaults(func=_cmd_accounts)
+
     keys = sub.add_parser("keys", help="the gateway's signing keys")
     keys.add_argument("action", choices=("rotate", "jwks"), help="rotate: make a new signing key; jwks: print the JWKS")
     keys.add_argument("--dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
@@ -270,10 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
     verify.set_defaults(func=_cmd_verify)
 
-    demo = sub.add_parser("demo", help="seed and run the three demo nodes on SQLite")
+    demo = sub.add_parser("demo", help="seed and run the three demo nodes and the gateway on SQLite")
     demo.add_argument("--data-dir", default="var/demo")
     demo.add_argument("--base-port", type=int, default=50051)
     demo.add_argument("--subjects", type=int, default=5000)
+    demo.add_argument("--gateway-port", type=int, default=8080)
     demo.set_defaults(func=_cmd_demo)
     return parser
 
