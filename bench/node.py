@@ -104,7 +104,20 @@ def start_node(db: str) -> tuple[subprocess.Popen[bytes], str]:
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "JJJ_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jjj", "node", "--region", REGION.value, "--db", db, "--listen", address], env=env
+        [
+            sys.executable,
+            "-m",
+            "jjj",
+            "node",
+            "--region",
+            REGION.value,
+            "--db",
+            db,
+            "--listen",
+            address,
+            "--allow-unasserted",
+        ],
+        env=env,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

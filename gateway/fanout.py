@@ -34,6 +34,7 @@ from credit.regions import Region
 from credit.report import RegionFailure
 from credit.rules import SubjectResult
 from nodes import convert
+from nodes.assertions import METADATA_KEY
 from nodes.service import QueryOptions
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
@@ -61,9 +62,16 @@ class NodeClient(Protocol):
     region: Region
 
     async def query(
-        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, timeout: float
+        self,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        *,
+        purpose: str,
+        timeout: float,
+        assertion: str = "",
     ) -> SubjectResult:
-        """One subject's result. Raises: NodeError."""
+        """One subject's result, asked with an on-behalf-of assertion. Raises: NodeError."""
 
     async def catalogue(self, *, timeout: float) -> Catalogue:
         """The region's catalogue. Raises: NodeError."""
@@ -91,7 +99,14 @@ class GrpcNodeClient:
         self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
 
     async def query(
-        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, timeout: float
+        self,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        *,
+        purpose: str,
+        timeout: float,
+        assertion: str = "",
     ) -> SubjectResult:
         request = pb.QuerySubjectRequest(
             subject_id=subject.id,
@@ -102,7 +117,8 @@ class GrpcNodeClient:
         if options.application_date:
             request.options.application_date.CopyFrom(convert.date_to_pb(options.application_date))
         try:
-            reply = await self._stub.QuerySubject(request, timeout=timeout)
+            metadata = ((METADATA_KEY, assertion),) if assertion else None
+            reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             raise _node_error(self.region, error) from error
         NODE_CALLS.labels(self.region.value, "OK").inc()
@@ -211,13 +227,16 @@ class FanOut:
         await asyncio.gather(*(one(state) for state in self._regions.values()))
 
     async def query(
-        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str
+        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, assertion: str = ""
     ) -> dict[Region, SubjectResult | RegionFailure]:
-        """Every region's answer, or why there is none, within the overall deadline."""
+        """Every region's answer, or why there is none, within the overall deadline.
+
+        ``assertion`` is the signed on-behalf-of assertion every node call carries.
+        """
         started = time.monotonic()
         expires = started + self.deadline
         tasks = {
-            region: asyncio.create_task(self._ask(state, subject, profile, options, purpose, expires))
+            region: asyncio.create_task(self._ask(state, subject, profile, options, purpose, assertion, expires))
             for region, state in self._regions.items()
         }
         done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline)
@@ -239,6 +258,7 @@ class FanOut:
         profile: ReportProfile,
         options: QueryOptions,
         purpose: str,
+        assertion: str,
         expires: float,
     ) -> SubjectResult | RegionFailure:
         region = state.client.region
@@ -264,7 +284,9 @@ class FanOut:
             ):
                 with attempt:
                     timeout = max(0.001, min(self.region_deadline, expires - time.monotonic()))
-                    result = await state.client.query(subject, profile, options, purpose=purpose, timeout=timeout)
+                    result = await state.client.query(
+                        subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion
+                    )
         except NodeError as error:
             state.breaker.failure()
             log.info("region_failed", region=region.value, reason=error.reason)

@@ -18,6 +18,7 @@ from credit.profiles import get_profile
 from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, sign, verify
 from credit.window import compute_window
+from gateway.assertions import on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
@@ -113,7 +114,16 @@ class ReportService:
         applied = application_date or issued_at.astimezone(CHINA_TZ).date()
         window = compute_window(applied, years, profile)
         options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
-        answers = await self.fanout.query(subject, profile, options, purpose=purpose or "无违法违规证明")
+        purpose = purpose or "无违法违规证明"
+        assertion = on_behalf_of(
+            self.signing_key,
+            issuer=self.issuer,
+            user=principal.username,
+            role=principal.role.value,
+            subject=subject.id,
+            purpose=purpose,
+        )
+        answers = await self.fanout.query(subject, profile, options, purpose=purpose, assertion=assertion)
         report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
         issue = Issue(
             report_no=new_report_number(applied),

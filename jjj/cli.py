@@ -51,6 +51,8 @@ def _cmd_node(args: argparse.Namespace) -> int:
         metrics_listen=args.metrics_listen,
         default_profile=args.profile,
         pilot_codes_file=args.pilot_codes,
+        gateway_jwks=args.gateway_jwks,
+        allow_unasserted=True if args.allow_unasserted else None,
     )
     asyncio.run(serve(settings))
     return 0
@@ -134,8 +136,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 [*exe, "seed", "--region", region.value, "--db", f"sqlite:///{db}", "--subjects", str(args.subjects)],
                 check=True,
             )
+    import json
+
     from gateway.demo import seed_demo_accounts
+    from gateway.keys import KeyStore
     from gateway.registry import Registry
+
+    keys = KeyStore(data / "keys")
+    keys.ensure()
+    jwks_file = data / "gateway-jwks.json"
+    jwks_file.write_text(json.dumps(keys.keyring().jwks()), encoding="utf-8")
 
     gateway_db = f"sqlite:///{data / 'gateway.db'}"
     registry = Registry.open(gateway_db)
@@ -146,7 +156,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     children = []
     for region, port in ports.items():
         db = data / f"{region.value}.db"
-        cmd = [*exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}"]
+        cmd = [
+            *exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}",
+            "--gateway-jwks", str(jwks_file),
+        ]  # fmt: skip
         children.append(
             subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
         )
@@ -304,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--metrics-listen", help="HOST:PORT for /metrics and /healthz over HTTP")
     node.add_argument("--profile", help="default report profile (default tianjin-2023)")
     node.add_argument("--pilot-codes", help="file of known early pilot codes, one per line")
+    node.add_argument("--gateway-jwks", help="the gateway's JWKS file: queries must carry its signed assertion")
+    node.add_argument(
+        "--allow-unasserted", action="store_true", help="accept queries without an assertion (development only)"
+    )
     node.set_defaults(func=_cmd_node)
 
     ingest = sub.add_parser("ingest", help="load a CSV or JSONL file of records into a node's database")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import structlog
@@ -15,6 +16,8 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from credit.catalogue import catalogue
+from credit.errors import InvalidInput
+from nodes.assertions import AssertionVerifier
 from nodes.db import migrate, sync_engine
 from nodes.interceptors import ServiceInterceptor
 from nodes.service import NodeService
@@ -100,7 +103,21 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    node_pb2_grpc.add_RegionalNodeServicer_to_server(RegionalNodeServicer(service=service), server)
+    assertions = None
+    if settings.gateway_jwks:
+        assertions = AssertionVerifier(Path(settings.gateway_jwks), region=settings.region)
+    elif settings.allow_unasserted:
+        log.warning("unasserted_queries_allowed", region=settings.region.value, note="development only")
+    else:
+        store.close()
+        raise InvalidInput.for_field(
+            "gateway_jwks",
+            "configure the gateway's keys (--gateway-jwks FILE or JJJ_NODE_GATEWAY_JWKS) so that queries can be "
+            "checked, or pass --allow-unasserted for development",
+        )
+    node_pb2_grpc.add_RegionalNodeServicer_to_server(
+        RegionalNodeServicer(service=service, assertions=assertions), server
+    )
     node_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(node_health, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

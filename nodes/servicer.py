@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
+import structlog
 
 from nodes import convert
+from nodes.assertions import BATCH, AssertionVerifier, OnBehalfOf
 from nodes.service import NodeService
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
 FEED_PAGE = 1000
+log = structlog.get_logger("jjj.node")
 
 
 class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[misc]  # generated base, untyped
-    def __init__(self, *, service: NodeService, feed_poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self, *, service: NodeService, assertions: AssertionVerifier | None = None, feed_poll_seconds: float = 0.5
+    ) -> None:
         self.service = service
+        self.assertions = assertions
         self.feed_poll_seconds = feed_poll_seconds
+
+    def _asserted(self, context: Any, subject: str) -> OnBehalfOf | None:
+        if self.assertions is None:
+            return None
+        asserted = self.assertions.verify(context.invocation_metadata() or (), subject=subject)
+        log.info("query_on_behalf_of", user=asserted.user, subject=asserted.subject, purpose=asserted.purpose)
+        return asserted
 
     async def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext[pb.GetCatalogueRequest, pb.Catalogue]
@@ -31,6 +45,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         request: pb.QuerySubjectRequest,
         context: grpc.aio.ServicerContext[pb.QuerySubjectRequest, pb.SubjectResult],
     ) -> pb.SubjectResult:
+        self._asserted(context, request.subject_id.strip().upper())
         result = await self.service.query(
             request.subject_id,
             convert.KIND_FROM_PB.get(request.subject_kind),
@@ -44,6 +59,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         request: pb.CheckSubjectsRequest,
         context: grpc.aio.ServicerContext[pb.CheckSubjectsRequest, pb.CheckSubjectsResponse],
     ) -> pb.CheckSubjectsResponse:
+        self._asserted(context, BATCH)
         batch = await self.service.check(
             request.subject_ids, convert.options_from_pb(request.options), purpose=request.purpose
         )

@@ -24,6 +24,11 @@ class NodeSettings:
     max_message_bytes: int = 16 * 1024 * 1024
     grace_seconds: float = 10.0
     pilot_codes_file: str = ""
+    # The gateway's JWKS (a file): queries must carry an on-behalf-of assertion signed
+    # with one of its keys. Without it a node refuses to start unless allow_unasserted
+    # (development and node-only testing) is set.
+    gateway_jwks: str = ""
+    allow_unasserted: bool = False
     migrate: bool = True
 
     @classmethod
@@ -46,6 +51,7 @@ class NodeSettings:
             ("max_message_bytes", int),
             ("grace_seconds", float),
             ("pilot_codes_file", str),
+            ("gateway_jwks", str),
         ):
             raw = env.get(f"JJJ_NODE_{name.upper()}")
             if raw is None:
@@ -56,6 +62,8 @@ class NodeSettings:
                 raise InvalidInput.for_field(
                     f"JJJ_NODE_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}"
                 ) from None
+        if env.get("JJJ_NODE_ALLOW_UNASSERTED", "").lower() in ("1", "true", "yes"):
+            values["allow_unasserted"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "region" not in values:
             raise InvalidInput.for_field("region", "no region given (--region or JJJ_NODE_REGION)")

@@ -92,6 +92,8 @@ async def start_node_at() -> AsyncIterator[StartNode]:
     async def start(region: Region, db: str, drafts: Sequence[RecordDraft] = (), **settings: object) -> NodeHandle:
         if drafts:
             load(db, drafts)
+        if "gateway_jwks" not in settings:
+            settings.setdefault("allow_unasserted", True)  # node-only tests speak to it directly
         config = NodeSettings.from_env(
             {}, region=region, db_url=db, listen="127.0.0.1:0", grace_seconds=0.5, **settings
         )

@@ -49,7 +49,16 @@ def test_bad_arguments_are_refused_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 2 and "unsupported database" in result.stderr
     result = jjj("seed", "--region", "hebei", "--subjects", "10")
     assert result.returncode == 2 and "exactly one of --db or --csv" in result.stderr
-    result = jjj("node", "--region", "hebei", "--db", f"sqlite:///{tmp_path}/n.db", "--listen", "256.1.1.1:99999")
+    result = jjj(
+        "node",
+        "--region",
+        "hebei",
+        "--db",
+        f"sqlite:///{tmp_path}/n.db",
+        "--listen",
+        "256.1.1.1:99999",
+        "--allow-unasserted",
+    )
     assert result.returncode == 1 and "cannot listen" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -18,6 +18,7 @@ from jwcrypto import jws as jw_jws
 from credit.regions import Region
 from credit.signing import SigningKey
 from gateway.demo import seed_demo_accounts
+from gateway.keys import KeyStore
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import DEMO_SUBJECTS, generate
@@ -51,10 +52,16 @@ class Api:
 async def gateway(
     tmp_path: Path, start_node_at: StartNode
 ) -> AsyncIterator[tuple[Api, RunningGateway, dict[Region, Any]]]:
+    # The nodes trust the gateway's keys and refuse queries without its assertion.
+    KeyStore(tmp_path / "keys").ensure()
+    jwks = tmp_path / "gateway-jwks.json"
+    jwks.write_text(json.dumps(KeyStore(tmp_path / "keys").keyring().jwks()), encoding="utf-8")
     nodes = {}
     for region in Region:
         drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
-        nodes[region] = await start_node_at(region, f"sqlite:///{tmp_path / region.value}.db", drafts)
+        nodes[region] = await start_node_at(
+            region, f"sqlite:///{tmp_path / region.value}.db", drafts, gateway_jwks=str(jwks)
+        )
     settings = GatewaySettings.from_env(
         {},
         listen="127.0.0.1:0",
@@ -181,8 +188,6 @@ async def test_bad_bodies_tokens_and_reports(gateway, tmp_path: Path) -> None:  
     }
     forged = jwt.encode(claims, stranger.private, algorithm="EdDSA", headers={"kid": stranger.kid})
     expired_claims = {**claims, "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}
-    from gateway.keys import KeyStore
-
     own = KeyStore(Path(running.settings.keys_dir)).current()
     expired = jwt.encode(expired_claims, own.private, algorithm="EdDSA", headers={"kid": own.kid})
     unsigned = ".".join(

@@ -45,7 +45,10 @@ def test_a_generic_client_discovers_and_calls_the_node(tmp_path: object) -> None
     load(db, [penalty(decision_no="R-1")])
 
     async def serve() -> tuple[object, int]:
-        node = await start_node(NodeSettings.from_env({}, region=Region.TIANJIN, db_url=db, listen="127.0.0.1:0"))
+        settings = NodeSettings.from_env(
+            {}, region=Region.TIANJIN, db_url=db, listen="127.0.0.1:0", allow_unasserted=True
+        )
+        node = await start_node(settings)
         return node, node.port
 
     loop = asyncio.new_event_loop()

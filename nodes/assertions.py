@@ -1,0 +1,120 @@
+"""On-behalf-of assertions: every query says who asks, about whom, and why.
+
+The gateway signs a short-lived JWT (EdDSA, its published key) for each request and
+sends it in the ``x-jjj-on-behalf-of`` metadata: ``sub`` the user, ``role``, ``subject``
+the subject asked about (or ``*`` for a batch check), ``purpose``, ``aud`` the regions'
+nodes, ``exp`` a minute ahead. A node checks the signature against the gateway keys it
+was configured with and refuses a query without a valid assertion.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import structlog
+
+from credit.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from credit.regions import Region
+from credit.signing import Keyring, VerificationError
+
+log = structlog.get_logger("jjj.node")
+
+METADATA_KEY = "x-jjj-on-behalf-of"
+BATCH = "*"
+
+
+def audience(region: Region) -> str:
+    return f"jjj-node:{region.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class OnBehalfOf:
+    user: str
+    role: str
+    subject: str
+    purpose: str
+    issuer: str
+    token_id: str
+
+
+class AssertionVerifier:
+    """Checks assertions against the gateway's keys, read from a JWKS file.
+
+    The file is read again (at most every 10 s) when an assertion names a key not yet
+    known, so a gateway key rotation reaches the node without a restart.
+    """
+
+    def __init__(self, jwks_path: Path, *, region: Region) -> None:
+        self.jwks_path = jwks_path
+        self.region = region
+        self._keyring = self._read()
+        self._read_at = time.monotonic()
+
+    def _read(self) -> Keyring:
+        try:
+            return Keyring.from_jwks(json.loads(self.jwks_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, VerificationError) as exc:
+            raise FailedPrecondition(f"cannot read the gateway keys from {self.jwks_path}: {exc}") from exc
+
+    def _key(self, kid: str) -> Any:
+        key = self._keyring.get(kid)
+        if key is None and time.monotonic() - self._read_at > 10:
+            self._read_at = time.monotonic()
+            try:
+                self._keyring = self._read()
+            except FailedPrecondition as exc:
+                log.warning("gateway_keys_unreadable", reason=exc.detail)
+            key = self._keyring.get(kid)
+        return key
+
+    def verify(self, metadata: Sequence[tuple[str, str | bytes]], *, subject: str) -> OnBehalfOf:
+        """The assertion carried by a call, checked for this node and this subject.
+
+        ``subject`` is the subject asked about, or :data:`BATCH` for a batch check.
+
+        Raises:
+            Unauthenticated: no assertion, or one that is malformed, expired, or signed
+                by a key this node does not trust.
+            PermissionDenied: an assertion for another region or another subject.
+        """
+        token = next((str(v) for k, v in metadata if k == METADATA_KEY), "")
+        if not token:
+            raise Unauthenticated(f"缺少代查声明 (no on-behalf-of assertion in {METADATA_KEY})")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.exceptions.PyJWTError as exc:
+            raise Unauthenticated(f"代查声明无效 (malformed assertion: {exc})") from exc
+        if header.get("alg") != "EdDSA":
+            raise Unauthenticated(f"代查声明无效 (algorithm {header.get('alg')!r} not accepted)")
+        key = self._key(str(header.get("kid", "")))
+        if key is None:
+            raise Unauthenticated("代查声明无效 (signed by a key this node does not trust)")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=audience(self.region),
+                options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
+            )
+        except jwt.exceptions.InvalidAudienceError as exc:
+            raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})") from exc
+        except jwt.exceptions.PyJWTError as exc:
+            raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc})") from exc
+        asserted = str(claims.get("subject", ""))
+        if asserted != subject:
+            raise PermissionDenied("代查声明的主体与查询不符 (the assertion is for another subject)")
+        return OnBehalfOf(
+            user=str(claims["sub"]),
+            role=str(claims.get("role", "")),
+            subject=asserted,
+            purpose=str(claims.get("purpose", "")),
+            issuer=str(claims["iss"]),
+            token_id=str(claims["jti"]),
+        )
