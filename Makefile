@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-PROTOS := protos/credit/v1/node.proto
+PROTOS := protos/credit/v1/node.proto protos/credit/v1/gateway.proto
 
 .PHONY: install run test lint format protos bench clean
 

@@ -8,16 +8,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import structlog
 from aiohttp import web
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from gateway.auth import Sessions
 from gateway.fanout import FanOut, GrpcNodeClient
+from gateway.grpc_api import ReportGatewayServicer
 from gateway.http import build_app
 from gateway.keys import KeyStore
 from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
+from nodes.interceptors import ServiceInterceptor
+from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -29,13 +36,20 @@ class RunningGateway:
     port: int
     registry: Registry
     clients: list[GrpcNodeClient]
+    grpc_server: grpc.aio.Server
+    grpc_port: int
 
     @property
     def url(self) -> str:
         host = self.settings.listen.rsplit(":", 1)[0]
         return f"http://{host}:{self.port}"
 
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.settings.grpc_listen.rsplit(':', 1)[0]}:{self.grpc_port}"
+
     async def stop(self) -> None:
+        await self.grpc_server.stop(1.0)
         await self.runner.cleanup()
         for client in self.clients:
             await client.close()
@@ -81,7 +95,19 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     site = web.TCPSite(runner, host, int(port))
     await site.start()
     bound = int(runner.addresses[0][1])
-    running = RunningGateway(settings, runner, bound, registry, clients)
+    grpc_server = grpc.aio.server(interceptors=[ServiceInterceptor(region="gateway")])
+    gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
+        ReportGatewayServicer(service=service, sessions=sessions, registry=registry), grpc_server
+    )
+    gateway_health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(gateway_health, grpc_server)
+    name = gateway_pb2.DESCRIPTOR.services_by_name["ReportGateway"].full_name
+    reflection.enable_server_reflection((name, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
+    grpc_port = grpc_server.add_insecure_port(settings.grpc_listen)
+    await grpc_server.start()
+    for service_name in ("", name):
+        await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
     log.info("gateway_started", url=running.url, nodes={r.value: a for r, a in settings.nodes.items()})
     return running
 
@@ -89,7 +115,7 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
 async def serve(settings: GatewaySettings) -> None:
     """Run the gateway until SIGINT or SIGTERM."""
     gateway = await start_gateway(settings)
-    print(f"gateway listening on {gateway.url}", flush=True)
+    print(f"gateway listening on {gateway.url} (HTTP) and {gateway.grpc_address} (gRPC)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

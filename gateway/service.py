@@ -83,6 +83,8 @@ class ReportService:
         log.warning("access_refused", username=principal.username, role=principal.role.value, subject=subject_id)
         if principal.role in (Role.ENTERPRISE, Role.PERSON):
             raise PermissionDenied("只能查询本主体的报告 (you may only get the report of your own subject)")
+        if principal.role is Role.AGENCY:
+            raise PermissionDenied("机关核查请使用批量核查 (agency officers check subjects through batch checks)")
         raise PermissionDenied(
             "第三方须经主体授权方可查询 (a third party needs the subject's authorisation to get its report)"
         )

@@ -14,6 +14,7 @@ from credit.regions import Region
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     listen: str = "127.0.0.1:8080"
+    grpc_listen: str = "127.0.0.1:50060"
     db_url: str = "sqlite:///gateway.db"
     keys_dir: str = "var/keys"
     issuer: str = "jjj-gateway"
@@ -36,6 +37,7 @@ class GatewaySettings:
         values: dict[str, Any] = {}
         for name, kind in (
             ("listen", str),
+            ("grpc_listen", str),
             ("db_url", str),
             ("keys_dir", str),
             ("issuer", str),

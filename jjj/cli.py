@@ -211,7 +211,12 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env(
-        listen=args.listen, db_url=args.db, keys_dir=args.keys_dir, nodes=args.nodes, issuer=args.issuer
+        listen=args.listen,
+        grpc_listen=args.grpc_listen,
+        db_url=args.db,
+        keys_dir=args.keys_dir,
+        nodes=args.nodes,
+        issuer=args.issuer,
     )
     if not settings.nodes:
         raise InvalidInput.for_field("nodes", "no nodes given (--nodes beijing=HOST:PORT,… or JJJ_GATEWAY_NODES)")
@@ -345,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gateway = sub.add_parser("gateway", help="run the gateway (HTTP)")
     gateway.add_argument("--listen", help="HOST:PORT for HTTP (default 127.0.0.1:8080)")
+    gateway.add_argument("--grpc-listen", help="HOST:PORT for gRPC (default 127.0.0.1:50060)")
     gateway.add_argument("--db", help="registry database URL (default sqlite:///gateway.db)")
     gateway.add_argument("--keys-dir", help="signing key directory (default var/keys)")
     gateway.add_argument("--nodes", help="beijing=HOST:PORT,tianjin=HOST:PORT,hebei=HOST:PORT")

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("node_pb2.py", "node_pb2.pyi", "node_pb2_grpc.py")
+PROTOS = ("node", "gateway")
+GENERATED = tuple(f"{name}{suffix}" for name in PROTOS for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"))
 
 
 def test_generated_stubs_are_up_to_date(tmp_path: Path) -> None:
-    source = ROOT / "protos" / "credit" / "v1" / "node.proto"
     target = tmp_path / "protos" / "credit" / "v1"
     target.mkdir(parents=True)
-    shutil.copy(source, target / "node.proto")
+    for name in PROTOS:
+        shutil.copy(ROOT / "protos" / "credit" / "v1" / f"{name}.proto", target / f"{name}.proto")
     subprocess.run(
         [
             sys.executable,
@@ -26,7 +27,7 @@ def test_generated_stubs_are_up_to_date(tmp_path: Path) -> None:
             "--python_out=.",
             "--pyi_out=.",
             "--grpc_python_out=.",
-            "protos/credit/v1/node.proto",
+            *(f"protos/credit/v1/{name}.proto" for name in PROTOS),
         ],
         cwd=tmp_path,
         check=True,
@@ -36,4 +37,4 @@ def test_generated_stubs_are_up_to_date(tmp_path: Path) -> None:
         for name in GENERATED
         if (target / name).read_bytes() != (ROOT / "protos" / "credit" / "v1" / name).read_bytes()
     ]
-    assert not stale, f"stubs out of date with node.proto, run `make protos`: {stale}"
+    assert not stale, f"stubs out of date with the .proto files, run `make protos`: {stale}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import grpc
 import jwt
 import pytest
 from jwcrypto import jwk as jw_jwk
@@ -65,6 +66,7 @@ async def gateway(
     settings = GatewaySettings.from_env(
         {},
         listen="127.0.0.1:0",
+        grpc_listen="127.0.0.1:0",
         db_url=f"sqlite:///{tmp_path / 'gateway.db'}",
         keys_dir=str(tmp_path / "keys"),
         nodes={region: handle.address for region, handle in nodes.items()},
@@ -231,6 +233,42 @@ async def test_login_is_throttled(gateway) -> None:  # type: ignore[no-untyped-d
     assert status == 429 and int(reply.headers["Retry-After"]) > 0
     status, _, _ = await api.call("POST", "/api/v1/login", json={"username": "nobody", "password": "x"})
     assert status == 401
+
+
+async def test_the_grpc_front_door(gateway) -> None:  # type: ignore[no-untyped-def]
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from protos.credit.v1 import gateway_pb2 as gpb
+    from protos.credit.v1 import gateway_pb2_grpc
+
+    _, running, _ = gateway
+    async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+        stub = gateway_pb2_grpc.ReportGatewayStub(channel)
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        session = await stub.Login(gpb.LoginRequest(username="li-hua", password="demo-person-2024"))
+        auth = (("authorization", f"Bearer {session.token}"),)
+        issued = await stub.IssueReport(gpb.IssueReportRequest(years=5, application_date="2025-06-16"), metadata=auth)
+        assert issued.verdict == "has_records" and json.loads(issued.report_json)["window"]["years"] == 5
+        checked = await stub.VerifyReport(gpb.VerifyReportRequest(jws=issued.jws))
+        assert checked.genuine and checked.status == "valid"
+        by_code = await stub.VerifyCode(gpb.VerifyCodeRequest(code=issued.verification_code))
+        assert json.loads(by_code.summary_json)["report_no"] == issued.report_no
+        again = await stub.GetReport(gpb.GetReportRequest(report_no=issued.report_no), metadata=auth)
+        assert again.jws == issued.jws
+
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.IssueReport(gpb.IssueReportRequest(), metadata=None)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.IssueReport(gpb.IssueReportRequest(subject_id=SUBJECTS["clean"]), metadata=auth)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.IssueReport(gpb.IssueReportRequest(years=4), metadata=auth)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "3 or 5" in caught.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.VerifyCode(gpb.VerifyCodeRequest(code="nope"))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_health_metrics_openapi(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,93 @@
+"""The gateway's gRPC front door (``credit.v1.ReportGateway``): decode, delegate, encode."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import grpc
+
+from credit.errors import InvalidInput, Unauthenticated
+from gateway.auth import Principal, Sessions, login
+from gateway.registry import Registry
+from gateway.service import IssuedReport, ReportService, Verification
+from protos.credit.v1 import gateway_pb2 as pb
+from protos.credit.v1 import gateway_pb2_grpc
+
+
+def _issued(issued: IssuedReport) -> pb.IssuedReport:
+    doc = issued.document
+    return pb.IssuedReport(
+        report_no=doc["report_no"],
+        verification_code=doc["verification_code"],
+        verdict=doc["verdict"],
+        status=issued.status,
+        report_json=json.dumps(doc, ensure_ascii=False),
+        jws=issued.jws,
+    )
+
+
+def _verification(result: Verification) -> pb.Verification:
+    return pb.Verification(
+        genuine=result.genuine,
+        status=result.status,
+        reason=result.reason,
+        summary_json=json.dumps(result.summary, ensure_ascii=False) if result.summary else "",
+    )
+
+
+class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ignore[misc]
+    def __init__(self, *, service: ReportService, sessions: Sessions, registry: Registry) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.registry = registry
+
+    def _principal(self, context: Any) -> Principal:
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                scheme, _, token = str(value).partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    return self.sessions.verify(token.strip())
+        raise Unauthenticated("请先登录 (log in first: authorization metadata 'Bearer <token>')")
+
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.LoginResponse:
+        if not request.username or not request.password:
+            raise InvalidInput.for_field("username", "username and password are required")
+        token, lifetime = await login(self.registry, self.sessions, request.username, request.password)
+        return pb.LoginResponse(token=token, expires_in=lifetime)
+
+    async def IssueReport(
+        self, request: pb.IssueReportRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.IssuedReport:
+        who = self._principal(context)
+        try:
+            applied = date.fromisoformat(request.application_date) if request.application_date else None
+        except ValueError:
+            raise InvalidInput.for_field("application_date", "use YYYY-MM-DD") from None
+        issued = await self.service.issue(
+            who,
+            subject_id=request.subject_id,
+            years=request.years,
+            profile_id=request.profile,
+            purpose=request.purpose,
+            application_date=applied,
+        )
+        return _issued(issued)
+
+    async def GetReport(
+        self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.IssuedReport:
+        return _issued(await self.service.get(self._principal(context), request.report_no))
+
+    async def VerifyCode(
+        self, request: pb.VerifyCodeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Verification:
+        return _verification(await self.service.verify_code(request.code))
+
+    async def VerifyReport(
+        self, request: pb.VerifyReportRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Verification:
+        if not request.jws.strip():
+            raise InvalidInput.for_field("jws", "the signed report (compact JWS) is required")
+        return _verification(await self.service.verify_report(request.jws))
