@@ -158,6 +158,10 @@ def merge(
     return MergedReport(subject, profile, window, tuple(outcomes), tuple(lines), verdict_of(lines))
 
 
+# Cells without records or reasons are the same everywhere: build each once.
+_PLAIN = {(region, outcome): Cell(region, outcome) for region in Region for outcome in CellOutcome}
+
+
 def _cell(
     region: Region,
     key: tuple[str, Scope],
@@ -165,18 +169,20 @@ def _cell(
     answer: Mapping[tuple[str, Scope], tuple[Outcome, tuple[CreditRecord, ...], int]] | None,
 ) -> Cell:
     if claimed is not None and key not in claimed:
-        return Cell(region, CellOutcome.NOT_COVERED)
+        return _PLAIN[region, CellOutcome.NOT_COVERED]
     if answer is None:
         return Cell(region, CellOutcome.UNAVAILABLE, reason="该地区未应答 (the region did not answer)")
     found = answer.get(key)
     if found is None or found[0] is Outcome.NOT_COVERED:
         if claimed is None and found is not None:
-            return Cell(region, CellOutcome.NOT_COVERED)
+            return _PLAIN[region, CellOutcome.NOT_COVERED]
         # The catalogue claims it (or is unknown) but the answer lacks it: never "no record".
         return Cell(region, CellOutcome.UNAVAILABLE, reason="该地区未就此领域应答 (no answer for this domain)")
     outcome, records, excluded = found
     if outcome is Outcome.RECORDS:
         return Cell(region, CellOutcome.RECORDS, records, excluded)
+    if not excluded:
+        return _PLAIN[region, CellOutcome.NO_RECORD]
     return Cell(region, CellOutcome.NO_RECORD, (), excluded)
 
 

@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jwcrypto import jwk as jw_jwk
 from jwcrypto import jws as jw_jws
 from jwcrypto.common import JWException
@@ -132,3 +135,37 @@ def test_jwks_round_trip_and_bad_documents() -> None:
     assert jwks["keys"][0]["kty"] == "OKP" and "d" not in jwks["keys"][0]
     with pytest.raises(VerificationError):
         Keyring.from_jwks({"no": "keys"})
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_the_fast_canonical_path_is_byte_equal_to_rfc8785(document: dict[str, object]) -> None:
+    assert canonical(document) == rfc8785.dumps(document)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=8),
+        st.text(alphabet=st.characters(codec="utf-8")),
+        max_size=8,
+    )
+)
+def test_strings_and_keys_of_any_script(document: dict[str, str]) -> None:
+    assert canonical(document) == rfc8785.dumps(document)
+
+
+def test_integers_beyond_the_json_safe_range_are_refused_like_rfc8785() -> None:
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical({"n": 2**53})
