@@ -39,6 +39,7 @@ protos: install
 ## Node benchmarks; figures go to docs/BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m bench.node --write docs/BENCHMARKS.md
+	$(BIN)/python -m bench.gateway --write docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -106,7 +106,7 @@ def test_our_verify_accepts_genuine_and_names_each_failure(key: SigningKey) -> N
             [base64.urlsafe_b64encode(b'{"alg":"none","kid":"x"}').rstrip(b"=").decode(), payload, ""]
         ),
         "unknown key": sign(DOCUMENT, SigningKey.generate()),
-        "not canonical": ".".join(
+        "payload swapped": ".".join(
             [header, base64.urlsafe_b64encode(json.dumps(DOCUMENT).encode()).rstrip(b"=").decode(), signature]
         ),
     }
