@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -77,10 +78,8 @@ class Proxy:
             pass
         finally:
             queue.put_nowait((loop.time(), b""))
-            try:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await sender
-            except (ConnectionError, asyncio.CancelledError):
-                pass
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
