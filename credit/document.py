@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from credit.catalogue import domains
-from credit.report import Cell, MergedReport
+from credit.regions import Region
+from credit.report import Cell, CellOutcome, MergedReport
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
@@ -42,6 +44,8 @@ def _record(record: CreditRecord) -> dict[str, Any]:
 
 
 def _cell(cell: Cell) -> dict[str, Any]:
+    if not cell.records and not cell.excluded and not cell.reason:
+        return _plain_cell(cell.region, cell.outcome)
     out: dict[str, Any] = {"region": cell.region.value, "outcome": cell.outcome.value}
     if cell.records:
         out["records"] = [_record(r) for r in cell.records]
@@ -50,6 +54,13 @@ def _cell(cell: Cell) -> dict[str, Any]:
     if cell.reason:
         out["reason"] = cell.reason
     return out
+
+
+@lru_cache(maxsize=64)
+def _plain_cell(region: Region, outcome: CellOutcome) -> dict[str, Any]:
+    # Shared between documents: report documents are read, serialised and signed, never
+    # changed after they are built.
+    return {"region": region.value, "outcome": outcome.value}
 
 
 @dataclass(frozen=True, slots=True)

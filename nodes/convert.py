@@ -261,6 +261,15 @@ def record_from_pb(region: Region, message: pb.CreditRecord) -> CreditRecord:
     )
 
 
+_EXCLUSION_FROM_PB = {v: k for k, v in EXCLUSION_TO_PB.items()}
+
+
+@lru_cache(maxsize=8192)
+def _plain_from_pb(domain: str, scope: int, outcome: int) -> DomainResult:
+    # The decoding twin of _plain_result: most answers are "no record" / "not covered".
+    return DomainResult(domain, SCOPE_FROM_PB[scope], OUTCOME_FROM_PB[outcome])  # type: ignore[index]
+
+
 def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportProfile) -> SubjectResult:
     """A node's answer as a domain value.
 
@@ -269,14 +278,15 @@ def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportP
         InvalidWindow: an impossible date in the answer.
     """
     region = Region(message.region)
-    exclusions = {v: k for k, v in EXCLUSION_TO_PB.items()}
     results = tuple(
-        DomainResult(
+        _plain_from_pb(item.domain, item.scope, item.outcome)
+        if not item.records and not item.excluded
+        else DomainResult(
             item.domain,
             SCOPE_FROM_PB[item.scope],
             OUTCOME_FROM_PB[item.outcome],
             tuple(record_from_pb(region, r) for r in item.records),
-            tuple((exclusions[e.reason], e.count) for e in item.excluded),
+            tuple((_EXCLUSION_FROM_PB[e.reason], e.count) for e in item.excluded),
         )
         for item in message.results
     )
