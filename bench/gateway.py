@@ -390,6 +390,8 @@ def write(path: Path, figures: dict[str, str], args: argparse.Namespace) -> None
         "One node slowed by 2 s": "p99 ≤ per-region deadline + 20 ms",
     }
     rows = "\n".join(f"| {key} | {targets.get(key, '')} | {value} |" for key, value in figures.items())
+    notes_path = path.with_name("BENCHMARKS-gateway-notes.md")
+    notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
     section = f"""
 ## Gateway ({args.records:,} records per node, three nodes, SQLite)
 
@@ -401,7 +403,8 @@ proxies, the skeleton and the generator share the two cores.
 | what | target | measured |
 |---|---|---|
 {rows}
-"""
+
+{notes}"""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     marker = "\n## Gateway ("
     if marker in text:

@@ -15,6 +15,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from credit.errors import CreditError
 from gateway.auth import Sessions
 from gateway.fanout import FanOut, GrpcNodeClient
 from gateway.grpc_api import ReportGatewayServicer
@@ -38,6 +39,7 @@ class RunningGateway:
     clients: list[GrpcNodeClient]
     grpc_server: grpc.aio.Server
     grpc_port: int
+    key_watch: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -49,6 +51,8 @@ class RunningGateway:
         return f"{self.settings.grpc_listen.rsplit(':', 1)[0]}:{self.grpc_port}"
 
     async def stop(self) -> None:
+        if self.key_watch is not None:
+            self.key_watch.cancel()
         await self.grpc_server.stop(1.0)
         await self.runner.cleanup()
         for client in self.clients:
@@ -108,8 +112,26 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     for service_name in ("", name):
         await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
+    running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     log.info("gateway_started", url=running.url, nodes={r.value: a for r, a in settings.nodes.items()})
     return running
+
+
+async def _watch_keys(store: KeyStore, service: ReportService, sessions: Sessions, every: float = 5.0) -> None:
+    """Pick up `jjj keys rotate` without a restart: sign with the new key, publish all."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            current = await asyncio.to_thread(store.current)
+            if current.kid == service.signing_key.kid:
+                continue
+            keyring = await asyncio.to_thread(store.keyring)
+        except CreditError as exc:
+            log.warning("signing_keys_unreadable", reason=exc.detail)
+            continue
+        service.signing_key = sessions.signing_key = current
+        service.keyring = sessions.keyring = keyring
+        log.info("signing_key_rotated", kid=current.kid, published=len(keyring))
 
 
 async def serve(settings: GatewaySettings) -> None:

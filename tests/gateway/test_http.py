@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from jwcrypto import jws as jw_jws
 from credit.regions import Region
 from credit.signing import SigningKey
 from gateway.demo import seed_demo_accounts
+from gateway.http import SERVICE, SESSIONS
 from gateway.keys import KeyStore
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
@@ -279,3 +281,29 @@ async def test_health_metrics_openapi(gateway) -> None:  # type: ignore[no-untyp
     await api.call("GET", "/nope")
     status, text, _ = await api.call("GET", "/metrics")
     assert "jjj_gateway_http_requests_total" in text
+
+
+async def test_a_key_rotation_is_picked_up_without_a_restart(gateway) -> None:  # type: ignore[no-untyped-def]
+    from gateway.server import _watch_keys
+
+    api, running, _ = gateway
+    admin = await api.login("admin", "demo-admin-2024")
+    _, before, _ = await api.call("POST", "/api/v1/reports", admin, json={"subject": SUBJECTS["clean"]})
+    store = KeyStore(Path(running.settings.keys_dir))
+    new = store.rotate()
+    service = running.runner.app[SERVICE]
+    watch = asyncio.create_task(_watch_keys(store, service, running.runner.app[SESSIONS], every=0.05))
+    for _ in range(100):
+        if service.signing_key.kid == new.kid:
+            break
+        await asyncio.sleep(0.05)
+    watch.cancel()
+    _, jwks, _ = await api.call("GET", "/.well-known/jwks.json")
+    assert {k["kid"] for k in jwks["keys"]} >= {new.kid, json.loads(b64d(before["jws"].split(".")[0]))["kid"]}
+    _, after, _ = await api.call("POST", "/api/v1/reports", admin, json={"subject": SUBJECTS["clean"]})
+    assert json.loads(b64d(after["jws"].split(".")[0]))["kid"] == new.kid
+    for issued in (before, after):
+        _status, result, _ = await api.call("POST", "/api/v1/verify", data=issued["jws"])
+        assert result["genuine"], result
+    # The old session, signed by the old key, still works.
+    assert (await api.call("GET", f"/api/v1/reports/{before['report_no']}", admin))[0] == 200
