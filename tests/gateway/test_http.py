@@ -307,3 +307,15 @@ async def test_a_key_rotation_is_picked_up_without_a_restart(gateway) -> None:  
         assert result["genuine"], result
     # The old session, signed by the old key, still works.
     assert (await api.call("GET", f"/api/v1/reports/{before['report_no']}", admin))[0] == 200
+
+
+async def test_superseded_and_revoked_reports_say_so(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, running, _ = gateway
+    token = await api.login("clean-co", "demo-clean-2024")
+    _, issued, _ = await api.call("POST", "/api/v1/reports", token, json={})
+    for status in ("superseded", "revoked"):
+        await running.registry.set_status(issued["report_no"], status)
+        _, by_code, _ = await api.call("GET", f"/api/v1/verify/{issued['verification_code']}")
+        assert by_code["status"] == status and by_code["summary"]["status"] == status
+        _, by_jws, _ = await api.call("POST", "/api/v1/verify", data=issued["jws"])
+        assert by_jws["genuine"] and by_jws["status"] == status

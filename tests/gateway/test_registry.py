@@ -1,0 +1,69 @@
+"""The report registry and accounts on SQLite and PostgreSQL, and report statuses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from credit.errors import FailedPrecondition
+from gateway.registry import Account, RegisteredReport, Registry
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def entry(number: str = "JJJ-20250616-ABCDEFGHJK", code: str = "7K3M-9QXR-2D8F-WH4T-P") -> RegisteredReport:
+    issued = datetime(2025, 6, 16, 1, 2, 3, tzinfo=UTC)
+    return RegisteredReport(
+        report_no=number,
+        verification_code=code,
+        subject_id="91350100M000100Y43",
+        subject_kind="enterprise",
+        profile="tianjin-2023@1",
+        verdict="clean",
+        sha256=number.encode().hex().ljust(64, "0")[:64],
+        jws="a.b.c",
+        status="valid",
+        issued_at=issued,
+        retain_until=issued + timedelta(days=3653),
+        requested_by="clean-co",
+    )
+
+
+async def test_reports_are_found_by_number_code_and_hash(registry_url: str) -> None:
+    registry = Registry.open(registry_url)
+    try:
+        stored = entry()
+        await registry.add_report(stored)
+        assert await registry.report_by_number(stored.report_no) == stored
+        assert await registry.report_by_code(stored.verification_code) == stored
+        assert await registry.report_by_hash(stored.sha256) == stored
+        assert await registry.report_by_code("0000-0000-0000-0000-0") is None
+        with pytest.raises(FailedPrecondition):
+            await registry.add_report(stored)
+        await registry.set_status(stored.report_no, "superseded")
+        found = await registry.report_by_number(stored.report_no)
+        assert found is not None and found.status == "superseded"
+        assert found.retain_until - found.issued_at >= timedelta(days=3652)
+    finally:
+        registry.close()
+
+
+async def test_accounts_and_login_failures_are_kept(registry_url: str) -> None:
+    registry = Registry.open(registry_url)
+    try:
+        registry.add_account(Account("bank", "$argon2id$x", "third_party", None, "银行"))
+        until = datetime.now(UTC) + timedelta(minutes=1)
+        await registry.record_login("bank", failed_logins=5, locked_until=until)
+        account = await registry.account("bank")
+        assert account is not None and account.failed_logins == 5
+        assert account.locked_until is not None and abs((account.locked_until - until).total_seconds()) < 1
+        assert await registry.account("nobody") is None
+    finally:
+        registry.close()
