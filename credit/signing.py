@@ -165,7 +165,11 @@ def sign(document: Mapping[str, Any], key: SigningKey, *, known_plain: bool = Fa
     Raises:
         rfc8785.CanonicalizationError: a value JSON cannot hold.
     """
-    payload = canonical(document, known_plain=known_plain)
+    return sign_canonical(canonical(document, known_plain=known_plain), key)
+
+
+def sign_canonical(payload: bytes, key: SigningKey) -> str:
+    """The compact JWS of bytes that already are a document's canonical JSON."""
     return _JWS.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JOSE"})
 
 

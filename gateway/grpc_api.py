@@ -23,7 +23,7 @@ def _issued(issued: IssuedReport) -> pb.IssuedReport:
         verification_code=doc["verification_code"],
         verdict=doc["verdict"],
         status=issued.status,
-        report_json=json.dumps(doc, ensure_ascii=False),
+        report_json=issued.document_json or json.dumps(doc, ensure_ascii=False),
         jws=issued.jws,
     )
 

@@ -102,16 +102,19 @@ def principal(request: web.Request) -> Principal:
     return request.app[SESSIONS].verify(token.strip())
 
 
-def _report_body(issued: IssuedReport) -> dict[str, Any]:
+def _report_response(issued: IssuedReport, *, status: int = 200) -> web.Response:
     doc = issued.document
-    return {
+    head = {
         "report_no": doc["report_no"],
         "verification_code": doc["verification_code"],
         "verdict": doc["verdict"],
         "status": issued.status,
-        "report": doc,
         "jws": issued.jws,
     }
+    # The report is already canonical JSON text: embed it rather than encode it again.
+    report = issued.document_json or json.dumps(doc, ensure_ascii=False)
+    body = json.dumps(head, ensure_ascii=False)[:-1] + ', "report": ' + report + "}"
+    return web.Response(status=status, text=body, content_type="application/json")
 
 
 def _verification_body(result: Verification) -> dict[str, Any]:
@@ -149,14 +152,14 @@ async def post_report(request: web.Request) -> web.Response:
         purpose=_field(body, "purpose", str, "") or "",
         application_date=application_date,
     )
-    response = web.json_response(_report_body(issued), status=201, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    response = _report_response(issued, status=201)
     response.headers["Location"] = f"/api/v1/reports/{issued.document['report_no']}"
     return response
 
 
 async def get_report(request: web.Request) -> web.Response:
     issued = await request.app[SERVICE].get(principal(request), request.match_info["report_no"])
-    return web.json_response(_report_body(issued), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return _report_response(issued)
 
 
 async def get_verify_code(request: web.Request) -> web.Response:

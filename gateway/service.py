@@ -16,7 +16,7 @@ from credit.errors import InvalidInput, NotFound, PermissionDenied
 from credit.identifiers import parse_subject
 from credit.profiles import get_profile
 from credit.report import merge
-from credit.signing import Keyring, SigningKey, VerificationError, sign, verify
+from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from gateway.assertions import on_behalf_of
 from gateway.auth import Principal, Role
@@ -34,6 +34,9 @@ class IssuedReport:
     document: dict[str, Any]
     jws: str
     status: str
+    # The document's canonical JSON text, when at hand: replies embed it as it is
+    # instead of encoding the document again.
+    document_json: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class ReportService:
             subject_name=_subject_name(answers),
         )
         document = report_document(report, issue)
-        token = sign(document, self.signing_key, known_plain=True)
+        payload = canonical(document, known_plain=True)
+        token = sign_canonical(payload, self.signing_key)
         await self.registry.add_report(
             RegisteredReport(
                 report_no=issue.report_no,
@@ -153,7 +157,7 @@ class ReportService:
             )
         )
         log.info("report_issued", report_no=issue.report_no, verdict=report.verdict.value, by=principal.username)
-        return IssuedReport(document, token, "valid")
+        return IssuedReport(document, token, "valid", payload.decode())
 
     async def get(self, principal: Principal, report_no: str) -> IssuedReport:
         """A registered report, for its subject (or an admin).
