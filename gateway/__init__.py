@@ -1,4 +1,6 @@
 """The gateway: one login, fan-out to the three regional nodes, one signed report.
 
-Not built yet; the nodes it will call are in :mod:`nodes`, the contract in ``protos/``.
+See docs/gateway.md. The pure parts (merge, document, signing, codes) live in
+:mod:`credit`; this package holds the edges: HTTP and gRPC front doors, the fan-out
+client, the registry, accounts and keys.
 """
