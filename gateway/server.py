@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
 from nodes.interceptors import ServiceInterceptor
+from nodes.server import until_stopped
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = structlog.get_logger("jjj.gateway")
@@ -138,9 +138,5 @@ async def serve(settings: GatewaySettings) -> None:
     """Run the gateway until SIGINT or SIGTERM."""
     gateway = await start_gateway(settings)
     print(f"gateway listening on {gateway.url} (HTTP) and {gateway.grpc_address} (gRPC)", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     await gateway.stop()

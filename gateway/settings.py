@@ -9,6 +9,7 @@ from typing import Any
 
 from credit.errors import InvalidInput
 from credit.regions import Region
+from nodes.settings import env_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,26 +35,21 @@ class GatewaySettings:
             InvalidInput: a malformed value.
         """
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, kind in (
-            ("listen", str),
-            ("grpc_listen", str),
-            ("db_url", str),
-            ("keys_dir", str),
-            ("issuer", str),
-            ("deadline", float),
-            ("region_deadline", float),
-            ("session_minutes", int),
-            ("default_profile", str),
-        ):
-            raw = env.get(f"JJJ_GATEWAY_{name.upper()}")
-            if raw is not None:
-                try:
-                    values[name] = kind(raw)
-                except ValueError:
-                    raise InvalidInput.for_field(
-                        f"JJJ_GATEWAY_{name.upper()}", f"not a valid {kind.__name__}"
-                    ) from None
+        values = env_values(
+            env,
+            "JJJ_GATEWAY",
+            (
+                ("listen", str),
+                ("grpc_listen", str),
+                ("db_url", str),
+                ("keys_dir", str),
+                ("issuer", str),
+                ("deadline", float),
+                ("region_deadline", float),
+                ("session_minutes", int),
+                ("default_profile", str),
+            ),
+        )
         if "JJJ_GATEWAY_NODES" in env:
             values["nodes"] = parse_nodes(env["JJJ_GATEWAY_NODES"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -138,13 +138,18 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     return running
 
 
-async def serve(settings: NodeSettings) -> None:
-    """Run a node until SIGINT or SIGTERM, then shut down gracefully."""
-    node = await start_node(settings)
-    print(f"node {settings.region.value} ({settings.region.name_zh}) listening on {node.address}", flush=True)
+async def until_stopped() -> None:
+    """Return at the first SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def serve(settings: NodeSettings) -> None:
+    """Run a node until SIGINT or SIGTERM, then shut down gracefully."""
+    node = await start_node(settings)
+    print(f"node {settings.region.value} ({settings.region.name_zh}) listening on {node.address}", flush=True)
+    await until_stopped()
     await node.stop()

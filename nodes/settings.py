@@ -12,6 +12,24 @@ from credit.errors import InvalidInput
 from credit.regions import Region
 
 
+def env_values(env: Mapping[str, str], prefix: str, fields: tuple[tuple[str, type], ...]) -> dict[str, Any]:
+    """``PREFIX_NAME`` variables converted to each field's type; absent ones left out.
+
+    Raises:
+        InvalidInput: a value that does not convert.
+    """
+    values: dict[str, Any] = {}
+    for name, kind in fields:
+        raw = env.get(f"{prefix}_{name.upper()}")
+        if raw is None:
+            continue
+        try:
+            values[name] = kind(raw)
+        except ValueError:
+            raise InvalidInput.for_field(f"{prefix}_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}") from None
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSettings:
     region: Region
@@ -39,29 +57,23 @@ class NodeSettings:
             InvalidInput: a malformed value.
         """
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, kind in (
-            ("region", str),
-            ("db_url", str),
-            ("listen", str),
-            ("metrics_listen", str),
-            ("default_profile", str),
-            ("max_batch", int),
-            ("max_concurrent_rpcs", int),
-            ("max_message_bytes", int),
-            ("grace_seconds", float),
-            ("pilot_codes_file", str),
-            ("gateway_jwks", str),
-        ):
-            raw = env.get(f"JJJ_NODE_{name.upper()}")
-            if raw is None:
-                continue
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                raise InvalidInput.for_field(
-                    f"JJJ_NODE_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}"
-                ) from None
+        values = env_values(
+            env,
+            "JJJ_NODE",
+            (
+                ("region", str),
+                ("db_url", str),
+                ("listen", str),
+                ("metrics_listen", str),
+                ("default_profile", str),
+                ("max_batch", int),
+                ("max_concurrent_rpcs", int),
+                ("max_message_bytes", int),
+                ("grace_seconds", float),
+                ("pilot_codes_file", str),
+                ("gateway_jwks", str),
+            ),
+        )
         if env.get("JJJ_NODE_ALLOW_UNASSERTED", "").lower() in ("1", "true", "yes"):
             values["allow_unasserted"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
