@@ -17,6 +17,7 @@ anything else is a bug and leaves as INTERNAL / 500 with a generic message.
     ├── PermissionDenied             PERMISSION_DENIED   403
     ├── Unauthenticated              UNAUTHENTICATED     401
     ├── FailedPrecondition           FAILED_PRECONDITION 409
+    ├── TooManyAttempts              RESOURCE_EXHAUSTED  429   (carries retry_after seconds)
     └── Unavailable                  UNAVAILABLE         503
 
 The gRPC code is kept as its name (``"INVALID_ARGUMENT"``) so that this module, like the
@@ -112,6 +113,18 @@ class FailedPrecondition(CreditError):
     grpc_code = "FAILED_PRECONDITION"
     http_status = 409
     title = "Failed precondition"
+
+
+class TooManyAttempts(CreditError):
+    """Too many failed attempts (logins); try again after ``retry_after`` seconds."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(CreditError):

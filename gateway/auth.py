@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import enum
 import secrets
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +23,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from credit.errors import CreditError, Unauthenticated
+from credit.errors import TooManyAttempts, Unauthenticated
 from credit.signing import Keyring, SigningKey
 from gateway.registry import Account, Registry
 
@@ -40,16 +43,6 @@ class Role(enum.StrEnum):
     THIRD_PARTY = "third_party"  # bank, tender office, employer
     AGENCY = "agency"  # 出证机关 / 部门 officer
     ADMIN = "admin"
-
-
-class TooManyAttempts(CreditError):
-    grpc_code = "RESOURCE_EXHAUSTED"
-    http_status = 429
-    title = "Too many attempts"
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +116,41 @@ class Sessions:
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("会话无效 (no valid role)") from exc
         return Principal(str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]))
+
+
+class AddressThrottle:
+    """At most ``limit`` failed logins per client address in ``window`` seconds, whatever
+    the usernames tried (the per-account lock alone would let one address try many)."""
+
+    def __init__(self, *, limit: int = 20, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str) -> deque[float]:
+        now = self.clock()
+        failures = self._failures.setdefault(address, deque())
+        while failures and now - failures[0] > self.window:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+            return deque()
+        return failures
+
+    def check(self, address: str) -> None:
+        """Raises: TooManyAttempts: this address failed too often lately."""
+        failures = self._recent(address)
+        if len(failures) >= self.limit:
+            wait = int(self.window - (self.clock() - failures[0])) + 1
+            raise TooManyAttempts(
+                f"尝试次数过多，请 {wait} 秒后再试 (too many failed logins from here: retry in {wait} s)", wait
+            )
+
+    def failed(self, address: str) -> None:
+        self._failures.setdefault(address, deque()).append(self.clock())
+        if len(self._failures) > 100_000:  # bound the memory an address scan can take
+            self._failures.pop(next(iter(self._failures)))
 
 
 async def login(registry: Registry, sessions: Sessions, username: str, password: str) -> tuple[str, int]:

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from credit.errors import InvalidInput, Unauthenticated
-from gateway.auth import Principal, Sessions, login
+from gateway.auth import AddressThrottle, Principal, Sessions, login
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
 from protos.credit.v1 import gateway_pb2 as pb
@@ -42,6 +42,7 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
         self.service = service
         self.sessions = sessions
         self.registry = registry
+        self.throttle = AddressThrottle()
 
     def _principal(self, context: Any) -> Principal:
         for key, value in context.invocation_metadata() or ():
@@ -54,7 +55,14 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.LoginResponse:
         if not request.username or not request.password:
             raise InvalidInput.for_field("username", "username and password are required")
-        token, lifetime = await login(self.registry, self.sessions, request.username, request.password)
+        # The peer is "ipv4:1.2.3.4:port": the address without the port counts.
+        address = str(context.peer()).rsplit(":", 1)[0]
+        self.throttle.check(address)
+        try:
+            token, lifetime = await login(self.registry, self.sessions, request.username, request.password)
+        except Unauthenticated:
+            self.throttle.failed(address)
+            raise
         return pb.LoginResponse(token=token, expires_in=lifetime)
 
     async def IssueReport(

@@ -17,8 +17,8 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from credit.errors import CreditError, InvalidInput, Unauthenticated
-from gateway.auth import Principal, Sessions, TooManyAttempts, login
+from credit.errors import CreditError, InvalidInput, TooManyAttempts, Unauthenticated
+from gateway.auth import AddressThrottle, Principal, Sessions, login
 from gateway.openapi import OPENAPI
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
@@ -36,6 +36,7 @@ LATENCY = Histogram(
 SERVICE: web.AppKey[ReportService] = web.AppKey("service", ReportService)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
+THROTTLE: web.AppKey[AddressThrottle] = web.AppKey("throttle", AddressThrottle)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -131,7 +132,14 @@ async def post_login(request: web.Request) -> web.Response:
     username, password = _field(body, "username", str), _field(body, "password", str)
     if not username or not password:
         raise InvalidInput.for_field("username", "username and password are required")
-    token, lifetime = await login(request.app[REGISTRY], request.app[SESSIONS], username, password)
+    throttle = request.app[THROTTLE]
+    address = request.remote or "unknown"
+    throttle.check(address)
+    try:
+        token, lifetime = await login(request.app[REGISTRY], request.app[SESSIONS], username, password)
+    except Unauthenticated:
+        throttle.failed(address)
+        raise
     return web.json_response({"token": token, "token_type": "Bearer", "expires_in": lifetime})
 
 
@@ -204,6 +212,7 @@ def build_app(*, service: ReportService, sessions: Sessions, registry: Registry)
     app[SERVICE] = service
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
+    app[THROTTLE] = AddressThrottle()
     app.router.add_post("/api/v1/login", post_login)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/api/v1/reports/{report_no}", get_report)

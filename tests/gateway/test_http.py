@@ -319,3 +319,30 @@ async def test_superseded_and_revoked_reports_say_so(gateway) -> None:  # type: 
         assert by_code["status"] == status and by_code["summary"]["status"] == status
         _, by_jws, _ = await api.call("POST", "/api/v1/verify", data=issued["jws"])
         assert by_jws["genuine"] and by_jws["status"] == status
+
+
+async def test_one_address_cannot_try_many_accounts(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    for i in range(20):
+        status, _body, _ = await api.call("POST", "/api/v1/login", json={"username": f"user{i}", "password": "guess"})
+        assert status == 401
+    status, body, reply = await api.call(
+        "POST", "/api/v1/login", json={"username": "admin", "password": "demo-admin-2024"}
+    )
+    assert status == 429 and "from here" in body["detail"] and int(reply.headers["Retry-After"]) > 0
+
+
+def test_the_address_throttle_forgets_after_its_window() -> None:
+    from credit.errors import TooManyAttempts
+    from gateway.auth import AddressThrottle
+
+    now = [0.0]
+    throttle = AddressThrottle(limit=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.check("10.0.0.1")
+        throttle.failed("10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("10.0.0.1")
+    throttle.check("10.0.0.2")
+    now[0] = 61.0
+    throttle.check("10.0.0.1")
