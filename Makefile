@@ -36,7 +36,7 @@ format: install
 protos: install
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
 
-## Node benchmarks; figures go to docs/BENCHMARKS.md.
+## Node and gateway benchmarks (1 M records per node; several minutes); figures go to docs/BENCHMARKS.md.
 bench: install
 	$(BIN)/python -m bench.node --write docs/BENCHMARKS.md
 	$(BIN)/python -m bench.gateway --write docs/BENCHMARKS.md
