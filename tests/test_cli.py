@@ -75,3 +75,35 @@ def test_seed_is_deterministic_and_reingestable(tmp_path: Path) -> None:
     seeded = jjj("seed", "--region", "hebei", "--subjects", "2000", "--today", "2025-06-16", "--db", db)
     assert seeded.returncode == 0
     assert "0 records added, 0 new versions" in seeded.stdout
+
+
+def test_accounts_command(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'gateway.db'}"
+
+    def accounts(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jjj", "accounts", *args, "--db", db],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    done = accounts("acme", "--role", "enterprise", "--subject", "91350100M000100Y43", password="a-long-enough-secret")
+    assert done.returncode == 0 and "saved" in done.stdout
+    assert accounts("acme", "--role", "enterprise", password="a-long-enough-secret").returncode == 2
+    assert accounts("acme", "--role", "boss", password="a-long-enough-secret").returncode == 2
+    short = accounts("acme", "--role", "admin", password="short")
+    assert short.returncode == 2 and "12 characters" in short.stderr
+
+    from gateway.registry import Registry
+
+    registry = Registry.open(db)
+    try:
+        import asyncio
+
+        account = asyncio.run(registry.account("acme"))
+    finally:
+        registry.close()
+    assert account is not None and account.subject_id == "91350100M000100Y43"
+    assert account.password_hash.startswith("$argon2id$")
