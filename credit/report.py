@@ -124,9 +124,7 @@ def merge(
             if scope in profile.scopes
         }
         claimed[region] = cover
-        keys |= {
-            (entry.domain.code, scope) for entry in catalogue.for_subject(subject.kind) for scope in profile.scopes
-        }
+        keys |= cover
     by_region: dict[Region, dict[tuple[str, Scope], tuple[Outcome, tuple[CreditRecord, ...], int]]] = {}
     outcomes = []
     for region in regions:
