@@ -130,3 +130,19 @@ def test_the_document_names_everything_a_reader_needs() -> None:
     assert tianjin["catalogue_version"] == "2024.1" and tianjin["data_as_of"] == "2025-06-15T20:00:00Z"
     line = next(line for line in doc["lines"] if line["domain"] == "market_regulation")
     assert line["domain_name"] == "市场监管" and line["scope_name"] == "行政处罚"
+
+
+def test_lines_are_only_what_some_region_covers() -> None:
+    report = merge(SUBJECT, PROFILE, WINDOW, catalogues=CATALOGUES, answers={r: answer(r) for r in Region})
+    assert all(any(c.outcome is not CellOutcome.NOT_COVERED for c in line.cells) for line in report.lines)
+    keys = {(line.domain, line.scope) for line in report.lines}
+    # No region lists finance × serious dishonesty list: no line for it.
+    assert ("finance", Scope.SERIOUS_DISHONESTY_LIST) not in keys
+    covered = {
+        (entry.domain.code, scope)
+        for cat in CATALOGUES.values()
+        for entry in cat.for_subject(SUBJECT.kind)
+        for scope in entry.scopes
+        if scope in PROFILE.scopes
+    }
+    assert keys == covered
