@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,3 @@ class NodeSettings:
         return frozenset(
             line.split("#", 1)[0].strip().upper() for line in text.splitlines() if line.split("#", 1)[0].strip()
         )
-
-    def with_(self, **changes: Any) -> NodeSettings:
-        return replace(self, **changes)
