@@ -58,17 +58,24 @@ class KeyStore:
             raise FailedPrecondition(f"{path} holds key {key.kid}, not {kid}")
         return key
 
+    def current_kid(self) -> str:
+        """The id of the key that signs now.
+
+        Raises:
+            FailedPrecondition: no key yet (run ``jjj keys rotate``).
+        """
+        try:
+            return (self.directory / _CURRENT).read_text(encoding="ascii").strip()
+        except OSError:
+            raise FailedPrecondition(f"no signing key in {self.directory}: run `jjj keys rotate`") from None
+
     def current(self) -> SigningKey:
         """The key that signs now.
 
         Raises:
             FailedPrecondition: no key yet (run ``jjj keys rotate``) or an unreadable one.
         """
-        try:
-            kid = (self.directory / _CURRENT).read_text(encoding="ascii").strip()
-        except OSError:
-            raise FailedPrecondition(f"no signing key in {self.directory}: run `jjj keys rotate`") from None
-        return self._load(kid)
+        return self._load(self.current_kid())
 
     def rotate(self) -> SigningKey:
         """Make a new signing key and sign with it from now on; old keys stay published.

@@ -122,9 +122,9 @@ async def _watch_keys(store: KeyStore, service: ReportService, sessions: Session
     while True:
         await asyncio.sleep(every)
         try:
+            if await asyncio.to_thread(store.current_kid) == service.signing_key.kid:
+                continue  # the common case: one small file read, no key parsing
             current = await asyncio.to_thread(store.current)
-            if current.kid == service.signing_key.kid:
-                continue
             keyring = await asyncio.to_thread(store.keyring)
         except CreditError as exc:
             log.warning("signing_keys_unreadable", reason=exc.detail)
