@@ -3,9 +3,9 @@ fan-out, verification rate, and behaviour with a stopped, slowed or failed node.
 
     python -m bench.gateway [--records 1000000] [--write docs/BENCHMARKS.md]
 
-All on this machine: three nodes (SQLite, ``--records`` synthetic records each) behind
-small TCP proxies that can delay or refuse traffic, the gateway, the bare skeleton, and
-the load generator. Load is open-loop: requests start at a fixed rate whatever the
+All on this machine: three nodes (SQLite, ``--records`` synthetic records each), a
+gateway connected to them directly, a second gateway reaching them through small TCP
+proxies that can delay or refuse traffic, the bare skeleton, and the load generator. Load is open-loop: requests start at a fixed rate whatever the
 answers do, and latency counts from the moment a request was due.
 """
 
@@ -251,28 +251,34 @@ async def main(args: argparse.Namespace) -> None:
         registry = Registry.open(f"sqlite:///{gateway_db}")
         seed_demo_accounts(registry)
         registry.close()
-        nodes = ",".join(f"{r.value}=127.0.0.1:{p.port}" for r, p in proxies.items())
-        procs.append(
-            _spawn(
-                [
-                    "jjj",
-                    "gateway",
-                    "--listen",
-                    "127.0.0.1:8181",
-                    "--grpc-listen",
-                    "127.0.0.1:0",
-                    "--db",
-                    f"sqlite:///{gateway_db}",
-                    "--keys-dir",
-                    str(work / "keys"),
-                    "--nodes",
-                    nodes,
-                ]
+        # Two gateways on the same keys and registry: one talks to the nodes directly and
+        # is measured against the skeleton (which has no proxies either); the other goes
+        # through the proxies, for the runs with a delayed, stopped or slowed node.
+        direct = ",".join(f"{r.value}=127.0.0.1:{base_port + i}" for i, r in enumerate(Region))
+        proxied = ",".join(f"{r.value}=127.0.0.1:{p.port}" for r, p in proxies.items())
+        for port, nodes in ((8181, direct), (8183, proxied)):
+            procs.append(
+                _spawn(
+                    [
+                        "jjj",
+                        "gateway",
+                        "--listen",
+                        f"127.0.0.1:{port}",
+                        "--grpc-listen",
+                        "127.0.0.1:0",
+                        "--db",
+                        f"sqlite:///{gateway_db}",
+                        "--keys-dir",
+                        str(work / "keys"),
+                        "--nodes",
+                        nodes,
+                    ]
+                )
             )
-        )
         procs.append(_spawn(["bench.skeleton", "--port", "8182"]))
-        base = "http://127.0.0.1:8181"
+        base, faulty = "http://127.0.0.1:8181", "http://127.0.0.1:8183"
         await _wait_http(base + "/healthz")
+        await _wait_http(faulty + "/healthz")
         await _wait_http("http://127.0.0.1:8182/")
         await asyncio.sleep(2)  # nodes up
         connector = aiohttp.TCPConnector(limit=0)
@@ -286,9 +292,9 @@ async def main(args: argparse.Namespace) -> None:
             pool = [synthetic_subject(Region.TIANJIN, rng.randrange(subjects)).id for _ in range(5000)]
             issued: list[dict[str, str]] = []
 
-            async def report() -> bool:
+            async def report(via: str = base) -> bool:
                 body = {"subject": rng.choice(pool), "years": 3}
-                async with http.post(base + "/api/v1/reports", json=body, headers=auth) as reply:
+                async with http.post(via + "/api/v1/reports", json=body, headers=auth) as reply:
                     if reply.status != 201:
                         return False
                     data = await reply.json()
@@ -317,7 +323,9 @@ async def main(args: argparse.Namespace) -> None:
 
             for proxy in proxies.values():
                 proxy.delay = 0.05
-            delayed = await open_loop(20, 5, report)
+            for _ in range(50):
+                await report(faulty)
+            delayed = await open_loop(20, 5, lambda: report(faulty))
             note("Every node delayed 50 ms", delayed.summary())
             for proxy in proxies.values():
                 proxy.delay = 0.0
@@ -344,7 +352,7 @@ async def main(args: argparse.Namespace) -> None:
             async def report_incomplete() -> bool:
                 nonlocal incomplete
                 async with http.post(
-                    base + "/api/v1/reports", json={"subject": rng.choice(pool)}, headers=auth
+                    faulty + "/api/v1/reports", json={"subject": rng.choice(pool)}, headers=auth
                 ) as reply:
                     data = await reply.json()
                     if reply.status == 201 and data["verdict"] in ("incomplete", "has_records"):
@@ -352,9 +360,9 @@ async def main(args: argparse.Namespace) -> None:
                         return True
                     return False
 
-            before = await node_calls(http, base, Region.HEBEI)
+            before = await node_calls(http, faulty, Region.HEBEI)
             stopped = await open_loop(0.5 * load, 6, report_incomplete)
-            after = await node_calls(http, base, Region.HEBEI)
+            after = await node_calls(http, faulty, Region.HEBEI)
             requests = stopped.done + stopped.errors
             note(
                 "One node stopped",
@@ -365,9 +373,9 @@ async def main(args: argparse.Namespace) -> None:
             )
             hebei.refuse = False
             await asyncio.sleep(6)  # the breaker's cool-down, then a probe closes it
-            await open_loop(5, 2, report)
+            await open_loop(5, 2, lambda: report(faulty))
             hebei.delay = 2.0
-            slowed = await open_loop(0.3 * load, 6, report)
+            slowed = await open_loop(0.3 * load, 6, lambda: report(faulty))
             note("One node slowed by 2 s", f"{slowed.summary()} (per-region deadline 2000 ms)")
             hebei.delay = 0.0
     finally:
@@ -397,8 +405,11 @@ def write(path: Path, figures: dict[str, str], args: argparse.Namespace) -> None
 
 `python -m bench.gateway --records {args.records} --write docs/BENCHMARKS.md`,
 run {time.strftime("%Y-%m-%d")} on {machine()}.
-Open-loop load from a generator on the same machine; the gateway, three nodes, their
-proxies, the skeleton and the generator share the two cores.
+Open-loop load from a generator on the same machine; the gateway, three nodes, the
+skeleton and the generator share the two cores. Capacity, latency and verification are
+measured on a gateway connected to the nodes directly; the runs with a delayed, stopped
+or slowed node use a second gateway whose node connections pass through small TCP
+proxies in the generator's process.
 
 | what | target | measured |
 |---|---|---|

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
@@ -55,9 +55,26 @@ class Account:
     locked_until: datetime | None = None
 
 
+# Statements built once: SQLAlchemy caches their compiled form, and building a
+# statement costs more than running a point lookup on SQLite.
+_INSERT_REPORT = insert(reports)
+_REPORT_BY = {
+    column: select(reports).where(reports.c[column] == bindparam("value"))
+    for column in ("report_no", "verification_code", "sha256")
+}
+_ACCOUNT = select(accounts).where(accounts.c.username == bindparam("username"))
+
+
 class Registry:
+    """Reports are registered with group commit: registrations that arrive while a
+    transaction is being written wait for the next one and are written together, so
+    under load one commit serves many reports, and no report is acknowledged before
+    its row is committed."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._pending: list[tuple[RegisteredReport, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -83,24 +100,61 @@ class Registry:
             return work(*args)
         return await asyncio.to_thread(work, *args)
 
-    def _add_report(self, entry: RegisteredReport) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(reports).values(**_fields(entry)))
+    def _add_reports(self, entries: list[RegisteredReport]) -> list[BaseException | None]:
+        # One transaction for the group; if it fails, each on its own, so that one
+        # duplicate does not refuse the others.
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(_INSERT_REPORT, [_fields(entry) for entry in entries])
+            return [None] * len(entries)
+        except IntegrityError:
+            if len(entries) == 1:
+                raise
+        outcomes: list[BaseException | None] = []
+        for entry in entries:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(_INSERT_REPORT, _fields(entry))
+                outcomes.append(None)
+            except IntegrityError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                outcomes = await self._run(self._add_reports, [entry for entry, _ in group])
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                outcomes = [exc] * len(group)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
+        self._writer = None
 
     async def add_report(self, entry: RegisteredReport) -> None:
-        """Register an issued report.
+        """Register an issued report; returns once its row is committed.
 
         Raises:
             FailedPrecondition: its number, code or hash is already registered.
+            sqlalchemy.exc.OperationalError: the database cannot be written.
         """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_pending())
         try:
-            await self._run(self._add_report, entry)
+            await future
         except IntegrityError as exc:
             raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
 
     def _one_report(self, column: str, value: str) -> RegisteredReport | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(reports).where(reports.c[column] == value)).mappings().first()
+            row = conn.execute(_REPORT_BY[column], {"value": value}).mappings().first()
         if row is None:
             return None
         data = dict(row)
@@ -131,7 +185,7 @@ class Registry:
 
     def _account(self, username: str) -> Account | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(accounts).where(accounts.c.username == username)).mappings().first()
+            row = conn.execute(_ACCOUNT, {"username": username}).mappings().first()
         if row is None:
             return None
         data = {k: v for k, v in dict(row).items() if k != "created_at"}

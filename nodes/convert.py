@@ -147,6 +147,8 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
     _set_time(out.data_as_of, result.data_as_of)
     encoded = []
     for item in result.results:
+        if item.outcome is Outcome.NOT_COVERED:
+            continue  # implied by the catalogue, which the caller holds: keep replies small
         if not item.records and not item.excluded:
             encoded.append(_plain_result(item.domain, item.scope, item.outcome))
             continue

@@ -346,9 +346,11 @@ class SqlRecordStore:
         self.engine.dispose()
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
-        query = select(records).where(records.c.current, records.c.subject_id == subject_id)
         region = self.region
-        return await self._run(lambda conn: [_record_from_row(region, row) for row in conn.execute(query)], small=True)
+        return await self._run(
+            lambda conn: [_record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})],
+            small=True,
+        )
 
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
         region = self.region

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +52,25 @@ async def test_reports_are_found_by_number_code_and_hash(registry_url: str) -> N
         found = await registry.report_by_number(stored.report_no)
         assert found is not None and found.status == "superseded"
         assert found.retain_until - found.issued_at >= timedelta(days=3652)
+    finally:
+        registry.close()
+
+
+async def test_concurrent_registrations_are_committed_together_and_a_duplicate_is_refused_alone(
+    registry_url: str,
+) -> None:
+    registry = Registry.open(registry_url)
+    try:
+        first = entry()
+        await registry.add_report(first)
+        batch = [entry(f"JJJ-20250616-{i:010d}", f"CODE-{i:04d}") for i in range(40)]
+        outcomes = await asyncio.gather(
+            *(registry.add_report(e) for e in [*batch[:20], first, *batch[20:]]), return_exceptions=True
+        )
+        assert [type(o).__name__ for o in outcomes].count("FailedPrecondition") == 1
+        assert isinstance(outcomes[20], FailedPrecondition)
+        for e in batch:
+            assert await registry.report_by_number(e.report_no) == e
     finally:
         registry.close()
 
