@@ -348,7 +348,9 @@ class SqlRecordStore:
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
         region = self.region
         return await self._run(
-            lambda conn: [_record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})],
+            lambda conn: [
+                _record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
+            ],
             small=True,
         )
 
