@@ -5,8 +5,9 @@ fan-out, verification rate, and behaviour with a stopped, slowed or failed node.
 
 All on this machine: three nodes (SQLite, ``--records`` synthetic records each), a
 gateway connected to them directly, a second gateway reaching them through small TCP
-proxies that can delay or refuse traffic, the bare skeleton, and the load generator. Load is open-loop: requests start at a fixed rate whatever the
-answers do, and latency counts from the moment a request was due.
+proxies that can delay or refuse traffic, the bare skeleton, and the load generator.
+Load is open-loop: requests start at a fixed rate whatever the answers do, and latency
+counts from the moment a request was due.
 """
 
 from __future__ import annotations
