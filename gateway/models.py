@@ -44,3 +44,29 @@ class AccountRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GrantRow(Base):
+    """An authorisation grant (授权查询): the code is kept only as its SHA-256."""
+
+    __tablename__ = "grants"
+
+    grant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    subject_id: Mapped[str] = mapped_column(String(18))
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(64))
+    grantee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    purpose: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(8))  # fixed: one issued report; fresh: a new one at each use
+    report_no: Mapped[str] = mapped_column(String(32))  # the previewed report
+    profile: Mapped[str] = mapped_column(String(40))
+    years: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_grants_subject", "subject_id"),)

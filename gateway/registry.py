@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
 from gateway.models import AccountRow, ReportRow
-from nodes.db import migrate, sync_engine
+from nodes.db import GroupCommit, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
@@ -66,15 +66,13 @@ _ACCOUNT = select(accounts).where(accounts.c.username == bindparam("username"))
 
 
 class Registry:
-    """Reports are registered with group commit: registrations that arrive while a
-    transaction is being written wait for the next one and are written together, so
-    under load one commit serves many reports, and no report is acknowledged before
-    its row is committed."""
+    """Reports are registered with group commit (:class:`nodes.db.GroupCommit`): under
+    load one commit serves many reports, and no report is acknowledged before its row
+    is committed. The audit log shares the same writer."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._pending: list[tuple[RegisteredReport, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self.writes = GroupCommit(engine)
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -100,42 +98,6 @@ class Registry:
             return work(*args)
         return await asyncio.to_thread(work, *args)
 
-    def _add_reports(self, entries: list[RegisteredReport]) -> list[BaseException | None]:
-        # One transaction for the group; if it fails, each on its own, so that one
-        # duplicate does not refuse the others.
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(_INSERT_REPORT, [_fields(entry) for entry in entries])
-            return [None] * len(entries)
-        except IntegrityError:
-            if len(entries) == 1:
-                raise
-        outcomes: list[BaseException | None] = []
-        for entry in entries:
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(_INSERT_REPORT, _fields(entry))
-                outcomes.append(None)
-            except IntegrityError as exc:
-                outcomes.append(exc)
-        return outcomes
-
-    async def _write_pending(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                outcomes = await self._run(self._add_reports, [entry for entry, _ in group])
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
-                outcomes = [exc] * len(group)
-            for (_, future), outcome in zip(group, outcomes, strict=True):
-                if future.done():
-                    continue
-                if outcome is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(outcome)
-        self._writer = None
-
     async def add_report(self, entry: RegisteredReport) -> None:
         """Register an issued report; returns once its row is committed.
 
@@ -143,12 +105,9 @@ class Registry:
             FailedPrecondition: its number, code or hash is already registered.
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_pending())
+        fields = _fields(entry)
         try:
-            await future
+            await self.writes.submit(lambda conn: conn.execute(_INSERT_REPORT, fields))
         except IntegrityError as exc:
             raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
 

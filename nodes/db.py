@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from credit.errors import InvalidInput
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_T = TypeVar("_T")
 
 
 def database_url(url: str) -> str:
@@ -80,3 +83,72 @@ def migrate(url: str, *, scripts: Path = _MIGRATIONS) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+class GroupCommit:
+    """Writes from many requests, committed together.
+
+    Each submitted operation runs inside a transaction on a worker thread. Operations
+    that arrive while a transaction is being written wait for the next one and share it,
+    so under load one commit serves many writes, and a caller is answered only once its
+    write is committed. If a shared transaction fails on an integrity error, its
+    operations run again one transaction each, so one bad write refuses only itself: an
+    operation must therefore read what it depends on inside its transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, operation: Callable[[Connection], _T]) -> _T:
+        """Run ``operation`` in a transaction shared with others; its result once committed.
+
+        Raises:
+            Whatever the operation or the database raises for it.
+        """
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._pending.append((operation, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    def _run_group(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        try:
+            with self.engine.begin() as conn:
+                results = [operation(conn) for operation in operations]
+            return [(True, result) for result in results]
+        except IntegrityError as exc:
+            if len(operations) == 1:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        for operation in operations:
+            try:
+                with self.engine.begin() as conn:
+                    outcomes.append((True, operation(conn)))
+            except Exception as exc:  # noqa: BLE001 - handed to its caller
+                outcomes.append((False, exc))
+        return outcomes
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    outcomes = await asyncio.to_thread(self._run_group, [operation for operation, _ in group])
+                except Exception as exc:  # noqa: BLE001 - handed to every caller
+                    outcomes = [(False, exc)] * len(group)
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._writer = None

@@ -1,0 +1,46 @@
+"""Authorisation grants and the audit log.
+
+Revision ID: g0002
+Revises: g0001
+Create Date: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from nodes.auditlog import create_audit_tables
+
+revision = "g0002"
+down_revision = "g0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "grants",
+        sa.Column("grant_id", sa.String(32), primary_key=True),
+        sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("subject_id", sa.String(18), nullable=False),
+        sa.Column("subject_kind", sa.String(10), nullable=False),
+        sa.Column("created_by", sa.String(64), nullable=False),
+        sa.Column("grantee", sa.String(64), nullable=True),
+        sa.Column("purpose", sa.String(200), nullable=False),
+        sa.Column("mode", sa.String(8), nullable=False),
+        sa.Column("report_no", sa.String(32), nullable=False),
+        sa.Column("profile", sa.String(40), nullable=False),
+        sa.Column("years", sa.Integer(), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=False),
+        sa.Column("uses", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_grants_subject", "grants", ["subject_id"])
+    create_audit_tables(op)
+
+
+def downgrade() -> None:
+    for table in ("audit_head", "audit_checkpoints", "audit_entries", "grants"):
+        op.drop_table(table)

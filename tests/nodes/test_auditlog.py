@@ -1,0 +1,75 @@
+"""The audit log in a real database: concurrent appends make one chain, checkpoints are
+sealed, and rows changed, deleted or moved behind its back are found."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import delete, update
+
+from credit.audit import Action, Event, Outcome
+from credit.signing import Keyring, SigningKey
+from nodes.auditlog import AuditLog, entries
+from nodes.db import migrate, sync_engine
+
+KEY = SigningKey.generate()
+RING = Keyring([KEY.private.public_key()])
+
+
+@pytest.fixture
+async def audit(db_url: str):  # type: ignore[no-untyped-def]
+    migrate(db_url)
+    log = AuditLog(sync_engine(db_url), sealer=lambda: KEY, seal_every=10)
+    await asyncio.gather(
+        *(
+            log.record(Event(f"user{i % 3}", "enterprise", Action.REPORT_ISSUED, f"S{i % 4}", "投标"))
+            for i in range(25)
+        )
+    )
+    yield log
+    log.engine.dispose()
+
+
+async def test_concurrent_appends_make_one_sealed_chain(audit: AuditLog) -> None:
+    report = audit.verify(RING)
+    assert report.intact, report.reason
+    assert report.entries == 25 and report.checkpoints == 2  # at 10 and 20
+    assert (await audit.seal()) is not None
+    assert (await audit.seal()) is None  # nothing new to seal
+    assert audit.verify(RING).checkpoints == 3
+    mine = audit.find(subject="S1")
+    assert [e.seq for e in mine] == sorted((e.seq for e in mine), reverse=True)
+    assert {e.subject for e in mine} == {"S1"} and len(mine) == 6
+    refused = await audit.record(Event("x", "third_party", Action.REFUSED, "S1", outcome=Outcome.REFUSED))
+    assert refused.seq == 26 and audit.verify(RING).intact
+
+
+def _database_edit(audit: AuditLog, statement: object) -> None:
+    with audit.engine.begin() as conn:
+        conn.execute(statement)  # type: ignore[call-overload]
+
+
+async def test_an_entry_changed_in_the_database_is_named(audit: AuditLog) -> None:
+    _database_edit(audit, update(entries).where(entries.c.seq == 7).values(purpose="别的用途"))
+    report = audit.verify(RING)
+    assert report.broken_at == 7 and "changed" in report.reason
+
+
+async def test_a_deleted_entry_is_named(audit: AuditLog) -> None:
+    _database_edit(audit, delete(entries).where(entries.c.seq == 12))
+    assert audit.verify(RING).broken_at == 12
+
+
+async def test_a_deleted_tail_is_found(audit: AuditLog) -> None:
+    _database_edit(audit, delete(entries).where(entries.c.seq > 22))
+    report = audit.verify(RING)
+    assert report.broken_at == 23 and "missing" in report.reason
+
+
+async def test_reordered_entries_are_named(audit: AuditLog) -> None:
+    # Swap the numbers of entries 15 and 16 (through a free number, for the key).
+    _database_edit(audit, update(entries).where(entries.c.seq == 15).values(seq=-1))
+    _database_edit(audit, update(entries).where(entries.c.seq == 16).values(seq=15))
+    _database_edit(audit, update(entries).where(entries.c.seq == -1).values(seq=16))
+    assert audit.verify(RING).broken_at == 15
