@@ -191,7 +191,9 @@ def verify_chain(entries: Iterable[Entry], checkpoints: Iterable[Checkpoint], ke
                 f"entry {entry.seq} does not follow entry {entry.seq - 1} (deleted, inserted or reordered)",
             )
         if entry_hash(prev, entry.seq, entry.at, entry) != entry.hash:
-            return ChainReport(count, count_checkpoints, entry.seq, f"entry {entry.seq} was changed after it was written")
+            return ChainReport(
+                count, count_checkpoints, entry.seq, f"entry {entry.seq} was changed after it was written"
+            )
         if entry.seq in sealed and sealed[entry.seq] != entry.hash:
             return ChainReport(
                 count,

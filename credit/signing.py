@@ -151,6 +151,9 @@ class Keyring:
     def get(self, kid: str) -> Ed25519PublicKey | None:
         return self._keys.get(kid)
 
+    def keys(self) -> list[Ed25519PublicKey]:
+        return list(self._keys.values())
+
     def jwks(self) -> dict[str, Any]:
         """The JWKS document publishing every key of the ring."""
         return {"keys": [public_jwk(key) for key in self._keys.values()]}

@@ -23,9 +23,11 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from credit.audit import Action, Event, Outcome
 from credit.errors import TooManyAttempts, Unauthenticated
 from credit.signing import Keyring, SigningKey
 from gateway.registry import Account, Registry
+from nodes.auditlog import AuditLog
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -63,14 +65,41 @@ VERIFIED_CACHE = 10_000
 
 
 class Sessions:
-    def __init__(self, *, issuer: str, signing_key: SigningKey, keyring: Keyring, lifetime: timedelta) -> None:
+    """Session tokens this instance issues, and those of the peer instances it was told
+    to trust (one login for the whole federation). ``peers`` maps each trusted peer's
+    issuer name to its published keys; a token is honoured only when its key belongs to
+    the issuer it names."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        signing_key: SigningKey,
+        keyring: Keyring,
+        lifetime: timedelta,
+        peers: dict[str, Keyring] | None = None,
+    ) -> None:
         self.issuer = issuer
         self.signing_key = signing_key
         self.keyring = keyring
         self.lifetime = lifetime
+        self.peers: dict[str, Keyring] = dict(peers or {})
         # Verified tokens, for the rest of their life: systems send the same token with
         # every request, and verifying it costs more than the rest of a verification.
         self._verified: dict[str, tuple[Principal, float, str]] = {}
+
+    def _keyring_of(self, issuer: str) -> Keyring | None:
+        return self.keyring if issuer == self.issuer else self.peers.get(issuer)
+
+    def _find_key(self, kid: str) -> tuple[str, Any] | None:
+        own = self.keyring.get(kid)
+        if own is not None:
+            return self.issuer, own
+        for issuer, ring in self.peers.items():
+            key = ring.get(kid)
+            if key is not None:
+                return issuer, key
+        return None
 
     def issue(self, account: Account, *, now: datetime | None = None) -> tuple[str, int]:
         """A signed session token for an account, and its lifetime in seconds."""
@@ -99,7 +128,8 @@ class Sessions:
         known = self._verified.get(token)
         if known is not None:
             principal, expires, kid = known
-            if time.time() < expires and self.keyring.get(kid) is not None:
+            ring = self._keyring_of(principal.issuer)
+            if time.time() < expires and ring is not None and ring.get(kid) is not None:
                 return principal
             del self._verified[token]
         principal, expires, kid = self._verify(token)
@@ -115,9 +145,10 @@ class Sessions:
             raise Unauthenticated("会话无效 (malformed session token)") from exc
         if header.get("alg") != "EdDSA":
             raise Unauthenticated(f"会话无效 (algorithm {header.get('alg')!r} not accepted)")
-        key = self.keyring.get(str(header.get("kid", "")))
-        if key is None:
-            raise Unauthenticated("会话无效 (signed by an unknown key)")
+        found = self._find_key(str(header.get("kid", "")))
+        if found is None:
+            raise Unauthenticated("会话无效 (signed by an unknown key: not this instance nor one it trusts)")
+        signer, key = found
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -130,6 +161,8 @@ class Sessions:
             raise Unauthenticated("会话已过期，请重新登录 (session expired: log in again)") from exc
         except jwt.exceptions.PyJWTError as exc:
             raise Unauthenticated(f"会话无效 (invalid session token: {exc})") from exc
+        if claims["iss"] != signer:
+            raise Unauthenticated(f"会话无效 (the token names {claims['iss']!r} but was signed by {signer!r})")
         try:
             role = Role(claims["role"])
         except (KeyError, ValueError) as exc:
@@ -173,13 +206,29 @@ class AddressThrottle:
             self._failures.pop(next(iter(self._failures)))
 
 
-async def login(registry: Registry, sessions: Sessions, username: str, password: str) -> tuple[str, int]:
-    """Check a password and open a session.
+async def login(
+    registry: Registry, sessions: Sessions, username: str, password: str, *, audit: AuditLog | None = None
+) -> tuple[str, int]:
+    """Check a password and open a session; the attempt goes to the audit log.
 
     Raises:
         Unauthenticated: unknown user or wrong password (the same answer for both).
         TooManyAttempts: the account is locked after repeated failures.
     """
+    try:
+        token, lifetime, role = await _login(registry, sessions, username, password)
+    except (Unauthenticated, TooManyAttempts) as exc:
+        if audit is not None:
+            await audit.record(
+                Event(username[:128], "", Action.LOGIN_FAILED, outcome=Outcome.REFUSED, detail=exc.detail[:200])
+            )
+        raise
+    if audit is not None:
+        await audit.record(Event(username, role, Action.LOGIN))
+    return token, lifetime
+
+
+async def _login(registry: Registry, sessions: Sessions, username: str, password: str) -> tuple[str, int, str]:
     now = datetime.now(UTC)
     account = await registry.account(username)
     if account is None:
@@ -201,7 +250,7 @@ async def login(registry: Registry, sessions: Sessions, username: str, password:
         raise Unauthenticated("用户名或密码错误 (wrong username or password)")
     if account.failed_logins or account.locked_until:
         await registry.record_login(username, failed_logins=0, locked_until=None)
-    return sessions.issue(account, now=now)
+    return (*sessions.issue(account, now=now), account.role)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -90,12 +90,23 @@ def _node_error(region: Region, error: grpc.aio.AioRpcError) -> NodeError:
 class GrpcNodeClient:
     """A region's node over one long-lived channel."""
 
-    def __init__(self, region: Region, address: str, *, channel: grpc.aio.Channel | None = None) -> None:
+    def __init__(
+        self,
+        region: Region,
+        address: str,
+        *,
+        channel: grpc.aio.Channel | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.region = region
         self.address = address
-        self.channel = channel or grpc.aio.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        )
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        if channel is not None:
+            self.channel = channel
+        elif credentials is not None:
+            self.channel = grpc.aio.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.aio.insecure_channel(address, options=options)
         self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
 
     async def query(

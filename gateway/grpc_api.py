@@ -10,6 +10,7 @@ import grpc
 
 from credit.errors import InvalidInput, Unauthenticated
 from gateway.auth import AddressThrottle, Principal, Sessions, login
+from gateway.grants import GrantService
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
 from protos.credit.v1 import gateway_pb2 as pb
@@ -38,8 +39,9 @@ def _verification(result: Verification) -> pb.Verification:
 
 
 class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ignore[misc]
-    def __init__(self, *, service: ReportService, sessions: Sessions, registry: Registry) -> None:
+    def __init__(self, *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService) -> None:
         self.service = service
+        self.grants = grants
         self.sessions = sessions
         self.registry = registry
         self.throttle = AddressThrottle()
@@ -59,7 +61,9 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
         address = str(context.peer()).rsplit(":", 1)[0]
         self.throttle.check(address)
         try:
-            token, lifetime = await login(self.registry, self.sessions, request.username, request.password)
+            token, lifetime = await login(
+                self.registry, self.sessions, request.username, request.password, audit=self.service.audit
+            )
         except Unauthenticated:
             self.throttle.failed(address)
             raise
@@ -99,3 +103,17 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
         if not request.jws.strip():
             raise InvalidInput.for_field("jws", "the signed report (compact JWS) is required")
         return _verification(await self.service.verify_report(request.jws))
+
+    async def RedeemGrant(
+        self, request: pb.RedeemGrantRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RedeemedGrant:
+        has_session = any(key == "authorization" for key, _ in context.invocation_metadata() or ())
+        who = self._principal(context) if has_session else None
+        redeemed = await self.grants.redeem(request.code, who, address=str(context.peer()).rsplit(":", 1)[0])
+        grant = redeemed.grant
+        return pb.RedeemedGrant(
+            report=_issued(redeemed.report),
+            purpose=grant.purpose,
+            uses_left=grant.max_uses - grant.uses,
+            expires_at=grant.public()["expires_at"],
+        )

@@ -6,19 +6,23 @@ unexpected exception is logged with its traceback and answered with a generic 50
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from credit.errors import CreditError, InvalidInput, TooManyAttempts, Unauthenticated
-from gateway.auth import AddressThrottle, Principal, Sessions, login
+from credit.audit import Entry
+from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
+from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway.grants import GrantService, GrantTerms
 from gateway.openapi import OPENAPI
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
@@ -37,6 +41,7 @@ SERVICE: web.AppKey[ReportService] = web.AppKey("service", ReportService)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
 THROTTLE: web.AppKey[AddressThrottle] = web.AppKey("throttle", AddressThrottle)
+GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -103,13 +108,14 @@ def principal(request: web.Request) -> Principal:
     return request.app[SESSIONS].verify(token.strip())
 
 
-def _report_response(issued: IssuedReport, *, status: int = 200) -> web.Response:
+def _report_response(issued: IssuedReport, *, status: int = 200, extra: dict[str, Any] | None = None) -> web.Response:
     doc = issued.document
     head = {
         "report_no": doc["report_no"],
         "verification_code": doc["verification_code"],
         "verdict": doc["verdict"],
         "status": issued.status,
+        **(extra or {}),
     }
     # The report is already canonical JSON text, and the JWS is base64url and dots
     # (nothing to escape): embed both rather than encode tens of kilobytes again.
@@ -136,7 +142,9 @@ async def post_login(request: web.Request) -> web.Response:
     address = request.remote or "unknown"
     throttle.check(address)
     try:
-        token, lifetime = await login(request.app[REGISTRY], request.app[SESSIONS], username, password)
+        token, lifetime = await login(
+            request.app[REGISTRY], request.app[SESSIONS], username, password, audit=request.app[SERVICE].audit
+        )
     except Unauthenticated:
         throttle.failed(address)
         raise
@@ -207,17 +215,135 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-def build_app(*, service: ReportService, sessions: Sessions, registry: Registry) -> web.Application:
+def _optional_principal(request: web.Request) -> Principal | None:
+    return principal(request) if request.headers.get("Authorization") else None
+
+
+async def post_grant_preview(request: web.Request) -> web.Response:
+    who = principal(request)
+    terms = GrantTerms.parse(await _json(request))
+    preview = await request.app[GRANTS].preview(who, terms)
+    extra = {"preview": preview.token, "terms": dataclasses.asdict(preview.terms)}
+    return _report_response(preview.report, extra=extra)
+
+
+async def post_grant(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await _json(request)
+    created = await request.app[GRANTS].create(
+        who, preview=_field(body, "preview", str, "") or "", confirm=body.get("confirm") is True
+    )
+    return web.json_response(
+        {
+            "grant": created.grant.public(),
+            "code": created.code,
+            "url": created.url,
+            "qr_png": base64.b64encode(created.qr_png).decode("ascii"),
+        },
+        status=201,
+    )
+
+
+async def get_grants(request: web.Request) -> web.Response:
+    grants = await request.app[GRANTS].mine(principal(request))
+    return web.json_response({"grants": [grant.public() for grant in grants]})
+
+
+async def post_grant_revoke(request: web.Request) -> web.Response:
+    grant = await request.app[GRANTS].revoke(principal(request), request.match_info["grant_id"])
+    return web.json_response({"grant": grant.public()})
+
+
+async def get_grant_report(request: web.Request) -> web.Response:
+    redeemed = await request.app[GRANTS].redeem(
+        request.match_info["code"], _optional_principal(request), address=request.remote or ""
+    )
+    grant = redeemed.grant
+    extra = {
+        "grant": {
+            "purpose": grant.purpose,
+            "uses_left": grant.max_uses - grant.uses,
+            "expires_at": grant.public()["expires_at"],
+        }
+    }
+    response = _report_response(redeemed.report, extra=extra)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _entry_body(entry: Entry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "actor": entry.actor,
+        "role": entry.role,
+        "action": entry.action,
+        "subject": entry.subject or None,
+        "purpose": entry.purpose or None,
+        "outcome": entry.outcome,
+        "detail": entry.detail or None,
+    }
+
+
+def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput.for_field(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise InvalidInput.for_field(name, f"must be between {low} and {high}")
+    return value
+
+
+async def get_audit_mine(request: web.Request) -> web.Response:
+    who = principal(request)
+    if not who.subject_id:
+        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
+    limit = _int_query(request, "limit", 100, 1, 1000) or 100
+    before = _int_query(request, "before", None, 1, 2**62)
+    entries = await request.app[REGISTRY]._read(
+        lambda: request.app[SERVICE].audit.find(subject=who.subject_id, before=before, limit=limit)
+    )
+    return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    who = principal(request)
+    if who.role is not Role.ADMIN:
+        raise PermissionDenied("仅管理员可查看全部记录 (the full audit log is for administrators)")
+    limit = _int_query(request, "limit", 100, 1, 1000) or 100
+    before = _int_query(request, "before", None, 1, 2**62)
+    subject, actor = request.query.get("subject"), request.query.get("actor")
+    entries = await request.app[REGISTRY]._read(
+        lambda: request.app[SERVICE].audit.find(subject=subject, actor=actor, before=before, limit=limit)
+    )
+    return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
+
+
+def build_app(
+    *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService
+) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
     app[SERVICE] = service
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
+    app[GRANTS] = grants
     app[THROTTLE] = AddressThrottle()
     app.router.add_post("/api/v1/login", post_login)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/api/v1/reports/{report_no}", get_report)
     app.router.add_get("/api/v1/verify/{code}", get_verify_code)
     app.router.add_post("/api/v1/verify", post_verify)
+    app.router.add_post("/api/v1/grants/preview", post_grant_preview)
+    app.router.add_post("/api/v1/grants", post_grant)
+    app.router.add_get("/api/v1/grants", get_grants)
+    app.router.add_post("/api/v1/grants/{grant_id}/revoke", post_grant_revoke)
+    app.router.add_get("/api/v1/grants/{code}/report", get_grant_report)
+    app.router.add_get("/api/v1/audit/mine", get_audit_mine)
+    app.router.add_get("/api/v1/audit", get_audit)
     app.router.add_get("/.well-known/jwks.json", get_jwks)
     app.router.add_get("/healthz", get_health)
     app.router.add_get("/metrics", get_metrics)

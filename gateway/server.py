@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,14 +17,18 @@ from grpc_reflection.v1alpha import reflection
 from credit.errors import CreditError
 from gateway.auth import Sessions
 from gateway.fanout import FanOut, GrpcNodeClient
+from gateway.federation import refresh_peers, watch_peers
+from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
 from gateway.http import build_app
 from gateway.keys import KeyStore
 from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
+from nodes.auditlog import AuditLog
 from nodes.interceptors import ServiceInterceptor
 from nodes.server import until_stopped
+from nodes.tls import channel_credentials
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = structlog.get_logger("jjj.gateway")
@@ -40,6 +44,7 @@ class RunningGateway:
     grpc_server: grpc.aio.Server
     grpc_port: int
     key_watch: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -53,8 +58,11 @@ class RunningGateway:
     async def stop(self) -> None:
         if self.key_watch is not None:
             self.key_watch.cancel()
+        for task in self.tasks:
+            task.cancel()
         await self.grpc_server.stop(1.0)
         await self.runner.cleanup()
+        await self.registry.writes.flush()
         for client in self.clients:
             await client.close()
         self.registry.close()
@@ -72,7 +80,9 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     store = KeyStore(Path(settings.keys_dir))
     signing_key = await asyncio.to_thread(store.ensure)
     keyring = await asyncio.to_thread(store.keyring)
-    clients = [GrpcNodeClient(region, address) for region, address in settings.nodes.items()]
+    tls = settings.tls_files()
+    credentials = channel_credentials(tls) if tls is not None else None
+    clients = [GrpcNodeClient(region, address, credentials=credentials) for region, address in settings.nodes.items()]
     fanout = FanOut(
         {client.region: client for client in clients},
         deadline=settings.deadline,
@@ -85,23 +95,32 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         keyring=keyring,
         lifetime=timedelta(minutes=settings.session_minutes),
     )
+    peers = settings.trusted()
+    await refresh_peers(sessions, peers)
+    holder: list[ReportService] = []
+    audit = AuditLog(registry.engine, writes=registry.writes, sealer=lambda: holder[0].signing_key)
     service = ReportService(
         fanout=fanout,
         registry=registry,
         signing_key=signing_key,
         keyring=keyring,
         issuer=settings.issuer,
+        audit=audit,
         default_profile=settings.default_profile,
     )
-    runner = web.AppRunner(build_app(service=service, sessions=sessions, registry=registry), access_log=None)
-    await runner.setup()
+    holder.append(service)
     host, port = settings.listen.rsplit(":", 1)
+    grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
+    runner = web.AppRunner(
+        build_app(service=service, sessions=sessions, registry=registry, grants=grants), access_log=None
+    )
+    await runner.setup()
     site = web.TCPSite(runner, host, int(port))
     await site.start()
     bound = int(runner.addresses[0][1])
     grpc_server = grpc.aio.server(interceptors=[ServiceInterceptor(region="gateway")])
     gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
-        ReportGatewayServicer(service=service, sessions=sessions, registry=registry), grpc_server
+        ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants), grpc_server
     )
     gateway_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(gateway_health, grpc_server)
@@ -113,6 +132,10 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
+    running.tasks = [
+        asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),
+        asyncio.create_task(watch_peers(sessions, peers)),
+    ]
     log.info("gateway_started", url=running.url, nodes={r.value: a for r, a in settings.nodes.items()})
     return running
 
@@ -132,6 +155,16 @@ async def _watch_keys(store: KeyStore, service: ReportService, sessions: Session
         service.signing_key = sessions.signing_key = current
         service.keyring = sessions.keyring = keyring
         log.info("signing_key_rotated", kid=current.kid, published=len(keyring))
+
+
+async def _seal_periodically(audit: AuditLog, every: float) -> None:
+    """Seal the audit chain with a signed checkpoint every ``every`` seconds."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await audit.seal()
+        except Exception:
+            log.exception("audit_seal_failed")
 
 
 async def serve(settings: GatewaySettings) -> None:

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from credit.audit import Action, Event, Outcome
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
 from credit.errors import InvalidInput, NotFound, PermissionDenied
-from credit.identifiers import parse_subject
+from credit.identifiers import Subject, parse_subject
 from credit.profiles import get_profile
 from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
@@ -22,6 +23,7 @@ from gateway.assertions import on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
+from nodes.auditlog import AuditLog
 from nodes.service import QueryOptions
 
 log = structlog.get_logger("jjj.gateway")
@@ -69,21 +71,34 @@ class ReportService:
         signing_key: SigningKey,
         keyring: Keyring,
         issuer: str,
+        audit: AuditLog,
         default_profile: str = "tianjin-2023",
     ) -> None:
         self.fanout = fanout
         self.registry = registry
+        self.audit = audit
         self.signing_key = signing_key
         self.keyring = keyring
         self.issuer = issuer
         self.default_profile = default_profile
 
-    def _may_ask_for(self, principal: Principal, subject_id: str) -> None:
+    async def _may_ask_for(self, principal: Principal, subject_id: str, purpose: str = "") -> None:
         if principal.role is Role.ADMIN:
             return
         if principal.role in (Role.ENTERPRISE, Role.PERSON) and principal.subject_id == subject_id:
             return
         log.warning("access_refused", username=principal.username, role=principal.role.value, subject=subject_id)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.REFUSED,
+                subject_id,
+                purpose[:200],
+                Outcome.REFUSED,
+                "report of another subject",
+            )
+        )
         if principal.role in (Role.ENTERPRISE, Role.PERSON):
             raise PermissionDenied("只能查询本主体的报告 (you may only get the report of your own subject)")
         if principal.role is Role.AGENCY:
@@ -111,9 +126,35 @@ class ReportService:
             PermissionDenied: the principal may not get this subject's report.
         """
         subject = parse_subject(subject_id or principal.subject_id or "", field="subject")
-        self._may_ask_for(principal, subject.id)
         if len(purpose) > 200:
             raise InvalidInput.for_field("purpose", "查询事由过长 (purpose longer than 200 characters)")
+        await self._may_ask_for(principal, subject.id, purpose)
+        return await self.issue_authorised(
+            principal,
+            subject=subject,
+            years=years,
+            profile_id=profile_id,
+            purpose=purpose,
+            application_date=application_date,
+        )
+
+    async def issue_authorised(
+        self,
+        principal: Principal,
+        *,
+        subject: Subject,
+        years: int = 0,
+        profile_id: str = "",
+        purpose: str = "",
+        application_date: date | None = None,
+    ) -> IssuedReport:
+        """Issue a report the caller has already authorised (a subject's own, or a
+        grant's): ask, merge, sign, register, and log the access.
+
+        Raises:
+            UnknownName: an unknown profile.
+            InvalidWindow: years other than the profile offers.
+        """
         profile = get_profile(profile_id or self.default_profile)
         issued_at = datetime.now(UTC)
         applied = application_date or issued_at.astimezone(CHINA_TZ).date()
@@ -157,6 +198,16 @@ class ReportService:
             )
         )
         log.info("report_issued", report_no=issue.report_no, verdict=report.verdict.value, by=principal.username)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.REPORT_ISSUED,
+                subject.id,
+                purpose,
+                detail=f"{issue.report_no} verdict={report.verdict.value}",
+            )
+        )
         return IssuedReport(document, token, "valid", payload.decode())
 
     async def get(self, principal: Principal, report_no: str) -> IssuedReport:
@@ -169,7 +220,21 @@ class ReportService:
         entry = await self.registry.report_by_number(report_no.strip())
         if entry is None:
             raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
-        self._may_ask_for(principal, entry.subject_id)
+        await self._may_ask_for(principal, entry.subject_id)
+        await self.audit.record(
+            Event(principal.username, principal.role.value, Action.REPORT_VIEWED, entry.subject_id, detail=report_no)
+        )
+        return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
+
+    async def registered(self, report_no: str) -> IssuedReport:
+        """A registered report with its current status, for a caller already authorised.
+
+        Raises:
+            NotFound: no such report.
+        """
+        entry = await self.registry.report_by_number(report_no)
+        if entry is None:
+            raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
         return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
 
     async def verify_code(self, code: str) -> Verification:
@@ -180,17 +245,33 @@ class ReportService:
         """
         canonical_code = parse_verification_code(code)
         entry = await self.registry.report_by_code(canonical_code)
+        # The public verification log keeps report hashes only, never identifiers.
+        await self._verified(entry.sha256 if entry else "", "code", entry is not None)
         if entry is None:
             return Verification(False, "unknown", "没有与此核验码对应的报告 (no report has this verification code)")
         return Verification(True, entry.status, summary=_summary(entry))
 
+    async def _verified(self, report_hash: str, how: str, found: bool) -> None:
+        await self.audit.record(
+            Event(
+                "public",
+                "verifier",
+                Action.VERIFIED,
+                outcome=Outcome.OK if found else Outcome.REFUSED,
+                detail=f"{how} sha256={report_hash or '-'}",
+            )
+        )
+
     async def verify_report(self, token: str) -> Verification:
         """Whether a signed report is genuine, and its registered status."""
+        digest = hashlib.sha256(token.strip().encode()).hexdigest()
         try:
             document = verify(token, self.keyring)
         except VerificationError as exc:
+            await self._verified(digest, "jws", False)
             return Verification(False, "not_genuine", exc.detail)
-        entry = await self.registry.report_by_hash(hashlib.sha256(token.strip().encode()).hexdigest())
+        entry = await self.registry.report_by_hash(digest)
+        await self._verified(digest, "jws", entry is not None)
         if entry is None:
             return Verification(
                 False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)", None

@@ -10,6 +10,7 @@ from typing import Any
 from credit.errors import InvalidInput
 from credit.regions import Region
 from nodes.settings import env_values
+from nodes.tls import TlsFiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,16 @@ class GatewaySettings:
     region_deadline: float = 2.0
     session_minutes: int = 30
     default_profile: str = "tianjin-2023"
+    # The address users reach this instance at (QR codes and links); empty: the listener.
+    public_url: str = ""
+    # Other gateway instances of the federation whose sessions this one honours:
+    # ISSUER=JWKS_FILE_OR_URL,… (their published keys). Nobody else is trusted.
+    trust: str = ""
+    # mTLS towards the nodes: this gateway's certificate and key, and the federation CA.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    audit_seal_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
@@ -48,6 +59,12 @@ class GatewaySettings:
                 ("region_deadline", float),
                 ("session_minutes", int),
                 ("default_profile", str),
+                ("public_url", str),
+                ("trust", str),
+                ("tls_cert", str),
+                ("tls_key", str),
+                ("tls_ca", str),
+                ("audit_seal_seconds", float),
             ),
         )
         if "JJJ_GATEWAY_NODES" in env:
@@ -58,7 +75,38 @@ class GatewaySettings:
         settings = cls(**values)
         if settings.region_deadline > settings.deadline:
             raise InvalidInput.for_field("region_deadline", "must not exceed the overall deadline")
+        settings.trusted()
+        settings.tls_files()
         return settings
+
+    def tls_files(self) -> TlsFiles | None:
+        """The mTLS files for calls to the nodes, or None for plain gRPC.
+
+        Raises:
+            InvalidInput: some but not all of the three are given.
+        """
+        given = [self.tls_cert, self.tls_key, self.tls_ca]
+        if not any(given):
+            return None
+        if not all(given):
+            raise InvalidInput.for_field("tls_cert", "mTLS needs all three: tls_cert, tls_key and tls_ca")
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
+
+    def trusted(self) -> dict[str, str]:
+        """The peer instances trusted: issuer → JWKS file or URL.
+
+        Raises:
+            InvalidInput: a malformed entry, or one naming this instance's own issuer.
+        """
+        peers: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in self.trust.split(","))):
+            issuer, sep, source = item.partition("=")
+            if not sep or not issuer.strip() or not source.strip():
+                raise InvalidInput.for_field("trust", f"expected ISSUER=JWKS_FILE_OR_URL, got {item!r}")
+            if issuer.strip() == self.issuer:
+                raise InvalidInput.for_field("trust", f"{issuer!r} is this instance itself")
+            peers[issuer.strip()] = source.strip()
+        return peers
 
 
 def parse_nodes(text: str) -> dict[Region, str]:

@@ -57,10 +57,15 @@ class AssertionVerifier:
         self._read_at = time.monotonic()
 
     def _read(self) -> Keyring:
-        try:
-            return Keyring.from_jwks(json.loads(self.jwks_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, VerificationError) as exc:
-            raise FailedPrecondition(f"cannot read the gateway keys from {self.jwks_path}: {exc}") from exc
+        # Several files, comma-separated: the keys of every gateway instance of the
+        # federation (each publishes its own).
+        keys = []
+        for part in filter(None, (p.strip() for p in str(self.jwks_path).split(","))):
+            try:
+                keys.extend(Keyring.from_jwks(json.loads(Path(part).read_text(encoding="utf-8"))).keys())
+            except (OSError, ValueError, VerificationError) as exc:
+                raise FailedPrecondition(f"cannot read the gateway keys from {part}: {exc}") from exc
+        return Keyring(keys)
 
     def _key(self, kid: str) -> Any:
         key = self._keyring.get(kid)

@@ -40,6 +40,7 @@ log = structlog.get_logger("jjj.audit")
 
 metadata = MetaData()
 
+
 def _entry_columns() -> list[Column[Any]]:
     return [
         Column("seq", Integer, primary_key=True, autoincrement=False),

@@ -18,12 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from credit.catalogue import catalogue
 from credit.errors import InvalidInput
 from nodes.assertions import AssertionVerifier
+from nodes.auditlog import AuditLog
 from nodes.db import migrate, sync_engine
 from nodes.interceptors import ServiceInterceptor
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordStore
+from nodes.tls import server_credentials
 from protos.credit.v1 import node_pb2, node_pb2_grpc
 
 log = structlog.get_logger("jjj.node")
@@ -115,14 +117,20 @@ async def start_node(settings: NodeSettings) -> RunningNode:
             "configure the gateway's keys (--gateway-jwks FILE or JJJ_NODE_GATEWAY_JWKS) so that queries can be "
             "checked, or pass --allow-unasserted for development",
         )
+    tls = settings.tls_files()
+    audit = AuditLog(store.engine)
     node_pb2_grpc.add_RegionalNodeServicer_to_server(
-        RegionalNodeServicer(service=service, assertions=assertions), server
+        RegionalNodeServicer(service=service, assertions=assertions, audit=audit, require_identity=tls is not None),
+        server,
     )
     node_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(node_health, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        port = server.add_insecure_port(settings.listen)
+        if tls is not None:
+            port = server.add_secure_port(settings.listen, server_credentials(tls))
+        else:
+            port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
         store.close()
         raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc

@@ -10,6 +10,7 @@ from typing import Any
 
 from credit.errors import InvalidInput
 from credit.regions import Region
+from nodes.tls import TlsFiles
 
 
 def env_values(env: Mapping[str, str], prefix: str, fields: tuple[tuple[str, type], ...]) -> dict[str, Any]:
@@ -48,6 +49,11 @@ class NodeSettings:
     gateway_jwks: str = ""
     allow_unasserted: bool = False
     migrate: bool = True
+    # mTLS: this node's certificate and key, and the federation CA its callers must
+    # present certificates from. All three, or none (plain gRPC, development only).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NodeSettings:
@@ -72,6 +78,9 @@ class NodeSettings:
                 ("grace_seconds", float),
                 ("pilot_codes_file", str),
                 ("gateway_jwks", str),
+                ("tls_cert", str),
+                ("tls_key", str),
+                ("tls_ca", str),
             ),
         )
         if env.get("JJJ_NODE_ALLOW_UNASSERTED", "").lower() in ("1", "true", "yes"):
@@ -84,7 +93,21 @@ class NodeSettings:
         settings = cls(**values)
         if settings.max_batch < 1:
             raise InvalidInput.for_field("max_batch", "must be positive")
+        settings.tls_files()
         return settings
+
+    def tls_files(self) -> TlsFiles | None:
+        """The mTLS files, or None for plain gRPC.
+
+        Raises:
+            InvalidInput: some but not all of the three are given.
+        """
+        given = [self.tls_cert, self.tls_key, self.tls_ca]
+        if not any(given):
+            return None
+        if not all(given):
+            raise InvalidInput.for_field("tls_cert", "mTLS needs all three: tls_cert, tls_key and tls_ca")
+        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
 
     def pilot_codes(self) -> frozenset[str]:
         """Known early pilot codes: one per line in ``pilot_codes_file``, ``#`` comments.

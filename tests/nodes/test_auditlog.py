@@ -22,10 +22,7 @@ async def audit(db_url: str):  # type: ignore[no-untyped-def]
     migrate(db_url)
     log = AuditLog(sync_engine(db_url), sealer=lambda: KEY, seal_every=10)
     await asyncio.gather(
-        *(
-            log.record(Event(f"user{i % 3}", "enterprise", Action.REPORT_ISSUED, f"S{i % 4}", "投标"))
-            for i in range(25)
-        )
+        *(log.record(Event(f"user{i % 3}", "enterprise", Action.REPORT_ISSUED, f"S{i % 4}", "投标")) for i in range(25))
     )
     yield log
     log.engine.dispose()

@@ -1,6 +1,7 @@
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -79,3 +80,21 @@ class Verification(_message.Message):
     reason: str
     summary_json: str
     def __init__(self, genuine: _Optional[bool] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., summary_json: _Optional[str] = ...) -> None: ...
+
+class RedeemGrantRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class RedeemedGrant(_message.Message):
+    __slots__ = ("report", "purpose", "uses_left", "expires_at")
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    USES_LEFT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    report: IssuedReport
+    purpose: str
+    uses_left: int
+    expires_at: str
+    def __init__(self, report: _Optional[_Union[IssuedReport, _Mapping]] = ..., purpose: _Optional[str] = ..., uses_left: _Optional[int] = ..., expires_at: _Optional[str] = ...) -> None: ...

@@ -59,6 +59,11 @@ class ReportGatewayStub:
                 request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.VerifyReportRequest.SerializeToString,
                 response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.Verification.FromString,
                 _registered_method=True)
+        self.RedeemGrant = channel.unary_unary(
+                '/credit.v1.ReportGateway/RedeemGrant',
+                request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.FromString,
+                _registered_method=True)
 
 
 class ReportGatewayServicer:
@@ -97,6 +102,14 @@ class ReportGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RedeemGrant(self, request, context):
+        """A third party's report through a subject's authorisation code (授权查询). Named
+        grants need the grantee's session in the authorization metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +137,11 @@ def add_ReportGatewayServicer_to_server(servicer, server):
                     servicer.VerifyReport,
                     request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.VerifyReportRequest.FromString,
                     response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.Verification.SerializeToString,
+            ),
+            'RedeemGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemGrant,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +279,33 @@ class ReportGateway:
             '/credit.v1.ReportGateway/VerifyReport',
             protos_dot_credit_dot_v1_dot_gateway__pb2.VerifyReportRequest.SerializeToString,
             protos_dot_credit_dot_v1_dot_gateway__pb2.Verification.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.ReportGateway/RedeemGrant',
+            protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.FromString,
             options,
             channel_credentials,
             insecure,

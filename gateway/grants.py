@@ -1,0 +1,437 @@
+"""Authorisation grants (授权查询): a subject lets a third party fetch its report.
+
+The subject first previews exactly what the grantee will see — its three-region report,
+issued and registered like any other — and confirms; the grant then gets an
+authorisation code (shown once, stored only as its SHA-256) and a QR code carrying the
+gateway's URL for it. A grant has a purpose, an optional named grantee, an expiry of at
+most 30 days and a number of uses, and serves either the previewed report itself
+(``fixed``) or a fresh report at each use (``fresh``). Each use is counted atomically in
+the database, so two redemptions racing for the last use cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import segno
+from sqlalchemy import Table, insert, select, update
+
+from credit.audit import Action, Event, Outcome
+from credit.codes import new_grant_code, parse_grant_code
+from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from credit.identifiers import parse_subject
+from gateway.auth import Principal, Role
+from gateway.models import GrantRow
+from gateway.service import IssuedReport, ReportService
+
+grants: Table = GrantRow.__table__  # type: ignore[assignment]
+
+MAX_DAYS = 30
+MAX_USES = 100
+MODES = ("fixed", "fresh")
+PREVIEW_LIFETIME = timedelta(minutes=15)
+PREVIEW_AUDIENCE = "jjj-grant-preview"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantTerms:
+    purpose: str
+    grantee: str | None
+    days: int
+    max_uses: int
+    mode: str
+    years: int
+    profile: str
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> GrantTerms:
+        """Terms from a request body, checked.
+
+        Raises:
+            InvalidInput: a missing purpose, an expiry beyond 30 days, uses out of range,
+                an unknown mode.
+        """
+        purpose = str(body.get("purpose") or "").strip()
+        if not purpose or len(purpose) > 200:
+            raise InvalidInput.for_field("purpose", "请填写授权用途 (state the purpose, at most 200 characters)")
+        days, uses = body.get("days", 7), body.get("max_uses", 1)
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
+            raise InvalidInput.for_field("days", f"授权期限为 1 至 {MAX_DAYS} 天 (1 to {MAX_DAYS} days)")
+        if not isinstance(uses, int) or isinstance(uses, bool) or not 1 <= uses <= MAX_USES:
+            raise InvalidInput.for_field("max_uses", f"使用次数为 1 至 {MAX_USES} 次 (1 to {MAX_USES} uses)")
+        mode = str(body.get("mode") or "fixed")
+        if mode not in MODES:
+            raise InvalidInput.for_field("mode", "fixed (the previewed report) or fresh (a new report at each use)")
+        grantee = body.get("grantee")
+        if grantee is not None and (not isinstance(grantee, str) or not grantee.strip() or len(grantee) > 64):
+            raise InvalidInput.for_field("grantee", "the grantee's account name, at most 64 characters")
+        years = body.get("years", 0)
+        if not isinstance(years, int) or isinstance(years, bool):
+            raise InvalidInput.for_field("years", "must be an integer")
+        profile = body.get("profile") or ""
+        if not isinstance(profile, str):
+            raise InvalidInput.for_field("profile", "must be a string")
+        return cls(purpose, grantee.strip() if grantee else None, days, uses, mode, years, profile)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    token: str
+    report: IssuedReport
+    terms: GrantTerms
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    grant_id: str
+    subject_id: str
+    created_by: str
+    grantee: str | None
+    purpose: str
+    mode: str
+    report_no: str
+    profile: str
+    years: int
+    max_uses: int
+    uses: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        if self.uses >= self.max_uses:
+            return "used_up"
+        return "active"
+
+    def public(self, now: datetime | None = None) -> dict[str, Any]:
+        moment = now or datetime.now(UTC)
+        return {
+            "grant_id": self.grant_id,
+            "purpose": self.purpose,
+            "grantee": self.grantee,
+            "mode": self.mode,
+            "report_no": self.report_no,
+            "max_uses": self.max_uses,
+            "uses": self.uses,
+            "created_at": _iso(self.created_at),
+            "expires_at": _iso(self.expires_at),
+            "revoked_at": _iso(self.revoked_at) if self.revoked_at else None,
+            "state": self.state(moment),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedGrant:
+    grant: Grant
+    code: str
+    url: str
+    qr_png: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    grant: Grant
+    report: IssuedReport
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _grant(row: Mapping[Any, Any]) -> Grant:
+    values = {name: row[name] for name in Grant.__slots__}
+    for name in ("created_at", "expires_at", "revoked_at"):
+        values[name] = _utc(values[name])
+    return Grant(**values)
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+def qr_png(text: str) -> bytes:
+    """A QR code image (PNG) of ``text``, medium error correction, for screens and paper."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=6, border=4)
+    return out.getvalue()
+
+
+class GrantService:
+    def __init__(self, reports: ReportService, *, public_url: str) -> None:
+        self.reports = reports
+        self.registry = reports.registry
+        self.audit = reports.audit
+        self.public_url = public_url.rstrip("/")
+
+    def url_for(self, code: str) -> str:
+        return f"{self.public_url}/api/v1/grants/{code}/report"
+
+    def _owner(self, principal: Principal) -> str:
+        if principal.role not in (Role.ENTERPRISE, Role.PERSON) or not principal.subject_id:
+            raise PermissionDenied("只有经营主体或个人可以授权 (only an enterprise or a person can grant access)")
+        return principal.subject_id
+
+    async def preview(self, principal: Principal, terms: GrantTerms) -> Preview:
+        """The report the grantee would see, issued now, and a token to confirm it with.
+
+        Raises:
+            PermissionDenied: the principal is not a subject.
+            InvalidWindow, UnknownName: bad years or profile.
+        """
+        subject = self._owner(principal)
+        report = await self.reports.issue(
+            principal,
+            subject_id=subject,
+            years=terms.years,
+            profile_id=terms.profile,
+            purpose=f"授权预览：{terms.purpose}",
+        )
+        now = datetime.now(UTC)
+        claims = {
+            "iss": self.reports.issuer,
+            "aud": PREVIEW_AUDIENCE,
+            "sub": principal.username,
+            "subject": subject,
+            "report_no": report.document["report_no"],
+            "terms": {
+                "purpose": terms.purpose,
+                "grantee": terms.grantee,
+                "days": terms.days,
+                "max_uses": terms.max_uses,
+                "mode": terms.mode,
+                "years": report.document["window"]["years"],
+                "profile": report.document["profile"]["id"],
+            },
+            "iat": now,
+            "exp": now + PREVIEW_LIFETIME,
+        }
+        key = self.reports.signing_key
+        token = jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.GRANT_PREVIEWED,
+                subject,
+                terms.purpose,
+                detail=report.document["report_no"],
+            )
+        )
+        return Preview(token, report, terms)
+
+    def _confirmed(self, principal: Principal, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self.reports.keyring.get(str(header.get("kid", "")))
+            if key is None:
+                raise jwt.InvalidTokenError("signed by an unknown key")
+            claims: dict[str, Any] = jwt.decode(token, key, algorithms=["EdDSA"], audience=PREVIEW_AUDIENCE)
+        except jwt.ExpiredSignatureError as exc:
+            raise FailedPrecondition("预览已过期，请重新预览 (the preview expired: preview again)") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidInput.for_field("preview", f"预览凭据无效 (not a valid preview token: {exc})") from exc
+        if claims.get("sub") != principal.username or claims.get("subject") != principal.subject_id:
+            raise PermissionDenied("这不是您的预览 (this preview belongs to someone else)")
+        return claims
+
+    async def create(self, principal: Principal, *, preview: str, confirm: bool) -> CreatedGrant:
+        """A grant from a confirmed preview, with its code shown this once.
+
+        Raises:
+            InvalidInput: no confirmation, or a malformed preview token.
+            FailedPrecondition: the preview expired.
+            PermissionDenied: another user's preview, or not a subject.
+        """
+        self._owner(principal)
+        if confirm is not True:
+            raise InvalidInput.for_field("confirm", "请确认预览内容后再授权 (confirm the preview to create the grant)")
+        claims = self._confirmed(principal, preview)
+        terms = claims["terms"]
+        now = datetime.now(UTC)
+        code = new_grant_code()
+        row = {
+            "grant_id": "g_" + secrets.token_hex(8),
+            "code_hash": code_hash(code),
+            "subject_id": claims["subject"],
+            "subject_kind": "person" if principal.role is Role.PERSON else "enterprise",
+            "created_by": principal.username,
+            "grantee": terms["grantee"],
+            "purpose": terms["purpose"],
+            "mode": terms["mode"],
+            "report_no": claims["report_no"],
+            "profile": terms["profile"],
+            "years": terms["years"],
+            "max_uses": terms["max_uses"],
+            "uses": 0,
+            "created_at": now,
+            "expires_at": now + timedelta(days=terms["days"]),
+            "revoked_at": None,
+            "last_used_at": None,
+        }
+        await self.registry.writes.submit(lambda conn: conn.execute(insert(grants).values(**row)))
+        grant = _grant(row)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.GRANT_CREATED,
+                grant.subject_id,
+                grant.purpose,
+                detail=f"{grant.grant_id} grantee={grant.grantee or '-'} uses={grant.max_uses} mode={grant.mode}",
+            )
+        )
+        url = self.url_for(code)
+        return CreatedGrant(grant, code, url, qr_png(url))
+
+    def _by_hash(self, digest: str) -> Grant | None:
+        with self.registry.engine.connect() as conn:
+            row = conn.execute(select(grants).where(grants.c.code_hash == digest)).mappings().first()
+        return _grant(row) if row is not None else None
+
+    async def redeem(self, code: str, principal: Principal | None, *, address: str = "") -> Redeemed:
+        """The report a grant lets its holder see, counting one use.
+
+        Raises:
+            InvalidInput: not a well-formed authorisation code.
+            NotFound: no grant has this code.
+            PermissionDenied: the grant names another grantee; revoked, expired or used up.
+        """
+        actor = principal.username if principal else f"anonymous@{address or 'unknown'}"
+        role = principal.role.value if principal else "anonymous"
+        canonical_code = parse_grant_code(code)
+        digest = code_hash(canonical_code)
+        grant = await self.registry._read(self._by_hash, digest)
+        if grant is None:
+            await self.audit.record(
+                Event(actor, role, Action.REFUSED, "", "", Outcome.REFUSED, "grant redemption: unknown code")
+            )
+            raise NotFound("没有与此授权码对应的授权 (no grant has this authorisation code)")
+
+        async def refuse(reason: str, message: str) -> PermissionDenied:
+            await self.audit.record(
+                Event(actor, role, Action.REFUSED, grant.subject_id, grant.purpose, Outcome.REFUSED, reason)
+            )
+            return PermissionDenied(message)
+
+        if grant.grantee and (principal is None or principal.username != grant.grantee):
+            raise await refuse(
+                f"grant {grant.grant_id}: not the named grantee",
+                "此授权仅限指定的被授权方使用，请以其账号登录 (this grant is for a named grantee: log in as it)",
+            )
+        now = datetime.now(UTC)
+
+        def use(conn: Any) -> int:
+            result = conn.execute(
+                update(grants)
+                .where(
+                    grants.c.code_hash == digest,
+                    grants.c.revoked_at.is_(None),
+                    grants.c.uses < grants.c.max_uses,
+                    grants.c.expires_at > now,
+                )
+                .values(uses=grants.c.uses + 1, last_used_at=now)
+            )
+            return int(result.rowcount)
+
+        if await self.registry.writes.submit(use) != 1:
+            current = await self.registry._read(self._by_hash, digest) or grant
+            state = current.state(now)
+            messages = {
+                "revoked": "授权已被撤销 (the grant was revoked)",
+                "expired": "授权已过期 (the grant has expired)",
+                "used_up": "授权次数已用完 (the grant has been used up)",
+            }
+            raise await refuse(f"grant {grant.grant_id}: {state}", messages.get(state, "授权不可用 (grant unusable)"))
+        if grant.mode == "fixed":
+            report = await self.reports.registered(grant.report_no)
+        else:
+            # The redeemer asks, on the strength of the grant: the nodes see who it is.
+            asker = principal or Principal(actor, Role.THIRD_PARTY, None, self.reports.issuer)
+            report = await self.reports.issue_authorised(
+                asker,
+                subject=parse_subject(grant.subject_id, field="subject"),
+                years=grant.years,
+                profile_id=grant.profile,
+                purpose=f"授权查询：{grant.purpose}",
+            )
+        used = dataclasses.replace(grant, uses=grant.uses + 1)
+        await self.audit.record(
+            Event(
+                actor,
+                role,
+                Action.GRANT_REDEEMED,
+                grant.subject_id,
+                grant.purpose,
+                detail=f"{grant.grant_id} report={report.document['report_no']}",
+            )
+        )
+        return Redeemed(used, report)
+
+    async def mine(self, principal: Principal) -> list[Grant]:
+        """The grants of the principal's subject, newest first.
+
+        Raises:
+            PermissionDenied: the principal is not a subject.
+        """
+        subject = self._owner(principal)
+
+        def read() -> list[Grant]:
+            with self.registry.engine.connect() as conn:
+                rows = (
+                    conn.execute(
+                        select(grants).where(grants.c.subject_id == subject).order_by(grants.c.created_at.desc())
+                    )
+                    .mappings()
+                    .all()
+                )
+            return [_grant(row) for row in rows]
+
+        result: list[Grant] = await self.registry._read(read)
+        return result
+
+    async def revoke(self, principal: Principal, grant_id: str) -> Grant:
+        """Revoke one of the subject's grants (an admin may revoke any).
+
+        Raises:
+            NotFound: no such grant of this subject.
+        """
+        now = datetime.now(UTC)
+
+        def revoke(conn: Any) -> Any:
+            query = update(grants).where(grants.c.grant_id == grant_id, grants.c.revoked_at.is_(None))
+            if principal.role is not Role.ADMIN:
+                query = query.where(grants.c.subject_id == principal.subject_id)
+            conn.execute(query.values(revoked_at=now))
+            return conn.execute(select(grants).where(grants.c.grant_id == grant_id)).mappings().first()
+
+        row = await self.registry.writes.submit(revoke)
+        if row is None or (principal.role is not Role.ADMIN and row["subject_id"] != principal.subject_id):
+            raise NotFound(f"没有编号为 {grant_id} 的授权 (no grant {grant_id} of yours)")
+        grant = _grant(row)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.GRANT_REVOKED,
+                grant.subject_id,
+                grant.purpose,
+                detail=grant.grant_id,
+            )
+        )
+        return grant
