@@ -233,7 +233,8 @@ class GrantService:
                 detail=report.document["report_no"],
             )
         )
-        return Preview(token, report, terms)
+        effective = dataclasses.replace(terms, years=claims["terms"]["years"], profile=claims["terms"]["profile"])
+        return Preview(token, report, effective)
 
     def _confirmed(self, principal: Principal, token: str) -> dict[str, Any]:
         try:

@@ -45,6 +45,7 @@ class RunningGateway:
     grpc_port: int
     key_watch: asyncio.Task[None] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    service: ReportService | None = None
 
     @property
     def url(self) -> str:
@@ -97,8 +98,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     )
     peers = settings.trusted()
     await refresh_peers(sessions, peers)
-    holder: list[ReportService] = []
-    audit = AuditLog(registry.engine, writes=registry.writes, sealer=lambda: holder[0].signing_key)
+    # Checkpoints are signed with the key reports are signed with at the time.
+    audit = AuditLog(registry.engine, writes=registry.writes, sealer=lambda: service.signing_key)
     service = ReportService(
         fanout=fanout,
         registry=registry,
@@ -108,7 +109,6 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         audit=audit,
         default_profile=settings.default_profile,
     )
-    holder.append(service)
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
     runner = web.AppRunner(
@@ -131,6 +131,7 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     for service_name in ("", name):
         await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
+    running.service = service
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),

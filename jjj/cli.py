@@ -53,6 +53,9 @@ def _cmd_node(args: argparse.Namespace) -> int:
         pilot_codes_file=args.pilot_codes,
         gateway_jwks=args.gateway_jwks,
         allow_unasserted=True if args.allow_unasserted else None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
     )
     asyncio.run(serve(settings))
     return 0
@@ -142,6 +145,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.keys import KeyStore
     from gateway.registry import Registry
 
+    from nodes.tls import init_federation
+
+    certs = data / "certs"
+    if not (certs / "ca.pem").exists():
+        init_federation(certs)
     keys = KeyStore(data / "keys")
     keys.ensure()
     jwks_file = data / "gateway-jwks.json"
@@ -158,7 +166,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         db = data / f"{region.value}.db"
         cmd = [
             *exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}",
-            "--gateway-jwks", str(jwks_file),
+            "--gateway-jwks", str(jwks_file), "--tls-cert", str(certs / f"node-{region.value}.pem"),
+            "--tls-key", str(certs / f"node-{region.value}.key"), "--tls-ca", str(certs / "ca.pem"),
         ]  # fmt: skip
         children.append(
             subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
@@ -169,7 +178,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         subprocess.Popen(
             [
                 *exe, "gateway", "--listen", f"127.0.0.1:{args.gateway_port}", "--db", gateway_db,
-                "--keys-dir", str(data / "keys"), "--nodes", nodes_arg,
+                "--keys-dir", str(data / "keys"), "--nodes", nodes_arg, "--tls-cert", str(certs / "gateway.pem"),
+                "--tls-key", str(certs / "gateway.key"), "--tls-ca", str(certs / "ca.pem"),
             ],
             env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")},
         )
@@ -179,7 +189,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("\nDemo logins (POST /api/v1/login):")
     for login in logins:
         print(f"  {login.username:<11} {login.password:<18} {login.role.value:<12} {login.description}")
-    print("\nThree regional nodes (gRPC, credit.v1.RegionalNode; health and reflection on each):")
+    print(f"\nThree regional nodes (gRPC with mutual TLS under the demo CA in {certs}):")
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
     print("\nDemo subjects (the same in every region):")
@@ -217,6 +227,11 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         keys_dir=args.keys_dir,
         nodes=args.nodes,
         issuer=args.issuer,
+        public_url=args.public_url,
+        trust=args.trust,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
     )
     if not settings.nodes:
         raise InvalidInput.for_field("nodes", "no nodes given (--nodes beijing=HOST:PORT,… or JJJ_GATEWAY_NODES)")
@@ -289,6 +304,48 @@ def _read_jwks(source: str) -> dict[str, object]:
     return document
 
 
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from nodes.tls import gateway_identity, init_federation, issue, node_identity
+
+    directory = Path(args.dir)
+    if args.action == "init":
+        names = init_federation(directory, hosts=args.host or ())
+        print(f"federation CA and certificates in {directory}: {', '.join(n + '.pem' for n in names)}")
+        print("keep ca.key offline once the certificates are issued")
+        return 0
+    if not args.name:
+        raise InvalidInput.for_field("name", "which certificate: node-beijing, node-tianjin, node-hebei, gateway, …")
+    if args.identity:
+        identity = args.identity
+    elif args.name.startswith("node-"):
+        identity = node_identity(Region.parse(args.name.removeprefix("node-")))
+    elif args.name.startswith("gateway"):
+        identity = gateway_identity(args.name.removeprefix("gateway").lstrip("-") or "jjj-gateway")
+    else:
+        raise InvalidInput.for_field("identity", "give --identity node:REGION or gateway:NAME for this name")
+    cert = issue(directory, args.name, identity, hosts=[args.name, *(args.host or ())], days=args.days)
+    print(f"{directory / (args.name + '.pem')}: {identity}, valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from credit.signing import Keyring
+    from nodes.auditlog import AuditLog
+    from nodes.db import sync_engine
+
+    keyring = Keyring.from_jwks(_read_jwks(args.jwks)) if args.jwks else Keyring()
+    engine = sync_engine(args.db)
+    try:
+        report = AuditLog(engine).verify(keyring)
+    finally:
+        engine.dispose()
+    if report.intact:
+        print(f"INTACT: {report.entries} entries, {report.checkpoints} signed checkpoints")
+        return 0
+    print(f"BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from credit.signing import Keyring, VerificationError, verify
 
@@ -311,6 +368,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tls-cert", help="mTLS: this member's certificate (PEM)")
+    parser.add_argument("--tls-key", help="mTLS: its private key (PEM)")
+    parser.add_argument("--tls-ca", help="mTLS: the federation CA's certificate (PEM)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jjj", description="Beijing–Tianjin–Hebei public credit report federation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument(
         "--allow-unasserted", action="store_true", help="accept queries without an assertion (development only)"
     )
+    _tls_arguments(node)
     node.set_defaults(func=_cmd_node)
 
     ingest = sub.add_parser("ingest", help="load a CSV or JSONL file of records into a node's database")
@@ -355,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--keys-dir", help="signing key directory (default var/keys)")
     gateway.add_argument("--nodes", help="beijing=HOST:PORT,tianjin=HOST:PORT,hebei=HOST:PORT")
     gateway.add_argument("--issuer", help="the name the gateway signs as")
+    gateway.add_argument("--public-url", help="the URL users reach this instance at (links and QR codes)")
+    gateway.add_argument("--trust", help="peer instances whose sessions it honours: ISSUER=JWKS_FILE_OR_URL,…")
+    _tls_arguments(gateway)
     gateway.set_defaults(func=_cmd_gateway)
 
     accounts = sub.add_parser("accounts", help="add or replace a gateway account (password on standard input)")
@@ -367,13 +434,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="the gateway's signing keys")
     keys.add_argument("action", choices=("rotate", "jwks"), help="rotate: make a new signing key; jwks: print the JWKS")
-    keys.add_argument("--dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
+    keys.add_argument("--dir", "--keys-dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
     keys.set_defaults(func=_cmd_keys)
 
     verify = sub.add_parser("verify", help="verify a signed report offline (exit 0 genuine, 1 not)")
     verify.add_argument("file", help="the signed report (compact JWS)")
     verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
     verify.set_defaults(func=_cmd_verify)
+
+    certs = sub.add_parser("certs", help="the federation's CA and mTLS certificates")
+    certs.add_argument("action", choices=("init", "issue"), help="init: CA and every member; issue: add or renew one")
+    certs.add_argument("dir", help="certificate directory (holds ca.pem and ca.key)")
+    certs.add_argument("name", nargs="?", help="for issue: node-beijing, node-tianjin, node-hebei, gateway, …")
+    certs.add_argument("--host", action="append", help="a host name or address the member is reached at (repeat)")
+    certs.add_argument("--identity", help="for issue: node:REGION or gateway:NAME (default from the name)")
+    certs.add_argument("--days", type=int, default=365, help="validity of an issued certificate (default 365)")
+    certs.set_defaults(func=_cmd_certs)
+
+    audit = sub.add_parser("audit", help="check an audit log's hash chain (exit 0 intact, 1 broken)")
+    audit.add_argument("action", choices=("verify",))
+    audit.add_argument("--db", required=True, help="the gateway's or a node's database URL")
+    audit.add_argument("--jwks", help="keys that signed the checkpoints: a file or an http(s) URL")
+    audit.set_defaults(func=_cmd_audit)
 
     demo = sub.add_parser("demo", help="seed and run the three demo nodes and the gateway on SQLite")
     demo.add_argument("--data-dir", default="var/demo")

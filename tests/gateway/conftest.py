@@ -1,0 +1,73 @@
+"""A real gateway over three real nodes, and a small HTTP client for its API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from credit.regions import Region
+from gateway.demo import seed_demo_accounts
+from gateway.keys import KeyStore
+from gateway.server import RunningGateway, start_gateway
+from gateway.settings import GatewaySettings
+from nodes.seed import generate
+from tests.conftest import StartNode
+
+TODAY = date(2025, 6, 16)
+
+
+class Api:
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as reply:
+            text = await reply.text()
+            body = json.loads(text) if text and reply.content_type.endswith("json") else text
+            return reply.status, body, reply
+
+    async def login(self, username: str, password: str) -> str:
+        status, body, _ = await self.call("POST", "/api/v1/login", json={"username": username, "password": password})
+        assert status == 200, body
+        return str(body["token"])
+
+
+@pytest.fixture
+async def gateway(
+    tmp_path: Path, start_node_at: StartNode
+) -> AsyncIterator[tuple[Api, RunningGateway, dict[Region, Any]]]:
+    # The nodes trust the gateway's keys and refuse queries without its assertion.
+    KeyStore(tmp_path / "keys").ensure()
+    jwks = tmp_path / "gateway-jwks.json"
+    jwks.write_text(json.dumps(KeyStore(tmp_path / "keys").keyring().jwks()), encoding="utf-8")
+    nodes = {}
+    for region in Region:
+        drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
+        nodes[region] = await start_node_at(
+            region, f"sqlite:///{tmp_path / region.value}.db", drafts, gateway_jwks=str(jwks)
+        )
+    settings = GatewaySettings.from_env(
+        {},
+        listen="127.0.0.1:0",
+        grpc_listen="127.0.0.1:0",
+        db_url=f"sqlite:///{tmp_path / 'gateway.db'}",
+        keys_dir=str(tmp_path / "keys"),
+        nodes={region: handle.address for region, handle in nodes.items()},
+        deadline=3.0,
+        region_deadline=2.0,
+    )
+    running = await start_gateway(settings)
+    seed_demo_accounts(running.registry)
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, running.url), running, nodes
+    await running.stop()
