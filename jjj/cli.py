@@ -144,7 +144,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import seed_demo_accounts
     from gateway.keys import KeyStore
     from gateway.registry import Registry
-
     from nodes.tls import init_federation
 
     certs = data / "certs"

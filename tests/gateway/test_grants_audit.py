@@ -128,7 +128,7 @@ async def test_named_revoked_expired_guessed_and_malformed_codes_are_refused(gat
 
 
 async def test_bad_grant_requests(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, running, _ = gateway
+    api, _, _ = gateway
     owner = await api.login("clean-co", "demo-clean-2024")
     person = await api.login("li-hua", "demo-person-2024")
     bank = await api.login("bank", "demo-bank-2024")
