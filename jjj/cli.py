@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from credit.errors import CreditError, InvalidInput
 from credit.regions import Region
@@ -124,6 +125,41 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_grant(gateway_url: str, logins: Sequence[Any]) -> str:
+    """Once the gateway answers, let the clean enterprise grant the bank access, so that
+    the bank's demo login has a report to fetch. Returns the code ("" if not possible)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    def call(path: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
+        request = urllib.request.Request(
+            gateway_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return dict(json.loads(reply.read()))
+
+    clean = next((login for login in logins if login.username == "clean-co"), None)
+    if clean is None:
+        return ""
+    for _ in range(60):
+        try:
+            with urllib.request.urlopen(gateway_url + "/healthz", timeout=2):
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    try:
+        token = call("/api/v1/login", {"username": clean.username, "password": clean.password})["token"]
+        terms = {"purpose": "融资信贷", "grantee": "bank", "days": 30, "max_uses": 3, "mode": "fresh"}
+        preview = call("/api/v1/grants/preview", terms, token)
+        return str(call("/api/v1/grants", {"preview": preview["preview"], "confirm": True}, token)["code"])
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        print(f"(no demo grant for the bank: {exc})", file=sys.stderr)
+        return ""
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Seed three SQLite nodes (once) and run them until interrupted."""
     from nodes.seed import DEMO_SUBJECTS
@@ -183,6 +219,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")},
         )
     )  # fmt: skip
+    bank_grant = _demo_grant(gateway_url, logins)
     print(f"\nGateway: {gateway_url}")
     print(f"  API description: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
     print("\nDemo logins (POST /api/v1/login):")
@@ -191,6 +228,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nThree regional nodes (gRPC with mutual TLS under the demo CA in {certs}):")
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
+    if bank_grant:
+        print(f"\nA grant from clean-co to the bank (融资信贷, 3 uses): {bank_grant}")
+        print(f"  the bank fetches the report with GET {gateway_url}/api/v1/grants/{bank_grant}/report")
     print("\nDemo subjects (the same in every region):")
     for demo in DEMO_SUBJECTS:
         print(f"  {demo.key:<13} {demo.id}  {demo.name}  — {demo.description}")
