@@ -85,6 +85,93 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _VERIFICATION, "400": _PROBLEM},
             }
         },
+        "/api/v1/grants/preview": {
+            "post": {
+                "summary": "Preview a grant: the report the grantee will see, and a token to confirm it",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GrantTerms"}}},
+                },
+                "responses": {"200": _REPORT, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM},
+            }
+        },
+        "/api/v1/grants": {
+            "post": {
+                "summary": "Create a grant from a confirmed preview; the code is returned this once",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"preview": {"type": "string"}, "confirm": {"const": True}},
+                                "required": ["preview", "confirm"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "The grant, its authorisation code, link and QR code (PNG, base64)",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedGrant"}}},
+                    },
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "412": _PROBLEM,
+                },
+            },
+            "get": {
+                "summary": "The subject's grants",
+                "security": _BEARER,
+                "responses": {"200": {"description": "Grants"}, "401": _PROBLEM, "403": _PROBLEM},
+            },
+        },
+        "/api/v1/grants/{grant_id}/revoke": {
+            "post": {
+                "summary": "Revoke a grant",
+                "security": _BEARER,
+                "parameters": [{"name": "grant_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The revoked grant"}, "401": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/grants/{code}/report": {
+            "get": {
+                "summary": "Redeem an authorisation code: the granted report (one use)",
+                "description": "A grant naming a grantee needs that account's session (Bearer).",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _REPORT, "400": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/audit/mine": {
+            "get": {
+                "summary": "Who accessed the subject's reports, newest first",
+                "security": _BEARER,
+                "parameters": [
+                    {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+                ],
+                "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "The whole audit log (administrators)",
+                "security": _BEARER,
+                "parameters": [
+                    {"name": name, "in": "query", "schema": {"type": kind}}
+                    for name, kind in (
+                        ("subject", "string"),
+                        ("actor", "string"),
+                        ("before", "integer"),
+                        ("limit", "integer"),
+                    )
+                ],
+                "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
+            }
+        },
         "/.well-known/jwks.json": {
             "get": {"summary": "The gateway's public signing keys", "responses": {"200": {"description": "JWKS"}}}
         },
@@ -148,6 +235,28 @@ OPENAPI: dict[str, Any] = {
                     "status": {"enum": ["valid", "superseded", "revoked"]},
                     "report": {"type": "object"},
                     "jws": {"type": "string"},
+                },
+            },
+            "GrantTerms": {
+                "type": "object",
+                "properties": {
+                    "purpose": {"type": "string", "maxLength": 200, "examples": ["招标投标", "融资信贷"]},
+                    "grantee": {"type": "string", "description": "the account that alone may redeem it"},
+                    "days": {"type": "integer", "minimum": 1, "maximum": 30},
+                    "max_uses": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "mode": {"enum": ["fixed", "fresh"]},
+                    "years": {"enum": [3, 5]},
+                    "profile": {"type": "string"},
+                },
+                "required": ["purpose"],
+            },
+            "CreatedGrant": {
+                "type": "object",
+                "properties": {
+                    "grant": {"type": "object"},
+                    "code": {"type": "string", "examples": ["SQ-7K3M-9QXR-2D8F-WH4T-A2B4-K"]},
+                    "url": {"type": "string", "format": "uri"},
+                    "qr_png": {"type": "string", "contentEncoding": "base64"},
                 },
             },
             "Verification": {

@@ -217,10 +217,15 @@ async def test_the_grpc_front_door(gateway) -> None:  # type: ignore[no-untyped-
 
 
 async def test_health_metrics_openapi(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, _, _ = gateway
+    api, running, _ = gateway
     assert (await api.call("GET", "/healthz"))[0] == 200
     status, spec, _ = await api.call("GET", "/api/v1/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.1") and "/api/v1/reports" in spec["paths"]
+    # Every route the gateway serves is described, with its methods.
+    for route in running.runner.app.router.routes():
+        path = route.resource.canonical
+        if route.method != "HEAD" and path != "/api/v1/openapi.json":
+            assert route.method.lower() in spec["paths"].get(path, {}), (route.method, path)
     await api.call("GET", "/nope")
     status, text, _ = await api.call("GET", "/metrics")
     assert "jjj_gateway_http_requests_total" in text
