@@ -187,14 +187,29 @@ class GrantService:
             raise PermissionDenied("只有经营主体或个人可以授权 (only an enterprise or a person can grant access)")
         return principal.subject_id
 
-    async def preview(self, principal: Principal, terms: GrantTerms) -> Preview:
+    async def preview(self, principal: Principal, terms: GrantTerms, *, subject_id: str = "") -> Preview:
         """The report the grantee would see, issued now, and a token to confirm it with.
+        ``subject_id``, when given, must be the principal's own: a grant is always for
+        the granting subject.
 
         Raises:
-            PermissionDenied: the principal is not a subject.
+            PermissionDenied: the principal is not a subject, or names another subject.
             InvalidWindow, UnknownName: bad years or profile.
         """
         subject = self._owner(principal)
+        if subject_id and parse_subject(subject_id, field="subject").id != subject:
+            await self.audit.record(
+                Event(
+                    principal.username,
+                    principal.role.value,
+                    Action.REFUSED,
+                    parse_subject(subject_id, field="subject").id,
+                    terms.purpose,
+                    Outcome.REFUSED,
+                    "grant for another subject",
+                )
+            )
+            raise PermissionDenied("只能为本主体授权 (a grant can only be for your own subject)")
         report = await self.reports.issue(
             principal,
             subject_id=subject,

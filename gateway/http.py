@@ -221,8 +221,9 @@ def _optional_principal(request: web.Request) -> Principal | None:
 
 async def post_grant_preview(request: web.Request) -> web.Response:
     who = principal(request)
-    terms = GrantTerms.parse(await _json(request))
-    preview = await request.app[GRANTS].preview(who, terms)
+    body = await _json(request)
+    terms = GrantTerms.parse(body)
+    preview = await request.app[GRANTS].preview(who, terms, subject_id=_field(body, "subject", str, "") or "")
     extra = {"preview": preview.token, "terms": dataclasses.asdict(preview.terms)}
     return _report_response(preview.report, extra=extra)
 

@@ -143,6 +143,11 @@ async def test_bad_grant_requests(gateway) -> None:  # type: ignore[no-untyped-d
         status, body, _ = await api.call("POST", "/api/v1/grants/preview", owner, json={**TERMS, **terms})
         assert status == 400, (terms, body)
         assert body["invalid-params"][0]["name"] == field
+    # A grant is for one's own subject only.
+    status, body, _ = await api.call(
+        "POST", "/api/v1/grants/preview", owner, json={**TERMS, "subject": "91110108MA01RXNE2H"}
+    )
+    assert status == 403 and "own subject" in body["detail"]
     # A third party cannot grant; a preview must be confirmed, genuine and one's own.
     assert (await api.call("POST", "/api/v1/grants/preview", bank, json=TERMS))[0] == 403
     status, preview, _ = await api.call("POST", "/api/v1/grants/preview", owner, json=TERMS)
