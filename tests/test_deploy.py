@@ -52,7 +52,9 @@ def test_dockerfile_runs_jjj_as_a_non_root_user_on_python_311_slim() -> None:
     args = dict(
         arg.split("=", 1) for word, arg in instructions if word == "ARG" and "=" in arg
     )  # global defaults, e.g. PYTHON_IMAGE=python:3.11-slim
-    stages = [re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], m[0]), arg) for word, arg in instructions if word == "FROM"]
+    stages = [
+        re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], m[0]), arg) for word, arg in instructions if word == "FROM"
+    ]
     assert stages, "no FROM"
     assert all(stage.split()[0] == "python:3.11-slim" for stage in stages), stages
 
