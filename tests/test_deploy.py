@@ -49,9 +49,8 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
 
 def test_dockerfile_runs_jjj_as_a_non_root_user_on_python_311_slim() -> None:
     instructions = dockerfile_instructions((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
-    args = dict(
-        arg.split("=", 1) for word, arg in instructions if word == "ARG" and "=" in arg
-    )  # global defaults, e.g. PYTHON_IMAGE=python:3.11-slim
+    # Build arguments' defaults, such as PYTHON_IMAGE=python:3.11-slim, as FROM lines use them.
+    args = dict(arg.split("=", 1) for word, arg in instructions if word == "ARG" and "=" in arg)
     stages = [
         re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m[1], m[0]), arg) for word, arg in instructions if word == "FROM"
     ]
