@@ -11,6 +11,7 @@ share one commit, and a caller is answered only once its entry is committed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -96,8 +98,19 @@ def create_audit_tables(op: Any) -> None:
     op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS, "sealed_seq": 0}])
 
 
-_ADVANCE = update(head).where(head.c.id == 1).values(seq=head.c.seq + 1).returning(head.c.seq, head.c.hash)
-_SET_HASH = update(head).where(head.c.id == 1)
+# Built once (building a statement costs more than running it on SQLite).
+_ADVANCE = (
+    update(head)
+    .where(head.c.id == 1)
+    .values(seq=head.c.seq + bindparam("count", type_=Integer))
+    .returning(head.c.seq, head.c.hash)
+)
+_INSERT_ENTRY = insert(entries)
+_SET_HASH = update(head).where(head.c.id == 1).values(hash=bindparam("new_hash"))
+_SET_HASH_SEALED = (
+    update(head).where(head.c.id == 1).values(hash=bindparam("new_hash"), sealed_seq=bindparam("new_sealed"))
+)
+_INSERT_CHECKPOINT = insert(checkpoints)
 
 
 def _utc(value: datetime) -> datetime:
@@ -140,33 +153,69 @@ class AuditLog:
         self.writes = writes or GroupCommit(engine)
         self.sealer = sealer
         self.seal_every = seal_every
+        self._queue: list[tuple[datetime, Event, asyncio.Future[Entry]]] = []
+        self._flush_scheduled = False
+        self._writers: set[asyncio.Future[None]] = set()
 
-    def _append(self, conn: Connection, at: datetime, event: Event) -> Entry:
-        seq, prev = conn.execute(_ADVANCE).one()
-        entry = chain(prev, seq, at, event)
-        conn.execute(insert(entries).values(**{name: getattr(entry, name) for name in Entry.__slots__}))
-        values: dict[str, Any] = {"hash": entry.hash}
-        if self.sealer is not None and seq % self.seal_every == 0:
-            self._write_checkpoint(conn, seal(entry, self.sealer()))
-            values["sealed_seq"] = seq
-        conn.execute(_SET_HASH.values(**values))
-        return entry
+    def _append(self, conn: Connection, items: list[tuple[datetime, Event]]) -> list[Entry]:
+        # Advancing the head first takes the lock (see the module's docstring); the
+        # entries then follow it in order, in one statement.
+        last, prev = conn.execute(_ADVANCE, {"count": len(items)}).one()
+        chained = []
+        for seq, (at, event) in enumerate(items, start=last - len(items) + 1):
+            entry = chain(prev, seq, at, event)
+            chained.append(entry)
+            prev = entry.hash
+        conn.execute(_INSERT_ENTRY, [{name: getattr(e, name) for name in Entry.__slots__} for e in chained])
+        tip = chained[-1]
+        if self.sealer is not None and tip.seq // self.seal_every > (tip.seq - len(items)) // self.seal_every:
+            self._write_checkpoint(conn, seal(tip, self.sealer()))
+            conn.execute(_SET_HASH_SEALED, {"new_hash": tip.hash, "new_sealed": tip.seq})
+        else:
+            conn.execute(_SET_HASH, {"new_hash": tip.hash})
+        return chained
 
     @staticmethod
     def _write_checkpoint(conn: Connection, checkpoint: Checkpoint) -> None:
         conn.execute(
-            insert(checkpoints).values(seq=checkpoint.seq, hash=checkpoint.hash, at=checkpoint.at, jws=checkpoint.jws)
+            _INSERT_CHECKPOINT,
+            {"seq": checkpoint.seq, "hash": checkpoint.hash, "at": checkpoint.at, "jws": checkpoint.jws},
         )
 
     async def record(self, event: Event) -> Entry:
-        """Append an event; returns its entry once committed.
+        """Append an event; returns its entry once committed. Events recorded together
+        are appended by one operation of the shared writer.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
-        at = datetime.now(UTC)
-        entry: Entry = await self.writes.submit(lambda conn: self._append(conn, at, event))
-        return entry
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._queue.append((datetime.now(UTC), event, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        self._flush_scheduled = False
+        items = [(at, event) for at, event, _ in batch]
+
+        async def write() -> None:
+            try:
+                chained = await self.writes.submit(lambda conn: self._append(conn, items))
+            except Exception as exc:  # noqa: BLE001 - handed to every caller
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            for (_, _, future), entry in zip(batch, chained, strict=True):
+                if not future.done():
+                    future.set_result(entry)
+
+        task = asyncio.ensure_future(write())
+        self._writers.add(task)
+        task.add_done_callback(self._writers.discard)
 
     def record_now(self, event: Event) -> Entry:
         """Append an event from synchronous code (the command line).
@@ -175,7 +224,7 @@ class AuditLog:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         with self.engine.begin() as conn:
-            return self._append(conn, datetime.now(UTC), event)
+            return self._append(conn, [(datetime.now(UTC), event)])[0]
 
     def _seal(self, conn: Connection) -> Checkpoint | None:
         if self.sealer is None:
