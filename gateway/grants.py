@@ -180,7 +180,8 @@ class GrantService:
         self.public_url = public_url.rstrip("/")
 
     def url_for(self, code: str) -> str:
-        return f"{self.public_url}/api/v1/grants/{code}/report"
+        """The portal page that redeems ``code`` (systems use ``/api/v1/grants/{code}/report``)."""
+        return f"{self.public_url}/g/{code}"
 
     def _owner(self, principal: Principal) -> str:
         if principal.role not in (Role.ENTERPRISE, Role.PERSON) or not principal.subject_id:

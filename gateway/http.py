@@ -24,6 +24,7 @@ from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAt
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
 from gateway.grants import GrantService, GrantTerms
 from gateway.openapi import OPENAPI
+from gateway.portal import Portal, add_portal
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
 
@@ -325,7 +326,7 @@ async def get_audit(request: web.Request) -> web.Response:
 
 
 def build_app(
-    *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService
+    *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService, public_url: str = ""
 ) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
     app[SERVICE] = service
@@ -349,4 +350,5 @@ def build_app(
     app.router.add_get("/healthz", get_health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
+    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url))
     return app

@@ -22,6 +22,7 @@ from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
 from gateway.http import build_app
 from gateway.keys import KeyStore
+from gateway.portal import PORTAL
 from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
@@ -118,6 +119,9 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     site = web.TCPSite(runner, host, int(port))
     await site.start()
     bound = int(runner.addresses[0][1])
+    if not settings.public_url:
+        # Links and QR codes point at the address actually bound (port 0 picks one).
+        grants.public_url = runner.app[PORTAL].public_url = f"http://{host}:{bound}"
     grpc_server = grpc.aio.server(interceptors=[ServiceInterceptor(region="gateway")])
     gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
         ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants), grpc_server

@@ -230,7 +230,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
     if bank_grant:
         print(f"\nA grant from clean-co to the bank (融资信贷, 3 uses): {bank_grant}")
-        print(f"  the bank fetches the report with GET {gateway_url}/api/v1/grants/{bank_grant}/report")
+        print(f"  the bank opens {gateway_url}/g/{bank_grant} (or GET /api/v1/grants/{bank_grant}/report)")
     print("\nDemo subjects (the same in every region):")
     for demo in DEMO_SUBJECTS:
         print(f"  {demo.key:<13} {demo.id}  {demo.name}  — {demo.description}")
@@ -387,15 +387,23 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from credit.signing import Keyring, VerificationError, verify
+    from gateway.pdf import verify_pdf
 
     keyring = Keyring.from_jwks(_read_jwks(args.jwks))
     try:
-        token = Path(args.file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
         print(f"NOT GENUINE: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     try:
-        document = verify(token, keyring)
+        if data.startswith(b"%PDF"):
+            document = verify_pdf(data, keyring)
+        else:
+            try:
+                token = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise VerificationError("不是签名报告或 PDF (neither a signed report nor a PDF)") from None
+            document = verify(token, keyring)
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
@@ -476,8 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--dir", "--keys-dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
     keys.set_defaults(func=_cmd_keys)
 
-    verify = sub.add_parser("verify", help="verify a signed report offline (exit 0 genuine, 1 not)")
-    verify.add_argument("file", help="the signed report (compact JWS)")
+    verify = sub.add_parser("verify", help="verify a signed report or its PDF offline (exit 0 genuine, 1 not)")
+    verify.add_argument("file", help="the signed report (compact JWS) or the printed report (PDF)")
     verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
     verify.set_defaults(func=_cmd_verify)
 

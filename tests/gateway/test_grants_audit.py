@@ -55,7 +55,7 @@ async def test_grant_lifecycle_preview_matches_redemption_and_limits_hold(gatewa
     preview, created = await _grant(api, owner)
     code = created["code"]
     assert code.startswith("SQ-") and created["grant"]["state"] == "active"
-    assert _qr_text(created["qr_png"]) == created["url"] and created["url"].endswith(f"/api/v1/grants/{code}/report")
+    assert _qr_text(created["qr_png"]) == created["url"] and created["url"].endswith(f"/g/{code}")
 
     # The grantee sees exactly what the subject previewed: the same signed report.
     for uses_left in (1, 0):

@@ -1,0 +1,843 @@
+"""The printed report: an A4 PDF of a signed report document, and its verification.
+
+:func:`render` sets a report document (see :mod:`credit.document`) on A4 pages in
+Chinese, with the report number, the verification code, a QR code to the verify page
+and "第 x 页 / 共 y 页" on every page, and attaches the signed report itself as
+``report.jws``. The output is deterministic: the same document, JWS and verify URL
+always give the same bytes.
+
+:func:`verify_pdf` proves a PDF genuine twice over: the attached JWS must verify
+against the published keys, and the pages must be exactly what that signed document
+prints as. It renders the verified document again and compares every page's decoded
+content stream and everything the page draws with (fonts and their programs, images,
+annotations, page boxes) with the given PDF's, so a changed figure, an overlay or a
+swapped font is caught even though the attachment is intact.
+
+Fonts: Chinese is set in a subset of Droid Sans Fallback that ships in
+``gateway/fonts`` (Apache License 2.0, see the LICENSE file beside it); that font has no
+Latin letters or digits, so those are set in Bitstream Vera, which ships with ReportLab.
+Both are embedded (as subsets) in every PDF, so the report prints alike everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import reportlab  # type: ignore[import-untyped]
+import segno
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    BooleanObject,
+    ByteStringObject,
+    DictionaryObject,
+    FloatObject,
+    IndirectObject,
+    NameObject,
+    NullObject,
+    NumberObject,
+    StreamObject,
+    TextStringObject,
+)
+from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.lib.enums import TA_CENTER  # type: ignore[import-untyped]
+from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+from reportlab.lib.units import mm  # type: ignore[import-untyped]
+from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    BaseDocTemplate,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from credit.document import FORMAT
+from credit.signing import Keyring, VerificationError, verify
+
+ATTACHMENT = "report.jws"
+ATTACHMENT_MIME = "application/jose"
+VERIFY_URL_KEY = "/JJJVerifyURL"
+RENDERER = "jjj-credit-pdf/1"
+
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+CJK_FONT_FILE = FONT_DIR / "DroidSansFallback-Subset.ttf"
+LATIN_FONT_FILE = Path(reportlab.__file__).resolve().parent / "fonts" / "Vera.ttf"
+CJK = "JJJ-DroidSansFallback"
+LATIN = "JJJ-Vera"
+
+_BEIJING = timezone(timedelta(hours=8))
+
+_PAGE_W, _PAGE_H = A4
+_MARGIN_X = 16 * mm
+_QR_BOX = 24 * mm  # the symbol with its 4-module quiet zone
+_HEADER_BOTTOM = _PAGE_H - 38 * mm
+_FOOTER_TOP = 16 * mm
+_FRAME_TOP = _PAGE_H - 41 * mm
+_FRAME_BOTTOM = 20 * mm
+_WIDTH = _PAGE_W - 2 * _MARGIN_X
+
+_INK = colors.HexColor("#1a1a1a")
+_MUTED = colors.HexColor("#5c5c5c")
+_RULE = colors.HexColor("#9a9a9a")
+_HEAD = colors.HexColor("#1f3a5f")
+_RED = colors.HexColor("#b00020")
+_RED_BG = colors.HexColor("#fde8ea")
+_AMBER = colors.HexColor("#8a4b00")
+_GREEN = colors.HexColor("#1e6b33")
+_GREEN_BG = colors.HexColor("#e8f5ec")
+_GREY_BG = colors.HexColor("#eef0f3")
+
+REGION_STATUS = {"answered": "已应答", "unavailable": "暂不可用"}
+SUBJECT_KIND = {"enterprise": ("经营主体", "统一社会信用代码"), "person": ("自然人", "公民身份号码")}
+RECORD_STATUS = {"in_force": "有效", "repaired": "已信用修复", "revoked": "已撤销"}
+VERDICT = {
+    "clean": "三地均无违法违规记录",
+    "has_records": "存在违法违规记录",
+    "incomplete": "报告不完整——部分地区或领域未能查询，不能作为无违法违规证明",
+}
+INCOMPLETE_BANNER = VERDICT["incomplete"]
+
+# ReportLab keeps per-document state on shared font objects; one build at a time.
+_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- fonts
+
+
+@cache
+def _fonts() -> tuple[frozenset[int], frozenset[int]]:
+    """Register both faces once; the code points each of them has."""
+    # Explicit settings rather than rl_config defaults, so that output never depends
+    # on what another module configured: no shaping, the same code assignment.
+    cjk = TTFont(CJK, str(CJK_FONT_FILE), asciiReadable=False, shapable=False)
+    latin = TTFont(LATIN, str(LATIN_FONT_FILE), asciiReadable=True, shapable=False)
+    pdfmetrics.registerFont(cjk)
+    pdfmetrics.registerFont(latin)
+    return frozenset(cjk.face.charToGlyph), frozenset(latin.face.charToGlyph)
+
+
+def _runs(text: str) -> Iterator[tuple[str, str]]:
+    """``text`` cut into runs of one face each: Latin for ASCII and what only Vera has."""
+    cjk_chars, latin_chars = _fonts()
+    face = ""
+    run: list[str] = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            char, code = " ", 0x20
+        ascii_or_latin_only = 0x20 <= code < 0x7F or (code not in cjk_chars and code in latin_chars)
+        want = LATIN if ascii_or_latin_only else CJK
+        if want != face and run:
+            yield face, "".join(run)
+            run = []
+        face = want
+        run.append(char)
+    if run:
+        yield face, "".join(run)
+
+
+def _markup(text: object) -> str:
+    """Paragraph markup of plain text, escaped, with the Latin runs in Vera."""
+    parts = []
+    for face, run in _runs(str(text)):
+        chunk = escape(run)
+        parts.append(chunk if face == CJK else f'<font face="{LATIN}">{chunk}</font>')
+    return "".join(parts)
+
+
+def _text_width(text: str, size: float) -> float:
+    return sum(float(pdfmetrics.stringWidth(run, face, size)) for face, run in _runs(text))
+
+
+def _draw_text(canvas: Any, x: float, y: float, text: str, size: float, *, align: str = "left") -> None:
+    if align != "left":
+        width = _text_width(text, size)
+        x -= width if align == "right" else width / 2
+    for face, run in _runs(text):
+        canvas.setFont(face, size)
+        canvas.drawString(x, y, run)
+        x += float(pdfmetrics.stringWidth(run, face, size))
+
+
+# --------------------------------------------------------------------------- styles
+
+
+@dataclass(frozen=True, slots=True)
+class _Styles:
+    title: Any
+    banner: Any
+    heading: Any
+    body: Any
+    small: Any
+    cell: Any
+    record: Any
+    cell_head: Any
+    verdict: Any
+
+
+@cache
+def _styles() -> _Styles:
+    _fonts()
+
+    def style(name: str, size: float, leading: float, **extra: Any) -> Any:
+        values: dict[str, Any] = {"fontName": CJK, "textColor": _INK, "wordWrap": "CJK", **extra}
+        return ParagraphStyle(name, fontSize=size, leading=leading, **values)
+
+    return _Styles(
+        title=style("title", 17, 24, alignment=TA_CENTER, spaceAfter=4 * mm),
+        banner=style("banner", 12.5, 18, textColor=_RED, alignment=TA_CENTER),
+        heading=style("heading", 11.5, 16, textColor=_HEAD, spaceBefore=5 * mm, spaceAfter=2 * mm, keepWithNext=1),
+        body=style("body", 9.5, 14.5, spaceAfter=1.5 * mm),
+        small=style("small", 8, 11.5, textColor=_MUTED),
+        cell=style("cell", 8.5, 12),
+        record=style("record", 8.5, 12, spaceBefore=3),
+        cell_head=style("cell_head", 9, 12.5, textColor=_HEAD),
+        verdict=style("verdict", 13, 19, alignment=TA_CENTER),
+    )
+
+
+def _p(text: object, style: Any, *, color: Any = None) -> Any:
+    markup = _markup(text)
+    if color is not None:
+        markup = f'<font color="{color.hexval()}">{markup}</font>'
+    return Paragraph(markup, style)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _beijing_time(value: object) -> str:
+    """``2025-06-16T02:00:00Z`` as ``2025-06-16 10:00:00（北京时间）``; other text as is."""
+    if not isinstance(value, str) or not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(_BEIJING):%Y-%m-%d %H:%M:%S}（北京时间）"
+
+
+def _pdf_date(value: object) -> str:
+    """A PDF date string (``D:YYYYMMDDHHmmSS+00'00'``) of the issue time, fixed if unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        moment = datetime(2000, 1, 1, tzinfo=UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"D:{moment.astimezone(UTC):%Y%m%d%H%M%S}+00'00'"
+
+
+def _text(value: object) -> str:
+    return "—" if value is None or value == "" else str(value)
+
+
+def _region_names(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(code, 中文名) of the report's regions, in the document's order."""
+    return [(str(r.get("region", "")), str(r.get("name") or r.get("region", ""))) for r in document.get("regions", [])]
+
+
+# --------------------------------------------------------------------------- story
+
+
+def _table(rows: list[list[Any]], widths: Sequence[float], extra: Sequence[tuple[Any, ...]] = ()) -> Any:
+    table = Table(rows, colWidths=list(widths), repeatRows=1, splitInRow=36)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
+                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
+                ("BACKGROUND", (0, 0), (-1, 0), _GREY_BG),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                *extra,
+            ]
+        )
+    )
+    return table
+
+
+def _boxed(paragraphs: list[Any], border: Any, background: Any) -> Any:
+    box = Table([[paragraphs]], colWidths=[_WIDTH])
+    box.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
+                ("BOX", (0, 0), (-1, -1), 1.5, border),
+                ("BACKGROUND", (0, 0), (-1, -1), background),
+                ("TOPPADDING", (0, 0), (-1, -1), 7),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
+                ("LEFTPADDING", (0, 0), (-1, -1), 8),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 8),
+            ]
+        )
+    )
+    return box
+
+
+def _details(document: Mapping[str, Any], s: _Styles) -> Any:
+    subject = document.get("subject", {})
+    window = document.get("window", {})
+    profile = document.get("profile", {})
+    kind, id_name = SUBJECT_KIND.get(str(subject.get("kind")), (_text(subject.get("kind")), "主体标识"))
+    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}（近 {_text(window.get('years'))} 年）"
+    if window.get("calendar_exact") is False:
+        period += "；节假日安排未公布，截止日按周一至周五推算"
+    pairs = [
+        ("报告编号", document.get("report_no")),
+        ("验证码", document.get("verification_code")),
+        ("信用主体", subject.get("name")),
+        (id_name, subject.get("id")),
+        ("主体类型", kind),
+        ("查询期间", period),
+        ("申请日期", window.get("application_date")),
+        ("报告规范", f"{_text(profile.get('id'))}（第 {_text(profile.get('version'))} 版）"),
+        ("签发机构", document.get("issuer")),
+        ("签发时间", _beijing_time(document.get("issued_at"))),
+    ]
+    rows = [[_p(key, s.cell_head), _p(_text(value), s.cell)] for key, value in pairs]
+    table = Table(rows, colWidths=[30 * mm, _WIDTH - 30 * mm])
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
+                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
+                ("BACKGROUND", (0, 0), (0, -1), _GREY_BG),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+            ]
+        )
+    )
+    return table
+
+
+def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
+    rows: list[list[Any]] = [[_p(h, s.cell_head) for h in ("地区", "查询状态", "目录版本", "数据截至", "说明")]]
+    extra: list[tuple[Any, ...]] = []
+    for index, region in enumerate(document.get("regions", []), start=1):
+        status = str(region.get("status"))
+        answered = status == "answered"
+        reason = region.get("reason")
+        rows.append(
+            [
+                _p(region.get("name") or region.get("region"), s.cell),
+                _p(REGION_STATUS.get(status, status), s.cell, color=None if answered else _RED),
+                _p(_text(region.get("catalogue_version")), s.cell),
+                _p(_beijing_time(region.get("data_as_of")) if region.get("data_as_of") else "—", s.cell),
+                _p((reason or "") if answered else _text(reason), s.cell),
+            ]
+        )
+        if not answered:
+            extra.append(("BACKGROUND", (0, index), (-1, index), _RED_BG))
+    return _table(rows, [16 * mm, 18 * mm, 24 * mm, 54 * mm, _WIDTH - 112 * mm], extra)
+
+
+def _record_text(number: int, record: Mapping[str, Any]) -> str:
+    parts = [
+        f"文号：{_text(record.get('decision_no'))}",
+        f"决定机关：{_text(record.get('authority'))}",
+        f"决定日期：{_text(record.get('decided_on'))}",
+        f"内容：{_text(str(record.get('content') or '').rstrip('。；;. '))}",
+    ]
+    status = record.get("status")
+    if status and status != "in_force":
+        parts.append(f"状态：{RECORD_STATUS.get(str(status), str(status))}")
+    return f"（{number}）" + "；".join(parts)
+
+
+def _cell(cell: Mapping[str, Any] | None, region_reason: object, s: _Styles) -> tuple[list[Any], Any]:
+    """The flowables of one result cell and its background (None for none)."""
+    if cell is None:
+        return [_p("该地区暂不可用（无应答）", s.cell, color=_RED)], _RED_BG
+    outcome = cell.get("outcome")
+    excluded = cell.get("excluded")
+    note = [_p(f"另有 {excluded} 条记录按规则不计入", s.small)] if excluded else []
+    if outcome == "no_record":
+        return [_p("无违法违规记录", s.cell), *note], None
+    if outcome == "records":
+        records = list(cell.get("records") or [])
+        flow = [_p(f"有记录（{len(records)} 条）", s.cell, color=_RED)]
+        flow += [_p(_record_text(n, r), s.record) for n, r in enumerate(records, start=1)]
+        return [*flow, *note], None
+    if outcome == "not_covered":
+        return [_p("该地区未覆盖", s.cell, color=_MUTED)], None
+    reason = cell.get("reason") or region_reason or "未说明原因"
+    if outcome == "unavailable":
+        return [_p(f"该地区暂不可用（{reason}）", s.cell, color=_RED)], _RED_BG
+    return [_p(f"结果无法识别（{_text(outcome)}）", s.cell, color=_RED)], _RED_BG
+
+
+def _results(document: Mapping[str, Any], s: _Styles) -> Any:
+    regions = _region_names(document)
+    reasons = {str(r.get("region")): r.get("reason") for r in document.get("regions", [])}
+    head = [_p("领域", s.cell_head), _p("类别", s.cell_head)] + [_p(name, s.cell_head) for _, name in regions]
+    rows: list[list[Any]] = [head]
+    extra: list[tuple[Any, ...]] = []
+    for row_index, line in enumerate(document.get("lines", []), start=1):
+        by_region = {str(c.get("region")): c for c in line.get("cells", [])}
+        row: list[Any] = [_p(line.get("domain_name") or line.get("domain"), s.cell), _p(line.get("scope_name"), s.cell)]
+        for column, (code, _) in enumerate(regions, start=2):
+            flow, background = _cell(by_region.get(code), reasons.get(code), s)
+            row.append(flow)
+            if background is not None:
+                extra.append(("BACKGROUND", (column, row_index), (column, row_index), background))
+        rows.append(row)
+    if len(rows) == 1:
+        rows.append([_p("（本报告没有任何查询结果）", s.cell, color=_RED), ""] + [""] * len(regions))
+        extra.append(("SPAN", (0, 1), (-1, 1)))
+    fixed = 30 * mm + 22 * mm
+    each = (_WIDTH - fixed) / max(1, len(regions))
+    return _table(rows, [30 * mm, 22 * mm] + [each] * len(regions), extra)
+
+
+def _any_unavailable(document: Mapping[str, Any]) -> bool:
+    if any(r.get("status") != "answered" for r in document.get("regions", [])):
+        return True
+    return any(c.get("outcome") == "unavailable" for line in document.get("lines", []) for c in line.get("cells", []))
+
+
+def _incomplete(document: Mapping[str, Any]) -> bool:
+    """Whether the report must be marked incomplete: by its verdict, or by any region or
+    cell that did not answer (a report with records may also have gaps)."""
+    return document.get("verdict") not in ("clean", "has_records") or _any_unavailable(document)
+
+
+def _verdict(document: Mapping[str, Any], s: _Styles) -> Any:
+    verdict = document.get("verdict")
+    if verdict == "clean" and not _any_unavailable(document):
+        return _boxed([_p(VERDICT["clean"], s.verdict, color=_GREEN)], _GREEN, _GREEN_BG)
+    if verdict == "has_records":
+        lines = [
+            _p(VERDICT["has_records"], s.verdict, color=_RED),
+            _p("详见上表中“有记录”的各栏。", s.body),
+        ]
+        if _any_unavailable(document):
+            lines.append(_p("另有部分地区或领域未能查询，本报告不完整。", s.body, color=_RED))
+        return _boxed(lines, _RED, _RED_BG)
+    if verdict in ("incomplete", "clean"):  # "clean" with a gap cannot be: never print it as clean
+        return _boxed([_p(VERDICT["incomplete"], s.verdict, color=_RED)], _RED, _RED_BG)
+    return _boxed(
+        [_p(f"报告结论无法识别（{_text(verdict)}），不能作为无违法违规证明", s.verdict, color=_RED)], _RED, _RED_BG
+    )
+
+
+def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[Any]:
+    code = _text(document.get("verification_code"))
+    return [
+        _p("五、核验与异议", s.heading),
+        _p(
+            f"核验：扫描页眉的二维码，或打开核验页输入验证码 {code}，可查询本报告是否由本平台签发及其当前状态"
+            f"（有效、已被新报告取代或已撤销）。核验地址：{verify_url}",
+            s.body,
+        ),
+        _p(
+            f"本 PDF 附有签名报告文件 {ATTACHMENT}（JWS，EdDSA/Ed25519 签名）。任何 JOSE 库均可用平台公布的公钥"
+            "（/.well-known/jwks.json）核验其签名；平台的核验功能还会核对本 PDF 所印内容与签名报告完全一致。"
+            "打印件或截图无法以此核验，请以验证码或二维码核验。",
+            s.body,
+        ),
+        _p(
+            "异议：对本报告中的记录有异议的，可通过本平台门户就该条记录提出异议，由作出该记录的认定机关"
+            "（上表所列决定机关）核查处理；记录经更正、信用修复或撤销后，可重新申请报告。",
+            s.body,
+        ),
+    ]
+
+
+def _story(document: Mapping[str, Any], verify_url: str) -> list[Any]:
+    s = _styles()
+    story: list[Any] = [_p(document.get("title") or "公共信用报告", s.title)]
+    if _incomplete(document):
+        story += [_boxed([_p(INCOMPLETE_BANNER, s.banner)], _RED, _RED_BG), Spacer(1, 2 * mm)]
+    story += [
+        _p("一、基本信息", s.heading),
+        _details(document, s),
+        _p("二、各地区查询情况", s.heading),
+        _regions(document, s),
+        _p("三、查询结果", s.heading),
+        _p(
+            "每一领域一行，每一地区一栏：无违法违规记录、有记录（附文号、决定机关、日期、内容）、"
+            "该地区未覆盖（该地区目录不含此领域）或该地区暂不可用（附原因）。",
+            s.small,
+        ),
+        Spacer(1, 1.5 * mm),
+        _results(document, s),
+        KeepTogether([_p("四、结论", s.heading), _verdict(document, s)]),
+    ]
+    notes = [n for n in document.get("notes", []) if n]
+    if notes:
+        story.append(_p("说明", s.heading))
+        story += [_p(f"{i}. {note}", s.body) for i, note in enumerate(notes, start=1)]
+    story.append(Spacer(1, 3 * mm))
+    story.append(_p(f"签发机构：{_text(document.get('issuer'))}", s.body))
+    story.append(_p(f"签发时间：{_beijing_time(document.get('issued_at'))}", s.body))
+    story += _closing(document, verify_url, s)
+    return story
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _draw_qr(canvas: Any, url: str, x: float, y: float, size: float) -> None:
+    """The QR code of ``url`` as filled rectangles, one per run of dark modules in a row."""
+    matrix = segno.make(url, error="m", micro=False).matrix
+    count = len(matrix)
+    module = size / (count + 8)  # 4 modules of quiet zone on each side
+    path = canvas.beginPath()
+    for row_index, row in enumerate(matrix):
+        top = y + size - (row_index + 4) * module
+        column = 0
+        while column < count:
+            if row[column]:
+                start = column
+                while column < count and row[column]:
+                    column += 1
+                path.rect(x + (start + 4) * module, top - module, (column - start) * module, module)
+            else:
+                column += 1
+    canvas.saveState()
+    canvas.setFillColor(colors.black)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+def _decorate(document: Mapping[str, Any], verify_url: str) -> Callable[[Any, int, int], None]:
+    title = str(document.get("title") or "公共信用报告")
+    report_no = _text(document.get("report_no"))
+    code = _text(document.get("verification_code"))
+    issuer = _text(document.get("issuer"))
+    incomplete = _incomplete(document)
+
+    def decorate(canvas: Any, number: int, total: int) -> None:
+        canvas.saveState()
+        left = _MARGIN_X
+        right = _PAGE_W - _MARGIN_X
+        top = _PAGE_H - 10 * mm
+        canvas.setFillColor(_MUTED)
+        _draw_text(canvas, left, top - 4 * mm, title, 9)
+        canvas.setFillColor(_INK)
+        _draw_text(canvas, left, top - 10 * mm, f"报告编号：{report_no}", 10)
+        _draw_text(canvas, left, top - 16 * mm, f"验证码：{code}", 10)
+        if incomplete:
+            canvas.setFillColor(_RED)
+            _draw_text(canvas, left, top - 22.5 * mm, "报告不完整 · 不能作为无违法违规证明", 10)
+        _draw_qr(canvas, verify_url, right - _QR_BOX, top - _QR_BOX, _QR_BOX)
+        canvas.setFillColor(_MUTED)
+        _draw_text(canvas, right - _QR_BOX - 2 * mm, top - 22.5 * mm, "扫码核验", 7.5, align="right")
+        canvas.setStrokeColor(_RULE)
+        canvas.setLineWidth(0.6)
+        canvas.line(left, _HEADER_BOTTOM, right, _HEADER_BOTTOM)
+        canvas.line(left, _FOOTER_TOP, right, _FOOTER_TOP)
+        _draw_text(canvas, left, _FOOTER_TOP - 5.5 * mm, f"签发：{issuer}", 8)
+        canvas.setFillColor(_INK)
+        _draw_text(canvas, _PAGE_W / 2, _FOOTER_TOP - 5.5 * mm, f"第 {number} 页 / 共 {total} 页", 9, align="center")
+        canvas.setFillColor(_MUTED)
+        _draw_text(canvas, right, _FOOTER_TOP - 5.5 * mm, report_no, 8, align="right")
+        canvas.restoreState()
+
+    return decorate
+
+
+def _canvas_maker(decorate: Callable[[Any, int, int], None]) -> type:
+    """A canvas that holds every page back until the end, when the page count is known."""
+
+    class HeldPagesCanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._held: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:
+            self._held.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            held, total = self._held, len(self._held)
+            for number, state in enumerate(held, start=1):
+                self.__dict__.update(state)
+                decorate(self, number, total)
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+    return HeldPagesCanvas
+
+
+def _pages(document: Mapping[str, Any], verify_url: str) -> bytes:
+    out = io.BytesIO()
+    doc = BaseDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=_MARGIN_X,
+        rightMargin=_MARGIN_X,
+        topMargin=_PAGE_H - _FRAME_TOP,
+        bottomMargin=_FRAME_BOTTOM,
+        title=str(document.get("title") or ""),
+        author=str(document.get("issuer") or ""),
+        subject=str(document.get("report_no") or ""),
+        creator=RENDERER,
+        producer=RENDERER,
+        invariant=1,
+        pageCompression=1,
+        lang="zh-CN",
+        initialFontName=LATIN,
+    )
+    frame = Frame(
+        _MARGIN_X, _FRAME_BOTTOM, _WIDTH, _FRAME_TOP - _FRAME_BOTTOM, leftPadding=0, rightPadding=0, id="body"
+    )
+    doc.addPageTemplates([PageTemplate(id="report", frames=[frame])])
+    doc.build(_story(document, verify_url), canvasmaker=_canvas_maker(_decorate(document, verify_url)))
+    return out.getvalue()
+
+
+def _attach(pdf: bytes, document: Mapping[str, Any], jws: str, verify_url: str) -> bytes:
+    """The PDF with the JWS attached, fixed metadata and an identifier derived from the JWS."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf), strict=True))
+    attachment = writer.add_attachment(ATTACHMENT, jws.encode("ascii"))
+    attachment.subtype = NameObject("/" + ATTACHMENT_MIME)
+    attachment.description = TextStringObject("签名报告 (signed report, compact JWS)")
+    attachment.associated_file_relationship = NameObject("/Source")
+    issued = _pdf_date(document.get("issued_at"))
+    attachment_date = datetime.strptime(issued[2:16], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    attachment.creation_date = attachment_date
+    attachment.modification_date = attachment_date
+    filespec = attachment.pdf_object.indirect_reference
+    if filespec is not None:
+        writer.root_object[NameObject("/AF")] = ArrayObject([filespec])
+    writer.add_metadata(
+        {
+            "/Title": str(document.get("title") or ""),
+            "/Author": str(document.get("issuer") or ""),
+            "/Subject": str(document.get("report_no") or ""),
+            "/Creator": RENDERER,
+            "/Producer": RENDERER,
+            "/CreationDate": issued,
+            "/ModDate": issued,
+            VERIFY_URL_KEY: verify_url,
+        }
+    )
+    # The file identifier is meant to be unique; ReportLab's invariant one is the same
+    # for every file, so derive it from what makes this report this report.
+    identifier = ByteStringObject(hashlib.sha256(jws.encode("ascii")).digest()[:16])
+    writer._ID = ArrayObject([identifier, identifier])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def render(document: Mapping[str, Any], jws: str, *, verify_url: str) -> bytes:
+    """The printed report: an A4 PDF of ``document`` with ``jws`` attached as ``report.jws``.
+
+    ``document`` is the signed document (what :func:`credit.signing.verify` returns for
+    ``jws``); ``verify_url`` is what the QR code on every page opens, typically the
+    verify page with the verification code in it. It is also recorded in the document
+    information (``/JJJVerifyURL``) so that :func:`verify_pdf` can print the same pages
+    again. The same arguments always give the same bytes.
+
+    Raises:
+        UnicodeEncodeError: ``jws`` is not ASCII (a compact JWS always is).
+    """
+    with _LOCK:
+        pages = _pages(document, verify_url)
+    return _attach(pages, document, jws, verify_url)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+_ENCODING_KEYS = frozenset({"/Length", "/Filter", "/DecodeParms", "/DL"})
+_BACK_REFERENCES = frozenset({"/Parent", "/P"})
+_MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Printed:
+    """What a PDF shows and carries, reduced to comparable values."""
+
+    contents: list[bytes]  # each page's decoded content streams
+    drawn_with: list[bytes]  # each page's digest of everything else it draws with
+    attachments: Mapping[str, list[bytes]]
+    verify_url: str | None
+
+
+class _Digests:
+    """SHA-256 digests of PDF objects, by value: indirect objects resolved, streams decoded.
+
+    Encoding details that do not change what is drawn (stream filters and lengths,
+    object numbers) do not enter the digest, so a file saved again by another tool
+    still compares equal; back-references (``/Parent``, ``/P``) are left out.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, int], bytes] = {}
+        self._open: set[tuple[int, int]] = set()
+
+    def of(self, obj: Any, depth: int = 0, skip: frozenset[str] = _BACK_REFERENCES) -> bytes:
+        if depth > _MAX_DEPTH:
+            raise VerificationError("PDF 结构无法解析 (the PDF nests objects too deeply)")
+        if isinstance(obj, IndirectObject):
+            key = (obj.idnum, obj.generation)
+            if key in self._done:
+                return self._done[key]
+            if key in self._open:
+                return hashlib.sha256(b"cycle").digest()
+            self._open.add(key)
+            try:
+                digest = self.of(obj.get_object(), depth + 1)
+            finally:
+                self._open.discard(key)
+            self._done[key] = digest
+            return digest
+        h = hashlib.sha256()
+        if isinstance(obj, StreamObject):
+            h.update(b"stream")
+            for name in sorted(k for k in obj if k not in _ENCODING_KEYS and k not in skip):
+                h.update(self._name(name) + self.of(obj[name], depth + 1))
+            h.update(hashlib.sha256(obj.get_data()).digest())
+        elif isinstance(obj, DictionaryObject):
+            h.update(b"dict")
+            for name in sorted(k for k in obj if k not in skip):
+                h.update(self._name(name) + self.of(obj[name], depth + 1))
+        elif isinstance(obj, ArrayObject):
+            h.update(b"array")
+            for item in obj:
+                h.update(self.of(item, depth + 1))
+        elif isinstance(obj, NameObject):
+            h.update(self._name(str(obj)))
+        elif isinstance(obj, TextStringObject | ByteStringObject):
+            raw = obj.original_bytes if isinstance(obj, TextStringObject) else bytes(obj)
+            h.update(b"string%d:" % len(raw) + raw)
+        elif isinstance(obj, BooleanObject | NullObject | NumberObject | FloatObject):
+            h.update(f"{type(obj).__name__}:{obj!r}".encode())
+        else:
+            raise VerificationError(f"PDF 结构无法解析 (unexpected PDF object {type(obj).__name__})")
+        return h.digest()
+
+    @staticmethod
+    def _name(name: str) -> bytes:
+        raw = name.encode("utf-8", "surrogatepass")
+        return b"name%d:" % len(raw) + raw
+
+
+def _content(page: Any) -> bytes:
+    contents = page.get("/Contents")
+    if contents is None:
+        return b""
+    contents = contents.get_object()
+    if isinstance(contents, ArrayObject):
+        return b"\n".join(part.get_object().get_data() for part in contents)
+    if isinstance(contents, StreamObject):
+        return bytes(contents.get_data())
+    raise VerificationError("PDF 结构无法解析 (a page's /Contents is neither a stream nor an array)")
+
+
+def _read(data: bytes) -> _Printed:
+    """The comparable values of a PDF.
+
+    Raises:
+        VerificationError: the bytes are not a PDF this module can read.
+    """
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=True)
+        digests = _Digests()
+        contents: list[bytes] = []
+        drawn_with: list[bytes] = []
+        for page in reader.pages:
+            contents.append(_content(page))
+            drawn_with.append(digests.of(page, skip=_BACK_REFERENCES | {"/Contents"}))
+        attachments = dict(reader.attachments)
+        info = reader.metadata
+        url = info.get(VERIFY_URL_KEY) if info is not None else None
+    except VerificationError:
+        raise
+    except Exception as exc:  # any failure to parse untrusted bytes means: not a readable PDF
+        raise VerificationError(f"不是有效的 PDF 文件 (not a readable PDF: {type(exc).__name__}: {exc})") from exc
+    return _Printed(contents, drawn_with, attachments, str(url) if url is not None else None)
+
+
+def _embedded_jws(printed: _Printed) -> str:
+    found = printed.attachments.get(ATTACHMENT)
+    if not found:
+        raise VerificationError(f"PDF 中没有签名报告 (the PDF has no attached {ATTACHMENT})")
+    if len(found) != 1:
+        raise VerificationError(f"PDF 中有多个签名报告 (the PDF has {len(found)} attachments named {ATTACHMENT})")
+    try:
+        return found[0].decode("ascii")
+    except UnicodeDecodeError:
+        raise VerificationError(f"签名报告格式错误 ({ATTACHMENT} is not a compact JWS: not ASCII)") from None
+
+
+def verify_pdf(
+    data: bytes, keyring: Keyring, *, verify_url_for: Callable[[dict[str, Any]], str] | None = None
+) -> dict[str, Any]:
+    """The signed document of a printed report, once the PDF is proven genuine.
+
+    The attached ``report.jws`` must verify against ``keyring``, and the pages must be
+    exactly the pages that signed document prints as: the document is rendered again
+    and every page's decoded content stream, and the digest of everything the page
+    draws with (fonts and font programs, images, annotations, page boxes), must equal
+    the given PDF's, as must the number of pages.
+
+    The verify URL the QR codes carry is part of what is printed. ``verify_url_for``
+    gives it for a document (a verifier that knows its own verify page should pass it,
+    which also proves the QR code leads there); without it, the URL the PDF records in
+    its document information is used.
+
+    Raises:
+        VerificationError: not a readable PDF; no ``report.jws`` attached (or several);
+            the JWS does not verify (malformed, unknown key, altered: see
+            :func:`credit.signing.verify`); the signed payload is not a credit report;
+            no verify URL recorded and none given; or the printed pages differ from the
+            signed report's, with the first page that differs.
+    """
+    printed = _read(data)
+    token = _embedded_jws(printed)
+    document = verify(token, keyring)
+    if document.get("format") != FORMAT:
+        raise VerificationError(
+            f"签名内容不是信用报告 (the signed payload is not a credit report: format {document.get('format')!r})"
+        )
+    if verify_url_for is not None:
+        url = verify_url_for(document)
+    elif printed.verify_url is not None:
+        url = printed.verify_url
+    else:
+        raise VerificationError("PDF 未记录核验地址 (the PDF does not record its verify URL)")
+    try:
+        expected = _read(render(document, token, verify_url=url))
+    except VerificationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VerificationError(f"签名报告无法排版 (the signed report cannot be printed: {exc})") from exc
+    mismatch = "PDF 可见内容与签名报告不符 (the printed content does not match the signed report"
+    if len(printed.contents) != len(expected.contents):
+        raise VerificationError(
+            f"{mismatch}: {len(printed.contents)} pages, the signed report prints as {len(expected.contents)})"
+        )
+    for number, (given, wanted) in enumerate(zip(printed.contents, expected.contents, strict=True), start=1):
+        if given != wanted:
+            raise VerificationError(f"{mismatch}: the text or drawing of page {number} differs)")
+    for number, (given, wanted) in enumerate(zip(printed.drawn_with, expected.drawn_with, strict=True), start=1):
+        if given != wanted:
+            raise VerificationError(f"{mismatch}: the fonts, images or annotations of page {number} differ)")
+    return document

@@ -1,0 +1,547 @@
+"""The portal: server-rendered pages in Chinese for people, over the same core as the API.
+
+Every core flow works without JavaScript: plain forms, redirects after posts. A session is
+the same signed token the API takes, kept in an HttpOnly, SameSite cookie for its
+lifetime; every form carries a CSRF token that must match a second cookie (double
+submit). Responses carry a strict Content-Security-Policy, refuse framing, and pages with
+subject data are not cached. URLs carry report numbers and codes, never a subject's
+identifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
+from credit.profiles import profiles
+from credit.signing import VerificationError, canonical, verify
+from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway.grants import GrantService, GrantTerms
+from gateway.pdf import render as render_pdf
+from gateway.pdf import verify_pdf
+from gateway.registry import Registry
+from gateway.service import IssuedReport, ReportService, Verification
+
+SESSION_COOKIE = "jjj_session"
+CSRF_COOKIE = "jjj_csrf"
+STATIC = Path(__file__).with_name("static")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+VERDICT_WORDS = {
+    "clean": "三地均无违法违规记录",
+    "has_records": "存在违法违规记录",
+    "incomplete": "报告不完整：部分地区或领域未能查询",
+}
+VERDICT_EXPLAINED = {
+    "clean": "北京、天津、河北三地在查询区间内均未发现计入的违法违规记录。",
+    "has_records": "以下列出查询区间内计入的违法违规记录，请核对；如有异议可对记录提出异议。",
+    "incomplete": "部分地区或领域暂不可用，本报告不能作为无违法违规证明。请稍后重新查询。",
+}
+STATUS_WORDS = {
+    "valid": "有效",
+    "superseded": "已更新（数据发生变化，请以新报告为准）",
+    "revoked": "已撤销",
+    "unknown": "未找到",
+    "not_genuine": "非真实报告",
+}
+STATE_WORDS = {"active": "有效", "used_up": "次数已用完", "expired": "已过期", "revoked": "已撤销"}
+ROLE_WORDS = {
+    "enterprise": "经营主体",
+    "person": "个人",
+    "third_party": "第三方",
+    "agency": "机关",
+    "admin": "管理员",
+    "anonymous": "持码人",
+    "verifier": "核验",
+}
+ACTION_WORDS = {
+    "report_issued": "出具报告",
+    "report_viewed": "查看报告",
+    "grant_previewed": "预览授权",
+    "grant_created": "创建授权",
+    "grant_redeemed": "凭授权查看",
+    "grant_revoked": "撤销授权",
+    "refused": "被拒绝的查询",
+    "login": "登录",
+    "login_failed": "登录失败",
+}
+
+_ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclasses.dataclass
+class Portal:
+    service: ReportService
+    sessions: Sessions
+    registry: Registry
+    grants: GrantService
+    public_url: str
+    throttle: AddressThrottle = dataclasses.field(default_factory=AddressThrottle)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def verify_url(self, code: str) -> str:
+        return f"{self.public_url.rstrip('/')}/verify?code={code}"
+
+
+PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
+NEW_CSRF: web.RequestKey[str] = web.RequestKey("new_csrf", str)
+
+
+def _who(request: web.Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return request.app[PORTAL].sessions.verify(token)
+    except Unauthenticated:
+        return None
+
+
+def _csrf(request: web.Request) -> str:
+    return request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF) or ""
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    token = _csrf(request)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request[NEW_CSRF] = token
+    html = _ENV.get_template(template).render(
+        who=_who(request),
+        csrf=token,
+        verdict_words=VERDICT_WORDS,
+        verdict_explained=VERDICT_EXPLAINED,
+        status_words=STATUS_WORDS,
+        state_words=STATE_WORDS,
+        role_words=ROLE_WORDS,
+        action_words=ACTION_WORDS,
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    if request.get(NEW_CSRF):
+        _set_cookie(request, response, CSRF_COOKIE, request[NEW_CSRF], max_age=None, strict=True)
+    return response
+
+
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, *, max_age: int | None, strict: bool
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=request.app[PORTAL].secure_cookies,
+        samesite="Strict" if strict else "Lax",
+    )
+
+
+def notice(request: web.Request, heading: str, *paragraphs: str, status: int = 200, back: str = "") -> web.Response:
+    return page(request, "notice.html", status=status, title=heading, heading=heading, paragraphs=paragraphs, back=back)
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+class Redirect(Exception):
+    """Leave a page for another (a session that expired, a page that needs one)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.response = _redirect(location)
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    """The posted form, once its CSRF token is checked.
+
+    Raises:
+        PermissionDenied: a missing or wrong CSRF token.
+    """
+    form = dict(await request.post())
+    sent, expected = str(form.get("csrf", "")), request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PermissionDenied("表单已失效，请刷新页面后重试 (the form expired or did not come from this site)")
+    return form
+
+
+def _signed_in(request: web.Request) -> Principal:
+    who = _who(request)
+    if who is None:
+        raise Redirect("/?expired=1" if request.cookies.get(SESSION_COOKIE) else "/")
+    return who
+
+
+def portal_page(handler: Handler) -> Handler:
+    """Render the core's errors as pages (the API renders them as problem+json)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except Redirect as exc:
+            response = exc.response
+        except CreditError as exc:
+            titles = {400: "输入有误", 401: "请先登录", 403: "无权访问", 404: "未找到", 429: "尝试过于频繁"}
+            response = notice(request, titles.get(exc.http_status, "暂时无法完成"), exc.detail, status=exc.http_status)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return wrapped
+
+
+# Pages
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    if _who(request) is not None:
+        return _redirect("/report")
+    message = "会话已过期，请重新登录" if request.query.get("expired") else ""
+    return page(request, "login.html", title="登录", message=message)
+
+
+async def post_login(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    portal = request.app[PORTAL]
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    address = request.remote or "unknown"
+    try:
+        portal.throttle.check(address)
+        token, lifetime = await login(portal.registry, portal.sessions, username, password, audit=portal.service.audit)
+    except Unauthenticated as exc:
+        portal.throttle.failed(address)
+        return page(request, "login.html", status=401, title="登录", message=exc.detail, message_kind="error",
+                    username=username)  # fmt: skip
+    response = _redirect("/report")
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
+    return response
+
+
+async def post_logout(request: web.Request) -> web.StreamResponse:
+    await _form(request)
+    response = _redirect("/")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def ask(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    if who.role is Role.THIRD_PARTY:
+        return notice(request, "第三方查询", "第三方须持有主体授予的授权码方可查看其报告。",
+                      "请使用主体提供的二维码或链接，或在下方输入授权码。", back="/g")  # fmt: skip
+    if who.role is Role.AGENCY:
+        return _redirect("/agency")
+    return page(
+        request,
+        "ask.html",
+        title="获取报告",
+        profiles=list(profiles().values()),
+        default_profile=request.app[PORTAL].service.default_profile,
+    )
+
+
+async def post_ask(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    try:
+        years = int(str(form.get("years", "3")))
+    except ValueError:
+        raise InvalidInput.for_field("years", "请选择 3 年或 5 年 (choose 3 or 5 years)") from None
+    issued = await request.app[PORTAL].service.issue(
+        who,
+        subject_id=str(form.get("subject", "")),
+        years=years,
+        profile_id=str(form.get("profile", "")),
+    )
+    return _redirect(f"/reports/{issued.document['report_no']}")
+
+
+async def _report_of(request: web.Request) -> IssuedReport:
+    return await request.app[PORTAL].service.get(_signed_in(request), request.match_info["report_no"])
+
+
+async def report_page(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return page(request, "report.html", title="信用报告", doc=issued.document, report_status=issued.status,
+                objection_links=True)  # fmt: skip
+
+
+async def report_pdf(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    portal = request.app[PORTAL]
+    data = render_pdf(issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"]))
+    return web.Response(
+        body=data,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.pdf"'},
+    )
+
+
+async def report_jws(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return web.Response(
+        text=issued.jws,
+        content_type="application/jose",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.jws"'},
+    )
+
+
+async def report_json(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return web.Response(
+        text=json.dumps({"jws": issued.jws, "report": issued.document}, ensure_ascii=False, indent=2),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.json"'},
+    )
+
+
+async def grants_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    mine = await request.app[PORTAL].grants.mine(who)
+    return page(request, "grants.html", title="授权查询", grants=[g.public() for g in mine])
+
+
+def _int(form: dict[str, Any], name: str, default: int) -> int:
+    raw = str(form.get(name) or default)
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput.for_field(name, f"请填写整数 ({name} must be a whole number)") from None
+
+
+async def post_grant_preview(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    terms = GrantTerms.parse(
+        {
+            "purpose": form.get("purpose"),
+            "grantee": str(form.get("grantee") or "").strip() or None,
+            "days": _int(form, "days", 7),
+            "max_uses": _int(form, "max_uses", 1),
+            "mode": form.get("mode") or "fixed",
+            "years": _int(form, "years", 3),
+        }
+    )
+    preview = await request.app[PORTAL].grants.preview(who, terms)
+    return page(request, "preview.html", title="授权预览", doc=preview.report.document,
+                report_status=preview.report.status, terms=preview.terms, preview=preview.token)  # fmt: skip
+
+
+async def post_grant_confirm(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    created = await request.app[PORTAL].grants.create(
+        who, preview=str(form.get("preview", "")), confirm=form.get("confirm") == "yes"
+    )
+    return page(
+        request,
+        "granted.html",
+        title="授权已创建",
+        code=created.code,
+        url=created.url,
+        qr=base64.b64encode(created.qr_png).decode("ascii"),
+        grant=created.grant.public(),
+    )
+
+
+async def post_grant_revoke(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    await _form(request)
+    await request.app[PORTAL].grants.revoke(who, request.match_info["grant_id"])
+    return _redirect("/grants")
+
+
+async def redeem_page(request: web.Request) -> web.StreamResponse:
+    return page(request, "redeem.html", title="凭授权码查看", code=request.match_info.get("code", ""))
+
+
+async def post_redeem(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    redeemed = await request.app[PORTAL].grants.redeem(
+        str(form.get("code", "")), _who(request), address=request.remote or ""
+    )
+    grant = redeemed.grant
+    return page(request, "redeemed.html", title="授权查看", doc=redeemed.report.document,
+                report_status=redeemed.report.status, grant=grant.public(),
+                uses_left=grant.max_uses - grant.uses)  # fmt: skip
+
+
+async def history_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    if not who.subject_id:
+        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
+    portal = request.app[PORTAL]
+    entries = await portal.registry._read(lambda: portal.service.audit.find(subject=who.subject_id, limit=200))
+    rows = [
+        {
+            "at": e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "purpose": e.purpose,
+            "outcome": e.outcome,
+        }
+        for e in entries
+    ]
+    return page(request, "history.html", title="查询记录", entries=rows)
+
+
+def _verification_words(result: Verification) -> tuple[str, str]:
+    if not result.genuine:
+        if result.status == "unknown":
+            return "未找到该报告", "没有与此核验码或文件对应的已登记报告。请核对核验码，或联系出具方。"
+        return "非真实报告", "该文件不是本系统出具的真实报告，或已被改动。请勿采信。"
+    if result.status == "superseded":
+        return "报告真实，但已更新", "该报告由本系统出具，但其数据此后发生变化，请向对方索取新报告。"
+    if result.status == "revoked":
+        return "报告真实，但已撤销", "该报告由本系统出具，但已被撤销，不应再采信。"
+    return "报告真实有效", "该报告由本系统出具，内容未被改动，当前有效。"
+
+
+def _verified_page(request: web.Request, result: Verification, code: str = "") -> web.Response:
+    title, text = _verification_words(result)
+    return page(request, "verify.html", title="报告核验", result=result, result_title=title, result_text=text,
+                code=code)  # fmt: skip
+
+
+async def verify_page(request: web.Request) -> web.StreamResponse:
+    code = request.query.get("code", "").strip()
+    if not code:
+        return page(request, "verify.html", title="报告核验")
+    try:
+        result = await request.app[PORTAL].service.verify_code(code)
+    except InvalidInput as exc:
+        result = Verification(False, "unknown", exc.detail)
+    return _verified_page(request, result, code)
+
+
+async def post_verify(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    upload = form.get("file")
+    data = upload.file.read(16 * 1024 * 1024 + 1) if isinstance(upload, web.FileField) else b""
+    if not data or len(data) > 16 * 1024 * 1024:
+        raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
+    return _verified_page(request, await _verify_upload(request.app[PORTAL], data))
+
+
+async def _verify_upload(portal: Portal, data: bytes) -> Verification:
+    service = portal.service
+    if data.startswith(b"%PDF"):
+        try:
+            document = verify_pdf(data, service.keyring)
+        except VerificationError as exc:
+            return Verification(False, "not_genuine", exc.detail)
+        return await _registered(service, document)
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
+    if text.startswith("{"):
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError:
+            return Verification(False, "not_genuine", "JSON 无法解析 (the JSON cannot be read)")
+        if isinstance(body, dict) and isinstance(body.get("jws"), str):
+            return await service.verify_report(body["jws"])
+        if isinstance(body, dict) and isinstance(body.get("verification_code"), str):
+            # A bare report document: genuine only if it is exactly what was signed.
+            entry = await service.registry.report_by_code(body["verification_code"])
+            if entry is not None and canonical(verify(entry.jws, service.keyring)) == canonical(body):
+                return await service.verify_report(entry.jws)
+            return Verification(False, "not_genuine", "内容与登记的报告不一致 (does not match the registered report)")
+        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
+    return await service.verify_report(text)
+
+
+async def _registered(service: ReportService, document: dict[str, Any]) -> Verification:
+    entry = await service.registry.report_by_code(str(document.get("verification_code", "")))
+    if entry is None or entry.report_no != document.get("report_no"):
+        return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
+    return await service.verify_report(entry.jws)
+
+
+async def objection_page(request: web.Request) -> web.StreamResponse:
+    _signed_in(request)
+    return notice(
+        request,
+        "对记录提出异议",
+        "如认为报告中的记录有误，可向记录所属地区的决定机关提出异议，并附上理由与证明材料。",
+        "在线提交异议与信用修复申请的功能即将开通；在此之前，请联系记录所列的决定机关。",
+        back="/report",
+    )
+
+
+async def agency_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    if who.role not in (Role.AGENCY, Role.ADMIN):
+        raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
+    return notice(
+        request,
+        "信用互查互认：批量核查",
+        "机关工作人员可按核查事由上传主体名单，一次核查三地信用记录，并下载协助核查情况统计表。",
+        "批量核查功能即将开通。",
+    )
+
+
+async def static_css(request: web.Request) -> web.StreamResponse:
+    response = web.FileResponse(STATIC / "portal.css")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def add_portal(app: web.Application, portal: Portal) -> None:
+    """Mount the portal's pages on ``app``."""
+    app[PORTAL] = portal
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "/", home),
+        ("POST", "/login", post_login),
+        ("POST", "/logout", post_logout),
+        ("GET", "/report", ask),
+        ("POST", "/report", post_ask),
+        ("GET", "/reports/{report_no}", report_page),
+        ("GET", "/reports/{report_no}/report.pdf", report_pdf),
+        ("GET", "/reports/{report_no}/report.jws", report_jws),
+        ("GET", "/reports/{report_no}/report.json", report_json),
+        ("GET", "/grants", grants_page),
+        ("POST", "/grants/preview", post_grant_preview),
+        ("POST", "/grants/confirm", post_grant_confirm),
+        ("POST", "/grants/{grant_id}/revoke", post_grant_revoke),
+        ("GET", "/g", redeem_page),
+        ("GET", "/g/{code}", redeem_page),
+        ("POST", "/g", post_redeem),
+        ("GET", "/history", history_page),
+        ("GET", "/verify", verify_page),
+        ("POST", "/verify", post_verify),
+        ("GET", "/objections/new", objection_page),
+        ("GET", "/agency", agency_page),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, portal_page(handler))
+    app.router.add_get("/static/portal.css", portal_page(static_css))

@@ -1,0 +1,221 @@
+"""The portal in a real browser (Debian's Chromium, driven by Playwright), JavaScript off:
+log in, get the report, download the PDF, grant a bank access with a preview, decode the
+QR code from the page, redeem it as the bank, verify on the public page; tampered and
+bogus inputs; an incomplete report; someone else's report. Screenshots of the main pages
+are saved under ``var/test-artifacts/`` (or ``$JJJ_TEST_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from credit.regions import Region
+from gateway.pdf import verify_pdf
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("JJJ_TEST_ARTIFACTS", "var/test-artifacts"))
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium; .ci/run does it)"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _context(browser: Any) -> Any:
+    # No JavaScript: every core flow must work with plain forms.
+    return await browser.new_context(java_script_enabled=False, accept_downloads=True, locale="zh-CN")
+
+
+async def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def _login(page: Any, base: str, username: str, password: str) -> None:
+    await page.goto(base + "/")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+
+
+async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, running, _ = gateway
+    base = running.url
+    clerk = await (await _context(browser)).new_page()
+
+    await clerk.goto(base + "/")
+    assert await clerk.get_attribute("html", "lang") == "zh-CN"
+    await _shot(clerk, "01-login")
+    await _login(clerk, base, "clean-co", "demo-clean-2024")
+    assert clerk.url.endswith("/report")
+    await clerk.check("input[name=years][value='5']")
+    await clerk.click("button:has-text('查询三地并出具报告')")
+    await clerk.wait_for_load_state()
+    assert re.search(r"/reports/JJJ-\d{8}-\w{10}$", clerk.url)
+    verdict = clerk.locator("section.verdict")
+    assert await verdict.get_attribute("class") == "verdict verdict-clean"
+    assert "三地均无违法违规记录" in await verdict.inner_text()
+    assert await clerk.locator("table.regions tbody tr").count() == 3
+    await _shot(clerk, "02-report-clean")
+    report_no = clerk.url.rsplit("/", 1)[1]
+    code = (await clerk.locator("dd.code").first.inner_text()).strip()
+
+    # The PDF downloads and verifies with nothing else.
+    async with clerk.expect_download() as download:
+        await clerk.click("text=下载 PDF")
+    pdf = tmp_path / "report.pdf"
+    await (await download.value).save_as(pdf)
+    document = verify_pdf(pdf.read_bytes(), running.service.keyring)
+    assert document["report_no"] == report_no and document["window"]["years"] == 5
+
+    # A grant: preview, confirm, then the QR code on the page.
+    await clerk.goto(base + "/grants")
+    await clerk.fill("#purpose", "招标投标")
+    await clerk.fill("#grantee", "bank")
+    await clerk.fill("#max_uses", "2")
+    await clerk.click("button:has-text('预览授权内容')")
+    await clerk.wait_for_load_state()
+    assert "授权预览" in await clerk.locator("h1").inner_text()
+    previewed_no = (await clerk.locator("dl.facts dd").first.inner_text()).strip()
+    await _shot(clerk, "03-grant-preview")
+    await clerk.check("input[name=confirm]")
+    await clerk.click("button:has-text('确认授权')")
+    await clerk.wait_for_load_state()
+    grant_code = (await clerk.locator("#grant-code").inner_text()).strip()
+    await _shot(clerk, "04-grant-created")
+    shot = await clerk.locator("#grant-qr").screenshot()
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
+    assert found, "no QR code on the page"
+    grant_url = found[0].text
+    assert grant_url == f"{base}/g/{grant_code}"
+
+    # The bank scans it, logs in and sees the previewed report.
+    bank = await (await _context(browser)).new_page()
+    await _login(bank, base, "bank", "demo-bank-2024")
+    await bank.goto(grant_url)
+    assert await bank.input_value("#code") == grant_code
+    await bank.click("button:has-text('查看报告')")
+    await bank.wait_for_load_state()
+    await _shot(bank, "05-bank-redeemed")
+    assert "招标投标" in await bank.locator("p.message").inner_text(), await bank.content()
+    assert (await bank.locator("dl.facts dd").first.inner_text()).strip() == previewed_no
+
+    # The public verify page: by code (as the QR on the PDF opens it), by PDF upload.
+    visitor = await (await _context(browser)).new_page()
+    await visitor.goto(f"{base}/verify?code={code}")
+    result = visitor.locator("section.verification")
+    assert await result.get_attribute("class") == "verification verification-genuine"
+    assert "报告真实有效" in await result.inner_text()
+    await _shot(visitor, "06-verify-genuine")
+    await visitor.set_input_files("#file", str(pdf))
+    await visitor.click("button:has-text('上传核验')")
+    await visitor.wait_for_load_state()
+    assert "报告真实有效" in await visitor.locator("section.verification").inner_text()
+
+    # A tampered PDF and a bogus code are not genuine.
+    tampered = tmp_path / "tampered.pdf"
+    data = bytearray(pdf.read_bytes())
+    at = data.find(report_no.encode(), len(data) // 3)
+    if at < 0:  # the number may sit in a compressed stream: alter the embedded report instead
+        at = data.rfind(b"eyJ")
+    data[at + 5] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    await visitor.goto(base + "/verify")
+    await visitor.set_input_files("#file", str(tampered))
+    await visitor.click("button:has-text('上传核验')")
+    await visitor.wait_for_load_state()
+    assert await visitor.locator("section.verification").get_attribute("class") == (
+        "verification verification-not-genuine"
+    )
+    await _shot(visitor, "07-verify-tampered")
+    await visitor.goto(f"{base}/verify?code=0000-0000-0000-0000-0")
+    assert await visitor.locator("section.verification").get_attribute("class") == (
+        "verification verification-not-genuine"
+    )
+
+    # Offline too: the CLI checks the PDF alone.
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(__import__("json").dumps(running.service.keyring.jwks()), encoding="utf-8")
+    checked = subprocess.run(
+        [sys.executable, "-m", "jjj", "verify", str(pdf), "--jwks", str(jwks)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and "GENUINE" in checked.stdout, checked.stderr
+    checked = subprocess.run(
+        [sys.executable, "-m", "jjj", "verify", str(tampered), "--jwks", str(jwks)], capture_output=True, text=True
+    )
+    assert checked.returncode == 1 and "NOT GENUINE" in checked.stderr
+
+    # The subject sees that the bank looked.
+    await clerk.goto(base + "/history")
+    history = await clerk.locator("table").inner_text()
+    assert "bank" in history and "凭授权查看" in history
+    await _shot(clerk, "08-history")
+
+    # Someone else's report is refused.
+    other = await (await _context(browser)).new_page()
+    await _login(other, base, "records-co", "demo-records-2024")
+    response = await other.goto(f"{base}/reports/{report_no}")
+    assert response is not None and response.status == 403
+    assert "无权访问" in await other.locator("h1").inner_text()
+
+
+async def test_an_incomplete_report_looks_incomplete(gateway, browser) -> None:  # type: ignore[no-untyped-def]
+    _, running, nodes = gateway
+    await nodes[Region.HEBEI].node.stop(0)
+    page = await (await _context(browser)).new_page()
+    await _login(page, running.url, "clean-co", "demo-clean-2024")
+    await page.click("button:has-text('查询三地并出具报告')")
+    await page.wait_for_load_state()
+    verdict = page.locator("section.verdict")
+    assert await verdict.get_attribute("class") == "verdict verdict-incomplete"
+    text = await verdict.inner_text()
+    assert "报告不完整" in text and "不能作为无违法违规证明" in text
+    assert "无违法违规记录" not in text
+    hebei = page.locator("table.regions tr.region-unavailable")
+    assert await hebei.count() == 1 and "暂不可用" in await hebei.inner_text()
+    assert await page.locator("td.cell-unavailable").count() > 0
+    await _shot(page, "09-report-incomplete")
+
+
+async def test_forms_need_the_csrf_token_and_pages_carry_security_headers(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    status, _, reply = await api.call("GET", "/")
+    assert status == 200
+    assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+    assert reply.headers["X-Frame-Options"] == "DENY" and reply.headers["Cache-Control"] == "no-store"
+    cookie = reply.headers.getall("Set-Cookie")
+    assert any("jjj_csrf=" in c and "HttpOnly" in c and "SameSite=Strict" in c for c in cookie)
+    # A login form posted without the token (as from another site) is refused.
+    status, body, _ = await api.call("POST", "/login", data={"username": "clean-co", "password": "demo-clean-2024"})
+    assert status == 403 and "表单已失效" in body
