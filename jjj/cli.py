@@ -220,9 +220,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     bank_grant = _demo_grant(gateway_url, logins)
-    print(f"\nGateway: {gateway_url}")
-    print(f"  API description: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
-    print("\nDemo logins (POST /api/v1/login):")
+    print(f"\nPortal: {gateway_url}/   (log in with a demo login below; public verification: {gateway_url}/verify)")
+    print(f"  API: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
+    print("\nDemo logins (the portal, or POST /api/v1/login):")
     for login in logins:
         print(f"  {login.username:<11} {login.password:<18} {login.role.value:<12} {login.description}")
     print(f"\nThree regional nodes (gRPC with mutual TLS under the demo CA in {certs}):")
