@@ -397,7 +397,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     try:
         if data.startswith(b"%PDF"):
-            document = verify_pdf(data, keyring)
+            verify_url_for = None
+            if args.jwks.startswith(("http://", "https://")):
+                # Keys fetched from a gateway: its verify page is where the QR code must lead.
+                site = args.jwks.split("/.well-known/", 1)[0].rstrip("/")
+                verify_url_for = lambda doc: f"{site}/verify?code={doc.get('verification_code', '')}"  # noqa: E731
+            document = verify_pdf(data, keyring, verify_url_for=verify_url_for)
         else:
             try:
                 token = data.decode("utf-8")

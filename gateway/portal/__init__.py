@@ -10,6 +10,7 @@ identifier.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hmac
@@ -296,7 +297,10 @@ async def report_page(request: web.Request) -> web.StreamResponse:
 async def report_pdf(request: web.Request) -> web.StreamResponse:
     issued = await _report_of(request)
     portal = request.app[PORTAL]
-    data = render_pdf(issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"]))
+    # Rendering takes a fraction of a second of CPU: off the event loop.
+    data = await asyncio.to_thread(
+        render_pdf, issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"])
+    )
     return web.Response(
         body=data,
         content_type="application/pdf",
@@ -455,7 +459,13 @@ async def _verify_upload(portal: Portal, data: bytes) -> Verification:
     service = portal.service
     if data.startswith(b"%PDF"):
         try:
-            document = verify_pdf(data, service.keyring)
+            # The QR code must lead to this site's verify page, not to a look-alike.
+            document = await asyncio.to_thread(
+                verify_pdf,
+                data,
+                service.keyring,
+                verify_url_for=lambda doc: portal.verify_url(str(doc.get("verification_code", ""))),
+            )
         except VerificationError as exc:
             return Verification(False, "not_genuine", exc.detail)
         return await _registered(service, document)

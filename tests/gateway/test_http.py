@@ -224,8 +224,8 @@ async def test_health_metrics_openapi(gateway) -> None:  # type: ignore[no-untyp
     # Every route the gateway serves is described, with its methods.
     for route in running.runner.app.router.routes():
         path = route.resource.canonical
-        api = path.startswith("/api/") or path in ("/.well-known/jwks.json", "/healthz", "/metrics")
-        if api and route.method != "HEAD" and path != "/api/v1/openapi.json":
+        is_api = path.startswith("/api/") or path in ("/.well-known/jwks.json", "/healthz", "/metrics")
+        if is_api and route.method != "HEAD" and path != "/api/v1/openapi.json":
             assert route.method.lower() in spec["paths"].get(path, {}), (route.method, path)
     await api.call("GET", "/nope")
     status, text, _ = await api.call("GET", "/metrics")
