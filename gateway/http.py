@@ -6,13 +6,16 @@ unexpected exception is logged with its traceback and answered with a generic 50
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -20,8 +23,17 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from credit.audit import Entry
-from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
+from credit.errors import (
+    BatchTooLarge,
+    CreditError,
+    FailedPrecondition,
+    InvalidInput,
+    PermissionDenied,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway.batch import BatchService, parse_subject_list, stream_csv, summarise, xlsx
 from gateway.grants import GrantService, GrantTerms
 from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
@@ -43,6 +55,7 @@ SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
 THROTTLE: web.AppKey[AddressThrottle] = web.AppKey("throttle", AddressThrottle)
 GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
+BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -325,14 +338,112 @@ async def get_audit(request: web.Request) -> web.Response:
     return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
 
 
+MAX_LIST_BYTES = 48 * 1024 * 1024  # a million identifiers with room to spare
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    # Read past the application's small default body limit, for this route only.
+    data = bytearray()
+    async for piece in request.content.iter_chunked(65536):
+        data += piece
+        if len(data) > limit:
+            raise BatchTooLarge.for_field("subjects", f"名单超过 {limit // 1024 // 1024} MB (the list is too large)")
+    return bytes(data)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    who = principal(request)
+    data = await _body(request, MAX_LIST_BYTES)
+    if request.content_type in ("text/csv", "text/plain"):
+        subjects = parse_subject_list(data)
+        purpose, years, profile = request.query.get("purpose", ""), request.query.get("years", "0"), ""
+        profile = request.query.get("profile", "")
+        try:
+            years_value = int(years)
+        except ValueError:
+            raise InvalidInput.for_field("years", "must be an integer") from None
+    else:
+        try:
+            body = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+        if not isinstance(body, dict) or not isinstance(body.get("subjects"), list):
+            raise InvalidInput.for_field("subjects", 'send {"purpose": …, "subjects": [identifiers]} or a CSV list')
+        subjects = body["subjects"]
+        purpose = _field(body, "purpose", str, "") or ""
+        years_value = _field(body, "years", int, 0) or 0
+        profile = _field(body, "profile", str, "") or ""
+    status = await request.app[BATCHES].submit(who, subjects, purpose=purpose, years=years_value, profile_id=profile)
+    response = web.json_response(status.public(), status=202)
+    response.headers["Location"] = f"/api/v1/batches/{status.job_id}"
+    return response
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    status = await request.app[BATCHES].status(principal(request), request.match_info["job_id"])
+    return web.json_response(status.public())
+
+
+async def get_batch_csv(request: web.Request) -> web.StreamResponse:
+    batches = request.app[BATCHES]
+    status = await batches.status(principal(request), request.match_info["job_id"])
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{status.job_id}.csv"',
+        }
+    )
+    await response.prepare(request)
+    async for piece in stream_csv(batches.rows(status.job_id)):
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+async def get_batch_xlsx(request: web.Request) -> web.StreamResponse:
+    batches = request.app[BATCHES]
+    status = await batches.status(principal(request), request.match_info["job_id"])
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/{status.job_id}.xlsx"
+        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
+        data = await asyncio.to_thread(Path(path).read_bytes)
+    return web.Response(
+        body=data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{status.job_id}.xlsx"'},
+    )
+
+
+async def get_batch_summary(request: web.Request) -> web.Response:
+    batches = request.app[BATCHES]
+    status = await batches.status(principal(request), request.match_info["job_id"])
+    if status.status != "done":
+        raise FailedPrecondition("核查尚未完成 (the batch is still running: its summary is signed when it is done)")
+    summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+    return web.json_response({"summary": summary.document, "jws": summary.jws})
+
+
 def build_app(
-    *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService, public_url: str = ""
+    *,
+    service: ReportService,
+    sessions: Sessions,
+    registry: Registry,
+    grants: GrantService,
+    batches: BatchService | None = None,
+    public_url: str = "",
 ) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
     app[SERVICE] = service
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
     app[GRANTS] = grants
+    if batches is not None:
+        app[BATCHES] = batches
+        app.router.add_post("/api/v1/batches", post_batch)
+        app.router.add_get("/api/v1/batches/{job_id}", get_batch)
+        app.router.add_get("/api/v1/batches/{job_id}/table.csv", get_batch_csv)
+        app.router.add_get("/api/v1/batches/{job_id}/table.xlsx", get_batch_xlsx)
+        app.router.add_get("/api/v1/batches/{job_id}/summary", get_batch_summary)
     app[THROTTLE] = AddressThrottle()
     app.router.add_post("/api/v1/login", post_login)
     app.router.add_post("/api/v1/reports", post_report)

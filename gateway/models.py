@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -70,3 +70,43 @@ class GrantRow(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_grants_subject", "subject_id"),)
+
+
+class BatchJobRow(Base):
+    """A batch check (信用互查互认): who asked, why, and how far it got."""
+
+    __tablename__ = "batch_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(200))
+    profile: Mapped[str] = mapped_column(String(40))
+    years: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    chunks: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # running / done
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BatchInputRow(Base):
+    """A job's list, a chunk per row (identifiers joined by newlines)."""
+
+    __tablename__ = "batch_inputs"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subjects: Mapped[str] = mapped_column(Text)
+
+
+class BatchResultRow(Base):
+    """A region's answer for one chunk, as the node sent it; written once."""
+
+    __tablename__ = "batch_results"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region: Mapped[str] = mapped_column(String(16), primary_key=True)
+    answer: Mapped[bytes] = mapped_column(LargeBinary)
+    failure: Mapped[str] = mapped_column(Text)

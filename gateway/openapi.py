@@ -172,6 +172,68 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
             }
         },
+        "/api/v1/batches": {
+            "post": {
+                "summary": "Submit a batch check (agency officers): up to 1,000,000 subjects and a purpose",
+                "security": _BEARER,
+                "parameters": [
+                    {"name": "purpose", "in": "query", "schema": {"type": "string"}, "description": "with a CSV body"},
+                    {"name": "years", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "profile", "in": "query", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}},
+                        "text/csv": {"schema": {"type": "string", "description": "identifiers in the first column"}},
+                    },
+                },
+                "responses": {
+                    "202": {"description": "The job, running; poll its Location"},
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "413": _PROBLEM,
+                },
+            }
+        },
+        "/api/v1/batches/{job_id}": {
+            "get": {
+                "summary": "A batch job's progress per region",
+                "security": _BEARER,
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Job status"}, "401": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/batches/{job_id}/table.csv": {
+            "get": {
+                "summary": "The check statistics table (协助核查情况统计表), CSV",
+                "security": _BEARER,
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "CSV, UTF-8 with BOM"}, "401": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/batches/{job_id}/table.xlsx": {
+            "get": {
+                "summary": "The check statistics table, XLSX",
+                "security": _BEARER,
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "XLSX workbook"}, "401": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/batches/{job_id}/summary": {
+            "get": {
+                "summary": "The signed summary of a finished job (counts, the table's SHA-256)",
+                "security": _BEARER,
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "{summary, jws}"},
+                    "401": _PROBLEM,
+                    "404": _PROBLEM,
+                    "412": _PROBLEM,
+                },
+            }
+        },
         "/.well-known/jwks.json": {
             "get": {"summary": "The gateway's public signing keys", "responses": {"200": {"description": "JWKS"}}}
         },
@@ -236,6 +298,16 @@ OPENAPI: dict[str, Any] = {
                     "report": {"type": "object"},
                     "jws": {"type": "string"},
                 },
+            },
+            "BatchRequest": {
+                "type": "object",
+                "properties": {
+                    "purpose": {"type": "string", "maxLength": 200, "examples": ["评优评先", "招标投标资格审查"]},
+                    "subjects": {"type": "array", "items": {"type": "string"}, "maxItems": 1000000},
+                    "years": {"enum": [3, 5]},
+                    "profile": {"type": "string"},
+                },
+                "required": ["purpose", "subjects"],
             },
             "GrantTerms": {
                 "type": "object",

@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from credit.errors import CreditError
 from gateway.auth import Sessions
 from gateway.fanout import FanOut, GrpcNodeClient
+from gateway.batch import BatchService
 from gateway.federation import refresh_peers, watch_peers
 from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
@@ -47,6 +48,7 @@ class RunningGateway:
     key_watch: asyncio.Task[None] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     service: ReportService | None = None
+    batches: BatchService | None = None
 
     @property
     def url(self) -> str:
@@ -62,6 +64,8 @@ class RunningGateway:
             self.key_watch.cancel()
         for task in self.tasks:
             task.cancel()
+        if self.batches is not None:
+            await self.batches.stop()
         await self.grpc_server.stop(1.0)
         await self.runner.cleanup()
         await self.registry.writes.flush()
@@ -112,8 +116,10 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
+    batches = BatchService(service, {client.region: client for client in clients})
     runner = web.AppRunner(
-        build_app(service=service, sessions=sessions, registry=registry, grants=grants), access_log=None
+        build_app(service=service, sessions=sessions, registry=registry, grants=grants, batches=batches),
+        access_log=None,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, int(port))
@@ -136,6 +142,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
     running.service = service
+    running.batches = batches
+    await batches.resume_all()
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),

@@ -1,0 +1,559 @@
+"""Batch checks (信用互查互认): an agency officer checks many subjects at once.
+
+A job is stored before any node is asked: its list in chunks (``batch_inputs``), and,
+per chunk and region, the node's answer as it came (``batch_results``, the serialised
+``CheckSubjectsResponse``). A runner asks each region for the chunks it has not
+answered yet, with a bounded number of calls in flight per region; a chunk's answer is
+written with one insert keyed by (job, chunk, region), so a job interrupted by a restart
+resumes where it stopped, and nothing is checked twice into the result. Reading the
+result streams chunk by chunk, so memory does not grow with the batch: the statistics
+table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import secrets
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import structlog
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from credit.audit import Action, Event
+from credit.catalogue import Scope, domains
+from credit.errors import BatchTooLarge, InvalidInput, NotFound, PermissionDenied
+from credit.profiles import get_profile
+from credit.regions import Region
+from credit.signing import sign
+from gateway.assertions import on_behalf_of
+from gateway.auth import Principal, Role
+from gateway.fanout import GrpcNodeClient
+from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
+from gateway.service import ReportService
+from nodes import convert
+from nodes.assertions import BATCH, METADATA_KEY
+from protos.credit.v1 import node_pb2 as pb
+
+log = structlog.get_logger("jjj.gateway")
+
+jobs: Table = BatchJobRow.__table__  # type: ignore[assignment]
+inputs: Table = BatchInputRow.__table__  # type: ignore[assignment]
+results: Table = BatchResultRow.__table__  # type: ignore[assignment]
+
+MAX_SUBJECTS = 1_000_000
+CHUNK = 5_000
+IN_FLIGHT = 2  # calls per region at a time
+CALL_TIMEOUT = 30.0
+RETRY_PAUSE = 2.0
+SCOPE_NAMES = {scope: scope.name_zh for scope in Scope}
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    job_id: str
+    purpose: str
+    created_by: str
+    status: str  # running / done / failed
+    total: int
+    chunks: int
+    done: dict[str, int]  # chunks answered per region
+    created_at: datetime
+    finished_at: datetime | None
+    profile: str
+    years: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "purpose": self.purpose,
+            "created_by": self.created_by,
+            "status": self.status,
+            "total": self.total,
+            "progress": {
+                region: {"chunks_done": n, "chunks": self.chunks, "subjects_done": min(self.total, n * CHUNK)}
+                for region, n in self.done.items()
+            },
+            "created_at": _iso(self.created_at),
+            "finished_at": _iso(self.finished_at) if self.finished_at else None,
+            "profile": self.profile,
+            "years": self.years,
+        }
+
+
+@dataclass
+class Row:
+    """One subject's line of the statistics table."""
+
+    subject: str
+    kind: str = ""
+    rejected: str = ""
+    regions: dict[str, list[tuple[str, str, int]] | None] = field(default_factory=dict)  # None: unavailable
+
+
+def _iso(value: datetime) -> str:
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_subject_list(data: bytes) -> list[str]:
+    """Subject identifiers from an uploaded list: CSV (first column, an optional header
+    row) or plain lines, UTF-8 with or without a BOM, or GBK as exported by older tools.
+
+    Raises:
+        InvalidInput: an empty list, or one that cannot be read.
+        BatchTooLarge: more than a million subjects.
+    """
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InvalidInput.for_field("file", "名单无法读取：请使用 UTF-8 编码 (the list is not UTF-8 text)")
+    subjects = []
+    for number, row in enumerate(csv.reader(io.StringIO(text))):
+        if not row or not row[0].strip():
+            continue
+        value = row[0].strip()
+        if number == 0 and not any(ch.isdigit() for ch in value):
+            continue  # a header such as 统一社会信用代码
+        subjects.append(value)
+    return check_size(subjects)
+
+
+def check_size(subjects: Sequence[str]) -> list[str]:
+    """The list, if it is neither empty nor larger than a batch takes.
+
+    Raises:
+        InvalidInput: an empty list or an identifier longer than 64 characters.
+        BatchTooLarge: more than a million subjects.
+    """
+    if not subjects:
+        raise InvalidInput.for_field("subjects", "名单为空 (no subjects given)")
+    if len(subjects) > MAX_SUBJECTS:
+        raise BatchTooLarge.for_field(
+            "subjects", f"单次最多 {MAX_SUBJECTS:,} 个主体 (at most {MAX_SUBJECTS:,} subjects, got {len(subjects):,})"
+        )
+    for value in subjects:
+        if not isinstance(value, str) or len(value) > 64:
+            raise InvalidInput.for_field("subjects", "每个主体代码应为不超过 64 个字符的文本 (identifiers are strings)")
+    return [value.strip() for value in subjects]
+
+
+class BatchService:
+    def __init__(self, reports: ReportService, clients: dict[Region, GrpcNodeClient], *, chunk: int = CHUNK) -> None:
+        self.reports = reports
+        self.registry = reports.registry
+        self.clients = clients
+        self.chunk = chunk
+        self._runners: dict[str, asyncio.Task[None]] = {}
+
+    # Submitting
+
+    def _may_batch(self, principal: Principal) -> None:
+        if principal.role not in (Role.AGENCY, Role.ADMIN):
+            raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
+
+    async def submit(
+        self, principal: Principal, subjects: Sequence[str], *, purpose: str, years: int = 0, profile_id: str = ""
+    ) -> JobStatus:
+        """Store a job and start checking it.
+
+        Raises:
+            PermissionDenied: not an agency officer (or admin).
+            InvalidInput: no purpose, an empty list, bad years or profile.
+            BatchTooLarge: more than a million subjects.
+        """
+        self._may_batch(principal)
+        purpose = purpose.strip()
+        if not purpose or len(purpose) > 200:
+            raise InvalidInput.for_field("purpose", "请填写核查事由 (state the purpose, at most 200 characters)")
+        subjects = check_size(subjects)
+        profile = get_profile(profile_id or self.reports.default_profile)
+        if years and years not in profile.window_years:
+            raise InvalidInput.for_field("years", f"可选 {profile.window_years} 年 (one of {profile.window_years})")
+        years = years or profile.default_years
+        job_id = "b_" + secrets.token_hex(8)
+        now = datetime.now(UTC)
+        chunks = [subjects[i : i + self.chunk] for i in range(0, len(subjects), self.chunk)]
+
+        def store() -> None:
+            with self.registry.engine.begin() as conn:
+                conn.execute(
+                    insert(jobs).values(
+                        job_id=job_id,
+                        created_by=principal.username,
+                        role=principal.role.value,
+                        purpose=purpose,
+                        profile=profile.id,
+                        years=years,
+                        total=len(subjects),
+                        chunks=len(chunks),
+                        status="running",
+                        created_at=now,
+                        finished_at=None,
+                    )
+                )
+                conn.execute(
+                    insert(inputs),
+                    [{"job_id": job_id, "chunk_no": n, "subjects": "\n".join(c)} for n, c in enumerate(chunks)],
+                )
+
+        await asyncio.to_thread(store)
+        await self.reports.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.BATCH_CHECK,
+                purpose=purpose,
+                detail=f"{job_id} submitted: {len(subjects)} subjects",
+            )
+        )
+        self.start(job_id)
+        return await self.status(principal, job_id)
+
+    # Running
+
+    def start(self, job_id: str) -> None:
+        if job_id not in self._runners or self._runners[job_id].done():
+            self._runners[job_id] = asyncio.create_task(self._run(job_id))
+
+    async def resume_all(self) -> list[str]:
+        """Start the runner of every job a previous process left unfinished."""
+
+        def pending() -> list[str]:
+            with self.registry.engine.connect() as conn:
+                return list(conn.execute(select(jobs.c.job_id).where(jobs.c.status == "running")).scalars())
+
+        unfinished = await asyncio.to_thread(pending)
+        for job_id in unfinished:
+            log.info("batch_resumed", job_id=job_id)
+            self.start(job_id)
+        return unfinished
+
+    async def stop(self) -> None:
+        for task in self._runners.values():
+            task.cancel()
+        await asyncio.gather(*self._runners.values(), return_exceptions=True)
+
+    async def wait(self, job_id: str) -> None:
+        task = self._runners.get(job_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def _job(self, job_id: str) -> Any:
+        with self.registry.engine.connect() as conn:
+            return conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+
+    def _missing(self, job_id: str, region: Region) -> list[int]:
+        with self.registry.engine.connect() as conn:
+            answered = select(results.c.chunk_no).where(results.c.job_id == job_id, results.c.region == region.value)
+            return list(
+                conn.execute(
+                    select(inputs.c.chunk_no)
+                    .where(inputs.c.job_id == job_id, inputs.c.chunk_no.not_in(answered))
+                    .order_by(inputs.c.chunk_no)
+                ).scalars()
+            )
+
+    def _chunk(self, job_id: str, chunk_no: int) -> list[str]:
+        with self.registry.engine.connect() as conn:
+            text = conn.execute(
+                select(inputs.c.subjects).where(inputs.c.job_id == job_id, inputs.c.chunk_no == chunk_no)
+            ).scalar_one()
+        return str(text).split("\n")
+
+    def _store(self, job_id: str, chunk_no: int, region: Region, answer: bytes, failure: str) -> None:
+        try:
+            with self.registry.engine.begin() as conn:
+                conn.execute(
+                    insert(results).values(
+                        job_id=job_id, chunk_no=chunk_no, region=region.value, answer=answer, failure=failure
+                    )
+                )
+        except IntegrityError:
+            pass  # answered already (a runner from before a restart got there): keep the first
+
+    async def _run(self, job_id: str) -> None:
+        job = await asyncio.to_thread(self._job, job_id)
+        if job is None:
+            return
+        options = pb.QueryOptions(profile=job["profile"], years=job["years"])
+        try:
+            await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
+        except asyncio.CancelledError:
+            log.info("batch_paused", job_id=job_id)
+            raise
+        finished = datetime.now(UTC)
+
+        def finish() -> None:
+            with self.registry.engine.begin() as conn:
+                conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(status="done", finished_at=finished))
+
+        await asyncio.to_thread(finish)
+        await self.reports.audit.record(
+            Event(
+                job["created_by"],
+                job["role"],
+                Action.BATCH_CHECK,
+                purpose=job["purpose"],
+                detail=f"{job_id} done: {job['total']} subjects",
+            )
+        )
+        log.info("batch_done", job_id=job_id, subjects=job["total"])
+
+    async def _run_region(self, job: Any, region: Region, options: pb.QueryOptions) -> None:
+        client = self.clients[region]
+        missing = await asyncio.to_thread(self._missing, job["job_id"], region)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for chunk_no in missing:
+            queue.put_nowait(chunk_no)
+
+        async def worker() -> None:
+            while not queue.empty():
+                chunk_no = queue.get_nowait()
+                subjects = await asyncio.to_thread(self._chunk, job["job_id"], chunk_no)
+                answer, failure = await self._ask(client, subjects, job, options)
+                await asyncio.to_thread(self._store, job["job_id"], chunk_no, region, answer, failure)
+
+        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+
+    async def _ask(
+        self, client: GrpcNodeClient, subjects: list[str], job: Any, options: pb.QueryOptions
+    ) -> tuple[bytes, str]:
+        # A region that stays down is recorded as unavailable for the chunk after a few
+        # tries: the job finishes, and its table says which subjects that region missed.
+        assertion = on_behalf_of(
+            self.reports.signing_key,
+            issuer=self.reports.issuer,
+            user=job["created_by"],
+            role=job["role"],
+            subject=BATCH,
+            purpose=job["purpose"],
+            regions=[client.region],
+        )
+        request = pb.CheckSubjectsRequest(subject_ids=subjects, options=options, purpose=job["purpose"])
+        stub = client._stub
+        last = ""
+        for attempt in range(3):
+            try:
+                reply: pb.CheckSubjectsResponse = await stub.CheckSubjects(
+                    request, timeout=CALL_TIMEOUT, metadata=((METADATA_KEY, assertion),)
+                )
+                return reply.SerializeToString(), ""
+            except grpc.aio.AioRpcError as error:
+                last = f"{error.code().name}: {error.details()}"
+                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    break
+                await asyncio.sleep(RETRY_PAUSE * (attempt + 1))
+        return b"", f"该地区暂不可用 ({last})"
+
+    # Reading
+
+    async def status(self, principal: Principal, job_id: str) -> JobStatus:
+        """A job's progress.
+
+        Raises:
+            NotFound: no such job of this officer.
+        """
+        job = await asyncio.to_thread(self._job, job_id)
+        if job is None or (principal.role is not Role.ADMIN and job["created_by"] != principal.username):
+            raise NotFound(f"没有编号为 {job_id} 的核查任务 (no batch job {job_id} of yours)")
+
+        def counts() -> dict[str, int]:
+            with self.registry.engine.connect() as conn:
+                rows = conn.execute(
+                    select(results.c.region, func.count()).where(results.c.job_id == job_id).group_by(results.c.region)
+                ).all()
+            return {str(region): int(n) for region, n in rows}
+
+        done = await asyncio.to_thread(counts)
+        return JobStatus(
+            job["job_id"],
+            job["purpose"],
+            job["created_by"],
+            job["status"],
+            job["total"],
+            job["chunks"],
+            {region.value: done.get(region.value, 0) for region in self.clients},
+            job["created_at"],
+            job["finished_at"],
+            job["profile"],
+            job["years"],
+        )
+
+    def rows(self, job_id: str) -> Iterator[Row]:
+        """Every subject's line, in the order submitted, a chunk at a time."""
+        regions = [region.value for region in self.clients]
+        chunk_no = 0
+        while True:
+            with self.registry.engine.connect() as conn:
+                text = conn.execute(
+                    select(inputs.c.subjects).where(inputs.c.job_id == job_id, inputs.c.chunk_no == chunk_no)
+                ).scalar()
+                answers = {
+                    row.region: (row.answer, row.failure)
+                    for row in conn.execute(
+                        select(results.c.region, results.c.answer, results.c.failure).where(
+                            results.c.job_id == job_id, results.c.chunk_no == chunk_no
+                        )
+                    )
+                }
+            if text is None:
+                return
+            subjects = str(text).split("\n")
+            decoded: dict[str, list[pb.SubjectCheck] | None] = {}
+            for region in regions:
+                answer, failure = answers.get(region, (b"", "未完成 (not checked yet)"))
+                if failure or not answer:
+                    decoded[region] = None
+                else:
+                    reply = pb.CheckSubjectsResponse()
+                    reply.ParseFromString(answer)
+                    decoded[region] = list(reply.checks)
+            for i, subject in enumerate(subjects):
+                row = Row(subject)
+                for region in regions:
+                    checks = decoded[region]
+                    if checks is None:
+                        row.regions[region] = None
+                        continue
+                    check = checks[i]
+                    if check.rejected:
+                        row.rejected = check.rejected
+                    row.kind = row.kind or convert.KIND_FROM_PB.get(check.subject_kind, "") or ""
+                    row.regions[region] = [
+                        (hit.domain, convert.SCOPE_FROM_PB[hit.scope].value, hit.count) for hit in check.hits
+                    ]
+                yield row
+            chunk_no += 1
+
+
+# The statistics table (协助核查情况统计表)
+
+HEADER = ["序号", "主体代码", "主体类型", "核查结果", *(f"{r.name_zh}" for r in Region), "有记录的领域", "说明"]
+KIND_WORDS = {"enterprise": "经营主体", "person": "自然人"}
+
+
+def _table_rows(rows: Iterable[Row]) -> Iterator[list[str]]:
+    names = domains()
+    for number, row in enumerate(rows, start=1):
+        if row.rejected:
+            yield [str(number), row.subject, "", "代码无效", "", "", "", "", row.rejected]
+            continue
+        cells, found, missing = [], [], []
+        for region in Region:
+            hits = row.regions.get(region.value)
+            if hits is None:
+                cells.append("暂不可用")
+                missing.append(region.name_zh)
+            elif hits:
+                cells.append("有记录")
+                found += [
+                    f"{region.name_zh}·{names[d].name if d in names else d}·{Scope(s).name_zh}×{n}" for d, s, n in hits
+                ]
+            else:
+                cells.append("无记录")
+        if found:
+            verdict = "有记录"
+        elif missing:
+            verdict = "不完整"
+        else:
+            verdict = "三地均无记录"
+        note = f"{'、'.join(missing)}暂不可用" if missing else ""
+        yield [str(number), row.subject, KIND_WORDS.get(str(row.kind), str(row.kind)), verdict, *cells,
+               "；".join(found), note]  # fmt: skip
+
+
+def csv_chunks(rows: Iterable[Row]) -> Iterator[bytes]:
+    """The statistics table as CSV (UTF-8 with a BOM, which spreadsheet programs need to
+    read Chinese), in pieces."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(HEADER)
+    for n, line in enumerate(_table_rows(rows), start=1):
+        writer.writerow(line)
+        if n % 2000 == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+def xlsx(rows: Iterable[Row], path: str, *, title: str) -> None:
+    """The statistics table as an XLSX workbook at ``path`` (written as it streams)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("协助核查情况统计表")
+    sheet.append([title])
+    sheet.append(HEADER)
+    for line in _table_rows(rows):
+        sheet.append(line)
+    book.save(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    document: dict[str, Any]
+    jws: str
+
+
+def summarise(status: JobStatus, rows: Iterable[Row], service: ReportService) -> Summary:
+    """Counts over the whole table, the CSV's SHA-256, signed by the gateway."""
+    counts = {"subjects": 0, "rejected": 0, "with_records": 0, "clear": 0, "incomplete": 0}
+    per_region = {region.value: {"with_records": 0, "no_record": 0, "unavailable": 0} for region in Region}
+    digest = hashlib.sha256()
+
+    def counted(source: Iterable[Row]) -> Iterator[Row]:
+        for row in source:
+            counts["subjects"] += 1
+            if row.rejected:
+                counts["rejected"] += 1
+            else:
+                any_hit = any(hits for hits in row.regions.values() if hits)
+                any_missing = any(hits is None for hits in row.regions.values())
+                counts["with_records" if any_hit else "incomplete" if any_missing else "clear"] += 1
+                for region, hits in row.regions.items():
+                    per_region[region]["unavailable" if hits is None else "with_records" if hits else "no_record"] += 1
+            yield row
+
+    for piece in csv_chunks(counted(rows)):
+        digest.update(piece)
+    document = {
+        "format": "jjj-batch-summary/1",
+        "title": "协助核查情况统计表",
+        "job_id": status.job_id,
+        "purpose": status.purpose,
+        "requested_by": status.created_by,
+        "profile": status.profile,
+        "years": status.years,
+        "created_at": _iso(status.created_at),
+        "finished_at": _iso(status.finished_at) if status.finished_at else None,
+        "status": status.status,
+        "counts": counts,
+        "regions": per_region,
+        "table_csv_sha256": digest.hexdigest(),
+        "issuer": service.issuer,
+    }
+    return Summary(document, sign(document, service.signing_key))
+
+
+async def stream_csv(rows: Iterator[Row]) -> AsyncIterator[bytes]:
+    """The CSV pieces, each produced on a worker thread (reading chunks is I/O)."""
+    pieces = csv_chunks(rows)
+    while True:
+        piece = await asyncio.to_thread(next, pieces, None)
+        if piece is None:
+            return
+        yield piece
