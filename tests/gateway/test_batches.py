@@ -133,7 +133,9 @@ async def test_a_batch_interrupted_by_a_restart_resumes_without_duplicates(gatew
     api, running, _ = gateway
     officer = await api.login("agency", "demo-agency-2024")
     listed = [synthetic_subject(Region.TIANJIN, i).id for i in range(40_000)]
-    status, job, _ = await api.call("POST", "/api/v1/batches", officer, json={"purpose": "资格审查", "subjects": listed})
+    status, job, _ = await api.call(
+        "POST", "/api/v1/batches", officer, json={"purpose": "资格审查", "subjects": listed}
+    )
     assert status == 202
     await asyncio.sleep(0.3)
     await running.stop()  # mid-way: some chunks answered, others not
