@@ -16,8 +16,8 @@ from grpc_reflection.v1alpha import reflection
 
 from credit.errors import CreditError
 from gateway.auth import Sessions
-from gateway.fanout import FanOut, GrpcNodeClient
 from gateway.batch import BatchService
+from gateway.fanout import FanOut, GrpcNodeClient
 from gateway.federation import refresh_peers, watch_peers
 from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
