@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
 import grpc
 
-from credit.errors import InvalidInput, Unauthenticated
+from credit.errors import FailedPrecondition, InvalidInput, Unauthenticated
 from gateway.auth import AddressThrottle, Principal, Sessions, login
+from gateway.batch import BatchService, JobStatus, stream_csv, summarise
 from gateway.grants import GrantService
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
@@ -39,9 +42,18 @@ def _verification(result: Verification) -> pb.Verification:
 
 
 class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ignore[misc]
-    def __init__(self, *, service: ReportService, sessions: Sessions, registry: Registry, grants: GrantService) -> None:
+    def __init__(
+        self,
+        *,
+        service: ReportService,
+        sessions: Sessions,
+        registry: Registry,
+        grants: GrantService,
+        batches: BatchService | None = None,
+    ) -> None:
         self.service = service
         self.grants = grants
+        self.batches = batches
         self.sessions = sessions
         self.registry = registry
         self.throttle = AddressThrottle()
@@ -117,3 +129,44 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
             uses_left=grant.max_uses - grant.uses,
             expires_at=grant.public()["expires_at"],
         )
+
+    def _batches(self) -> BatchService:
+        if self.batches is None:
+            raise FailedPrecondition("batch checks are not enabled on this gateway")
+        return self.batches
+
+    async def _batch_status(self, status: JobStatus) -> pb.BatchStatus:
+        out = pb.BatchStatus(job_id=status.job_id, status=status.status, total=status.total)
+        for region, done in status.done.items():
+            out.progress.add(region=region, chunks_done=done, chunks=status.chunks)
+        if status.status == "done":
+            batches = self._batches()
+            summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+            out.summary_json = json.dumps(summary.document, ensure_ascii=False)
+            out.summary_jws = summary.jws
+        return out
+
+    async def SubmitBatch(
+        self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.BatchStatus:
+        status = await self._batches().submit(
+            self._principal(context),
+            list(request.subject_ids),
+            purpose=request.purpose,
+            years=request.years,
+            profile_id=request.profile,
+        )
+        return await self._batch_status(status)
+
+    async def GetBatch(
+        self, request: pb.GetBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.BatchStatus:
+        return await self._batch_status(await self._batches().status(self._principal(context), request.job_id))
+
+    async def GetBatchTable(
+        self, request: pb.GetBatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.BatchTablePiece]:
+        batches = self._batches()
+        status = await batches.status(self._principal(context), request.job_id)
+        async for piece in stream_csv(batches.rows(status.job_id)):
+            yield pb.BatchTablePiece(csv=piece)

@@ -130,7 +130,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         grants.public_url = runner.app[PORTAL].public_url = f"http://{host}:{bound}"
     grpc_server = grpc.aio.server(interceptors=[ServiceInterceptor(region="gateway")])
     gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
-        ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants), grpc_server
+        ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants, batches=batches),
+        grpc_server,
     )
     gateway_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(gateway_health, grpc_server)

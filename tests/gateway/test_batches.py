@@ -167,3 +167,38 @@ async def test_a_batch_interrupted_by_a_restart_resumes_without_duplicates(gatew
     finally:
         await again.stop()
     assert answered() == 8 * 3  # one answer per chunk and region, however often it was asked
+
+
+async def test_batches_over_grpc(gateway) -> None:  # type: ignore[no-untyped-def]
+    import grpc
+
+    from protos.credit.v1 import gateway_pb2 as gpb
+    from protos.credit.v1 import gateway_pb2_grpc
+
+    api, running, _ = gateway
+    officer = await api.login("agency", "demo-agency-2024")
+    metadata = (("authorization", f"Bearer {officer}"),)
+    async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+        stub = gateway_pb2_grpc.ReportGatewayStub(channel)
+        listed = [SUBJECTS["records"], "bad"]
+        job = await stub.SubmitBatch(gpb.SubmitBatchRequest(purpose="信用核查", subject_ids=listed), metadata=metadata)
+        assert job.total == 2 and job.job_id.startswith("b_")
+        for _ in range(300):
+            job = await stub.GetBatch(gpb.GetBatchRequest(job_id=job.job_id), metadata=metadata)
+            if job.status == "done":
+                break
+            await asyncio.sleep(0.1)
+        assert job.status == "done" and {p.region for p in job.progress} == {"beijing", "tianjin", "hebei"}
+        assert verify(job.summary_jws, running.service.keyring)["counts"]["rejected"] == 1
+        pieces = [p.csv async for p in stub.GetBatchTable(gpb.GetBatchRequest(job_id=job.job_id), metadata=metadata)]
+        rows = _table(b"".join(pieces).decode("utf-8"))[1:]
+        assert [r[1] for r in rows] == listed and rows[1][3] == "代码无效"
+        owner = await api.login("clean-co", "demo-clean-2024")
+        try:
+            await stub.SubmitBatch(
+                gpb.SubmitBatchRequest(purpose="x", subject_ids=listed),
+                metadata=(("authorization", f"Bearer {owner}"),),
+            )
+            raise AssertionError("an enterprise submitted a batch")
+        except grpc.aio.AioRpcError as refused:
+            assert refused.code() is grpc.StatusCode.PERMISSION_DENIED

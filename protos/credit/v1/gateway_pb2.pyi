@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -98,3 +99,53 @@ class RedeemedGrant(_message.Message):
     uses_left: int
     expires_at: str
     def __init__(self, report: _Optional[_Union[IssuedReport, _Mapping]] = ..., purpose: _Optional[str] = ..., uses_left: _Optional[int] = ..., expires_at: _Optional[str] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("purpose", "subject_ids", "years", "profile")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
+    YEARS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    purpose: str
+    subject_ids: _containers.RepeatedScalarFieldContainer[str]
+    years: int
+    profile: str
+    def __init__(self, purpose: _Optional[str] = ..., subject_ids: _Optional[_Iterable[str]] = ..., years: _Optional[int] = ..., profile: _Optional[str] = ...) -> None: ...
+
+class GetBatchRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class RegionProgress(_message.Message):
+    __slots__ = ("region", "chunks_done", "chunks")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_DONE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    chunks_done: int
+    chunks: int
+    def __init__(self, region: _Optional[str] = ..., chunks_done: _Optional[int] = ..., chunks: _Optional[int] = ...) -> None: ...
+
+class BatchStatus(_message.Message):
+    __slots__ = ("job_id", "status", "total", "progress", "summary_json", "summary_jws")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_JSON_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_JWS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: str
+    total: int
+    progress: _containers.RepeatedCompositeFieldContainer[RegionProgress]
+    summary_json: str
+    summary_jws: str
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[str] = ..., total: _Optional[int] = ..., progress: _Optional[_Iterable[_Union[RegionProgress, _Mapping]]] = ..., summary_json: _Optional[str] = ..., summary_jws: _Optional[str] = ...) -> None: ...
+
+class BatchTablePiece(_message.Message):
+    __slots__ = ("csv",)
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    csv: bytes
+    def __init__(self, csv: _Optional[bytes] = ...) -> None: ...

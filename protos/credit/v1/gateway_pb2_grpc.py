@@ -64,6 +64,21 @@ class ReportGatewayStub:
                 request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.SerializeToString,
                 response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.unary_unary(
+                '/credit.v1.ReportGateway/SubmitBatch',
+                request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.FromString,
+                _registered_method=True)
+        self.GetBatch = channel.unary_unary(
+                '/credit.v1.ReportGateway/GetBatch',
+                request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.FromString,
+                _registered_method=True)
+        self.GetBatchTable = channel.unary_stream(
+                '/credit.v1.ReportGateway/GetBatchTable',
+                request_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchTablePiece.FromString,
+                _registered_method=True)
 
 
 class ReportGatewayServicer:
@@ -110,6 +125,27 @@ class ReportGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitBatch(self, request, context):
+        """Batch checks (信用互查互认) for agency systems: submit a list with a purpose, follow
+        the job, then read the statistics table (streamed as CSV pieces) and the signed
+        summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBatchTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +178,21 @@ def add_ReportGatewayServicer_to_server(servicer, server):
                     servicer.RedeemGrant,
                     request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.FromString,
                     response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.SerializeToString,
+            ),
+            'SubmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.SerializeToString,
+            ),
+            'GetBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBatch,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.SerializeToString,
+            ),
+            'GetBatchTable': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetBatchTable,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_gateway__pb2.BatchTablePiece.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +357,87 @@ class ReportGateway:
             '/credit.v1.ReportGateway/RedeemGrant',
             protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemGrantRequest.SerializeToString,
             protos_dot_credit_dot_v1_dot_gateway__pb2.RedeemedGrant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.ReportGateway/SubmitBatch',
+            protos_dot_credit_dot_v1_dot_gateway__pb2.SubmitBatchRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.ReportGateway/GetBatch',
+            protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_gateway__pb2.BatchStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBatchTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/credit.v1.ReportGateway/GetBatchTable',
+            protos_dot_credit_dot_v1_dot_gateway__pb2.GetBatchRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_gateway__pb2.BatchTablePiece.FromString,
             options,
             channel_credentials,
             insecure,
