@@ -461,5 +461,5 @@ def build_app(
     app.router.add_get("/healthz", get_health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
-    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url))
+    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url, batches))
     return app

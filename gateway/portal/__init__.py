@@ -16,6 +16,7 @@ import dataclasses
 import hmac
 import json
 import secrets
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
@@ -24,10 +25,12 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
 from credit.profiles import profiles
+from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway.batch import BatchService, parse_subject_list, stream_csv, summarise, xlsx
 from gateway.grants import GrantService, GrantTerms
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
@@ -99,6 +102,7 @@ class Portal:
     registry: Registry
     grants: GrantService
     public_url: str
+    batches: BatchService | None = None
     throttle: AddressThrottle = dataclasses.field(default_factory=AddressThrottle)
 
     @property
@@ -508,15 +512,93 @@ async def objection_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def agency_page(request: web.Request) -> web.StreamResponse:
+def _officer(request: web.Request) -> Principal:
     who = _signed_in(request)
     if who.role not in (Role.AGENCY, Role.ADMIN):
         raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
-    return notice(
-        request,
-        "信用互查互认：批量核查",
-        "机关工作人员可按核查事由上传主体名单，一次核查三地信用记录，并下载协助核查情况统计表。",
-        "批量核查功能即将开通。",
+    return who
+
+
+def _batches(request: web.Request) -> BatchService:
+    batches = request.app[PORTAL].batches
+    if batches is None:
+        raise PermissionDenied("本站未开通批量核查 (batch checks are not enabled here)")
+    return batches
+
+
+async def agency_page(request: web.Request) -> web.StreamResponse:
+    _officer(request)
+    return page(request, "agency.html", title="批量核查")
+
+
+async def post_agency(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    form = await _form(request)
+    upload = form.get("file")
+    data = upload.file.read(48 * 1024 * 1024 + 1) if isinstance(upload, web.FileField) else b""
+    if len(data) > 48 * 1024 * 1024:
+        raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
+    status = await _batches(request).submit(
+        who, parse_subject_list(data), purpose=str(form.get("purpose", "")), years=_int(form, "years", 3)
+    )
+    return _redirect(f"/agency/jobs/{status.job_id}")
+
+
+async def batch_page(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    batches = _batches(request)
+    status = await batches.status(who, request.match_info["job_id"])
+    summary = None
+    if status.status == "done":
+        summary = (await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)).document
+    names = {region.value: region.name_zh for region in Region}
+    return page(request, "batch.html", title="批量核查", job=status.public(), summary=summary, region_names=names)
+
+
+async def batch_csv(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    batches = _batches(request)
+    status = await batches.status(who, request.match_info["job_id"])
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{status.job_id}.csv"',
+            **SECURITY_HEADERS,
+        }
+    )
+    await response.prepare(request)
+    async for piece in stream_csv(batches.rows(status.job_id)):
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+async def batch_xlsx(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    batches = _batches(request)
+    status = await batches.status(who, request.match_info["job_id"])
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/{status.job_id}.xlsx"
+        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
+        data = await asyncio.to_thread(Path(path).read_bytes)
+    return web.Response(
+        body=data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{status.job_id}.xlsx"'},
+    )
+
+
+async def batch_summary(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    batches = _batches(request)
+    status = await batches.status(who, request.match_info["job_id"])
+    if status.status != "done":
+        raise FailedPrecondition("核查尚未完成 (the batch is still running)")
+    summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+    return web.Response(
+        text=json.dumps({"summary": summary.document, "jws": summary.jws}, ensure_ascii=False, indent=2),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{status.job_id}-summary.json"'},
     )
 
 
@@ -551,6 +633,11 @@ def add_portal(app: web.Application, portal: Portal) -> None:
         ("POST", "/verify", post_verify),
         ("GET", "/objections/new", objection_page),
         ("GET", "/agency", agency_page),
+        ("POST", "/agency", post_agency),
+        ("GET", "/agency/jobs/{job_id}", batch_page),
+        ("GET", "/agency/jobs/{job_id}/table.csv", batch_csv),
+        ("GET", "/agency/jobs/{job_id}/table.xlsx", batch_xlsx),
+        ("GET", "/agency/jobs/{job_id}/summary.json", batch_summary),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, portal_page(handler))

@@ -219,3 +219,35 @@ async def test_forms_need_the_csrf_token_and_pages_carry_security_headers(gatewa
     # A login form posted without the token (as from another site) is refused.
     status, body, _ = await api.call("POST", "/login", data={"username": "clean-co", "password": "demo-clean-2024"})
     assert status == 403 and "表单已失效" in body
+
+
+async def test_an_agency_officer_batch_checks_in_the_browser(gateway, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from nodes.seed import DEMO_SUBJECTS
+
+    _, running, _ = gateway
+    listed = tmp_path / "名单.csv"
+    ids = [demo.id for demo in DEMO_SUBJECTS]
+    listed.write_text("统一社会信用代码\n" + "\n".join([*ids, "91110108MA01RXNE2X"]) + "\n", encoding="utf-8")
+    page = await (await _context(browser)).new_page()
+    await _login(page, running.url, "agency", "demo-agency-2024")
+    assert page.url.endswith("/agency")
+    await page.fill("#purpose", "评优评先资格审查")
+    await page.set_input_files("#file", str(listed))
+    await page.click("button:has-text('开始核查')")
+    await page.wait_for_load_state()
+    assert "/agency/jobs/b_" in page.url
+    for _ in range(100):  # the page refreshes itself (no JavaScript) until the job is done
+        if (await page.locator("#batch-status").inner_text()).strip() == "已完成":
+            break
+        await page.wait_for_timeout(300)
+        await page.reload()
+    summary = await page.locator("#batch-summary").inner_text()
+    counts = dict(zip(summary.split("\n")[::2], summary.split("\n")[1::2], strict=True))
+    assert counts == {"核查主体": "5", "有记录": "2", "三地均无记录": "2", "不完整": "0", "代码无效": "1"}, counts
+    await _shot(page, "10-agency-batch")
+    async with page.expect_download() as download:
+        await page.click("text=下载协助核查情况统计表（CSV）")
+    table = tmp_path / "table.csv"
+    await (await download.value).save_as(table)
+    rows = table.read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 1 + len(ids) + 1 and "代码无效" in rows[-1]
