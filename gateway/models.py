@@ -110,3 +110,25 @@ class BatchResultRow(Base):
     region: Mapped[str] = mapped_column(String(16), primary_key=True)
     answer: Mapped[bytes] = mapped_column(LargeBinary)
     failure: Mapped[str] = mapped_column(Text)
+
+
+class ReportRecordRow(Base):
+    """Which record versions each report contains: a later version supersedes the report."""
+
+    __tablename__ = "report_records"
+
+    report_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_report_records_record", "region", "record_id"),)
+
+
+class FeedCursorRow(Base):
+    """How far the gateway has followed each region's change feed."""
+
+    __tablename__ = "feed_cursors"
+
+    region: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)

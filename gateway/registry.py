@@ -7,21 +7,24 @@ Synchronous SQLAlchemy Core, each call one unit of work on a worker thread (see
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
-from gateway.models import AccountRow, ReportRow
+from gateway.models import AccountRow, FeedCursorRow, ReportRecordRow, ReportRow
 from nodes.db import GroupCommit, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
 accounts: Table = AccountRow.__table__  # type: ignore[assignment]
+report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
+feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -58,6 +61,7 @@ class Account:
 # Statements built once: SQLAlchemy caches their compiled form, and building a
 # statement costs more than running a point lookup on SQLite.
 _INSERT_REPORT = insert(reports)
+_INSERT_CONTAINED = insert(report_records)
 _REPORT_BY = {
     column: select(reports).where(reports.c[column] == bindparam("value"))
     for column in ("report_no", "verification_code", "sha256")
@@ -98,16 +102,27 @@ class Registry:
             return work(*args)
         return await asyncio.to_thread(work, *args)
 
-    async def add_report(self, entry: RegisteredReport) -> None:
-        """Register an issued report; returns once its row is committed.
+    async def add_report(self, entry: RegisteredReport, records: Sequence[tuple[str, str, int]] = ()) -> None:
+        """Register an issued report and the record versions it contains (region,
+        record id, version); returns once committed.
 
         Raises:
             FailedPrecondition: its number, code or hash is already registered.
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         fields = _fields(entry)
+        contained = [
+            {"report_no": entry.report_no, "region": region, "record_id": record_id, "version": version}
+            for region, record_id, version in dict.fromkeys(records)
+        ]
+
+        def write(conn: Connection) -> None:
+            conn.execute(_INSERT_REPORT, fields)
+            if contained:
+                conn.execute(_INSERT_CONTAINED, contained)
+
         try:
-            await self.writes.submit(lambda conn: conn.execute(_INSERT_REPORT, fields))
+            await self.writes.submit(write)
         except IntegrityError as exc:
             raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
 

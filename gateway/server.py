@@ -27,6 +27,7 @@ from gateway.portal import PORTAL
 from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
+from gateway.supersede import SupersedeWatcher
 from nodes.auditlog import AuditLog
 from nodes.interceptors import ServiceInterceptor
 from nodes.server import until_stopped
@@ -49,6 +50,7 @@ class RunningGateway:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     service: ReportService | None = None
     batches: BatchService | None = None
+    watcher: SupersedeWatcher | None = None
 
     @property
     def url(self) -> str:
@@ -66,6 +68,8 @@ class RunningGateway:
             task.cancel()
         if self.batches is not None:
             await self.batches.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
         await self.grpc_server.stop(1.0)
         await self.runner.cleanup()
         await self.registry.writes.flush()
@@ -145,6 +149,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     running.service = service
     running.batches = batches
     await batches.resume_all()
+    running.watcher = SupersedeWatcher(registry, clients)
+    running.watcher.start()
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),

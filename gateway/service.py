@@ -195,7 +195,13 @@ class ReportService:
                 issued_at=issued_at,
                 retain_until=issued_at + RETENTION,
                 requested_by=principal.username,
-            )
+            ),
+            records=[
+                (cell.region.value, record.record_id, record.version)
+                for line in report.lines
+                for cell in line.cells
+                for record in cell.records
+            ],
         )
         log.info("report_issued", report_no=issue.report_no, verdict=report.verdict.value, by=principal.username)
         await self.audit.record(

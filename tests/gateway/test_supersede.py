@@ -1,0 +1,73 @@
+"""A report whose records later change is superseded: the gateway follows the nodes'
+change feeds, and the verify page says so."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from credit.regions import Region
+from credit.rules import RecordStatus
+from nodes.records import make_draft
+from nodes.seed import DEMO_SUBJECTS, generate
+from tests.conftest import load
+from tests.gateway.conftest import TODAY
+
+SUBJECTS = {demo.key: demo.id for demo in DEMO_SUBJECTS}
+
+
+async def _status(api, code: str, expected: str) -> dict:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        status, body, _ = await api.call("GET", f"/api/v1/verify/{code}")
+        assert status == 200
+        if body["status"] == expected:
+            return dict(body)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"status stayed {body['status']}, expected {expected}")
+
+
+async def test_a_revoked_record_supersedes_the_reports_that_contained_it(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, running, nodes = gateway
+    owner = await api.login("records-co", "demo-records-2024")
+    _, first, _ = await api.call("POST", "/api/v1/reports", owner, json={"years": 3})
+    _, clean, _ = await api.call(
+        "POST", "/api/v1/reports", await api.login("clean-co", "demo-clean-2024"), json={"years": 3}
+    )
+    assert first["verdict"] == "has_records"
+    beijing_records = [
+        record
+        for line in first["report"]["lines"]
+        for cell in line["cells"]
+        if cell["region"] == "beijing"
+        for record in cell.get("records", ())
+    ]
+    assert beijing_records
+    target = beijing_records[0]
+    await _status(api, first["verification_code"], "valid")
+
+    # The Beijing authority revokes the record (after an objection): a new version.
+    drafts = [d for batch in generate(Region.BEIJING, subjects=0, today=TODAY) for d in batch]
+    original = next(d for d in drafts if d.record_id == target["record_id"])
+    revoked = make_draft(
+        **{
+            f.name: getattr(original, f.name)
+            for f in dataclasses.fields(original)
+            if f.name not in ("content_hash", "status")
+        },
+        status=RecordStatus.REVOKED,
+    )
+    db = nodes[Region.BEIJING].node.settings.db_url
+    load(db, [revoked], source="objection-upheld")
+
+    verified = await _status(api, first["verification_code"], "superseded")
+    assert verified["genuine"] is True  # still genuine: it was issued; but no longer current
+    # A report that did not contain the record is untouched; a new report is valid.
+    assert (await api.call("GET", f"/api/v1/verify/{clean['verification_code']}"))[1]["status"] == "valid"
+    _, second, _ = await api.call("POST", "/api/v1/reports", owner, json={"years": 3})
+    assert (await api.call("GET", f"/api/v1/verify/{second['verification_code']}"))[1]["status"] == "valid"
+
+    # After a restart the watcher resumes from its cursor and marks nothing wrongly.
+    await running.watcher.stop()
+    running.watcher.start()
+    await asyncio.sleep(0.5)
+    assert (await api.call("GET", f"/api/v1/verify/{second['verification_code']}"))[1]["status"] == "valid"
