@@ -212,8 +212,8 @@ until every chunk (5,000 subjects) is answered by every region.
 {rows}
 
 Each region's node counts records for a chunk in one SQL statement; with three nodes, the
-gateway and the client sharing two cores, the nodes' counting (about 36 k subjects/s per
-node, see the node section) bounds the rate. The job's answers are stored per chunk and
+gateway (and, for PostgreSQL, the database server) sharing two cores, the nodes'
+counting bounds the rate (see the node section for one node's batch rate on each backend). The job's answers are stored per chunk and
 region as the node sent them, and the table is read back chunk by chunk, so the gateway's
 memory during a run does not depend on the number of subjects; the posted list itself is
 held while it is parsed and chunked.
