@@ -105,7 +105,7 @@ async def main(args: argparse.Namespace) -> None:
                             "--subjects",
                             str(subjects),
                         ]
-                    )  # fmt: skip
+                    )
                 )
         for proc in seeding:
             proc.wait()
@@ -127,7 +127,7 @@ async def main(args: argparse.Namespace) -> None:
                         "--gateway-jwks",
                         str(jwks),
                     ]
-                )  # fmt: skip
+                )
             )
             nodes.append(f"{region.value}=127.0.0.1:{port}")
         gateway_db = work / "batch-gateway.db"
@@ -149,7 +149,7 @@ async def main(args: argparse.Namespace) -> None:
                 str(work / "keys"),
                 "--nodes",
                 ",".join(nodes),
-            ]  # fmt: skip
+            ]
         )
         procs.append(gateway)
         base = "http://127.0.0.1:8191"
@@ -213,8 +213,9 @@ until every chunk (5,000 subjects) is answered by every region.
 
 Each region's node counts records for a chunk in one SQL statement; with three nodes, the
 gateway (and, for PostgreSQL, the database server) sharing two cores, the nodes'
-counting bounds the rate (see the node section for one node's batch rate on each backend). The job's answers are stored per chunk and
-region as the node sent them, and the table is read back chunk by chunk, so the gateway's
+counting bounds the rate (see the node section for one node's batch rate on each
+backend). The job's answers are stored per chunk and region as the node sent them, and
+the table is read back chunk by chunk, so the gateway's
 memory during a run does not depend on the number of subjects; the posted list itself is
 held while it is parsed and chunked.
 """

@@ -14,7 +14,7 @@ from typing import Any
 
 from credit.catalogue import domains
 from credit.regions import Region
-from credit.report import Cell, CellOutcome, MergedReport
+from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
@@ -63,6 +63,24 @@ def _plain_cell(region: Region, outcome: CellOutcome) -> dict[str, Any]:
     return {"region": region.value, "outcome": outcome.value}
 
 
+def _region(outcome: RegionOutcome) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "region": outcome.region.value,
+        "name": outcome.region.name_zh,
+        "status": outcome.status.value,
+        "catalogue_version": outcome.catalogue_version or None,
+        "data_as_of": _time(outcome.data_as_of),
+        "reason": outcome.reason or None,
+        "source": outcome.source.value,
+    }
+    if outcome.source is Source.REPLICA and outcome.served_by is not None:
+        # Answered by another region's node from its replica of this region's records.
+        out["served_by"] = outcome.served_by.value
+        out["served_by_name"] = outcome.served_by.name_zh
+        out["replica_as_of"] = _time(outcome.replica_as_of)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """What the gateway adds when it issues a report."""
@@ -96,17 +114,7 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
             "cutoff": report.window.cutoff.isoformat(),
             "calendar_exact": report.window.calendar_exact,
         },
-        "regions": [
-            {
-                "region": outcome.region.value,
-                "name": outcome.region.name_zh,
-                "status": outcome.status.value,
-                "catalogue_version": outcome.catalogue_version or None,
-                "data_as_of": _time(outcome.data_as_of),
-                "reason": outcome.reason or None,
-            }
-            for outcome in report.regions
-        ],
+        "regions": [_region(outcome) for outcome in report.regions],
         "lines": [
             {
                 "domain": line.domain,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from credit.catalogue import Catalogue, Scope, domains
@@ -39,6 +39,15 @@ class CellOutcome(enum.StrEnum):
     UNAVAILABLE = "unavailable"  # 该地区暂不可用
 
 
+class Source(enum.StrEnum):
+    """Where a region's answer came from."""
+
+    __hash__ = str.__hash__
+
+    NODE = "node"  # the region's own node
+    REPLICA = "replica"  # a peer node's replica of the region (the region's node did not answer)
+
+
 class Verdict(enum.StrEnum):
     __hash__ = str.__hash__
 
@@ -55,6 +64,31 @@ class RegionFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaResult(SubjectResult):
+    """A region's answer computed by another region's node from its replica of the
+    region's records, under the same rules; ``replica_as_of`` is when that replica was
+    last known to hold everything the region had."""
+
+    served_by: Region | None = None
+    replica_as_of: datetime | None = None
+
+    @classmethod
+    def of(cls, result: SubjectResult, *, served_by: Region, replica_as_of: datetime | None) -> ReplicaResult:
+        return cls(
+            subject=result.subject,
+            region=result.region,
+            profile=result.profile,
+            window=result.window,
+            catalogue_version=result.catalogue_version,
+            data_as_of=result.data_as_of,
+            results=result.results,
+            warnings=result.warnings,
+            served_by=served_by,
+            replica_as_of=replica_as_of,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RegionOutcome:
     region: Region
     status: RegionStatus
@@ -62,6 +96,9 @@ class RegionOutcome:
     data_as_of: datetime | None = None
     reason: str = ""
     warnings: tuple[str, ...] = ()
+    source: Source = Source.NODE
+    served_by: Region | None = None  # with source REPLICA: the node that answered
+    replica_as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +140,9 @@ def merge(
     """One report from the regions' answers.
 
     ``catalogues`` are what each region claims (None when the gateway does not know);
-    ``answers`` hold each region's result or the reason it has none. Lines are every
+    ``answers`` hold each region's result or the reason it has none. A result served
+    from a peer's replica (:class:`ReplicaResult`) counts as the region's answer, and
+    the region's outcome says where it came from and how fresh it is. Lines are every
     domain × profile scope that some region covers for the subject's kind, in domain
     registry order; each line has a cell for every region.
 
@@ -138,15 +177,18 @@ def merge(
             for r in answer.results
             if r.scope in profile.scopes and r.outcome is not Outcome.NOT_COVERED
         }
-        outcomes.append(
-            RegionOutcome(
-                region,
-                RegionStatus.ANSWERED,
-                catalogue_version=answer.catalogue_version,
-                data_as_of=answer.data_as_of,
-                warnings=answer.warnings,
-            )
+        outcome = RegionOutcome(
+            region,
+            RegionStatus.ANSWERED,
+            catalogue_version=answer.catalogue_version,
+            data_as_of=answer.data_as_of,
+            warnings=answer.warnings,
         )
+        if isinstance(answer, ReplicaResult):
+            outcome = replace(
+                outcome, source=Source.REPLICA, served_by=answer.served_by, replica_as_of=answer.replica_as_of
+            )
+        outcomes.append(outcome)
     order = {code: i for i, code in enumerate(domains())}
     scope_order = {s: i for i, s in enumerate(Scope)}
     lines = []

@@ -10,7 +10,11 @@
   through after a cool-down.
 
 A region that fails is reported with why (:class:`credit.report.RegionFailure`); it never
-turns into "no record".
+turns into "no record". Unless turned off, the gateway then asks another region's node
+for the failed region from its replica of that region's records (``QueryReplica``): an
+answer from a replica that was in step with the region within the staleness limit is
+used, marked as such (:class:`credit.report.ReplicaResult`); otherwise the region stays
+unavailable, and the reason says why the replicas could not stand in.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import grpc
@@ -31,7 +36,7 @@ from credit.catalogue import Catalogue
 from credit.identifiers import Subject
 from credit.profiles import ReportProfile
 from credit.regions import Region
-from credit.report import RegionFailure
+from credit.report import RegionFailure, ReplicaResult
 from credit.rules import SubjectResult
 from nodes import convert
 from nodes.assertions import METADATA_KEY
@@ -42,6 +47,11 @@ from protos.credit.v1 import node_pb2_grpc
 log = structlog.get_logger("jjj.gateway")
 
 NODE_CALLS = Counter("jjj_gateway_node_calls_total", "Calls made to regional nodes", ["region", "code"])
+REPLICA_CALLS = Counter(
+    "jjj_gateway_replica_calls_total",
+    "Regions asked of another region's replica after their own node failed",
+    ["origin", "served_by", "outcome"],
+)
 FANOUT_SECONDS = Histogram(
     "jjj_gateway_fanout_seconds",
     "Time to get all three regions' answers",
@@ -73,8 +83,22 @@ class NodeClient(Protocol):
     ) -> SubjectResult:
         """One subject's result, asked with an on-behalf-of assertion. Raises: NodeError."""
 
-    async def catalogue(self, *, timeout: float) -> Catalogue:
-        """The region's catalogue. Raises: NodeError."""
+    async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
+        """The region's catalogue, or with ``origin`` that region's catalogue as this
+        node's replica holds it. Raises: NodeError."""
+
+    async def query_replica(
+        self,
+        origin: Region,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        *,
+        purpose: str,
+        timeout: float,
+        assertion: str = "",
+    ) -> ReplicaResult:
+        """``origin``'s result for one subject from this node's replica of it. Raises: NodeError."""
 
 
 def _node_error(region: Region, error: grpc.aio.AioRpcError) -> NodeError:
@@ -109,6 +133,18 @@ class GrpcNodeClient:
             self.channel = grpc.aio.insecure_channel(address, options=options)
         self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
 
+    @staticmethod
+    def _request(subject: Subject, options: QueryOptions, purpose: str) -> pb.QuerySubjectRequest:
+        request = pb.QuerySubjectRequest(
+            subject_id=subject.id,
+            subject_kind=convert.KIND_TO_PB[subject.kind],
+            options=pb.QueryOptions(profile=options.profile, years=options.years),
+            purpose=purpose,
+        )
+        if options.application_date:
+            request.options.application_date.CopyFrom(convert.date_to_pb(options.application_date))
+        return request
+
     async def query(
         self,
         subject: Subject,
@@ -119,14 +155,7 @@ class GrpcNodeClient:
         timeout: float,
         assertion: str = "",
     ) -> SubjectResult:
-        request = pb.QuerySubjectRequest(
-            subject_id=subject.id,
-            subject_kind=convert.KIND_TO_PB[subject.kind],
-            options=pb.QueryOptions(profile=options.profile, years=options.years),
-            purpose=purpose,
-        )
-        if options.application_date:
-            request.options.application_date.CopyFrom(convert.date_to_pb(options.application_date))
+        request = self._request(subject, options, purpose)
         try:
             metadata = ((METADATA_KEY, assertion),) if assertion else None
             reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=metadata)
@@ -137,12 +166,47 @@ class GrpcNodeClient:
             raise NodeError(f"node at {self.address} answers for {reply.region}", retryable=False)
         return convert.result_from_pb(reply, subject, profile)
 
-    async def catalogue(self, *, timeout: float) -> Catalogue:
+    async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
+        request = pb.GetCatalogueRequest(origin=origin.value if origin is not None else "")
         try:
-            reply = await self._stub.GetCatalogue(pb.GetCatalogueRequest(), timeout=timeout)
+            reply = await self._stub.GetCatalogue(request, timeout=timeout)
         except grpc.aio.AioRpcError as error:
             raise _node_error(self.region, error) from error
+        if origin is not None and reply.region != origin.value:
+            raise NodeError(
+                f"node at {self.address} sent {reply.region}'s catalogue for {origin.value}", retryable=False
+            )
         return convert.catalogue_from_pb(reply)
+
+    async def query_replica(
+        self,
+        origin: Region,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        *,
+        purpose: str,
+        timeout: float,
+        assertion: str = "",
+    ) -> ReplicaResult:
+        request = pb.QueryReplicaRequest(origin=origin.value, query=self._request(subject, options, purpose))
+        try:
+            metadata = ((METADATA_KEY, assertion),) if assertion else None
+            reply = await self._stub.QueryReplica(request, timeout=timeout, metadata=metadata)
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            REPLICA_CALLS.labels(origin.value, self.region.value, code.name).inc()
+            if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise NodeError("超时 (deadline exceeded)", retryable=False) from error
+            raise NodeError(f"{code.name}: {error.details()}", retryable=False) from error
+        if reply.region != origin.value or reply.replica.served_by != self.region.value:
+            raise NodeError(
+                f"node at {self.address} answered for {reply.region} served by {reply.replica.served_by}",
+                retryable=False,
+            )
+        as_of = reply.replica.replica_as_of.ToDatetime(tzinfo=UTC) if reply.replica.HasField("replica_as_of") else None
+        result = convert.result_from_pb(reply, subject, profile)
+        return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
 
     async def close(self) -> None:
         await self.channel.close(None)
@@ -215,13 +279,20 @@ class FanOut:
         retry_ratio: float = 0.1,
         breaker_threshold: int = 5,
         breaker_cooldown: float = 5.0,
+        replica_fallback: bool = True,
+        replica_max_age: float = 3600.0,
     ) -> None:
         self.deadline = deadline
         self.region_deadline = region_deadline
+        # When a region fails, ask another region's node for it from its replica; use
+        # the answer only when that replica was in step within replica_max_age seconds.
+        self.replica_fallback = replica_fallback
+        self.replica_max_age = replica_max_age
         self._regions = {
             region: _Region(client, RetryBudget(ratio=retry_ratio), CircuitBreaker(breaker_threshold, breaker_cooldown))
             for region, client in clients.items()
         }
+        self._served_by: dict[Region, Region] = {}  # the peer that last served a region, asked first
 
     def catalogues(self) -> dict[Region, Catalogue | None]:
         return {region: state.catalogue for region, state in self._regions.items()}
@@ -273,16 +344,26 @@ class FanOut:
         expires: float,
     ) -> SubjectResult | RegionFailure:
         region = state.client.region
+        fallback = self.replica_fallback and len(self._regions) > 1
+        # With the fallback on, the region's own node gets the per-region deadline, retries
+        # included, and what is left of the overall deadline goes to a replica.
+        own_expires = min(expires, time.monotonic() + self.region_deadline) if fallback else expires
+
+        async def failed(reason: str) -> SubjectResult | RegionFailure:
+            if not fallback:
+                return RegionFailure(reason)
+            return await self._from_replica(state, subject, profile, options, purpose, assertion, expires, reason)
+
         if not state.breaker.allow():
             NODE_CALLS.labels(region.value, "CIRCUIT_OPEN").inc()
-            return RegionFailure("熔断中，暂停访问 (circuit open after repeated failures)")
+            return await failed("熔断中，暂停访问 (circuit open after repeated failures)")
         state.budget.earn()
 
         def may_retry(error: BaseException) -> bool:
             return (
                 isinstance(error, NodeError)
                 and error.retryable
-                and expires - time.monotonic() > 0.05
+                and own_expires - time.monotonic() > 0.05
                 and state.budget.spend()
             )
 
@@ -290,21 +371,104 @@ class FanOut:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(may_retry),
                 wait=wait_random_exponential(multiplier=0.02, max=0.2),
-                stop=stop_after_attempt(3) | stop_before_delay(max(0.0, expires - time.monotonic())),
+                stop=stop_after_attempt(3) | stop_before_delay(max(0.0, own_expires - time.monotonic())),
                 reraise=True,
             ):
                 with attempt:
-                    timeout = max(0.001, min(self.region_deadline, expires - time.monotonic()))
+                    timeout = max(0.001, min(self.region_deadline, own_expires - time.monotonic()))
                     result = await state.client.query(
                         subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion
                     )
         except NodeError as error:
             state.breaker.failure()
             log.info("region_failed", region=region.value, reason=error.reason)
-            return RegionFailure(error.reason)
+            return await failed(error.reason)
         state.breaker.success()
         if state.catalogue is None or state.catalogue.version != result.catalogue_version:
             # Without it the answer is merged on its own; the catalogue is fetched next time.
             with contextlib.suppress(NodeError):
                 state.catalogue = await state.client.catalogue(timeout=max(0.001, expires - time.monotonic()))
         return result
+
+    async def _from_replica(
+        self,
+        state: _Region,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        purpose: str,
+        assertion: str,
+        expires: float,
+        reason: str,
+    ) -> SubjectResult | RegionFailure:
+        """The failed region's answer from another region's replica of it, or why none.
+
+        Peers whose own breaker is open are not asked; the one that last served the
+        region is asked first, then the others, one at a time, within the overall
+        deadline. A replica not yet in step with the region, or last in step longer
+        ago than the staleness limit, is not used.
+        """
+        origin = state.client.region
+        preferred = self._served_by.get(origin)
+        peers = sorted(
+            (peer for region, peer in self._regions.items() if region is not origin),
+            key=lambda peer: peer.client.region is not preferred,
+        )
+        refusals = []
+        for peer in peers:
+            serving = peer.client.region
+            if peer.breaker.opened_at is not None:
+                refusals.append(f"{serving.value}: 熔断中 (circuit open)")
+                continue
+            remaining = expires - time.monotonic() - 0.01
+            if remaining <= 0.005:
+                refusals.append("时间已用尽 (no time left before the deadline)")
+                break
+            try:
+                result = await peer.client.query_replica(
+                    origin,
+                    subject,
+                    profile,
+                    options,
+                    purpose=purpose,
+                    timeout=min(self.region_deadline, remaining),
+                    assertion=assertion,
+                )
+            except NodeError as error:
+                refusals.append(f"{serving.value}: {error.reason}")
+                continue
+            refusal = self._stale(origin, result)
+            if refusal:
+                REPLICA_CALLS.labels(origin.value, serving.value, "STALE").inc()
+                refusals.append(f"{serving.value}: {refusal}")
+                continue
+            REPLICA_CALLS.labels(origin.value, serving.value, "OK").inc()
+            self._served_by[origin] = serving
+            log.info(
+                "region_served_from_replica",
+                region=origin.value,
+                served_by=serving.value,
+                replica_as_of=result.replica_as_of.isoformat() if result.replica_as_of else None,
+                reason=reason,
+            )
+            if state.catalogue is None or state.catalogue.version != result.catalogue_version:
+                with contextlib.suppress(NodeError):
+                    state.catalogue = await peer.client.catalogue(
+                        timeout=max(0.001, expires - time.monotonic()), origin=origin
+                    )
+            return result
+        detail = "; ".join(refusals) or "没有其他地区可问 (no other region to ask)"
+        return RegionFailure(f"{reason}；副本亦不可用 (no usable replica: {detail})")
+
+    def _stale(self, origin: Region, result: ReplicaResult) -> str:
+        """Why a replica's answer may not stand in for the region, or "" when it may."""
+        if result.replica_as_of is None:
+            return f"副本尚未与{origin.name_zh}同步 (the replica has not caught up with {origin.value} yet)"
+        age = (datetime.now(UTC) - result.replica_as_of).total_seconds()
+        if age > self.replica_max_age:
+            as_of = result.replica_as_of.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            return (
+                f"副本数据截至 {as_of}，超过时限 (the replica is as of {as_of}, {age:.0f} s ago, "
+                f"beyond the {self.replica_max_age:g} s limit)"
+            )
+        return ""

@@ -346,12 +346,20 @@ def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
                 _p(REGION_STATUS.get(status, status), s.cell, color=None if answered else _RED),
                 _p(_text(region.get("catalogue_version")), s.cell),
                 _p(_beijing_time(region.get("data_as_of")) if region.get("data_as_of") else "—", s.cell),
-                _p((reason or "") if answered else _text(reason), s.cell),
+                _p((_replica_note(region) or reason or "") if answered else _text(reason), s.cell),
             ]
         )
         if not answered:
             extra.append(("BACKGROUND", (0, index), (-1, index), _RED_BG))
     return _table(rows, [16 * mm, 18 * mm, 24 * mm, 54 * mm, _WIDTH - 112 * mm], extra)
+
+
+def _replica_note(region: Mapping[str, Any]) -> str:
+    """For a region answered from another region's replica: who served it, as of when."""
+    if region.get("source") != "replica":
+        return ""
+    served_by = _text(region.get("served_by_name") or region.get("served_by"))
+    return f"由{served_by}节点副本提供，数据截至 {_beijing_time(region.get('replica_as_of'))}"
 
 
 def _record_text(number: int, record: Mapping[str, Any]) -> str:

@@ -97,6 +97,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         {client.region: client for client in clients},
         deadline=settings.deadline,
         region_deadline=settings.region_deadline,
+        replica_fallback=settings.replica_fallback,
+        replica_max_age=settings.replica_max_age_seconds,
     )
     await fanout.refresh_catalogues()
     sessions = Sessions(

@@ -35,6 +35,10 @@ class GatewaySettings:
     tls_key: str = ""
     tls_ca: str = ""
     audit_seal_seconds: float = 60.0
+    # A region whose node does not answer may be served from another region's replica
+    # of it, when that replica was in step with the region at most this long ago.
+    replica_fallback: bool = True
+    replica_max_age_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
@@ -65,8 +69,12 @@ class GatewaySettings:
                 ("tls_key", str),
                 ("tls_ca", str),
                 ("audit_seal_seconds", float),
+                ("replica_max_age_seconds", float),
             ),
         )
+        fallback = env.get("JJJ_GATEWAY_REPLICA_FALLBACK")
+        if fallback is not None:
+            values["replica_fallback"] = _flag("JJJ_GATEWAY_REPLICA_FALLBACK", fallback)
         if "JJJ_GATEWAY_NODES" in env:
             values["nodes"] = parse_nodes(env["JJJ_GATEWAY_NODES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -75,6 +83,8 @@ class GatewaySettings:
         settings = cls(**values)
         if settings.region_deadline > settings.deadline:
             raise InvalidInput.for_field("region_deadline", "must not exceed the overall deadline")
+        if settings.replica_max_age_seconds < 0:
+            raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
         settings.trusted()
         settings.tls_files()
         return settings
@@ -122,3 +132,17 @@ def parse_nodes(text: str) -> dict[Region, str]:
             raise InvalidInput.for_field("nodes", f"expected REGION=HOST:PORT, got {item!r}")
         nodes[Region.parse(region)] = address.strip()
     return nodes
+
+
+def _flag(name: str, value: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off``.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput.for_field(name, f"expected 1 or 0 (true or false), got {value!r}")

@@ -88,7 +88,7 @@ class SupersedeWatcher:
             cursor = await asyncio.to_thread(self._read_cursor, region)
             queue: asyncio.Queue[tuple[int, str, int] | None] = asyncio.Queue(maxsize=BATCH * 4)
 
-            async def read(after: int) -> None:
+            async def read(after: int, queue: asyncio.Queue[tuple[int, str, int] | None]) -> None:
                 try:
                     async for change in client._stub.WatchChanges(pb.WatchChangesRequest(after_seq=after, follow=True)):
                         await queue.put((change.seq, change.record.record_id, change.record.version))
@@ -97,7 +97,7 @@ class SupersedeWatcher:
                 finally:
                     await queue.put(None)
 
-            reader = asyncio.create_task(read(cursor))
+            reader = asyncio.create_task(read(cursor, queue))
             try:
                 ended = False
                 while not ended:

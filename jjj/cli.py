@@ -57,6 +57,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
+        peers=args.peers,
     )
     asyncio.run(serve(settings))
     return 0
@@ -440,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--gateway-jwks", help="the gateway's JWKS file: queries must carry its signed assertion")
     node.add_argument(
         "--allow-unasserted", action="store_true", help="accept queries without an assertion (development only)"
+    )
+    node.add_argument(
+        "--peers",
+        help="peer nodes to keep a replica of: beijing=HOST:PORT,hebei=HOST:PORT (over mTLS with --tls-* when given)",
     )
     _tls_arguments(node)
     node.set_defaults(func=_cmd_node)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from credit.catalogue import Catalogue, Scope, build_catalogue
-from credit.errors import InvalidWindow
+from credit.errors import InvalidInput, InvalidWindow
 from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
 from credit.regions import Region
@@ -24,7 +27,8 @@ from credit.rules import (
     SubjectSummary,
 )
 from credit.window import ReportWindow
-from nodes.service import BatchResult, QueryOptions
+from nodes.service import BatchResult, JointDiscipline, QueryOptions
+from nodes.store import FeedRow
 from protos.credit.v1 import node_pb2 as pb
 
 # The generated stubs type enum fields as the enum "class" (an int subclass that exists
@@ -199,6 +203,124 @@ def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
 def change_to_pb(region: str, seq: int, record: CreditRecord) -> pb.RecordChange:
     out = pb.RecordChange(seq=seq, region=region)
     record_to_pb(record, out.record)
+    return out
+
+
+_KIND_NUMBER = {kind.value: number for kind, number in KIND_TO_PB.items()}
+_SCOPE_NUMBER = {scope.value: number for scope, number in SCOPE_TO_PB.items()}
+_PROCEDURE_NUMBER = {procedure.value: number for procedure, number in PROCEDURE_TO_PB.items()}
+_STATUS_NUMBER = {status.value: number for status, number in STATUS_TO_PB.items()}
+_FEED_DATES: dict[object, pb.Date] = {}
+_FEED_TIMES: dict[object, Timestamp] = {}
+
+
+def _feed_date(value: str | date) -> pb.Date:
+    # A feed carries few distinct days and ingest times: each is built once.
+    message = _FEED_DATES.get(value)
+    if message is None:
+        day = date.fromisoformat(value) if isinstance(value, str) else value
+        if len(_FEED_DATES) > 100_000:
+            _FEED_DATES.clear()
+        message = _FEED_DATES[value] = date_to_pb(day)
+    return message
+
+
+def _feed_time(value: str | datetime | None) -> Timestamp:
+    message = _FEED_TIMES.get(value)
+    if message is None:
+        message = Timestamp()
+        if value is not None:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            message.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        if len(_FEED_TIMES) > 10_000:
+            _FEED_TIMES.clear()
+        _FEED_TIMES[value] = message
+    return message
+
+
+def feed_batch_to_pb(
+    region: str,
+    rows: Sequence[FeedRow],
+    *,
+    caught_up: bool,
+    head_seq: int,
+    data_as_of: datetime | None,
+) -> pb.ChangeBatch:
+    """Versions of the change feed in one message, straight from their stored form
+    (:meth:`nodes.store.RecordStore.feed`); the region is named once, on the batch."""
+    out = pb.ChangeBatch(region=region, caught_up=caught_up, head_seq=head_seq)
+    _set_time(out.data_as_of, data_as_of)
+    changes = out.changes
+    for (
+        seq, record_id, version, _current, subject_id, subject_kind, subject_name, domain, scope, decision_no,
+        authority, decided_on, category, content, procedure, status, publicity_until, removed_on, source,
+        ingested_at, content_hash,
+    ) in rows:  # fmt: skip
+        r = changes.add(seq=seq).record
+        r.record_id = record_id
+        r.version = version
+        r.subject_id = subject_id
+        r.subject_kind = _KIND_NUMBER[subject_kind]
+        r.subject_name = subject_name
+        r.domain = domain
+        r.scope = _SCOPE_NUMBER[scope]
+        r.decision_no = decision_no
+        r.authority = authority
+        r.decided_on.CopyFrom(_feed_date(decided_on))
+        r.category = category
+        r.content = content
+        r.procedure = _PROCEDURE_NUMBER[procedure]
+        r.status = _STATUS_NUMBER[status]
+        if publicity_until is not None:
+            r.publicity_until.CopyFrom(_feed_date(publicity_until))
+        if removed_on is not None:
+            r.removed_on.CopyFrom(_feed_date(removed_on))
+        p = r.provenance
+        p.source = source
+        p.content_hash = content_hash
+        p.ingested_at.CopyFrom(_feed_time(ingested_at))
+    return out
+
+
+def replica_result_to_pb(
+    result: SubjectResult, *, served_by: str, replica_as_of: datetime | None, last_seq: int
+) -> pb.SubjectResult:
+    """A result computed from a replica, stamped with who served it and how fresh it is."""
+    out = result_to_pb(result)
+    out.replica.served_by = served_by
+    out.replica.last_seq = last_seq
+    _set_time(out.replica.replica_as_of, replica_as_of)
+    return out
+
+
+def scopes_from_pb(values: Iterable[int], field: str) -> list[Scope]:
+    """Raises: InvalidInput: an unset or unknown scope."""
+    scopes = []
+    for value in values:
+        scope = SCOPE_FROM_PB.get(value)  # type: ignore[call-overload]
+        if scope is None:
+            raise InvalidInput.for_field(field, f"未知数据范围 {value} (unknown scope {value})")
+        scopes.append(scope)
+    return scopes
+
+
+def discipline_to_pb(region: str, answer: JointDiscipline) -> pb.JointDisciplineResponse:
+    out = pb.JointDisciplineResponse(
+        region=region,
+        subject_id=answer.subject.id,
+        subject_kind=KIND_TO_PB[answer.subject.kind],
+        on_date=date_to_pb(answer.on_date),
+        scopes=[SCOPE_TO_PB[s] for s in answer.scopes],
+        warnings=answer.subject.warnings,
+    )
+    for item in answer.regions:
+        entry = out.regions.add(region=item.region.value, replicated=item.replica is not None)
+        for record in item.entries:
+            record_to_pb(record, entry.entries.add())
+        if item.replica is not None:
+            entry.last_seq = item.replica.last_seq
+            _set_time(entry.replica_as_of, item.replica.synced_at)
+            _set_time(entry.data_as_of, item.replica.origin_data_as_of)
     return out
 
 

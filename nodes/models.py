@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
@@ -76,3 +76,58 @@ class IngestRow(Base):
     rows_changed: Mapped[int] = mapped_column(Integer)
     rows_unchanged: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
+
+
+class ReplicaRecordRow(Base):
+    """A peer region's record version, exactly as its change feed delivered it.
+
+    Read-only here, and never served as this node's own data: the node's queries, batch
+    checks and its own change feed read ``records`` only. Keyed like the origin's
+    versions, by (origin, record_id, version); ``origin_seq`` is the version's place in
+    the origin's feed. ``record`` is the ``credit.v1.CreditRecord`` message the origin
+    sent, kept whole (a field or value this build does not know yet is not lost); the
+    columns beside it are what the replica is looked up by.
+    """
+
+    __tablename__ = "replica_records"
+
+    origin: Mapped[str] = mapped_column(String(10), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin_seq: Mapped[int] = mapped_column(BigInteger)
+    current: Mapped[bool] = mapped_column(Boolean)
+    subject_id: Mapped[str] = mapped_column(String(18))
+    scope: Mapped[str] = mapped_column(String(40))
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # The primary key serves the lookups by (origin, record_id) that move the current
+    # flag. Unlike ``records``, no second unique index holds one current version per
+    # record: the replica has one writer, which moves the flag in the transaction that
+    # adds the version, and a third index on random keys would cost a quarter of the
+    # time a catch-up takes.
+    __table_args__ = (Index("ix_replica_subject", "subject_id"),)
+
+
+class ReplicaCursorRow(Base):
+    """How far this node's replica of one peer region has followed its change feed.
+
+    ``last_seq`` moves in the same transaction as the rows it covers, so a change is
+    applied once: a replayed stream skips every change at or below it.
+    """
+
+    __tablename__ = "replica_cursors"
+
+    origin: Mapped[str] = mapped_column(String(10), primary_key=True)
+    address: Mapped[str] = mapped_column(String(300))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    changes_applied: Mapped[int] = mapped_column(BigInteger)
+    # When the last change was applied.
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When the replica was last known to hold everything the origin had stored (the
+    # origin said it had nothing after the changes applied): the replica's as-of time.
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The origin's own data as-of time and feed head, as it last reported them.
+    origin_data_as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    origin_head_seq: Mapped[int] = mapped_column(BigInteger)
+    # The origin's catalogue (credit.v1.Catalogue as JSON), fetched when following starts.
+    catalogue: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -21,11 +22,13 @@ from nodes.assertions import AssertionVerifier
 from nodes.auditlog import AuditLog
 from nodes.db import migrate, sync_engine
 from nodes.interceptors import ServiceInterceptor
+from nodes.replica import ReplicaStore
+from nodes.replication import Subscriber
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordStore
-from nodes.tls import server_credentials
+from nodes.tls import channel_credentials, server_credentials
 from protos.credit.v1 import node_pb2, node_pb2_grpc
 
 log = structlog.get_logger("jjj.node")
@@ -40,7 +43,10 @@ class RunningNode:
     port: int
     store: SqlRecordStore
     health: health_aio.HealthServicer
+    replica: ReplicaStore
     metrics_runner: web.AppRunner | None = None
+    subscribers: list[Subscriber] = field(default_factory=list)
+    following: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -51,10 +57,23 @@ class RunningNode:
         """Stop taking calls, let those in flight finish within the grace period."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        await self.stop_following()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
+        await asyncio.to_thread(self.replica.close)
         await asyncio.to_thread(self.store.close)
         log.info("node_stopped", region=self.settings.region.value)
+
+    async def stop_following(self) -> None:
+        """Stop following the peers' feeds (what was applied stays applied)."""
+        for task in self.following:
+            task.cancel()
+        for task in self.following:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.following = []
+        for subscriber in self.subscribers:
+            await subscriber.close()
 
 
 async def _metrics_app(settings: NodeSettings, node_health: health_aio.HealthServicer) -> web.AppRunner:
@@ -88,13 +107,16 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     """
     if settings.migrate:
         await asyncio.to_thread(migrate, settings.db_url)
-    store = SqlRecordStore(sync_engine(settings.db_url), region=settings.region)
+    engine = sync_engine(settings.db_url)
+    store = SqlRecordStore(engine, region=settings.region)
+    replica = ReplicaStore(engine, region=settings.region)
     service = NodeService(
         store=store,
         catalogue=catalogue(settings.region),
         default_profile=settings.default_profile,
         pilot_codes=settings.pilot_codes(),
         max_batch=settings.max_batch,
+        replica=replica,
     )
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(region=settings.region.value)],
@@ -111,6 +133,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     elif settings.allow_unasserted:
         log.warning("unasserted_queries_allowed", region=settings.region.value, note="development only")
     else:
+        replica.close()
         store.close()
         raise InvalidInput.for_field(
             "gateway_jwks",
@@ -120,7 +143,13 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     tls = settings.tls_files()
     audit = AuditLog(store.engine)
     node_pb2_grpc.add_RegionalNodeServicer_to_server(
-        RegionalNodeServicer(service=service, assertions=assertions, audit=audit, require_identity=tls is not None),
+        RegionalNodeServicer(
+            service=service,
+            assertions=assertions,
+            audit=audit,
+            require_identity=tls is not None,
+            feed_heartbeat_seconds=settings.feed_heartbeat_seconds,
+        ),
         server,
     )
     node_health = health_aio.HealthServicer()
@@ -132,16 +161,28 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         else:
             port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
+        replica.close()
         store.close()
         raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningNode(settings, server, port, store, node_health)
+    running = RunningNode(settings, server, port, store, node_health, replica)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
+    credentials = channel_credentials(tls) if tls is not None else None
+    for origin, address in settings.peers.items():
+        subscriber = Subscriber(
+            replica, origin, address, credentials=credentials, idle_timeout=settings.peer_idle_seconds
+        )
+        running.subscribers.append(subscriber)
+        running.following.append(asyncio.create_task(subscriber.run(), name=f"replicate-{origin.value}"))
     log.info(
-        "node_started", region=settings.region.value, address=running.address, db=store.engine.url.render_as_string()
+        "node_started",
+        region=settings.region.value,
+        address=running.address,
+        db=store.engine.url.render_as_string(),
+        peers={region.value: address for region, address in settings.peers.items()},
     )
     return running
 

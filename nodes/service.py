@@ -5,18 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from credit.catalogue import Catalogue
-from credit.errors import BatchTooLarge, CreditError, InvalidInput
+from credit.catalogue import Catalogue, Scope
+from credit.errors import BatchTooLarge, CreditError, InvalidInput, NotFound
 from credit.identifiers import Subject, SubjectKind, parse_subject
 from credit.profiles import ReportProfile, get_profile
-from credit.rules import SubjectResult, SubjectSummary, evaluate, summary_from_counts
+from credit.regions import Region
+from credit.rules import CreditRecord, RecordStatus, SubjectResult, SubjectSummary, evaluate, summary_from_counts
 from credit.window import ReportWindow, compute_window
 from nodes.store import RecordStore
 
+if TYPE_CHECKING:
+    from nodes.replica import ReplicaCursor, ReplicaStore
+
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 MAX_PURPOSE = 200
+# The lists joint discipline (联合惩戒) looks at unless asked for others.
+DISCIPLINE_SCOPES = (Scope.SERIOUS_DISHONESTY_LIST, Scope.SERIOUS_ILLEGAL_DISHONESTY_LIST, Scope.FATAL_ACCIDENT_LIST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,32 @@ class BatchResult:
     checks: list[SubjectCheck]
 
 
+@dataclass(frozen=True, slots=True)
+class RegionDiscipline:
+    """One other region's discipline list entries for a subject, from the replica."""
+
+    region: Region
+    replica: ReplicaCursor | None  # None: this node keeps no replica of the region
+    entries: tuple[CreditRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JointDiscipline:
+    subject: Subject
+    on_date: date
+    scopes: tuple[Scope, ...]
+    regions: tuple[RegionDiscipline, ...]
+
+
+def in_force(record: CreditRecord, day: date) -> bool:
+    """A list entry in force on ``day``: listed by then, not removed, neither revoked nor repaired."""
+    return (
+        record.status is RecordStatus.IN_FORCE
+        and record.decided_on <= day
+        and (record.removed_on is None or record.removed_on > day)
+    )
+
+
 class NodeService:
     def __init__(
         self,
@@ -53,12 +86,16 @@ class NodeService:
         default_profile: str = "",
         pilot_codes: frozenset[str] = frozenset(),
         max_batch: int = 10_000,
+        replica: ReplicaStore | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
         self.default_profile = default_profile
         self.pilot_codes = pilot_codes
         self.max_batch = max_batch
+        # The peers' records this node replicates: asked about only by name, never
+        # served as this node's own.
+        self.replica = replica
 
     @property
     def region(self) -> str:
@@ -143,3 +180,94 @@ class NodeService:
             summary = summary_from_counts(item, counted, catalogue=self.catalogue) if counted else SubjectSummary(item)
             checks.append(SubjectCheck(raw, summary))
         return BatchResult(profile, window, self.catalogue.version, await self.store.data_as_of(), checks)
+
+    # The peers' replicas: answers about other regions, never this node's own data.
+
+    def _origin(self, name: str) -> Region:
+        origin = Region.parse(name, field="origin")
+        if origin is self.catalogue.region:
+            raise InvalidInput.for_field(
+                "origin", f"本节点自己的数据不经副本查询 ({origin.value} is this node's own region: use QuerySubject)"
+            )
+        return origin
+
+    async def _replica_of(self, origin: Region) -> tuple[ReplicaStore, ReplicaCursor, Catalogue]:
+        cursor = await self.replica.cursor(origin) if self.replica is not None else None
+        if self.replica is None or cursor is None or cursor.catalogue is None:
+            raise NotFound(f"本节点没有{origin.name_zh}的数据副本 (this node keeps no replica of {origin.value})")
+        return self.replica, cursor, cursor.catalogue
+
+    async def replica_catalogue(self, origin_name: str) -> tuple[Catalogue, datetime | None]:
+        """The catalogue an origin published, as this node's replica of it holds it.
+
+        Raises:
+            UnknownName, InvalidInput: not another region of the federation.
+            NotFound: no replica of the origin here.
+        """
+        _, cursor, catalogue = await self._replica_of(self._origin(origin_name))
+        return catalogue, cursor.origin_data_as_of
+
+    async def query_replica(
+        self, origin_name: str, subject_id: str, kind: SubjectKind | None, options: QueryOptions, *, purpose: str = ""
+    ) -> tuple[SubjectResult, ReplicaCursor]:
+        """The origin region's result for one subject, from this node's replica of it,
+        under the origin's catalogue and the same rules as :meth:`query` there; with
+        the replica's cursor (its as-of time).
+
+        Raises:
+            UnknownName, InvalidInput: not another region; an over-long purpose.
+            NotFound: no replica of the origin here.
+            InvalidIdentifier, InvalidWindow: as :meth:`query`.
+        """
+        origin = self._origin(origin_name)
+        self._check_purpose(purpose)
+        subject = parse_subject(
+            subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id"
+        )
+        profile, window = self._rules(options)
+        replica, cursor, catalogue = await self._replica_of(origin)
+        records = await replica.current_for(origin, subject.id)
+        result = evaluate(
+            subject, records, catalogue=catalogue, profile=profile, window=window, data_as_of=cursor.origin_data_as_of
+        )
+        return result, cursor
+
+    async def joint_discipline(
+        self,
+        subject_id: str,
+        kind: SubjectKind | None,
+        scopes: Sequence[Scope] = (),
+        on_date: date | None = None,
+        *,
+        purpose: str = "",
+    ) -> JointDiscipline:
+        """The subject's discipline list entries in force in every other region, from
+        the replicas (联合惩戒).
+
+        Raises:
+            InvalidIdentifier: the subject identifier is invalid.
+            InvalidInput: a scope that is not a list; an over-long purpose.
+        """
+        self._check_purpose(purpose)
+        chosen = tuple(dict.fromkeys(scopes)) or DISCIPLINE_SCOPES
+        not_lists = [s.value for s in chosen if not s.is_list]
+        if not_lists:
+            raise InvalidInput.for_field(
+                "scopes",
+                f"联合惩戒只查名单类数据 (joint discipline looks at list scopes only, not {', '.join(not_lists)})",
+            )
+        today = self._today()
+        subject = parse_subject(subject_id, kind=kind, pilot_codes=self.pilot_codes, today=today, field="subject_id")
+        day = on_date or today
+        cursors = await self.replica.cursors() if self.replica is not None else {}
+        found = await self.replica.entries_for(subject.id, chosen) if self.replica is not None else {}
+        regions = []
+        for region in Region:
+            if region is self.catalogue.region:
+                continue
+            cursor = cursors.get(region)
+            entries = sorted(
+                (r for r in found.get(region, ()) if in_force(r, day)), key=lambda r: (r.decided_on, r.decision_no)
+            )
+            regions.append(RegionDiscipline(region, cursor, tuple(entries) if cursor is not None else ()))
+        return JointDiscipline(subject, day, chosen, tuple(regions))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -15,11 +18,14 @@ from nodes import convert
 from nodes.assertions import BATCH, AssertionVerifier, OnBehalfOf
 from nodes.auditlog import AuditLog
 from nodes.service import NodeService
+from nodes.store import FeedRow
 from nodes.tls import peer_identity
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
 FEED_PAGE = 1000
+FEED_BATCH = 2000  # WatchChangeBatches: changes per message unless the caller asks otherwise
+MAX_FEED_BATCH = 10_000
 log = structlog.get_logger("jjj.node")
 
 
@@ -35,12 +41,14 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         service: NodeService,
         assertions: AssertionVerifier | None = None,
         feed_poll_seconds: float = 0.5,
+        feed_heartbeat_seconds: float = 5.0,
         audit: AuditLog | None = None,
         require_identity: bool = False,
     ) -> None:
         self.service = service
         self.assertions = assertions
         self.feed_poll_seconds = feed_poll_seconds
+        self.feed_heartbeat_seconds = feed_heartbeat_seconds
         self.audit = audit
         self.require_identity = require_identity
 
@@ -50,7 +58,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             raise PermissionDenied(f"调用方 {identity or '(unknown)'} 无权调用 (caller not allowed: {identity})")
         return identity or ""
 
-    async def _asserted(self, context: Any, subject: str, action: Action) -> OnBehalfOf | None:
+    async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
         caller = self._caller(context, GATEWAYS)
         if self.assertions is None:
             return None
@@ -78,7 +86,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                     action,
                     "" if asserted.subject == BATCH else asserted.subject,
                     asserted.purpose[:200],
-                    detail=f"jti={asserted.token_id} iss={asserted.issuer} via={caller or '-'}",
+                    detail=f"jti={asserted.token_id} iss={asserted.issuer} via={caller or '-'}{note}",
                 )
             )
         return asserted
@@ -87,7 +95,10 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext[pb.GetCatalogueRequest, pb.Catalogue]
     ) -> pb.Catalogue:
         self._caller(context, MEMBERS)
-        catalogue, as_of = await self.service.catalogue_as_of()
+        if request.origin:
+            catalogue, as_of = await self.service.replica_catalogue(request.origin)
+        else:
+            catalogue, as_of = await self.service.catalogue_as_of()
         return convert.catalogue_to_pb(catalogue, as_of)
 
     async def QuerySubject(
@@ -132,3 +143,84 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                 if not request.follow:
                     return
                 await asyncio.sleep(self.feed_poll_seconds)
+
+    async def WatchChangeBatches(
+        self,
+        request: pb.WatchChangesRequest,
+        context: grpc.aio.ServicerContext[pb.WatchChangesRequest, pb.ChangeBatch],
+    ) -> AsyncIterator[pb.ChangeBatch]:
+        self._caller(context, MEMBERS)
+        size = min(request.max_batch or FEED_BATCH, MAX_FEED_BATCH)
+        store = self.service.store
+        region = self.service.region
+
+        async def read(after: int) -> tuple[list[FeedRow], int, datetime | None]:
+            page = await store.feed(after, size)
+            return page, await store.head_seq(), await store.data_as_of()
+
+        cursor = request.after_seq
+        # The first read is always answered, even with nothing new, and so is the first
+        # read that finds the follower in step; after that, an idle feed sends a
+        # heartbeat (an empty batch, caught up) every feed_heartbeat_seconds.
+        said_caught_up = False
+        heartbeat_due = 0.0
+        pending = asyncio.ensure_future(read(cursor))
+        try:
+            while True:
+                page, head, as_of = await pending
+                if page:
+                    cursor = page[-1][0]
+                # In step when nothing was stored after the page, even while it was read.
+                caught_up = len(page) < size and head <= cursor
+                if not caught_up:
+                    pending = asyncio.ensure_future(read(cursor))  # read ahead while this one is sent
+                if page or not said_caught_up or time.monotonic() >= heartbeat_due:
+                    yield convert.feed_batch_to_pb(region, page, caught_up=caught_up, head_seq=head, data_as_of=as_of)
+                    said_caught_up = caught_up
+                    heartbeat_due = time.monotonic() + self.feed_heartbeat_seconds
+                if caught_up:
+                    if not request.follow:
+                        return
+                    await asyncio.sleep(self.feed_poll_seconds)
+                    pending = asyncio.ensure_future(read(cursor))
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
+    async def QueryReplica(
+        self,
+        request: pb.QueryReplicaRequest,
+        context: grpc.aio.ServicerContext[pb.QueryReplicaRequest, pb.SubjectResult],
+    ) -> pb.SubjectResult:
+        query = request.query
+        await self._asserted(
+            context, query.subject_id.strip().upper(), Action.NODE_QUERY, f" replica-of={request.origin[:20]}"
+        )
+        result, replica = await self.service.query_replica(
+            request.origin,
+            query.subject_id,
+            convert.KIND_FROM_PB.get(query.subject_kind),
+            convert.options_from_pb(query.options),
+            purpose=query.purpose,
+        )
+        return convert.replica_result_to_pb(
+            result, served_by=self.service.region, replica_as_of=replica.synced_at, last_seq=replica.last_seq
+        )
+
+    async def CheckJointDiscipline(
+        self,
+        request: pb.JointDisciplineRequest,
+        context: grpc.aio.ServicerContext[pb.JointDisciplineRequest, pb.JointDisciplineResponse],
+    ) -> pb.JointDisciplineResponse:
+        await self._asserted(context, request.subject_id.strip().upper(), Action.NODE_QUERY, " joint-discipline")
+        on_date = convert.date_from_pb(request.on_date, "on_date") if request.HasField("on_date") else None
+        answer = await self.service.joint_discipline(
+            request.subject_id,
+            convert.KIND_FROM_PB.get(request.subject_kind),
+            convert.scopes_from_pb(request.scopes, "scopes"),
+            on_date,
+            purpose=request.purpose,
+        )
+        return convert.discipline_to_pb(self.service.region, answer)

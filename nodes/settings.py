@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ class NodeSettings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    # Peer nodes whose change feeds this node follows into its replica of their regions
+    # (region → HOST:PORT); over mTLS with the certificate above when it has one.
+    peers: dict[Region, str] = field(default_factory=dict)
+    # How often an idle change feed tells its followers they are in step, and how long
+    # a follower waits for a word from its peer before it reconnects.
+    feed_heartbeat_seconds: float = 5.0
+    peer_idle_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> NodeSettings:
@@ -81,6 +88,9 @@ class NodeSettings:
                 ("tls_cert", str),
                 ("tls_key", str),
                 ("tls_ca", str),
+                ("peers", str),
+                ("feed_heartbeat_seconds", float),
+                ("peer_idle_seconds", float),
             ),
         )
         if env.get("JJJ_NODE_ALLOW_UNASSERTED", "").lower() in ("1", "true", "yes"):
@@ -90,9 +100,15 @@ class NodeSettings:
             raise InvalidInput.for_field("region", "no region given (--region or JJJ_NODE_REGION)")
         if isinstance(values["region"], str):
             values["region"] = Region.parse(values["region"])
+        if isinstance(values.get("peers"), str):
+            values["peers"] = parse_peers(values["peers"])
         settings = cls(**values)
         if settings.max_batch < 1:
             raise InvalidInput.for_field("max_batch", "must be positive")
+        if settings.region in settings.peers:
+            raise InvalidInput.for_field("peers", f"{settings.region.value} is this node's own region")
+        if settings.feed_heartbeat_seconds <= 0 or settings.peer_idle_seconds <= 0:
+            raise InvalidInput.for_field("feed_heartbeat_seconds", "heartbeat and idle times must be positive")
         settings.tls_files()
         return settings
 
@@ -124,3 +140,23 @@ class NodeSettings:
         return frozenset(
             line.split("#", 1)[0].strip().upper() for line in text.splitlines() if line.split("#", 1)[0].strip()
         )
+
+
+def parse_peers(text: str) -> dict[Region, str]:
+    """``beijing=HOST:PORT,hebei=HOST:PORT`` as a mapping.
+
+    Raises:
+        InvalidInput: a malformed entry, an unknown region, or a region named twice.
+    """
+    peers: dict[Region, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, address = item.partition("=")
+        address = address.strip()
+        host, colon, port = address.rpartition(":")
+        if not sep or not colon or not host or not port.isdigit():
+            raise InvalidInput.for_field("peers", f"expected REGION=HOST:PORT, got {item!r}")
+        region = Region.parse(name, field="peers")
+        if region in peers:
+            raise InvalidInput.for_field("peers", f"{region.value} is named twice")
+        peers[region] = address
+    return peers

@@ -26,7 +26,6 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Engine,
-    Row,
     Select,
     Table,
     and_,
@@ -189,6 +188,19 @@ class RecordStore(Protocol):
     async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
         """Up to ``limit`` stored versions after ``after_seq``, in order."""
 
+    async def head_seq(self) -> int:
+        """The highest ``seq`` stored (0 when empty)."""
+
+    async def feed(self, after_seq: int, limit: int) -> list[FeedRow]:
+        """:meth:`changes` in the raw form the change feed encodes (:data:`FeedRow`)."""
+
+
+# A stored version as the change feed reads it: the ``records`` columns in table order
+# (seq first), without decoding into a CreditRecord. Dates and the ingest time come as
+# the driver gives them: ISO text from SQLite (``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM:SS.ffffff``
+# in UTC), ``date`` and ``datetime`` objects from PostgreSQL and the memory store.
+FeedRow = tuple[Any, ...]
+
 
 class RecordWriter(Protocol):
     def write(self, drafts: Sequence[RecordDraft], *, source: str, now: datetime) -> WriteCounts:
@@ -254,7 +266,7 @@ _PROCEDURES = {p.value: p for p in Procedure}
 _STATUSES = {s.value: s for s in RecordStatus}
 
 
-def _record_from_row(region: Region, row: Row[Any]) -> CreditRecord:
+def record_from_row(region: Region, row: Sequence[Any]) -> CreditRecord:
     # Positional unpacking in table column order: attribute access on a Row costs a
     # lookup per field, which dominated batch checks.
     (
@@ -304,6 +316,8 @@ def _record_from_row(region: Region, row: Row[Any]) -> CreditRecord:
 
 # Built once: compiled once and cached by SQLAlchemy, executed with a parameter.
 _CURRENT_FOR = select(records).where(records.c.current, records.c.subject_id == bindparam("subject_id"))
+_HEAD_SEQ = select(func.max(records.c.seq))
+_FEED = f"SELECT {', '.join(c.name for c in records.c)} FROM records WHERE seq > {{mark}} ORDER BY seq LIMIT {{mark}}"
 
 
 class SqlRecordStore:
@@ -349,7 +363,7 @@ class SqlRecordStore:
         region = self.region
         return await self._run(
             lambda conn: [
-                _record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
+                record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
             ],
             small=True,
         )
@@ -365,7 +379,7 @@ class SqlRecordStore:
                     records.c.current, in_values(records.c.subject_id, chunk, conn.dialect.name)
                 )
                 for row in conn.execute(query):
-                    found.setdefault(row.subject_id, []).append(_record_from_row(region, row))
+                    found.setdefault(row.subject_id, []).append(record_from_row(region, row))
             return found
 
         return await self._run(work)
@@ -407,7 +421,24 @@ class SqlRecordStore:
     async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
         query = select(records).where(records.c.seq > after_seq).order_by(records.c.seq).limit(limit)
         region = self.region
-        return await self._run(lambda conn: [(row.seq, _record_from_row(region, row)) for row in conn.execute(query)])
+        return await self._run(lambda conn: [(row.seq, record_from_row(region, row)) for row in conn.execute(query)])
+
+    async def head_seq(self) -> int:
+        return await self._run(lambda conn: conn.execute(_HEAD_SEQ).scalar() or 0, small=True)
+
+    async def feed(self, after_seq: int, limit: int) -> list[FeedRow]:
+        # Straight from the driver's cursor: SQLAlchemy's rows, and its SQLite date and
+        # time parsing, would cost more than the rest of the feed together.
+        def work(conn: Connection) -> list[FeedRow]:
+            mark = "?" if conn.dialect.name == "sqlite" else "%s"
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(_FEED.format(mark=mark), (after_seq, limit))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
+        return await self._run(work)
 
 
 class SqlRecordWriter:
@@ -452,6 +483,11 @@ class SqlRecordWriter:
         totals = WriteCounts()
         read = 0
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One load at a time (reads go on): versions then take their seq in
+                # commit order, so a peer following the change feed past seq N can
+                # never miss a smaller seq that another load commits later.
+                conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
             deferred = []
             if conn.execute(select(records.c.seq).limit(1)).first() is None:
                 deferred = [index for index in records.indexes if index.name in _DEFERRED_INDEXES]
@@ -595,3 +631,37 @@ class MemoryRecordStore:
 
     async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
         return [(seq, r) for seq, r in self._versions if seq > after_seq][:limit]
+
+    async def head_seq(self) -> int:
+        return len(self._versions)
+
+    async def feed(self, after_seq: int, limit: int) -> list[FeedRow]:
+        rows = []
+        for seq, r in await self.changes(after_seq, limit):
+            p = r.provenance
+            rows.append(
+                (
+                    seq,
+                    r.record_id,
+                    r.version,
+                    True,
+                    r.subject_id,
+                    r.subject_kind.value,
+                    r.subject_name,
+                    r.domain,
+                    r.scope.value,
+                    r.decision_no,
+                    r.authority,
+                    r.decided_on,
+                    r.category,
+                    r.content,
+                    r.procedure.value,
+                    r.status.value,
+                    r.publicity_until,
+                    r.removed_on,
+                    p.source if p else "",
+                    p.ingested_at if p else None,
+                    p.content_hash if p else "",
+                )
+            )
+        return rows

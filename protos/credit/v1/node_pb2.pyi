@@ -95,8 +95,10 @@ class Date(_message.Message):
     def __init__(self, year: _Optional[int] = ..., month: _Optional[int] = ..., day: _Optional[int] = ...) -> None: ...
 
 class GetCatalogueRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("origin",)
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    def __init__(self, origin: _Optional[str] = ...) -> None: ...
 
 class CatalogueEntry(_message.Message):
     __slots__ = ("domain", "domain_name", "subject_kind", "scopes", "authorities")
@@ -241,7 +243,7 @@ class DomainResult(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., records: _Optional[_Iterable[_Union[CreditRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExclusionCount, _Mapping]]] = ...) -> None: ...
 
 class SubjectResult(_message.Message):
-    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings")
+    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings", "replica")
     REGION_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +253,7 @@ class SubjectResult(_message.Message):
     DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
     region: str
     subject_id: str
     subject_kind: SubjectKind
@@ -260,7 +263,18 @@ class SubjectResult(_message.Message):
     data_as_of: _timestamp_pb2.Timestamp
     results: _containers.RepeatedCompositeFieldContainer[DomainResult]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    replica: ReplicaInfo
+    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., replica: _Optional[_Union[ReplicaInfo, _Mapping]] = ...) -> None: ...
+
+class ReplicaInfo(_message.Message):
+    __slots__ = ("served_by", "replica_as_of", "last_seq")
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    served_by: str
+    replica_as_of: _timestamp_pb2.Timestamp
+    last_seq: int
+    def __init__(self, served_by: _Optional[str] = ..., replica_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ...) -> None: ...
 
 class CheckSubjectsRequest(_message.Message):
     __slots__ = ("subject_ids", "options", "purpose")
@@ -313,12 +327,14 @@ class CheckSubjectsResponse(_message.Message):
     def __init__(self, region: _Optional[str] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[SubjectCheck, _Mapping]]] = ...) -> None: ...
 
 class WatchChangesRequest(_message.Message):
-    __slots__ = ("after_seq", "follow")
+    __slots__ = ("after_seq", "follow", "max_batch")
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     after_seq: int
     follow: bool
-    def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, after_seq: _Optional[int] = ..., follow: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class RecordChange(_message.Message):
     __slots__ = ("seq", "region", "record")
@@ -329,3 +345,73 @@ class RecordChange(_message.Message):
     region: str
     record: CreditRecord
     def __init__(self, seq: _Optional[int] = ..., region: _Optional[str] = ..., record: _Optional[_Union[CreditRecord, _Mapping]] = ...) -> None: ...
+
+class ChangeBatch(_message.Message):
+    __slots__ = ("region", "changes", "caught_up", "head_seq", "data_as_of")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    changes: _containers.RepeatedCompositeFieldContainer[RecordChange]
+    caught_up: bool
+    head_seq: int
+    data_as_of: _timestamp_pb2.Timestamp
+    def __init__(self, region: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[RecordChange, _Mapping]]] = ..., caught_up: _Optional[bool] = ..., head_seq: _Optional[int] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class QueryReplicaRequest(_message.Message):
+    __slots__ = ("origin", "query")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    query: QuerySubjectRequest
+    def __init__(self, origin: _Optional[str] = ..., query: _Optional[_Union[QuerySubjectRequest, _Mapping]] = ...) -> None: ...
+
+class JointDisciplineRequest(_message.Message):
+    __slots__ = ("subject_id", "subject_kind", "scopes", "on_date", "purpose")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    ON_DATE_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    subject_kind: SubjectKind
+    scopes: _containers.RepeatedScalarFieldContainer[Scope]
+    on_date: Date
+    purpose: str
+    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., scopes: _Optional[_Iterable[_Union[Scope, str]]] = ..., on_date: _Optional[_Union[Date, _Mapping]] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class RegionDiscipline(_message.Message):
+    __slots__ = ("region", "replicated", "entries", "replica_as_of", "data_as_of", "last_seq")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    REPLICATED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    replicated: bool
+    entries: _containers.RepeatedCompositeFieldContainer[CreditRecord]
+    replica_as_of: _timestamp_pb2.Timestamp
+    data_as_of: _timestamp_pb2.Timestamp
+    last_seq: int
+    def __init__(self, region: _Optional[str] = ..., replicated: _Optional[bool] = ..., entries: _Optional[_Iterable[_Union[CreditRecord, _Mapping]]] = ..., replica_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class JointDisciplineResponse(_message.Message):
+    __slots__ = ("region", "subject_id", "subject_kind", "on_date", "scopes", "regions", "warnings")
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
+    ON_DATE_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    region: str
+    subject_id: str
+    subject_kind: SubjectKind
+    on_date: Date
+    scopes: _containers.RepeatedScalarFieldContainer[Scope]
+    regions: _containers.RepeatedCompositeFieldContainer[RegionDiscipline]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., on_date: _Optional[_Union[Date, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[Scope, str]]] = ..., regions: _Optional[_Iterable[_Union[RegionDiscipline, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -54,6 +54,21 @@ class RegionalNodeStub:
                 request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.SerializeToString,
                 response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.RecordChange.FromString,
                 _registered_method=True)
+        self.WatchChangeBatches = channel.unary_stream(
+                '/credit.v1.RegionalNode/WatchChangeBatches',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.ChangeBatch.FromString,
+                _registered_method=True)
+        self.QueryReplica = channel.unary_unary(
+                '/credit.v1.RegionalNode/QueryReplica',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.QueryReplicaRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.FromString,
+                _registered_method=True)
+        self.CheckJointDiscipline = channel.unary_unary(
+                '/credit.v1.RegionalNode/CheckJointDiscipline',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.FromString,
+                _registered_method=True)
 
 
 class RegionalNodeServicer:
@@ -91,6 +106,35 @@ class RegionalNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchChangeBatches(self, request, context):
+        """The same change feed, many versions per message: what peers follow to keep their
+        replica of this region. With `follow`, a node that has nothing new sends an empty
+        batch with `caught_up` set every few seconds, so that the follower knows it is in
+        step (and that the stream is alive).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryReplica(self, request, context):
+        """One subject of another region, answered from this node's replica of that region
+        under the same rules as QuerySubject there (for a gateway whose own call to that
+        region failed). The result names the origin region and carries `replica`: which
+        node served it and how fresh its replica is. NOT_FOUND when this node keeps no
+        replica of the origin; INVALID_ARGUMENT for this node's own region.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckJointDiscipline(self, request, context):
+        """Joint discipline (联合惩戒): the subject's entries on the discipline lists of the
+        other regions, from this node's replicas, each with the replica's as-of time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegionalNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +157,21 @@ def add_RegionalNodeServicer_to_server(servicer, server):
                     servicer.WatchChanges,
                     request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.FromString,
                     response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.RecordChange.SerializeToString,
+            ),
+            'WatchChangeBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchChangeBatches,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.ChangeBatch.SerializeToString,
+            ),
+            'QueryReplica': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryReplica,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.QueryReplicaRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.SerializeToString,
+            ),
+            'CheckJointDiscipline': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckJointDiscipline,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +282,87 @@ class RegionalNode:
             '/credit.v1.RegionalNode/WatchChanges',
             protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.SerializeToString,
             protos_dot_credit_dot_v1_dot_node__pb2.RecordChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchChangeBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/credit.v1.RegionalNode/WatchChangeBatches',
+            protos_dot_credit_dot_v1_dot_node__pb2.WatchChangesRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.ChangeBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryReplica(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/QueryReplica',
+            protos_dot_credit_dot_v1_dot_node__pb2.QueryReplicaRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckJointDiscipline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/CheckJointDiscipline',
+            protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,312 @@
+"""Replication benchmark: how fast a node catches up with a peer's change feed.
+
+    python -m bench.replication [--records 1000000] [--write docs/BENCHMARKS.md]
+
+All on this machine: a Tianjin node over SQLite holding ``--records`` synthetic records
+(seeded with ``jjj seed``), and a Beijing node started with ``--peers tianjin=…`` over an
+empty database, each in its own process, as they are run for real. The follower is
+timed from its start until its replica holds every change the origin stored and knows it
+is in step; then single changes are stored at the origin one at a time and timed until
+the follower has applied each. Runs: SQLite follower over plain gRPC, the same over
+mutual TLS, and a PostgreSQL follower when a server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+
+from bench.node import PG_ADMIN, _free_port, _pg_available, machine, percentile
+from credit.catalogue import Scope
+from credit.regions import Region
+from nodes.db import migrate, sync_engine
+from nodes.records import make_draft
+from nodes.seed import synthetic_subject
+from nodes.store import SqlRecordWriter
+from nodes.tls import init_federation
+
+ORIGIN, FOLLOWER = Region.TIANJIN, Region.BEIJING
+TODAY = date(2026, 11, 20)
+ROWS_PER_SUBJECT = 0.427  # records per seeded subject (see bench.node)
+TARGET = "1 M changes in ≤ 30 s (SQLite)"
+
+
+@dataclass
+class CatchUp:
+    changes: int
+    seconds: float  # from the follower's start to in step
+    first_applied: float  # from the follower's start to its first applied change
+
+    @property
+    def rate(self) -> float:
+        return self.changes / self.seconds
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jjj", *args], env={**os.environ, "JJJ_LOG_LEVEL": "WARNING"}, stdout=subprocess.DEVNULL
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _listening(port: int, timeout: float = 60.0) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def seed(work: Path, records: int) -> tuple[str, int]:
+    subjects = int(records / ROWS_PER_SUBJECT)
+    db = work / f"{ORIGIN.value}-{subjects}.db"
+    if not db.exists():
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable, "-m", "jjj", "seed", "--region", ORIGIN.value, "--db", f"sqlite:///{db}",
+                "--subjects", str(subjects), "--today", TODAY.isoformat(),
+            ],
+            check=True,
+        )  # fmt: skip
+        print(f"seeded {db} in {time.perf_counter() - started:.1f}s", flush=True)
+    return f"sqlite:///{db}", subjects
+
+
+def _head(origin_db: str) -> int:
+    engine = sync_engine(origin_db)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT max(seq) FROM records")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def _cursor(engine: Engine) -> tuple[int, bool]:
+    """(last seq applied, in step) of the follower's replica of the origin."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT last_seq, synced_at FROM replica_cursors WHERE origin = :o"), {"o": ORIGIN.value}
+            ).first()
+    except Exception:  # noqa: BLE001 - not migrated yet, or locked for a moment: ask again
+        return 0, False
+    return (int(row[0]), row[1] is not None) if row else (0, False)
+
+
+def _wait(engine: Engine, head: int, timeout: float, *, poll: float = 0.05) -> float:
+    """Seconds until the follower has applied ``head`` and is in step."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        last, synced = _cursor(engine)
+        if last >= head and synced:
+            return time.perf_counter() - started
+        time.sleep(poll)
+    raise RuntimeError(f"the follower did not reach seq {head} within {timeout:.0f} s")
+
+
+def run(
+    name: str, origin_db: str, follower_db: str, args: argparse.Namespace, tls: list[str] | None = None
+) -> tuple[CatchUp, list[float]]:
+    head = _head(origin_db)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    origin_tls = follower_tls = []
+    if tls is not None:
+        certs = Path(tls[0])
+        origin_tls = ["--tls-cert", str(certs / "node-tianjin.pem"), "--tls-key", str(certs / "node-tianjin.key")]
+        origin_tls += ["--tls-ca", str(certs / "ca.pem")]
+        follower_tls = ["--tls-cert", str(certs / "node-beijing.pem"), "--tls-key", str(certs / "node-beijing.key")]
+        follower_tls += ["--tls-ca", str(certs / "ca.pem")]
+    origin = _spawn(
+        ["node", "--region", ORIGIN.value, "--db", origin_db, "--listen", address, "--allow-unasserted", *origin_tls]
+    )
+    follower: subprocess.Popen[bytes] | None = None
+    migrate(follower_db)  # so that the cursor can be watched from the start
+    engine = sync_engine(follower_db)
+    try:
+        _listening(port)
+        started = time.perf_counter()
+        follower = _spawn(
+            [
+                "node", "--region", FOLLOWER.value, "--db", follower_db, "--listen", "127.0.0.1:0",
+                "--allow-unasserted", "--peers", f"{ORIGIN.value}={address}", *follower_tls,
+            ]
+        )  # fmt: skip
+        while _cursor(engine)[0] == 0:
+            if time.perf_counter() - started > 120:
+                raise RuntimeError("the follower applied nothing within 120 s")
+            time.sleep(0.02)
+        first = time.perf_counter() - started
+        total = first + _wait(engine, head, timeout=1800)
+        catch_up = CatchUp(head, total, first)
+        print(f"{name}: caught up with {head:,} changes in {total:.1f} s ({catch_up.rate:,.0f}/s)", flush=True)
+
+        # Following: one new record at the origin at a time, until the follower has it.
+        writer_engine = sync_engine(origin_db)
+        writer = SqlRecordWriter(writer_engine)
+        latencies = []
+        run_tag = uuid.uuid4().hex[:8]  # new records each run: the origin database is reused
+        pause = random.Random(3)
+        try:
+            for i in range(args.follow_changes):
+                subject = synthetic_subject(ORIGIN, 10_000_000 + i)
+                draft = make_draft(
+                    subject_id=subject.id,
+                    subject_kind=subject.kind,
+                    subject_name=subject.name,
+                    domain="market_regulation",
+                    scope=Scope.ADMINISTRATIVE_PENALTY,
+                    decision_no=f"津市监罚〔2026〕B{run_tag}-{i:03d}号",
+                    authority="天津市市场监督管理委员会",
+                    decided_on=TODAY,
+                    category="罚款",
+                    content="基准测试",
+                )
+                writer.load([[draft]], source="bench:replication", now=datetime.now(UTC))
+                stored = time.perf_counter()
+                _wait(engine, _head(origin_db), timeout=60, poll=0.002)
+                latencies.append(time.perf_counter() - stored)
+                time.sleep(pause.uniform(0.05, 0.6))  # land anywhere in the origin's poll interval
+        finally:
+            writer_engine.dispose()
+        return catch_up, latencies
+    finally:
+        engine.dispose()
+        if follower is not None:
+            _stop(follower)
+        _stop(origin)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--follow-changes", type=int, default=20)
+    parser.add_argument("--work", default="var/bench-replication")
+    parser.add_argument("--write", help="write the figures into this Markdown file")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-tls", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    origin_db, _ = seed(work, args.records)
+    figures: dict[str, str] = {}
+
+    def record(key: str, catch_up: CatchUp, latencies: list[float]) -> None:
+        figures[f"{key} catch-up"] = (
+            f"{catch_up.changes:,} changes in {catch_up.seconds:.1f} s ({catch_up.rate:,.0f} changes/s; "
+            f"first change applied {catch_up.first_applied:.1f} s after the follower started)"
+        )
+        figures[f"{key} following"] = (
+            f"a new change applied at the follower p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+            f"max {max(latencies) * 1000:.0f} ms after it was stored ({len(latencies)} changes, one at a time)"
+        )
+        print(f"{key}: {figures[f'{key} catch-up']}; {figures[f'{key} following']}", flush=True)
+
+    def sqlite_follower(tag: str) -> str:
+        path = work / f"follower-{tag}-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}"
+
+    def cleanup(db: str) -> None:
+        path = db.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    follower = sqlite_follower("plain")
+    try:
+        record("SQLite follower", *run("SQLite", origin_db, follower, args))
+    finally:
+        cleanup(follower)
+
+    if not args.no_tls:
+        certs = work / f"certs-{uuid.uuid4().hex[:8]}"
+        init_federation(certs)
+        follower = sqlite_follower("tls")
+        try:
+            record("SQLite follower, mutual TLS", *run("SQLite over mTLS", origin_db, follower, args, [str(certs)]))
+        finally:
+            cleanup(follower)
+            shutil.rmtree(certs, ignore_errors=True)
+
+    if not args.no_postgres and _pg_available():
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        try:
+            follower = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+            record("PostgreSQL follower", *run("PostgreSQL", origin_db, follower, args))
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+    if args.write:
+        write(Path(args.write), figures, args)
+
+
+TARGETS = {
+    "SQLite follower catch-up": TARGET,
+    "SQLite follower, mutual TLS catch-up": TARGET,
+    "PostgreSQL follower catch-up": "(no target)",
+}
+
+
+def write(path: Path, figures: dict[str, str], args: argparse.Namespace) -> None:
+    rows = "\n".join(f"| {key} | {TARGETS.get(key, '')} | {value} |" for key, value in figures.items())
+    notes_path = path.with_name("BENCHMARKS-replication-notes.md")
+    notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
+    section = f"""
+## Replication ({args.records:,} records, one peer followed)
+
+`python -m bench.replication --records {args.records} --write docs/BENCHMARKS.md`,
+run {time.strftime("%Y-%m-%d")} on {machine()}.
+A Tianjin node over SQLite seeded with `jjj seed` (about {ROWS_PER_SUBJECT} records per subject,
+some with several versions), and a Beijing node started with `--peers tianjin=…` over an
+empty database, in two processes on the same two cores. Catch-up is timed from the
+follower's start (process start and migrations included) until its replica holds every
+change the origin had stored and the origin has told it that it is in step; following is
+timed from storing one new record at the origin until the follower has applied it.
+
+| what | target | measured |
+|---|---|---|
+{rows}
+
+{notes}"""
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    marker = "\n## Replication ("
+    if marker in current:
+        head, _, tail = current.partition(marker)
+        rest = tail.split("\n## ", 1)
+        current = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        current = current.rstrip("\n") + "\n" + section
+    path.write_text(current, encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
