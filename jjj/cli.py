@@ -204,6 +204,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             *exe, "node", "--region", region.value, "--db", f"sqlite:///{db}", "--listen", f"127.0.0.1:{port}",
             "--gateway-jwks", str(jwks_file), "--tls-cert", str(certs / f"node-{region.value}.pem"),
             "--tls-key", str(certs / f"node-{region.value}.key"), "--tls-ca", str(certs / "ca.pem"),
+            "--peers", ",".join(f"{peer.value}=127.0.0.1:{p}" for peer, p in ports.items() if peer is not region),
         ]  # fmt: skip
         children.append(
             subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
@@ -226,7 +227,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print("\nDemo logins (the portal, or POST /api/v1/login):")
     for login in logins:
         print(f"  {login.username:<11} {login.password:<18} {login.role.value:<12} {login.description}")
-    print(f"\nThree regional nodes (gRPC with mutual TLS under the demo CA in {certs}):")
+    print(f"\nThree regional nodes (gRPC with mutual TLS under the demo CA in {certs}; each keeps a replica of")
+    print("the other two, so the gateway can answer for a stopped node from a peer):")
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
     if bank_grant:

@@ -90,6 +90,7 @@ class Subscriber:
         self.max_backoff = max_backoff
         self.state = SubscriberState()
         self._labels = (store.region.value, origin.value)
+        self._breaks = 0
         self._channel: grpc.aio.Channel | None = None
 
     def _open(self) -> grpc.aio.Channel:
@@ -126,7 +127,11 @@ class Subscriber:
         self.state.connected = False
         self.state.last_error = broken.reason
         FEED_BREAKS.labels(*self._labels).inc()
-        log.warning("replica_feed_broken", origin=self.origin.value, address=self.address, reason=broken.reason)
+        self._breaks += 1
+        # A peer that is not up yet (all three start together) is routine; say so loudly
+        # only when it keeps failing.
+        report = log.warning if self._breaks > 10 or broken.progressed else log.info
+        report("replica_feed_broken", origin=self.origin.value, address=self.address, reason=broken.reason)
 
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -178,6 +183,7 @@ class Subscriber:
                 )
                 last = applied.last_seq
                 progressed = True
+                self._breaks = 0
                 self._applied(applied)
             raise FeedBroken(pending.reason, progressed=progressed or pending.progressed)
         except FeedBroken:
