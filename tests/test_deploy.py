@@ -138,6 +138,9 @@ def test_compose_gives_each_node_its_own_database(compose: dict[str, Any], regio
     assert node["command"] == ["node"]
     env = environment(node)
     assert env["JJJ_NODE_REGION"] == region
+    # Each node keeps replicas of the other two regions, by their service names.
+    peers = dict(item.split("=") for item in env["JJJ_NODE_PEERS"].split(","))
+    assert peers == {other: f"node-{other}:50051" for other in REGIONS if other != region}
     database = re.fullmatch(r"postgresql://jjj:[^@]+@([\w-]+):5432/(\w+)", env["JJJ_NODE_DB_URL"])
     assert database, env["JJJ_NODE_DB_URL"]
     db_service = database[1]
@@ -398,6 +401,7 @@ def test_overlay_sets_the_region_and_the_gateway_instance(
     docs = overlays[region]
     node = container_env(docs, container(docs, "jjj-node"))
     assert node["JJJ_NODE_REGION"] == region
+    assert {item.split("=")[0] for item in node["JJJ_NODE_PEERS"].split(",")} == set(REGIONS) - {region}
     assert node["JJJ_NODE_DB_URL"] == "postgresql://jjj:$(JJJ_DB_PASSWORD)@jjj-node-db:5432/credit"
     assert node["JJJ_DB_PASSWORD"] == "<secret jjj-db/node-password>"
 
