@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.gateway import ROWS_PER_SUBJECT, _spawn, _wait_http
+from bench.gateway import ROWS_PER_SUBJECT, _spawn, _wait_http, seed, spawn_node
 from bench.node import machine
 from credit.regions import Region
 from gateway.demo import seed_demo_accounts
@@ -89,46 +89,13 @@ async def main(args: argparse.Namespace) -> None:
         keys.ensure()
         jwks = work / "gateway-jwks.json"
         jwks.write_text(json.dumps(keys.keyring().jwks()), encoding="utf-8")
-        seeding = []
-        for region in Region:
-            db = work / f"{region.value}-{subjects}.db"
-            if not db.exists():
-                seeding.append(
-                    _spawn(
-                        [
-                            "jjj",
-                            "seed",
-                            "--region",
-                            region.value,
-                            "--db",
-                            f"sqlite:///{db}",
-                            "--subjects",
-                            str(subjects),
-                        ]
-                    )
-                )
-        for proc in seeding:
+        urls = {region: _node_url(args, work, region, subjects) for region in Region}
+        for proc in [seed(region, url, subjects) for region, (url, fresh) in urls.items() if fresh]:
             proc.wait()
         nodes = []
         for i, region in enumerate(Region):
             port = 51300 + i
-            db = work / f"{region.value}-{subjects}.db"
-            procs.append(
-                _spawn(
-                    [
-                        "jjj",
-                        "node",
-                        "--region",
-                        region.value,
-                        "--db",
-                        f"sqlite:///{db}",
-                        "--listen",
-                        f"127.0.0.1:{port}",
-                        "--gateway-jwks",
-                        str(jwks),
-                    ]
-                )
-            )
+            procs.append(spawn_node(region, urls[region][0], port, jwks))
             nodes.append(f"{region.value}=127.0.0.1:{port}")
         gateway_db = work / "batch-gateway.db"
         gateway_db.unlink(missing_ok=True)

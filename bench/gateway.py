@@ -169,6 +169,17 @@ def _spawn(args: list[str], **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", *args], env={**os.environ, "JJJ_LOG_LEVEL": "WARNING", **env})
 
 
+def seed(region: Region, url: str, subjects: int) -> subprocess.Popen[bytes]:
+    """Seed a node's database with ``subjects`` synthetic subjects (a child process)."""
+    return _spawn(["jjj", "seed", "--region", region.value, "--db", url, "--subjects", str(subjects)])
+
+
+def spawn_node(region: Region, url: str, port: int, jwks: Path) -> subprocess.Popen[bytes]:
+    """A node on 127.0.0.1:``port`` over ``url`` that trusts the gateway keys in ``jwks``."""
+    command = ["jjj", "node", "--region", region.value, "--db", url]
+    return _spawn([*command, "--listen", f"127.0.0.1:{port}", "--gateway-jwks", str(jwks)])
+
+
 async def _wait_http(url: str) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
@@ -205,47 +216,18 @@ async def main(args: argparse.Namespace) -> None:
         keys.ensure()
         jwks = work / "gateway-jwks.json"
         jwks.write_text(json.dumps(keys.keyring().jwks()), encoding="utf-8")
-        seeding = []
-        for region in Region:
-            db = work / f"{region.value}-{subjects}.db"
-            if not db.exists():
-                seeding.append(
-                    _spawn(
-                        [
-                            "jjj",
-                            "seed",
-                            "--region",
-                            region.value,
-                            "--db",
-                            f"sqlite:///{db}",
-                            "--subjects",
-                            str(subjects),
-                        ]
-                    )
-                )
+        seeding = [
+            seed(region, f"sqlite:///{work / f'{region.value}-{subjects}.db'}", subjects)
+            for region in Region
+            if not (work / f"{region.value}-{subjects}.db").exists()
+        ]
         for proc in seeding:
             proc.wait()
         proxies = {}
         base_port = 51100
         for i, region in enumerate(Region):
             port = base_port + i
-            db = work / f"{region.value}-{subjects}.db"
-            procs.append(
-                _spawn(
-                    [
-                        "jjj",
-                        "node",
-                        "--region",
-                        region.value,
-                        "--db",
-                        f"sqlite:///{db}",
-                        "--listen",
-                        f"127.0.0.1:{port}",
-                        "--gateway-jwks",
-                        str(jwks),
-                    ]
-                )
-            )
+            procs.append(spawn_node(region, f"sqlite:///{work / f'{region.value}-{subjects}.db'}", port, jwks))
             proxies[region] = Proxy(port)
             await proxies[region].start()
         gateway_db = work / "gateway.db"

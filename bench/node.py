@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -222,6 +224,21 @@ def run_backend(name: str, db: str, path: Path, subjects: int, results: Results,
         proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def pg_schema(prefix: str = "bench") -> Iterator[str]:
+    """A PostgreSQL URL whose search path is a fresh schema, dropped afterwards."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -296,16 +313,8 @@ def main() -> None:
             Path(f"{sqlite_db}{suffix}").unlink(missing_ok=True)
 
     if not args.no_postgres and _pg_available():
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        try:
-            run_backend("PostgreSQL", f"{PG_ADMIN}?options=-csearch_path%3D{schema}", path, subjects, results, args)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        with pg_schema() as url:
+            run_backend("PostgreSQL", url, path, subjects, results, args)
 
     if args.write:
         write_report(Path(args.write), results, args)

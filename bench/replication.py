@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from bench.node import PG_ADMIN, _free_port, _pg_available, machine, percentile
+from bench.node import _free_port, _pg_available, machine, percentile, pg_schema
 from credit.catalogue import Scope
 from credit.regions import Region
 from nodes.db import migrate, sync_engine
@@ -252,17 +252,8 @@ def main() -> None:
             shutil.rmtree(certs, ignore_errors=True)
 
     if not args.no_postgres and _pg_available():
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        try:
-            follower = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+        with pg_schema() as follower:
             record("PostgreSQL follower", *run("PostgreSQL", origin_db, follower, args))
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
     if args.write:
         write(Path(args.write), figures, args)

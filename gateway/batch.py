@@ -17,19 +17,22 @@ import csv
 import hashlib
 import io
 import secrets
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
 import structlog
+from aiohttp import web
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.audit import Action, Event
 from credit.catalogue import Scope, domains
-from credit.errors import BatchTooLarge, InvalidInput, NotFound, PermissionDenied
+from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 from credit.profiles import get_profile
 from credit.regions import Region
 from credit.signing import sign
@@ -39,7 +42,7 @@ from gateway.fanout import GrpcNodeClient
 from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
 from gateway.service import ReportService
 from nodes import convert
-from nodes.assertions import BATCH, METADATA_KEY
+from nodes.assertions import BATCH
 from protos.credit.v1 import node_pb2 as pb
 
 log = structlog.get_logger("jjj.gateway")
@@ -342,13 +345,10 @@ class BatchService:
             regions=[client.region],
         )
         request = pb.CheckSubjectsRequest(subject_ids=subjects, options=options, purpose=job["purpose"])
-        stub = client._stub
         last = ""
         for attempt in range(3):
             try:
-                reply: pb.CheckSubjectsResponse = await stub.CheckSubjects(
-                    request, timeout=CALL_TIMEOUT, metadata=((METADATA_KEY, assertion),)
-                )
+                reply = await client.check_subjects(request, timeout=CALL_TIMEOUT, assertion=assertion)
                 return reply.SerializeToString(), ""
             except grpc.aio.AioRpcError as error:
                 last = f"{error.code().name}: {error.details()}"
@@ -547,6 +547,48 @@ def summarise(status: JobStatus, rows: Iterable[Row], service: ReportService) ->
         "issuer": service.issuer,
     }
     return Summary(document, sign(document, service.signing_key))
+
+
+async def csv_response(
+    request: web.Request, batches: BatchService, status: JobStatus, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    """The job's table as a streamed CSV download."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{status.job_id}.csv"',
+            **(headers or {}),
+        }
+    )
+    await response.prepare(request)
+    async for piece in stream_csv(batches.rows(status.job_id)):
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+async def xlsx_response(batches: BatchService, status: JobStatus) -> web.Response:
+    """The job's table as an XLSX download (written to a temporary file as it streams)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/{status.job_id}.xlsx"
+        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
+        data = await asyncio.to_thread(Path(path).read_bytes)
+    return web.Response(
+        body=data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{status.job_id}.xlsx"'},
+    )
+
+
+async def signed_summary(batches: BatchService, status: JobStatus) -> Summary:
+    """The signed summary of a finished job.
+
+    Raises:
+        FailedPrecondition: the job is still running.
+    """
+    if status.status != "done":
+        raise FailedPrecondition("核查尚未完成 (the batch is still running: its summary is signed when it is done)")
+    return await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
 
 
 async def stream_csv(rows: Iterator[Row]) -> AsyncIterator[bytes]:

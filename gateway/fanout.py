@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -165,6 +165,26 @@ class GrpcNodeClient:
         if reply.region != self.region.value:
             raise NodeError(f"node at {self.address} answers for {reply.region}", retryable=False)
         return convert.result_from_pb(reply, subject, profile)
+
+    async def check_subjects(
+        self, request: pb.CheckSubjectsRequest, *, timeout: float, assertion: str
+    ) -> pb.CheckSubjectsResponse:
+        """A batch check as the node answers it (batch jobs store the answer as it came).
+
+        Raises:
+            grpc.aio.AioRpcError: the call failed.
+        """
+        reply: pb.CheckSubjectsResponse = await self._stub.CheckSubjects(
+            request, timeout=timeout, metadata=((METADATA_KEY, assertion),)
+        )
+        return reply
+
+    def watch_changes(self, after_seq: int) -> AsyncIterator[pb.RecordChange]:
+        """The node's change feed after ``after_seq``, followed (a server stream)."""
+        stream: AsyncIterator[pb.RecordChange] = self._stub.WatchChanges(
+            pb.WatchChangesRequest(after_seq=after_seq, follow=True)
+        )
+        return stream
 
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
         request = pb.GetCatalogueRequest(origin=origin.value if origin is not None else "")

@@ -333,7 +333,7 @@ class GrantService:
         role = principal.role.value if principal else "anonymous"
         canonical_code = parse_grant_code(code)
         digest = code_hash(canonical_code)
-        grant = await self.registry._read(self._by_hash, digest)
+        grant = await self.registry.read(self._by_hash, digest)
         if grant is None:
             await self.audit.record(
                 Event(actor, role, Action.REFUSED, "", "", Outcome.REFUSED, "grant redemption: unknown code")
@@ -367,7 +367,7 @@ class GrantService:
             return int(result.rowcount)
 
         if await self.registry.writes.submit(use) != 1:
-            current = await self.registry._read(self._by_hash, digest) or grant
+            current = await self.registry.read(self._by_hash, digest) or grant
             state = current.state(now)
             messages = {
                 "revoked": "授权已被撤销 (the grant was revoked)",
@@ -419,7 +419,7 @@ class GrantService:
                 )
             return [_grant(row) for row in rows]
 
-        result: list[Grant] = await self.registry._read(read)
+        result: list[Grant] = await self.registry.read(read)
         return result
 
     async def revoke(self, principal: Principal, grant_id: str) -> Grant:

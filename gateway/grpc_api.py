@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -12,7 +11,7 @@ import grpc
 
 from credit.errors import FailedPrecondition, InvalidInput, Unauthenticated
 from gateway.auth import AddressThrottle, Principal, Sessions, login
-from gateway.batch import BatchService, JobStatus, stream_csv, summarise
+from gateway.batch import BatchService, JobStatus, signed_summary, stream_csv
 from gateway.grants import GrantService
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
@@ -140,8 +139,7 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
         for region, done in status.done.items():
             out.progress.add(region=region, chunks_done=done, chunks=status.chunks)
         if status.status == "done":
-            batches = self._batches()
-            summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+            summary = await signed_summary(self._batches(), status)
             out.summary_json = json.dumps(summary.document, ensure_ascii=False)
             out.summary_jws = summary.jws
         return out

@@ -6,16 +6,13 @@ unexpected exception is logged with its traceback and answered with a generic 50
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -26,14 +23,13 @@ from credit.audit import Entry
 from credit.errors import (
     BatchTooLarge,
     CreditError,
-    FailedPrecondition,
     InvalidInput,
     PermissionDenied,
     TooManyAttempts,
     Unauthenticated,
 )
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
-from gateway.batch import BatchService, parse_subject_list, stream_csv, summarise, xlsx
+from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
 from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
@@ -319,7 +315,7 @@ async def get_audit_mine(request: web.Request) -> web.Response:
         raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
     limit = _int_query(request, "limit", 100, 1, 1000) or 100
     before = _int_query(request, "before", None, 1, 2**62)
-    entries = await request.app[REGISTRY]._read(
+    entries = await request.app[REGISTRY].read(
         lambda: request.app[SERVICE].audit.find(subject=who.subject_id, before=before, limit=limit)
     )
     return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
@@ -332,7 +328,7 @@ async def get_audit(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", 100, 1, 1000) or 100
     before = _int_query(request, "before", None, 1, 2**62)
     subject, actor = request.query.get("subject"), request.query.get("actor")
-    entries = await request.app[REGISTRY]._read(
+    entries = await request.app[REGISTRY].read(
         lambda: request.app[SERVICE].audit.find(subject=subject, actor=actor, before=before, limit=limit)
     )
     return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
@@ -386,40 +382,17 @@ async def get_batch(request: web.Request) -> web.Response:
 
 async def get_batch_csv(request: web.Request) -> web.StreamResponse:
     batches = request.app[BATCHES]
-    status = await batches.status(principal(request), request.match_info["job_id"])
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{status.job_id}.csv"',
-        }
-    )
-    await response.prepare(request)
-    async for piece in stream_csv(batches.rows(status.job_id)):
-        await response.write(piece)
-    await response.write_eof()
-    return response
+    return await csv_response(request, batches, await batches.status(principal(request), request.match_info["job_id"]))
 
 
 async def get_batch_xlsx(request: web.Request) -> web.StreamResponse:
     batches = request.app[BATCHES]
-    status = await batches.status(principal(request), request.match_info["job_id"])
-    with tempfile.TemporaryDirectory() as directory:
-        path = f"{directory}/{status.job_id}.xlsx"
-        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
-        data = await asyncio.to_thread(Path(path).read_bytes)
-    return web.Response(
-        body=data,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{status.job_id}.xlsx"'},
-    )
+    return await xlsx_response(batches, await batches.status(principal(request), request.match_info["job_id"]))
 
 
 async def get_batch_summary(request: web.Request) -> web.Response:
     batches = request.app[BATCHES]
-    status = await batches.status(principal(request), request.match_info["job_id"])
-    if status.status != "done":
-        raise FailedPrecondition("核查尚未完成 (the batch is still running: its summary is signed when it is done)")
-    summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+    summary = await signed_summary(batches, await batches.status(principal(request), request.match_info["job_id"]))
     return web.json_response({"summary": summary.document, "jws": summary.jws})
 
 

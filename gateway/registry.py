@@ -95,9 +95,10 @@ class Registry:
     async def _run(self, work: Any, *args: Any) -> Any:
         return await asyncio.to_thread(work, *args)
 
-    async def _read(self, work: Any, *args: Any) -> Any:
-        # On SQLite a point lookup is cheaper than the hop to a worker thread (see
-        # nodes.store.SqlRecordStore); elsewhere it goes to a thread like every call.
+    async def read(self, work: Any, *args: Any) -> Any:
+        """Run a short read (a function of ``args`` using ``self.engine``): inline on
+        SQLite, where a point lookup is cheaper than the hop to a worker thread (see
+        nodes.store.SqlRecordStore), on a worker thread elsewhere."""
         if self.engine.dialect.name == "sqlite":
             return work(*args)
         return await asyncio.to_thread(work, *args)
@@ -137,15 +138,15 @@ class Registry:
         return RegisteredReport(**data)
 
     async def report_by_number(self, report_no: str) -> RegisteredReport | None:
-        result: RegisteredReport | None = await self._read(self._one_report, "report_no", report_no)
+        result: RegisteredReport | None = await self.read(self._one_report, "report_no", report_no)
         return result
 
     async def report_by_code(self, code: str) -> RegisteredReport | None:
-        result: RegisteredReport | None = await self._read(self._one_report, "verification_code", code)
+        result: RegisteredReport | None = await self.read(self._one_report, "verification_code", code)
         return result
 
     async def report_by_hash(self, sha256: str) -> RegisteredReport | None:
-        result: RegisteredReport | None = await self._read(self._one_report, "sha256", sha256)
+        result: RegisteredReport | None = await self.read(self._one_report, "sha256", sha256)
         return result
 
     def _set_status(self, report_no: str, status: str) -> None:
@@ -167,7 +168,7 @@ class Registry:
         return Account(**data)
 
     async def account(self, username: str) -> Account | None:
-        result: Account | None = await self._read(self._account, username)
+        result: Account | None = await self.read(self._account, username)
         return result
 
     def add_account(self, account: Account) -> None:

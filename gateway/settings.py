@@ -95,12 +95,7 @@ class GatewaySettings:
         Raises:
             InvalidInput: some but not all of the three are given.
         """
-        given = [self.tls_cert, self.tls_key, self.tls_ca]
-        if not any(given):
-            return None
-        if not all(given):
-            raise InvalidInput.for_field("tls_cert", "mTLS needs all three: tls_cert, tls_key and tls_ca")
-        return TlsFiles(self.tls_cert, self.tls_key, self.tls_ca)
+        return TlsFiles.of(self.tls_cert, self.tls_key, self.tls_ca)
 
     def trusted(self) -> dict[str, str]:
         """The peer instances trusted: issuer → JWKS file or URL.

@@ -22,7 +22,6 @@ from sqlalchemy import Connection, and_, or_, select, update
 from credit.regions import Region
 from gateway.fanout import GrpcNodeClient
 from gateway.registry import Registry, feed_cursors, report_records, reports
-from protos.credit.v1 import node_pb2 as pb
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -90,7 +89,7 @@ class SupersedeWatcher:
 
             async def read(after: int, queue: asyncio.Queue[tuple[int, str, int] | None]) -> None:
                 try:
-                    async for change in client._stub.WatchChanges(pb.WatchChangesRequest(after_seq=after, follow=True)):
+                    async for change in client.watch_changes(after):
                         await queue.put((change.seq, change.record.record_id, change.record.version))
                 except grpc.aio.AioRpcError as error:
                     log.info("change_feed_interrupted", region=region.value, code=error.code().name)

@@ -39,6 +39,19 @@ class TlsFiles:
     key: str
     ca: str
 
+    @classmethod
+    def of(cls, cert: str, key: str, ca: str) -> TlsFiles | None:
+        """The three files as settings give them, or None when none is given (plain gRPC).
+
+        Raises:
+            InvalidInput: some but not all of the three are given.
+        """
+        if not (cert or key or ca):
+            return None
+        if not (cert and key and ca):
+            raise InvalidInput.for_field("tls_cert", "mTLS needs all three: tls_cert, tls_key and tls_ca")
+        return cls(cert, key, ca)
+
     def read(self) -> tuple[bytes, bytes, bytes]:
         """The PEM bytes of the certificate, key and CA.
 

@@ -16,7 +16,6 @@ import dataclasses
 import hmac
 import json
 import secrets
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
@@ -25,12 +24,12 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit.errors import CreditError, FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
-from gateway.batch import BatchService, parse_subject_list, stream_csv, summarise, xlsx
+from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
@@ -406,7 +405,7 @@ async def history_page(request: web.Request) -> web.StreamResponse:
     if not who.subject_id:
         raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
     portal = request.app[PORTAL]
-    entries = await portal.registry._read(lambda: portal.service.audit.find(subject=who.subject_id, limit=200))
+    entries = await portal.registry.read(lambda: portal.service.audit.find(subject=who.subject_id, limit=200))
     rows = [
         {
             "at": e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -548,57 +547,30 @@ async def batch_page(request: web.Request) -> web.StreamResponse:
     who = _officer(request)
     batches = _batches(request)
     status = await batches.status(who, request.match_info["job_id"])
-    summary = None
-    if status.status == "done":
-        summary = (await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)).document
+    summary = (await signed_summary(batches, status)).document if status.status == "done" else None
     names = {region.value: region.name_zh for region in Region}
     return page(request, "batch.html", title="批量核查", job=status.public(), summary=summary, region_names=names)
 
 
 async def batch_csv(request: web.Request) -> web.StreamResponse:
-    who = _officer(request)
     batches = _batches(request)
-    status = await batches.status(who, request.match_info["job_id"])
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{status.job_id}.csv"',
-            **SECURITY_HEADERS,
-        }
-    )
-    await response.prepare(request)
-    async for piece in stream_csv(batches.rows(status.job_id)):
-        await response.write(piece)
-    await response.write_eof()
-    return response
+    status = await batches.status(_officer(request), request.match_info["job_id"])
+    # Streamed: the headers leave before the page wrapper could add them.
+    return await csv_response(request, batches, status, headers=SECURITY_HEADERS)
 
 
 async def batch_xlsx(request: web.Request) -> web.StreamResponse:
-    who = _officer(request)
     batches = _batches(request)
-    status = await batches.status(who, request.match_info["job_id"])
-    with tempfile.TemporaryDirectory() as directory:
-        path = f"{directory}/{status.job_id}.xlsx"
-        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
-        data = await asyncio.to_thread(Path(path).read_bytes)
-    return web.Response(
-        body=data,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{status.job_id}.xlsx"'},
-    )
+    return await xlsx_response(batches, await batches.status(_officer(request), request.match_info["job_id"]))
 
 
 async def batch_summary(request: web.Request) -> web.StreamResponse:
-    who = _officer(request)
     batches = _batches(request)
-    status = await batches.status(who, request.match_info["job_id"])
-    if status.status != "done":
-        raise FailedPrecondition("核查尚未完成 (the batch is still running)")
-    summary = await asyncio.to_thread(summarise, status, batches.rows(status.job_id), batches.reports)
+    summary = await signed_summary(batches, await batches.status(_officer(request), request.match_info["job_id"]))
     return web.Response(
         text=json.dumps({"summary": summary.document, "jws": summary.jws}, ensure_ascii=False, indent=2),
         content_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{status.job_id}-summary.json"'},
+        headers={"Content-Disposition": f'attachment; filename="{summary.document["job_id"]}-summary.json"'},
     )
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from credit.catalogue import Scope
 from credit.regions import Region
@@ -28,7 +27,7 @@ from nodes.server import RunningNode, start_node
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordStore
 from protos.credit.v1 import node_pb2 as pb
-from tests.conftest import PG_ADMIN_URL, StartNode, load
+from tests.conftest import StartNode, load, pg_schema
 from tests.nodes.builders import ACME, APPLIED, OTHER, penalty
 
 TODAY = date(2025, 6, 16)
@@ -54,14 +53,8 @@ def other_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'other.db'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 def origin_versions(db: str) -> list[tuple[int, str, int, bool]]:
