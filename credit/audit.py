@@ -38,6 +38,10 @@ class Action(enum.StrEnum):
     REFUSED = "refused"
     NODE_QUERY = "node_query"
     NODE_BATCH = "node_batch"
+    OBJECTION_FILED = "objection_filed"
+    OBJECTION_VIEWED = "objection_viewed"
+    OBJECTION_RESOLVED = "objection_resolved"
+    CREDIT_REPAIRED = "credit_repaired"
 
 
 class Outcome(enum.StrEnum):

@@ -40,7 +40,7 @@ def _record(record: CreditRecord) -> dict[str, Any]:
         "removed_on": record.removed_on.isoformat() if record.removed_on else None,
         "record_id": record.record_id,
         "version": record.version,
-    }
+    } | ({"objection": "open"} if record.under_objection else {})
 
 
 def _cell(cell: Cell) -> dict[str, Any]:

@@ -97,6 +97,9 @@ class CreditRecord:
     publicity_until: date | None = None  # 公示截止期
     removed_on: date | None = None  # list entries: 移出日期
     provenance: Provenance | None = None
+    # An objection against the record is open at its owning node (异议处理中). Not part of
+    # the version: the node adds it when it answers, from its open objections.
+    under_objection: bool = False
 
     @property
     def not_penalised(self) -> bool:

@@ -27,6 +27,7 @@ from credit.rules import (
     SubjectSummary,
 )
 from credit.window import ReportWindow
+from nodes.objections import Attachment, Case, Correction, Kind, Resolution, State
 from nodes.service import BatchResult, JointDiscipline, QueryOptions
 from nodes.store import FeedRow
 from protos.credit.v1 import node_pb2 as pb
@@ -53,6 +54,12 @@ PROCEDURE_FROM_PB: dict[pb.Procedure, Procedure] = {v: k for k, v in PROCEDURE_T
 STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = _wire(RecordStatus, pb.RecordStatus, "RECORD_STATUS")
 STATUS_FROM_PB: dict[pb.RecordStatus, RecordStatus] = {v: k for k, v in STATUS_TO_PB.items()}
 EXCLUSION_TO_PB: dict[Exclusion, pb.Exclusion] = _wire(Exclusion, pb.Exclusion, "EXCLUSION")
+CASE_KIND_TO_PB: dict[Kind, pb.ObjectionKind] = _wire(Kind, pb.ObjectionKind, "OBJECTION_KIND")
+CASE_KIND_FROM_PB: dict[pb.ObjectionKind, Kind] = {v: k for k, v in CASE_KIND_TO_PB.items()}
+CASE_STATE_TO_PB: dict[State, pb.ObjectionState] = _wire(State, pb.ObjectionState, "OBJECTION_STATE")
+CASE_STATE_FROM_PB: dict[pb.ObjectionState, State] = {v: k for k, v in CASE_STATE_TO_PB.items()}
+RESOLUTION_TO_PB: dict[Resolution, pb.Resolution] = _wire(Resolution, pb.Resolution, "RESOLUTION")
+RESOLUTION_FROM_PB: dict[pb.Resolution, Resolution] = {v: k for k, v in RESOLUTION_TO_PB.items()}
 
 
 def date_to_pb(value: date) -> pb.Date:
@@ -136,6 +143,8 @@ def record_to_pb(record: CreditRecord, out: pb.CreditRecord) -> None:
         out.provenance.source = record.provenance.source
         out.provenance.content_hash = record.provenance.content_hash
         out.provenance.ingested_at.FromDatetime(record.provenance.ingested_at)
+    if record.under_objection:
+        out.under_objection = True
 
 
 def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
@@ -382,6 +391,7 @@ def record_from_pb(region: Region, message: pb.CreditRecord) -> CreditRecord:
         publicity_until=_date_or_none(message.publicity_until, message.HasField("publicity_until")),
         removed_on=_date_or_none(message.removed_on, message.HasField("removed_on")),
         provenance=provenance,
+        under_objection=message.under_objection,
     )
 
 
@@ -423,4 +433,89 @@ def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportP
         data_as_of=message.data_as_of.ToDatetime(tzinfo=UTC) if message.HasField("data_as_of") else None,
         results=results,
         warnings=tuple(message.warnings),
+    )
+
+
+def case_to_pb(case: Case) -> pb.Objection:
+    out = pb.Objection(
+        number=case.number,
+        region=case.region.value,
+        kind=CASE_KIND_TO_PB[case.kind],
+        state=CASE_STATE_TO_PB[case.state],
+        record_id=case.record_id,
+        record_version=case.record_version,
+        subject_id=case.subject_id,
+        reason=case.reason,
+        filed_by=case.filed_by,
+        resolution_note=case.resolution_note,
+        resolved_by=case.resolved_by,
+        new_version=case.new_version,
+    )
+    out.filed_at.FromDatetime(case.filed_at)
+    if case.attachment is not None:
+        a = case.attachment
+        out.attachment.CopyFrom(
+            pb.Attachment(filename=a.filename, content_type=a.content_type, data=a.data, sha256=a.sha256, size=a.size)
+        )
+    if case.resolution is not None:
+        out.resolution = RESOLUTION_TO_PB[case.resolution]
+    _set_time(out.resolved_at, case.resolved_at)
+    if case.record is not None:
+        record_to_pb(case.record, out.record)
+    return out
+
+
+def correction_from_pb(message: pb.Correction, present: bool) -> Correction | None:
+    """The correction a resolution carries, or None when it carries none.
+
+    Raises:
+        InvalidInput: an impossible date.
+    """
+    if not present:
+        return None
+    return Correction(
+        category=message.category or None,
+        content=message.content or None,
+        decided_on=date_from_pb(message.decided_on, "correction.decided_on")
+        if message.HasField("decided_on")
+        else None,
+        publicity_until=date_from_pb(message.publicity_until, "correction.publicity_until")
+        if message.HasField("publicity_until")
+        else None,
+        removed_on=date_from_pb(message.removed_on, "correction.removed_on")
+        if message.HasField("removed_on")
+        else None,
+        decision_no=message.decision_no or None,
+    )
+
+
+def case_from_pb(message: pb.Objection) -> Case:
+    """A case as a node sent it (what the gateway shows).
+
+    Raises:
+        InvalidInput: a malformed message.
+    """
+    region = Region.parse(message.region)
+    attachment = None
+    if message.HasField("attachment"):
+        a = message.attachment
+        attachment = Attachment(a.filename, a.content_type, a.sha256, a.size, a.data)
+    return Case(
+        number=message.number,
+        region=region,
+        kind=CASE_KIND_FROM_PB[message.kind],
+        state=CASE_STATE_FROM_PB[message.state],
+        record_id=message.record_id,
+        record_version=message.record_version,
+        subject_id=message.subject_id,
+        reason=message.reason,
+        attachment=attachment,
+        filed_by=message.filed_by,
+        filed_at=message.filed_at.ToDatetime(tzinfo=UTC),
+        resolution=RESOLUTION_FROM_PB.get(message.resolution),
+        resolution_note=message.resolution_note,
+        resolved_by=message.resolved_by,
+        resolved_at=message.resolved_at.ToDatetime(tzinfo=UTC) if message.HasField("resolved_at") else None,
+        new_version=message.new_version,
+        record=record_from_pb(region, message.record) if message.HasField("record") else None,
     )

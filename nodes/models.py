@@ -131,3 +131,49 @@ class ReplicaCursorRow(Base):
     origin_head_seq: Mapped[int] = mapped_column(BigInteger)
     # The origin's catalogue (credit.v1.Catalogue as JSON), fetched when following starts.
     catalogue: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ObjectionRow(Base):
+    """An objection (异议) or a credit repair (信用修复) case on one of the node's records.
+
+    The case number shown to people is derived from the region, the kind and ``id``
+    (:func:`nodes.objections.case_number`). The case is never deleted; resolving it fills
+    the resolution columns once, and ``new_version`` names the record version the outcome
+    stored (none for a refused repair).
+    """
+
+    __tablename__ = "objections"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10))
+    record_id: Mapped[str] = mapped_column(String(64))
+    record_version: Mapped[int] = mapped_column(Integer)
+    subject_id: Mapped[str] = mapped_column(String(18))
+    reason: Mapped[str] = mapped_column(Text)
+    attachment_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attachment_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    attachment_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    attachment_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    filed_by: Mapped[str] = mapped_column(String(200))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    new_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (
+        Index("ix_objections_subject", "subject_id", "state"),
+        Index("ix_objections_state", "state", "id"),
+        # At most one open case of each kind per record.
+        Index(
+            "uq_objections_open",
+            "record_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+    )

@@ -22,6 +22,7 @@ from nodes.assertions import AssertionVerifier
 from nodes.auditlog import AuditLog
 from nodes.db import migrate, sync_engine
 from nodes.interceptors import ServiceInterceptor
+from nodes.objections import ObjectionDesk
 from nodes.replica import ReplicaStore
 from nodes.replication import Subscriber
 from nodes.service import NodeService
@@ -44,6 +45,7 @@ class RunningNode:
     store: SqlRecordStore
     health: health_aio.HealthServicer
     replica: ReplicaStore
+    desk: ObjectionDesk
     metrics_runner: web.AppRunner | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
     following: list[asyncio.Task[None]] = field(default_factory=list)
@@ -61,6 +63,7 @@ class RunningNode:
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
         await asyncio.to_thread(self.replica.close)
+        await asyncio.to_thread(self.desk.close)
         await asyncio.to_thread(self.store.close)
         log.info("node_stopped", region=self.settings.region.value)
 
@@ -110,6 +113,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     engine = sync_engine(settings.db_url)
     store = SqlRecordStore(engine, region=settings.region)
     replica = ReplicaStore(engine, region=settings.region)
+    desk = ObjectionDesk(engine, region=settings.region)
     service = NodeService(
         store=store,
         catalogue=catalogue(settings.region),
@@ -117,6 +121,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         pilot_codes=settings.pilot_codes(),
         max_batch=settings.max_batch,
         replica=replica,
+        objections=desk,
     )
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(region=settings.region.value)],
@@ -134,6 +139,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         log.warning("unasserted_queries_allowed", region=settings.region.value, note="development only")
     else:
         replica.close()
+        desk.close()
         store.close()
         raise InvalidInput.for_field(
             "gateway_jwks",
@@ -162,12 +168,13 @@ async def start_node(settings: NodeSettings) -> RunningNode:
             port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
         replica.close()
+        desk.close()
         store.close()
         raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningNode(settings, server, port, store, node_health, replica)
+    running = RunningNode(settings, server, port, store, node_health, replica, desk)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
     credentials = channel_credentials(tls) if tls is not None else None

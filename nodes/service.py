@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from credit.window import ReportWindow, compute_window
 from nodes.store import RecordStore
 
 if TYPE_CHECKING:
+    from nodes.objections import ObjectionDesk
     from nodes.replica import ReplicaCursor, ReplicaStore
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
@@ -87,6 +88,7 @@ class NodeService:
         pilot_codes: frozenset[str] = frozenset(),
         max_batch: int = 10_000,
         replica: ReplicaStore | None = None,
+        objections: ObjectionDesk | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -96,6 +98,9 @@ class NodeService:
         # The peers' records this node replicates: asked about only by name, never
         # served as this node's own.
         self.replica = replica
+        # Objections and credit repair on this node's records; an open objection marks
+        # its record in every answer.
+        self.objections = objections
 
     @property
     def region(self) -> str:
@@ -134,6 +139,10 @@ class NodeService:
         )
         profile, window = self._rules(options)
         records = await self.store.current_for(subject.id)
+        if records and self.objections is not None:
+            disputed = await self.objections.open_records(subject.id)
+            if disputed:
+                records = [replace(r, under_objection=True) if r.record_id in disputed else r for r in records]
         return evaluate(
             subject,
             records,

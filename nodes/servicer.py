@@ -13,10 +13,11 @@ import grpc
 import structlog
 
 from credit.audit import Action, Event, Outcome
-from credit.errors import PermissionDenied, Unauthenticated
+from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
 from nodes import convert
 from nodes.assertions import BATCH, AssertionVerifier, OnBehalfOf
 from nodes.auditlog import AuditLog
+from nodes.objections import ObjectionDesk, check_attachment
 from nodes.service import NodeService
 from nodes.store import FeedRow
 from nodes.tls import peer_identity
@@ -32,6 +33,8 @@ log = structlog.get_logger("jjj.node")
 # Who may call what, by the identity in the caller's certificate (under mTLS).
 GATEWAYS = ("gateway:",)
 MEMBERS = ("gateway:", "node:")
+# Who may list and decide every case, by the role the on-behalf-of assertion names.
+AUTHORITY_ROLES = ("agency", "admin")
 
 
 class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[misc]  # generated base, untyped
@@ -224,3 +227,111 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             purpose=request.purpose,
         )
         return convert.discipline_to_pb(self.service.region, answer)
+
+    # Objections and credit repair
+
+    def _desk(self) -> ObjectionDesk:
+        if self.service.objections is None:
+            raise FailedPrecondition("本节点未开通异议办理 (this node does not handle objections)")
+        return self.service.objections
+
+    async def _authority(self, context: Any, action: Action, note: str) -> str:
+        """The authority a call is made for (role agency or admin), as its assertion names it.
+
+        Raises:
+            PermissionDenied: the assertion names another role.
+        """
+        asserted = await self._asserted(context, BATCH, action, note)
+        if asserted is None:
+            return "unasserted"
+        if asserted.role not in AUTHORITY_ROLES:
+            raise PermissionDenied("仅认定机关或管理员可办理 (only an authority may list or decide every case)")
+        return asserted.user
+
+    async def _reader(self, context: Any, subject_id: str, note: str) -> str | None:
+        """The subject a read is limited to, or None for an authority's read."""
+        subject = subject_id.strip().upper()
+        if subject:
+            await self._asserted(context, subject, Action.OBJECTION_VIEWED, note)
+            return subject
+        await self._authority(context, Action.OBJECTION_VIEWED, note)
+        return None
+
+    async def FileObjection(
+        self,
+        request: pb.FileObjectionRequest,
+        context: grpc.aio.ServicerContext[pb.FileObjectionRequest, pb.Objection],
+    ) -> pb.Objection:
+        subject = request.subject_id.strip().upper()
+        kind = convert.CASE_KIND_FROM_PB.get(request.kind)
+        asserted = await self._asserted(
+            context, subject, Action.OBJECTION_FILED, f" record={request.record_id[:64]} kind={kind}"
+        )
+        if kind is None:
+            raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is OBJECTION or CREDIT_REPAIR)")
+        attachment = None
+        if request.HasField("attachment"):
+            attachment = check_attachment(request.attachment.filename, request.attachment.data)
+        case = await self._desk().file(
+            subject_id=subject,
+            record_id=request.record_id,
+            kind=kind,
+            reason=request.reason,
+            filed_by=asserted.user if asserted is not None else "unasserted",
+            attachment=attachment,
+        )
+        log.info("case_filed", number=case.number, record=case.record_id, kind=case.kind.value)
+        return convert.case_to_pb(case)
+
+    async def ListObjections(
+        self,
+        request: pb.ListObjectionsRequest,
+        context: grpc.aio.ServicerContext[pb.ListObjectionsRequest, pb.ListObjectionsResponse],
+    ) -> pb.ListObjectionsResponse:
+        subject = await self._reader(context, request.subject_id, " list")
+        cases = await self._desk().list(
+            subject_id=subject,
+            state=convert.CASE_STATE_FROM_PB.get(request.state),
+            kind=convert.CASE_KIND_FROM_PB.get(request.kind),
+            limit=request.limit or 100,
+            before=request.before,
+        )
+        return pb.ListObjectionsResponse(objections=[convert.case_to_pb(case) for case in cases])
+
+    async def GetObjection(
+        self,
+        request: pb.GetObjectionRequest,
+        context: grpc.aio.ServicerContext[pb.GetObjectionRequest, pb.Objection],
+    ) -> pb.Objection:
+        subject = await self._reader(context, request.subject_id, f" case={request.number[:40]}")
+        case = await self._desk().get(request.number, subject_id=subject, with_attachment=request.with_attachment)
+        return convert.case_to_pb(case)
+
+    async def ResolveObjection(
+        self,
+        request: pb.ResolveObjectionRequest,
+        context: grpc.aio.ServicerContext[pb.ResolveObjectionRequest, pb.Objection],
+    ) -> pb.Objection:
+        resolution = convert.RESOLUTION_FROM_PB.get(request.resolution)
+        by = await self._authority(context, Action.OBJECTION_RESOLVED, f" case={request.number[:40]} as={resolution}")
+        if resolution is None:
+            raise InvalidInput.for_field("resolution", "请选择处理结论 (resolution is required)")
+        case = await self._desk().resolve(
+            request.number,
+            resolution,
+            note=request.note,
+            resolved_by=by,
+            correction=convert.correction_from_pb(request.correction, request.HasField("correction")),
+        )
+        log.info("case_resolved", number=case.number, resolution=resolution.value, version=case.new_version)
+        return convert.case_to_pb(case)
+
+    async def RepairRecord(
+        self,
+        request: pb.RepairRecordRequest,
+        context: grpc.aio.ServicerContext[pb.RepairRecordRequest, pb.Objection],
+    ) -> pb.Objection:
+        by = await self._authority(context, Action.CREDIT_REPAIRED, f" record={request.record_id[:64]}")
+        case = await self._desk().repair(request.record_id, note=request.note, resolved_by=by)
+        log.info("credit_repaired", number=case.number, record=case.record_id, version=case.new_version)
+        return convert.case_to_pb(case)

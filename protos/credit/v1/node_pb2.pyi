@@ -55,6 +55,27 @@ class Exclusion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXCLUSION_NOT_PENALISED: _ClassVar[Exclusion]
     EXCLUSION_CREDIT_REPAIRED: _ClassVar[Exclusion]
     EXCLUSION_REVOKED: _ClassVar[Exclusion]
+
+class ObjectionKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OBJECTION_KIND_UNSPECIFIED: _ClassVar[ObjectionKind]
+    OBJECTION_KIND_OBJECTION: _ClassVar[ObjectionKind]
+    OBJECTION_KIND_CREDIT_REPAIR: _ClassVar[ObjectionKind]
+
+class ObjectionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OBJECTION_STATE_UNSPECIFIED: _ClassVar[ObjectionState]
+    OBJECTION_STATE_OPEN: _ClassVar[ObjectionState]
+    OBJECTION_STATE_CLOSED: _ClassVar[ObjectionState]
+
+class Resolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESOLUTION_UNSPECIFIED: _ClassVar[Resolution]
+    RESOLUTION_UPHELD: _ClassVar[Resolution]
+    RESOLUTION_CORRECTED: _ClassVar[Resolution]
+    RESOLUTION_REVOKED: _ClassVar[Resolution]
+    RESOLUTION_REPAIRED: _ClassVar[Resolution]
+    RESOLUTION_REFUSED: _ClassVar[Resolution]
 SUBJECT_KIND_UNSPECIFIED: SubjectKind
 SUBJECT_KIND_ENTERPRISE: SubjectKind
 SUBJECT_KIND_PERSON: SubjectKind
@@ -83,6 +104,18 @@ EXCLUSION_SIMPLIFIED_PROCEDURE: Exclusion
 EXCLUSION_NOT_PENALISED: Exclusion
 EXCLUSION_CREDIT_REPAIRED: Exclusion
 EXCLUSION_REVOKED: Exclusion
+OBJECTION_KIND_UNSPECIFIED: ObjectionKind
+OBJECTION_KIND_OBJECTION: ObjectionKind
+OBJECTION_KIND_CREDIT_REPAIR: ObjectionKind
+OBJECTION_STATE_UNSPECIFIED: ObjectionState
+OBJECTION_STATE_OPEN: ObjectionState
+OBJECTION_STATE_CLOSED: ObjectionState
+RESOLUTION_UNSPECIFIED: Resolution
+RESOLUTION_UPHELD: Resolution
+RESOLUTION_CORRECTED: Resolution
+RESOLUTION_REVOKED: Resolution
+RESOLUTION_REPAIRED: Resolution
+RESOLUTION_REFUSED: Resolution
 
 class Date(_message.Message):
     __slots__ = ("year", "month", "day")
@@ -183,7 +216,7 @@ class Provenance(_message.Message):
     def __init__(self, source: _Optional[str] = ..., ingested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_hash: _Optional[str] = ...) -> None: ...
 
 class CreditRecord(_message.Message):
-    __slots__ = ("record_id", "version", "subject_id", "subject_kind", "subject_name", "domain", "scope", "decision_no", "authority", "decided_on", "category", "content", "procedure", "status", "publicity_until", "removed_on", "provenance")
+    __slots__ = ("record_id", "version", "subject_id", "subject_kind", "subject_name", "domain", "scope", "decision_no", "authority", "decided_on", "category", "content", "procedure", "status", "publicity_until", "removed_on", "provenance", "under_objection")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +234,7 @@ class CreditRecord(_message.Message):
     PUBLICITY_UNTIL_FIELD_NUMBER: _ClassVar[int]
     REMOVED_ON_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    UNDER_OBJECTION_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     version: int
     subject_id: str
@@ -218,7 +252,8 @@ class CreditRecord(_message.Message):
     publicity_until: Date
     removed_on: Date
     provenance: Provenance
-    def __init__(self, record_id: _Optional[str] = ..., version: _Optional[int] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., subject_name: _Optional[str] = ..., domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., decision_no: _Optional[str] = ..., authority: _Optional[str] = ..., decided_on: _Optional[_Union[Date, _Mapping]] = ..., category: _Optional[str] = ..., content: _Optional[str] = ..., procedure: _Optional[_Union[Procedure, str]] = ..., status: _Optional[_Union[RecordStatus, str]] = ..., publicity_until: _Optional[_Union[Date, _Mapping]] = ..., removed_on: _Optional[_Union[Date, _Mapping]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+    under_objection: bool
+    def __init__(self, record_id: _Optional[str] = ..., version: _Optional[int] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., subject_name: _Optional[str] = ..., domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., decision_no: _Optional[str] = ..., authority: _Optional[str] = ..., decided_on: _Optional[_Union[Date, _Mapping]] = ..., category: _Optional[str] = ..., content: _Optional[str] = ..., procedure: _Optional[_Union[Procedure, str]] = ..., status: _Optional[_Union[RecordStatus, str]] = ..., publicity_until: _Optional[_Union[Date, _Mapping]] = ..., removed_on: _Optional[_Union[Date, _Mapping]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., under_objection: _Optional[bool] = ...) -> None: ...
 
 class ExclusionCount(_message.Message):
     __slots__ = ("reason", "count")
@@ -415,3 +450,135 @@ class JointDisciplineResponse(_message.Message):
     regions: _containers.RepeatedCompositeFieldContainer[RegionDiscipline]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., on_date: _Optional[_Union[Date, _Mapping]] = ..., scopes: _Optional[_Iterable[_Union[Scope, str]]] = ..., regions: _Optional[_Iterable[_Union[RegionDiscipline, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Attachment(_message.Message):
+    __slots__ = ("filename", "content_type", "data", "sha256", "size")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+    size: int
+    def __init__(self, filename: _Optional[str] = ..., content_type: _Optional[str] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class Objection(_message.Message):
+    __slots__ = ("number", "region", "kind", "state", "record_id", "record_version", "subject_id", "reason", "attachment", "filed_by", "filed_at", "resolution", "resolution_note", "resolved_by", "resolved_at", "new_version", "record")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    FILED_BY_FIELD_NUMBER: _ClassVar[int]
+    FILED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_NOTE_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    number: str
+    region: str
+    kind: ObjectionKind
+    state: ObjectionState
+    record_id: str
+    record_version: int
+    subject_id: str
+    reason: str
+    attachment: Attachment
+    filed_by: str
+    filed_at: _timestamp_pb2.Timestamp
+    resolution: Resolution
+    resolution_note: str
+    resolved_by: str
+    resolved_at: _timestamp_pb2.Timestamp
+    new_version: int
+    record: CreditRecord
+    def __init__(self, number: _Optional[str] = ..., region: _Optional[str] = ..., kind: _Optional[_Union[ObjectionKind, str]] = ..., state: _Optional[_Union[ObjectionState, str]] = ..., record_id: _Optional[str] = ..., record_version: _Optional[int] = ..., subject_id: _Optional[str] = ..., reason: _Optional[str] = ..., attachment: _Optional[_Union[Attachment, _Mapping]] = ..., filed_by: _Optional[str] = ..., filed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., resolution_note: _Optional[str] = ..., resolved_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_version: _Optional[int] = ..., record: _Optional[_Union[CreditRecord, _Mapping]] = ...) -> None: ...
+
+class FileObjectionRequest(_message.Message):
+    __slots__ = ("subject_id", "record_id", "kind", "reason", "attachment")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    record_id: str
+    kind: ObjectionKind
+    reason: str
+    attachment: Attachment
+    def __init__(self, subject_id: _Optional[str] = ..., record_id: _Optional[str] = ..., kind: _Optional[_Union[ObjectionKind, str]] = ..., reason: _Optional[str] = ..., attachment: _Optional[_Union[Attachment, _Mapping]] = ...) -> None: ...
+
+class ListObjectionsRequest(_message.Message):
+    __slots__ = ("subject_id", "state", "kind", "limit", "before")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    state: ObjectionState
+    kind: ObjectionKind
+    limit: int
+    before: str
+    def __init__(self, subject_id: _Optional[str] = ..., state: _Optional[_Union[ObjectionState, str]] = ..., kind: _Optional[_Union[ObjectionKind, str]] = ..., limit: _Optional[int] = ..., before: _Optional[str] = ...) -> None: ...
+
+class ListObjectionsResponse(_message.Message):
+    __slots__ = ("objections",)
+    OBJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    objections: _containers.RepeatedCompositeFieldContainer[Objection]
+    def __init__(self, objections: _Optional[_Iterable[_Union[Objection, _Mapping]]] = ...) -> None: ...
+
+class GetObjectionRequest(_message.Message):
+    __slots__ = ("number", "with_attachment", "subject_id")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    WITH_ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    number: str
+    with_attachment: bool
+    subject_id: str
+    def __init__(self, number: _Optional[str] = ..., with_attachment: _Optional[bool] = ..., subject_id: _Optional[str] = ...) -> None: ...
+
+class Correction(_message.Message):
+    __slots__ = ("category", "content", "decided_on", "publicity_until", "removed_on", "decision_no")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_ON_FIELD_NUMBER: _ClassVar[int]
+    PUBLICITY_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_ON_FIELD_NUMBER: _ClassVar[int]
+    DECISION_NO_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    content: str
+    decided_on: Date
+    publicity_until: Date
+    removed_on: Date
+    decision_no: str
+    def __init__(self, category: _Optional[str] = ..., content: _Optional[str] = ..., decided_on: _Optional[_Union[Date, _Mapping]] = ..., publicity_until: _Optional[_Union[Date, _Mapping]] = ..., removed_on: _Optional[_Union[Date, _Mapping]] = ..., decision_no: _Optional[str] = ...) -> None: ...
+
+class ResolveObjectionRequest(_message.Message):
+    __slots__ = ("number", "resolution", "note", "correction")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CORRECTION_FIELD_NUMBER: _ClassVar[int]
+    number: str
+    resolution: Resolution
+    note: str
+    correction: Correction
+    def __init__(self, number: _Optional[str] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., note: _Optional[str] = ..., correction: _Optional[_Union[Correction, _Mapping]] = ...) -> None: ...
+
+class RepairRecordRequest(_message.Message):
+    __slots__ = ("record_id", "note")
+    RECORD_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    record_id: str
+    note: str
+    def __init__(self, record_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...

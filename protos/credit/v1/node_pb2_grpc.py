@@ -69,6 +69,31 @@ class RegionalNodeStub:
                 request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.SerializeToString,
                 response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.FromString,
                 _registered_method=True)
+        self.FileObjection = channel.unary_unary(
+                '/credit.v1.RegionalNode/FileObjection',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.FileObjectionRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+                _registered_method=True)
+        self.ListObjections = channel.unary_unary(
+                '/credit.v1.RegionalNode/ListObjections',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsResponse.FromString,
+                _registered_method=True)
+        self.GetObjection = channel.unary_unary(
+                '/credit.v1.RegionalNode/GetObjection',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.GetObjectionRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+                _registered_method=True)
+        self.ResolveObjection = channel.unary_unary(
+                '/credit.v1.RegionalNode/ResolveObjection',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.ResolveObjectionRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+                _registered_method=True)
+        self.RepairRecord = channel.unary_unary(
+                '/credit.v1.RegionalNode/RepairRecord',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.RepairRecordRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+                _registered_method=True)
 
 
 class RegionalNodeServicer:
@@ -135,6 +160,50 @@ class RegionalNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FileObjection(self, request, context):
+        """Objections and credit repair (异议、信用修复) on this node's own records. Each call
+        carries an on-behalf-of assertion: the subject files and reads its own cases (the
+        assertion names the subject); an authority (role agency or admin, assertion subject
+        "*") lists, reads and resolves every case. Resolving a case or applying a credit
+        repair stores a new version of the record, which goes out on the change feed.
+
+        A subject objects to one of its records, or applies for its credit repair. NOT_FOUND
+        when the record is not one of the subject's current records; FAILED_PRECONDITION
+        when a case of the same kind is already open on it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListObjections(self, request, context):
+        """Cases, newest first: one subject's, or (for an authority) all of them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetObjection(self, request, context):
+        """One case by its number, with its attachment when asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveObjection(self, request, context):
+        """The authority's decision on an open case. FAILED_PRECONDITION when it is closed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RepairRecord(self, request, context):
+        """Credit repair applied by the authority as its own event (no application needed):
+        the record's next version has status REPAIRED. Answered with the closed case.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegionalNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +241,31 @@ def add_RegionalNodeServicer_to_server(servicer, server):
                     servicer.CheckJointDiscipline,
                     request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.FromString,
                     response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.SerializeToString,
+            ),
+            'FileObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileObjection,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.FileObjectionRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.SerializeToString,
+            ),
+            'ListObjections': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListObjections,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsResponse.SerializeToString,
+            ),
+            'GetObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetObjection,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.GetObjectionRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.SerializeToString,
+            ),
+            'ResolveObjection': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveObjection,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.ResolveObjectionRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.SerializeToString,
+            ),
+            'RepairRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.RepairRecord,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.RepairRecordRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.Objection.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -363,6 +457,141 @@ class RegionalNode:
             '/credit.v1.RegionalNode/CheckJointDiscipline',
             protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineRequest.SerializeToString,
             protos_dot_credit_dot_v1_dot_node__pb2.JointDisciplineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/FileObjection',
+            protos_dot_credit_dot_v1_dot_node__pb2.FileObjectionRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListObjections(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/ListObjections',
+            protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.ListObjectionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/GetObjection',
+            protos_dot_credit_dot_v1_dot_node__pb2.GetObjectionRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveObjection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/ResolveObjection',
+            protos_dot_credit_dot_v1_dot_node__pb2.ResolveObjectionRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RepairRecord(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/RepairRecord',
+            protos_dot_credit_dot_v1_dot_node__pb2.RepairRecordRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.Objection.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,617 @@
+"""Objections and credit repair (异议、信用修复) on a node's own records.
+
+A subject objects to one of its records (the record is wrong) or applies for its credit
+repair (the obligations are fulfilled), with a reason and optionally one attachment; the
+case is kept here, at the node that owns the record. While an objection is open the
+node marks the record ``under_objection`` in every answer, and reports print 异议处理中.
+
+The owning authority decides. An objection is upheld (the record stands), corrected
+(some of its fields change) or revoked (status REVOKED); a repair is granted (status
+REPAIRED) or refused. The authority may also apply a credit repair directly, as its own
+event. Every outcome except a refusal stores the record's next version, in the same
+transaction as the case's resolution, so it goes out on the change feed like any other
+change: peers' replicas follow it, and the gateway marks earlier reports that contained
+the record as superseded.
+
+A later load of the authority's source file that still holds a record's old content
+stores that content again as a newer version, as every load does: the authority corrects
+its own system too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import filetype  # type: ignore[import-untyped]
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from credit.errors import FailedPrecondition, InvalidInput, NotFound
+from credit.regions import Region
+from credit.rules import CreditRecord, RecordStatus
+from nodes.models import IngestRow, ObjectionRow, RecordRow
+from nodes.records import content_hash
+from nodes.store import record_from_row
+
+_T = TypeVar("_T")
+objections: Table = ObjectionRow.__table__  # type: ignore[assignment]
+records: Table = RecordRow.__table__  # type: ignore[assignment]
+ingests: Table = IngestRow.__table__  # type: ignore[assignment]
+
+MAX_REASON = 2000
+MAX_NOTE = 2000
+MAX_ATTACHMENT = 4 * 1024 * 1024
+MAX_LIST = 1000
+# What an attachment may be, by its content (not by what the uploader called it).
+ATTACHMENT_TYPES = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+REGION_CODES = {Region.BEIJING: "BJ", Region.TIANJIN: "TJ", Region.HEBEI: "HE"}
+
+
+class Kind(enum.StrEnum):
+    OBJECTION = "objection"  # 异议
+    CREDIT_REPAIR = "credit_repair"  # 信用修复
+
+    @property
+    def code(self) -> str:
+        return "YY" if self is Kind.OBJECTION else "XF"
+
+    @property
+    def name_zh(self) -> str:
+        return "异议" if self is Kind.OBJECTION else "信用修复"
+
+
+class State(enum.StrEnum):
+    OPEN = "open"  # 处理中
+    CLOSED = "closed"  # 已办结
+
+
+class Resolution(enum.StrEnum):
+    UPHELD = "upheld"  # 维持
+    CORRECTED = "corrected"  # 更正
+    REVOKED = "revoked"  # 撤销
+    REPAIRED = "repaired"  # 已信用修复
+    REFUSED = "refused"  # 不予修复
+
+    @property
+    def name_zh(self) -> str:
+        return {
+            Resolution.UPHELD: "维持原记录",
+            Resolution.CORRECTED: "已更正",
+            Resolution.REVOKED: "已撤销",
+            Resolution.REPAIRED: "已信用修复",
+            Resolution.REFUSED: "不予修复",
+        }[self]
+
+
+RESOLUTIONS = {
+    Kind.OBJECTION: (Resolution.UPHELD, Resolution.CORRECTED, Resolution.REVOKED),
+    Kind.CREDIT_REPAIR: (Resolution.REPAIRED, Resolution.REFUSED),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+    data: bytes = b""  # empty unless asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What a correction changes; ``None`` leaves a field as it was."""
+
+    category: str | None = None
+    content: str | None = None
+    decided_on: date | None = None
+    publicity_until: date | None = None
+    removed_on: date | None = None
+    decision_no: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    number: str
+    region: Region
+    kind: Kind
+    state: State
+    record_id: str
+    record_version: int
+    subject_id: str
+    reason: str
+    attachment: Attachment | None
+    filed_by: str
+    filed_at: datetime
+    resolution: Resolution | None = None
+    resolution_note: str = ""
+    resolved_by: str = ""
+    resolved_at: datetime | None = None
+    new_version: int = 0
+    record: CreditRecord | None = None  # the record's current version
+
+
+def case_number(region: Region, kind: Kind, case_id: int) -> str:
+    """``BJ-YY-00000012``: region, kind (YY 异议, XF 信用修复) and the case's id."""
+    return f"{REGION_CODES[region]}-{kind.code}-{case_id:08d}"
+
+
+_NUMBER = re.compile(r"^(BJ|TJ|HE)-(YY|XF)-(\d{1,12})$")
+
+
+def parse_case_number(number: str, *, field: str = "number") -> tuple[Region, Kind, int]:
+    """The region, kind and id a case number names.
+
+    Raises:
+        InvalidInput: not a case number.
+    """
+    match = _NUMBER.match(number.strip().upper())
+    if match is None:
+        raise InvalidInput.for_field(field, f"办件编号格式不正确 (not a case number: {number[:40]!r})")
+    region = next(r for r, code in REGION_CODES.items() if code == match.group(1))
+    kind = Kind.OBJECTION if match.group(2) == "YY" else Kind.CREDIT_REPAIR
+    return region, kind, int(match.group(3))
+
+
+def check_attachment(filename: str, data: bytes) -> Attachment:
+    """An uploaded file accepted as an attachment: a PDF, PNG or JPEG of at most 4 MiB,
+    recognised by its content.
+
+    Raises:
+        InvalidInput: empty, too large, or another kind of file.
+    """
+    if not data:
+        raise InvalidInput.for_field("attachment", "附件为空 (the attachment is empty)")
+    if len(data) > MAX_ATTACHMENT:
+        raise InvalidInput.for_field(
+            "attachment", f"附件不能超过 4 MB (the attachment is {len(data):,} bytes; at most {MAX_ATTACHMENT:,})"
+        )
+    kind = filetype.guess(data)
+    mime = kind.mime if kind is not None else ""
+    if mime not in ATTACHMENT_TYPES:
+        raise InvalidInput.for_field(
+            "attachment", f"附件须为 PDF、PNG 或 JPEG 文件 (attachments are PDF, PNG or JPEG; got {mime or 'unknown'})"
+        )
+    name = re.sub(r"[\x00-\x1f/\\]", "_", filename.strip())[-200:] or f"attachment.{ATTACHMENT_TYPES[mime]}"
+    return Attachment(name, mime, hashlib.sha256(data).hexdigest(), len(data), data)
+
+
+def _text(value: str, field: str, limit: int, what: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidInput.for_field(field, f"请填写{what} ({field} is required)")
+    if len(value) > limit:
+        raise InvalidInput.for_field(field, f"{what}不能超过 {limit} 字 ({field} longer than {limit} characters)")
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ObjectionDesk:
+    """The cases of one node, in its database (SQLite or PostgreSQL).
+
+    Each call is one unit of work on a small thread pool, like the record store; a
+    resolution and the record version it stores commit together.
+    """
+
+    def __init__(self, engine: Engine, *, region: Region, threads: int = 2) -> None:
+        self.engine = engine
+        self.region = region
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"objections-{region.value}")
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    async def _run(self, work: Callable[[], _T], *, small: bool = False) -> _T:
+        if small and self._sqlite:
+            return work()  # an index probe: cheaper than the hop to a thread
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    # Reading
+
+    async def open_records(self, subject_id: str) -> frozenset[str]:
+        """The subject's records that have an open objection."""
+
+        def work() -> frozenset[str]:
+            with self.engine.connect() as conn:
+                return frozenset(conn.execute(_OPEN_FOR, {"subject_id": subject_id}).scalars())
+
+        return await self._run(work, small=True)
+
+    async def list(
+        self,
+        *,
+        subject_id: str | None = None,
+        state: State | None = None,
+        kind: Kind | None = None,
+        limit: int = 100,
+        before: str = "",
+    ) -> list[Case]:
+        """Cases, newest first: one subject's or every subject's.
+
+        Raises:
+            InvalidInput: a limit above 1,000, or ``before`` that is not a case number.
+        """
+        if limit <= 0 or limit > MAX_LIST:
+            raise InvalidInput.for_field("limit", f"每次最多 {MAX_LIST} 件 (limit is 1–{MAX_LIST})")
+        before_id = parse_case_number(before, field="before")[2] if before else None
+        c = objections.c
+        query = select(*_LISTED).order_by(c.id.desc()).limit(limit)
+        if subject_id is not None:
+            query = query.where(c.subject_id == subject_id)
+        if state is not None:
+            query = query.where(c.state == state.value)
+        if kind is not None:
+            query = query.where(c.kind == kind.value)
+        if before_id is not None:
+            query = query.where(c.id < before_id)
+
+        def work() -> list[Case]:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+                current = self._current_of(conn, {row.record_id for row in rows})
+                return [self._case(row, current.get(row.record_id)) for row in rows]
+
+        return await self._run(work)
+
+    async def get(self, number: str, *, subject_id: str | None = None, with_attachment: bool = False) -> Case:
+        """One case; with ``subject_id``, only if it is that subject's.
+
+        Raises:
+            InvalidInput: not a case number.
+            NotFound: no such case here (or not the subject's).
+        """
+        case_id = self._own(number)
+        columns = [*_LISTED, objections.c.attachment] if with_attachment else _LISTED
+
+        def work() -> Case:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(*columns).where(objections.c.id == case_id)).first()
+                if row is None or (subject_id is not None and row.subject_id != subject_id):
+                    raise NotFound(f"没有编号为 {number} 的办件 (no case {number})")
+                current = self._current_of(conn, {row.record_id})
+                return self._case(row, current.get(row.record_id), with_attachment=with_attachment)
+
+        return await self._run(work)
+
+    def _own(self, number: str) -> int:
+        region, _kind, case_id = parse_case_number(number)
+        if region is not self.region:
+            raise NotFound(f"办件 {number} 不属于本地区 (case {number} belongs to {region.value})")
+        return case_id
+
+    def _current_of(self, conn: Connection, record_ids: set[str]) -> dict[str, CreditRecord]:
+        if not record_ids:
+            return {}
+        query = select(records).where(records.c.current, records.c.record_id.in_(sorted(record_ids)))
+        return {row.record_id: record_from_row(self.region, row) for row in conn.execute(query)}
+
+    def _case(self, row: Any, record: CreditRecord | None, *, with_attachment: bool = False) -> Case:
+        kind = Kind(row.kind)
+        attachment = None
+        if row.attachment_sha256:
+            data = bytes(row.attachment) if with_attachment and row.attachment is not None else b""
+            attachment = Attachment(
+                row.attachment_name or "", row.attachment_type or "", row.attachment_sha256, row.attachment_size, data
+            )
+        marked = kind is Kind.OBJECTION and row.state == State.OPEN
+        return Case(
+            number=case_number(self.region, kind, row.id),
+            region=self.region,
+            kind=kind,
+            state=State(row.state),
+            record_id=row.record_id,
+            record_version=row.record_version,
+            subject_id=row.subject_id,
+            reason=row.reason,
+            attachment=attachment,
+            filed_by=row.filed_by,
+            filed_at=_utc(row.filed_at) or row.filed_at,
+            resolution=Resolution(row.resolution) if row.resolution else None,
+            resolution_note=row.resolution_note or "",
+            resolved_by=row.resolved_by or "",
+            resolved_at=_utc(row.resolved_at),
+            new_version=row.new_version or 0,
+            record=dataclasses.replace(record, under_objection=True) if record and marked else record,
+        )
+
+    # Filing
+
+    async def file(
+        self,
+        *,
+        subject_id: str,
+        record_id: str,
+        kind: Kind,
+        reason: str,
+        filed_by: str,
+        attachment: Attachment | None = None,
+        now: datetime | None = None,
+    ) -> Case:
+        """Open a case on one of the subject's current records.
+
+        Raises:
+            InvalidInput: no reason, or one over 2,000 characters.
+            NotFound: the record is not one of the subject's current records.
+            FailedPrecondition: a case of this kind is already open on the record.
+        """
+        reason = _text(reason, "reason", MAX_REASON, "异议或修复理由")
+        filed_at = now or datetime.now(UTC)
+
+        def work() -> int:
+            with self.engine.begin() as conn:
+                version = conn.execute(
+                    select(records.c.version).where(
+                        records.c.current, records.c.record_id == record_id, records.c.subject_id == subject_id
+                    )
+                ).scalar()
+                if version is None:
+                    raise NotFound(f"该主体没有编号为 {record_id[:64]} 的记录 (no such record of the subject)")
+                try:
+                    return int(
+                        conn.execute(
+                            insert(objections)
+                            .values(
+                                kind=kind.value,
+                                state=State.OPEN.value,
+                                record_id=record_id,
+                                record_version=version,
+                                subject_id=subject_id,
+                                reason=reason,
+                                attachment_name=attachment.filename if attachment else None,
+                                attachment_type=attachment.content_type if attachment else None,
+                                attachment_sha256=attachment.sha256 if attachment else None,
+                                attachment_size=attachment.size if attachment else None,
+                                attachment=attachment.data if attachment else None,
+                                filed_by=filed_by,
+                                filed_at=filed_at,
+                            )
+                            .returning(objections.c.id)
+                        ).scalar_one()
+                    )
+                except IntegrityError as exc:
+                    raise FailedPrecondition(
+                        f"该记录已有处理中的{kind.name_zh}申请 (an open {kind.value} case exists for this record)"
+                    ) from exc
+
+        case_id = await self._run(work)
+        return await self.get(case_number(self.region, kind, case_id))
+
+    # Deciding
+
+    async def resolve(
+        self,
+        number: str,
+        resolution: Resolution,
+        *,
+        note: str,
+        resolved_by: str,
+        correction: Correction | None = None,
+        now: datetime | None = None,
+    ) -> Case:
+        """Close an open case with the authority's decision; every outcome but a refused
+        repair stores the record's next version in the same transaction.
+
+        Raises:
+            InvalidInput: not a case number; an outcome that does not fit the case's
+                kind; no note; a correction missing, empty, or given with another outcome.
+            NotFound: no such case here.
+            FailedPrecondition: the case is already closed, or its record is gone.
+        """
+        case_id = self._own(number)
+        note = _text(note, "note", MAX_NOTE, "处理意见")
+        if resolution is Resolution.CORRECTED and (correction is None or correction.empty):
+            raise InvalidInput.for_field("correction", "更正须说明更正的内容 (a correction must change something)")
+        if resolution is not Resolution.CORRECTED and correction is not None and not correction.empty:
+            raise InvalidInput.for_field("correction", "只有更正才修改记录内容 (only a correction changes fields)")
+        resolved_at = now or datetime.now(UTC)
+
+        def work() -> None:
+            with self.engine.begin() as conn:
+                self._lock_records(conn)
+                row = conn.execute(select(*_LISTED).where(objections.c.id == case_id)).first()
+                if row is None:
+                    raise NotFound(f"没有编号为 {number} 的办件 (no case {number})")
+                kind = Kind(row.kind)
+                if resolution not in RESOLUTIONS[kind]:
+                    allowed = ", ".join(r.value for r in RESOLUTIONS[kind])
+                    raise InvalidInput.for_field(
+                        "resolution",
+                        f"{kind.name_zh}办件的结论应为 {allowed} (a {kind.value} case is resolved as {allowed})",
+                    )
+                if row.state != State.OPEN:
+                    raise FailedPrecondition(f"办件 {number} 已办结 (case {number} is already closed)")
+                new_version = None
+                if resolution is not Resolution.REFUSED:
+                    new_version = self._store_version(
+                        conn,
+                        row.record_id,
+                        resolution,
+                        correction,
+                        source=f"{number} {resolution.value}",
+                        now=resolved_at,
+                    )
+                closed = conn.execute(
+                    update(objections)
+                    .where(objections.c.id == case_id, objections.c.state == State.OPEN.value)
+                    .values(
+                        state=State.CLOSED.value,
+                        resolution=resolution.value,
+                        resolution_note=note,
+                        resolved_by=resolved_by,
+                        resolved_at=resolved_at,
+                        new_version=new_version,
+                    )
+                )
+                if closed.rowcount != 1:
+                    raise FailedPrecondition(f"办件 {number} 已办结 (case {number} is already closed)")
+
+        await self._run(work)
+        return await self.get(number)
+
+    async def repair(self, record_id: str, *, note: str, resolved_by: str, now: datetime | None = None) -> Case:
+        """Credit repair applied by the authority: a closed case of its own and the
+        record's next version with status REPAIRED.
+
+        Raises:
+            InvalidInput: no note.
+            NotFound: no such current record here.
+            FailedPrecondition: the record is revoked or already repaired.
+        """
+        note = _text(note, "note", MAX_NOTE, "修复依据")
+        at = now or datetime.now(UTC)
+
+        def work() -> int:
+            with self.engine.begin() as conn:
+                self._lock_records(conn)
+                row = conn.execute(
+                    select(records.c.version, records.c.subject_id).where(
+                        records.c.current, records.c.record_id == record_id
+                    )
+                ).first()
+                if row is None:
+                    raise NotFound(f"本节点没有编号为 {record_id[:64]} 的记录 (no such record here)")
+                case_id = int(
+                    conn.execute(
+                        insert(objections)
+                        .values(
+                            kind=Kind.CREDIT_REPAIR.value,
+                            state=State.CLOSED.value,
+                            record_id=record_id,
+                            record_version=row.version,
+                            subject_id=row.subject_id,
+                            reason=note,
+                            filed_by=resolved_by,
+                            filed_at=at,
+                            resolution=Resolution.REPAIRED.value,
+                            resolution_note=note,
+                            resolved_by=resolved_by,
+                            resolved_at=at,
+                        )
+                        .returning(objections.c.id)
+                    ).scalar_one()
+                )
+                number = case_number(self.region, Kind.CREDIT_REPAIR, case_id)
+                new_version = self._store_version(
+                    conn, record_id, Resolution.REPAIRED, None, source=f"{number} repaired", now=at
+                )
+                conn.execute(update(objections).where(objections.c.id == case_id).values(new_version=new_version))
+                return case_id
+
+        case_id = await self._run(work)
+        return await self.get(case_number(self.region, Kind.CREDIT_REPAIR, case_id))
+
+    def _lock_records(self, conn: Connection) -> None:
+        if not self._sqlite:
+            # As a load does: versions take their seq in commit order, so a peer that
+            # follows the feed past seq N never misses a smaller seq committed later.
+            conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
+
+    def _store_version(
+        self,
+        conn: Connection,
+        record_id: str,
+        resolution: Resolution,
+        correction: Correction | None,
+        *,
+        source: str,
+        now: datetime,
+    ) -> int:
+        row = conn.execute(select(records).where(records.c.current, records.c.record_id == record_id)).first()
+        if row is None:
+            raise FailedPrecondition(f"记录 {record_id[:64]} 已不存在 (the record has no current version)")
+        record = record_from_row(self.region, row)
+        if resolution is Resolution.REPAIRED and record.status is not RecordStatus.IN_FORCE:
+            raise FailedPrecondition(
+                f"该记录状态为 {record.status.value}，不能信用修复 (only records in force are repaired)"
+            )
+        changed = _outcome(record, resolution, correction)
+        if changed.removed_on is not None and changed.removed_on < changed.decided_on:
+            raise InvalidInput.for_field(
+                "correction.removed_on", "移出日期早于列入日期 (removed before it was decided)"
+            )
+        digest = content_hash(
+            changed.subject_id, changed.subject_kind, changed.subject_name, changed.domain, changed.scope,
+            changed.decision_no, changed.authority, changed.decided_on, changed.category, changed.content,
+            changed.procedure, changed.status, changed.publicity_until, changed.removed_on,
+        )  # fmt: skip
+        stamp = now.astimezone(UTC).replace(tzinfo=None) if self._sqlite else now
+        conn.execute(update(records).where(records.c.seq == row.seq).values(current=False))
+        version = record.version + 1
+        conn.execute(
+            insert(records).values(
+                record_id=record_id,
+                version=version,
+                current=True,
+                subject_id=changed.subject_id,
+                subject_kind=changed.subject_kind.value,
+                subject_name=changed.subject_name,
+                domain=changed.domain,
+                scope=changed.scope.value,
+                decision_no=changed.decision_no,
+                authority=changed.authority,
+                decided_on=changed.decided_on,
+                category=changed.category,
+                content=changed.content,
+                procedure=changed.procedure.value,
+                status=changed.status.value,
+                publicity_until=changed.publicity_until,
+                removed_on=changed.removed_on,
+                source=source,
+                ingested_at=stamp,
+                content_hash=digest,
+            )
+        )
+        # The node's data changed: its data as-of time moves, as after a load.
+        conn.execute(
+            insert(ingests).values(
+                source=source,
+                file_sha256="",
+                started_at=now,
+                finished_at=now,
+                rows_read=1,
+                rows_added=0,
+                rows_changed=1,
+                rows_unchanged=0,
+                rows_rejected=0,
+            )
+        )
+        return version
+
+
+def _outcome(record: CreditRecord, resolution: Resolution, correction: Correction | None) -> CreditRecord:
+    if resolution is Resolution.REVOKED:
+        return dataclasses.replace(record, status=RecordStatus.REVOKED)
+    if resolution is Resolution.REPAIRED:
+        return dataclasses.replace(record, status=RecordStatus.REPAIRED)
+    if resolution is Resolution.CORRECTED and correction is not None:
+        changes = {f.name: getattr(correction, f.name) for f in dataclasses.fields(correction)}
+        return dataclasses.replace(record, **{k: v for k, v in changes.items() if v is not None})
+    return record  # upheld: the same content, re-examined
+
+
+_c = objections.c
+_OPEN_FOR = select(_c.record_id).where(
+    _c.subject_id == bindparam("subject_id"), _c.state == State.OPEN.value, _c.kind == Kind.OBJECTION.value
+)
+# Every column but the attachment's bytes, which are read only when asked for.
+_LISTED: Sequence[Any] = [column for column in objections.c if column.name != "attachment"]
