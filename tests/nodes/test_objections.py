@@ -17,8 +17,8 @@ from credit.regions import Region
 from credit.signing import Keyring, SigningKey
 from gateway.assertions import on_behalf_of
 from nodes.assertions import BATCH, METADATA_KEY
-from nodes.objections import case_number, check_attachment, parse_case_number
 from nodes.objections import Kind as CaseKind
+from nodes.objections import case_number, check_attachment, parse_case_number
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import NodeHandle, StartNode
 from tests.nodes.builders import ACME, APPLIED, OTHER, penalty
