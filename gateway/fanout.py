@@ -25,10 +25,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
@@ -235,8 +236,23 @@ class GrpcNodeClient:
         result = convert.result_from_pb(reply, subject, profile)
         return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
 
+    async def cases(self, method: str, request: Message, *, timeout: float, assertion: str) -> Any:
+        """One of the node's objection and credit repair calls (``FileObjection``,
+        ``ListObjections``, ``GetObjection``, ``ResolveObjection``, ``RepairRecord``),
+        made with an on-behalf-of assertion; its reply as the node sent it.
+
+        Raises:
+            grpc.aio.AioRpcError: the node refused or could not be reached.
+        """
+        if method not in _CASE_CALLS:
+            raise ValueError(f"not a case call: {method}")
+        return await getattr(self._stub, method)(request, timeout=timeout, metadata=((METADATA_KEY, assertion),))
+
     async def close(self) -> None:
         await self.channel.close(None)
+
+
+_CASE_CALLS = frozenset({"FileObjection", "ListObjections", "GetObjection", "ResolveObjection", "RepairRecord"})
 
 
 @dataclass

@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date
 from typing import Any
+from urllib.parse import quote
 
 import structlog
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from credit.audit import Entry
@@ -24,17 +25,23 @@ from credit.errors import (
     BatchTooLarge,
     CreditError,
     InvalidInput,
+    NotFound,
     PermissionDenied,
     TooManyAttempts,
     Unauthenticated,
 )
+from credit.regions import Region
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
+from gateway.objections import ObjectionService, case_body, correction_from_body
 from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
+from nodes.objections import Kind as CaseKind
+from nodes.objections import Resolution
+from nodes.objections import State as CaseState
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -52,6 +59,8 @@ REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
 THROTTLE: web.AppKey[AddressThrottle] = web.AppKey("throttle", AddressThrottle)
 GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
+OBJECTIONS: web.AppKey[ObjectionService] = web.AppKey("objections", ObjectionService)
+MAX_OBJECTION_BYTES = 6 * 1024 * 1024  # a 4 MiB attachment, base64-encoded, and the rest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -396,6 +405,144 @@ async def get_batch_summary(request: web.Request) -> web.Response:
     return web.json_response({"summary": summary.document, "jws": summary.jws})
 
 
+def _choice(enum_type: Any, value: Any, name: str) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum_type)
+        raise InvalidInput.for_field(name, f"应为 {allowed} 之一 (one of {allowed})") from None
+
+
+async def _objection_form(request: web.Request) -> tuple[dict[str, Any], tuple[str, bytes] | None]:
+    """The fields of a filed case and its attachment, from JSON (attachment as
+    ``{"filename", "content_base64"}``) or multipart/form-data (a file part ``attachment``)."""
+    if request.content_type == "multipart/form-data":
+        fields: dict[str, Any] = {}
+        attachment = None
+        reader = await request.multipart()
+        total = 0
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise InvalidInput.for_field("body", "不支持嵌套的表单 (nested multipart is not supported)")
+            data = bytearray()
+            while chunk := await part.read_chunk(65536):
+                data += chunk
+                total += len(chunk)
+                if total > MAX_OBJECTION_BYTES:
+                    raise InvalidInput.for_field("attachment", "附件不能超过 4 MB (the attachment is too large)")
+            if part.name == "attachment" and part.filename:
+                if data:
+                    attachment = (part.filename, bytes(data))
+            elif part.name:
+                fields[part.name] = data.decode("utf-8", errors="replace")
+        return fields, attachment
+    body = json.loads(await _body(request, MAX_OBJECTION_BYTES)) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise InvalidInput.for_field("body", "请求体应为 JSON 对象 (the body must be a JSON object)")
+    given = _field(body, "attachment", dict)
+    if given is None:
+        return body, None
+    try:
+        decoded = base64.b64decode(str(given.get("content_base64", "")), validate=True)
+    except ValueError:
+        raise InvalidInput.for_field("attachment.content_base64", "不是有效的 Base64 (not valid base64)") from None
+    return body, (str(given.get("filename", "")), decoded)
+
+
+async def post_objection(request: web.Request) -> web.Response:
+    who = principal(request)
+    try:
+        fields, attachment = await _objection_form(request)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+    for name in ("report_no", "record_id", "reason"):
+        if not isinstance(fields.get(name), str):
+            raise InvalidInput.for_field(name, "必填 (required, a string)")
+    case = await request.app[OBJECTIONS].file(
+        who,
+        report_no=fields["report_no"],
+        record_id=fields["record_id"],
+        kind=_choice(CaseKind, fields.get("kind") or "objection", "kind"),
+        reason=fields["reason"],
+        attachment=attachment,
+    )
+    response = web.json_response(case_body(case), status=201)
+    response.headers["Location"] = f"/api/v1/objections/{case.number}"
+    return response
+
+
+async def get_objections(request: web.Request) -> web.Response:
+    who = principal(request)
+    service = request.app[OBJECTIONS]
+    if who.role in (Role.AGENCY, Role.ADMIN):
+        region = Region.parse(request.query.get("region", ""), field="region")
+        state = request.query.get("state")
+        kind = request.query.get("kind")
+        cases = await service.list(
+            who,
+            region,
+            state=_choice(CaseState, state, "state") if state else None,
+            kind=_choice(CaseKind, kind, "kind") if kind else None,
+            limit=_int_query(request, "limit", 100, 1, 1000) or 100,
+            before=request.query.get("before", ""),
+        )
+        return web.json_response({"region": region.value, "objections": [case_body(c) for c in cases]})
+    cases, missing = await service.mine(who)
+    return web.json_response(
+        {
+            "objections": [case_body(c) for c in cases],
+            "unavailable": {region.value: reason for region, reason in missing.items()},
+        }
+    )
+
+
+async def get_objection(request: web.Request) -> web.Response:
+    case = await request.app[OBJECTIONS].get(principal(request), request.match_info["number"])
+    return web.json_response(case_body(case))
+
+
+async def get_objection_attachment(request: web.Request) -> web.Response:
+    case = await request.app[OBJECTIONS].get(principal(request), request.match_info["number"], with_attachment=True)
+    if case.attachment is None:
+        raise NotFound(f"办件 {case.number} 没有附件 (case {case.number} has no attachment)")
+    return web.Response(
+        body=case.attachment.data,
+        content_type=case.attachment.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(case.attachment.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        },
+    )
+
+
+async def post_objection_resolve(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await _json(request)
+    case = await request.app[OBJECTIONS].resolve(
+        who,
+        request.match_info["number"],
+        _choice(Resolution, _field(body, "resolution", str, ""), "resolution"),
+        note=_field(body, "note", str, "") or "",
+        correction=correction_from_body(body.get("correction")),
+    )
+    return web.json_response(case_body(case))
+
+
+async def post_repair(request: web.Request) -> web.Response:
+    who = principal(request)
+    body = await _json(request)
+    case = await request.app[OBJECTIONS].repair(
+        who,
+        Region.parse(_field(body, "region", str, "") or "", field="region"),
+        _field(body, "record_id", str, "") or "",
+        note=_field(body, "note", str, "") or "",
+    )
+    response = web.json_response(case_body(case), status=201)
+    response.headers["Location"] = f"/api/v1/objections/{case.number}"
+    return response
+
+
 def build_app(
     *,
     service: ReportService,
@@ -403,6 +550,7 @@ def build_app(
     registry: Registry,
     grants: GrantService,
     batches: BatchService | None = None,
+    objections: ObjectionService | None = None,
     public_url: str = "",
 ) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
@@ -417,6 +565,14 @@ def build_app(
         app.router.add_get("/api/v1/batches/{job_id}/table.csv", get_batch_csv)
         app.router.add_get("/api/v1/batches/{job_id}/table.xlsx", get_batch_xlsx)
         app.router.add_get("/api/v1/batches/{job_id}/summary", get_batch_summary)
+    if objections is not None:
+        app[OBJECTIONS] = objections
+        app.router.add_post("/api/v1/objections", post_objection)
+        app.router.add_get("/api/v1/objections", get_objections)
+        app.router.add_get("/api/v1/objections/{number}", get_objection)
+        app.router.add_get("/api/v1/objections/{number}/attachment", get_objection_attachment)
+        app.router.add_post("/api/v1/objections/{number}/resolve", post_objection_resolve)
+        app.router.add_post("/api/v1/repairs", post_repair)
     app[THROTTLE] = AddressThrottle()
     app.router.add_post("/api/v1/login", post_login)
     app.router.add_post("/api/v1/reports", post_report)

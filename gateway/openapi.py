@@ -17,6 +17,16 @@ _VERIFICATION = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Verification"}}},
 }
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_CASE = {
+    "description": "The case",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Case"}}},
+}
+_CASE_NUMBER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^(BJ|TJ|HE)-(YY|XF)-[0-9]+$"},
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -234,6 +244,124 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/objections": {
+            "post": {
+                "summary": "File an objection (异议) or a credit repair application (信用修复) against a record "
+                "of one of the subject's own reports; it goes to the node that owns the record",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ObjectionRequest"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "report_no": {"type": "string"},
+                                    "record_id": {"type": "string"},
+                                    "kind": {"enum": ["objection", "credit_repair"]},
+                                    "reason": {"type": "string"},
+                                    "attachment": {"type": "string", "format": "binary"},
+                                },
+                                "required": ["report_no", "record_id", "reason"],
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "201": _CASE,
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "404": _PROBLEM,
+                    "409": _PROBLEM,
+                    "503": _PROBLEM,
+                },
+            },
+            "get": {
+                "summary": "A subject's cases in every region; for agency officers and admins, one region's cases",
+                "security": _BEARER,
+                "parameters": [
+                    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "authorities"},
+                    {"name": "state", "in": "query", "schema": {"enum": ["open", "closed"]}},
+                    {"name": "kind", "in": "query", "schema": {"enum": ["objection", "credit_repair"]}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "a case number"},
+                ],
+                "responses": {
+                    "200": {"description": "{objections: [Case], unavailable: {region: reason}}"},
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "503": _PROBLEM,
+                },
+            },
+        },
+        "/api/v1/objections/{number}": {
+            "get": {
+                "summary": "One case (the subject's own, or any for an authority)",
+                "security": _BEARER,
+                "parameters": [_CASE_NUMBER],
+                "responses": {"200": _CASE, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/objections/{number}/attachment": {
+            "get": {
+                "summary": "The case's attachment (PDF, PNG or JPEG)",
+                "security": _BEARER,
+                "parameters": [_CASE_NUMBER],
+                "responses": {"200": {"description": "The file"}, "401": _PROBLEM, "404": _PROBLEM},
+            }
+        },
+        "/api/v1/objections/{number}/resolve": {
+            "post": {
+                "summary": "Decide an open case (agency officers, admins); every outcome but a refusal stores the "
+                "record's next version, which marks earlier reports with the record superseded",
+                "security": _BEARER,
+                "parameters": [_CASE_NUMBER],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resolution"}}},
+                },
+                "responses": {
+                    "200": _CASE,
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "404": _PROBLEM,
+                    "409": _PROBLEM,
+                },
+            }
+        },
+        "/api/v1/repairs": {
+            "post": {
+                "summary": "Apply a credit repair to a record directly (agency officers, admins)",
+                "security": _BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "region": {"type": "string"},
+                                    "record_id": {"type": "string"},
+                                    "note": {"type": "string", "description": "the repair decision's reference"},
+                                },
+                                "required": ["region", "record_id", "note"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _CASE,
+                    "400": _PROBLEM,
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "404": _PROBLEM,
+                    "409": _PROBLEM,
+                },
+            }
+        },
         "/.well-known/jwks.json": {
             "get": {"summary": "The gateway's public signing keys", "responses": {"200": {"description": "JWKS"}}}
         },
@@ -245,6 +373,63 @@ OPENAPI: dict[str, Any] = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
+            "ObjectionRequest": {
+                "type": "object",
+                "properties": {
+                    "report_no": {"type": "string"},
+                    "record_id": {"type": "string"},
+                    "kind": {"enum": ["objection", "credit_repair"], "default": "objection"},
+                    "reason": {"type": "string", "maxLength": 2000},
+                    "attachment": {
+                        "type": "object",
+                        "properties": {"filename": {"type": "string"}, "content_base64": {"type": "string"}},
+                        "description": "a PDF, PNG or JPEG of at most 4 MiB",
+                    },
+                },
+                "required": ["report_no", "record_id", "reason"],
+            },
+            "Resolution": {
+                "type": "object",
+                "properties": {
+                    "resolution": {"enum": ["upheld", "corrected", "revoked", "repaired", "refused"]},
+                    "note": {"type": "string", "maxLength": 2000},
+                    "correction": {
+                        "type": "object",
+                        "description": "corrected only: the fields that change (dates as YYYY-MM-DD)",
+                        "properties": {
+                            k: {"type": "string"}
+                            for k in (
+                                "category",
+                                "content",
+                                "decision_no",
+                                "decided_on",
+                                "publicity_until",
+                                "removed_on",
+                            )
+                        },
+                    },
+                },
+                "required": ["resolution", "note"],
+            },
+            "Case": {
+                "type": "object",
+                "properties": {
+                    "number": {"type": "string"},
+                    "region": {"type": "string"},
+                    "kind": {"enum": ["objection", "credit_repair"]},
+                    "state": {"enum": ["open", "closed"]},
+                    "record_id": {"type": "string"},
+                    "record_version": {"type": "integer"},
+                    "reason": {"type": "string"},
+                    "attachment": {"type": ["object", "null"]},
+                    "filed_at": {"type": "string", "format": "date-time"},
+                    "resolution": {"type": ["string", "null"]},
+                    "resolution_note": {"type": ["string", "null"]},
+                    "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+                    "new_version": {"type": ["integer", "null"]},
+                    "record": {"type": ["object", "null"], "description": "the record's current version"},
+                },
+            },
             "Problem": {
                 "type": "object",
                 "properties": {

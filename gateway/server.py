@@ -23,6 +23,7 @@ from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
 from gateway.http import build_app
 from gateway.keys import KeyStore
+from gateway.objections import ObjectionService
 from gateway.portal import PORTAL
 from gateway.registry import Registry
 from gateway.service import ReportService
@@ -123,8 +124,16 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
     batches = BatchService(service, {client.region: client for client in clients})
+    objections = ObjectionService(service, {client.region: client for client in clients})
     runner = web.AppRunner(
-        build_app(service=service, sessions=sessions, registry=registry, grants=grants, batches=batches),
+        build_app(
+            service=service,
+            sessions=sessions,
+            registry=registry,
+            grants=grants,
+            batches=batches,
+            objections=objections,
+        ),
         access_log=None,
     )
     await runner.setup()

@@ -1,0 +1,421 @@
+"""Objections and credit repair through the gateway (异议、信用修复).
+
+A subject objects to a record of one of its own reports, or applies for its credit
+repair; the gateway finds the record in the registered report, and the region that owns
+it, and files the case with that region's node on the subject's behalf. The subject
+follows its cases across the three nodes. Authorities (agency officers and admins) list
+the cases of a region, read one with its attachment, and decide it, or apply a credit
+repair directly; the node stores the outcome as the record's next version, and the
+gateway's change-feed watcher then marks earlier reports with that record superseded.
+
+Nodes keep the cases; the gateway keeps none of their content, only the audit log of
+who filed, read and decided what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from credit.audit import Action, Event
+from credit.errors import (
+    CreditError,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from credit.regions import Region
+from credit.signing import verify
+from gateway.assertions import on_behalf_of
+from gateway.auth import Principal, Role
+from gateway.fanout import GrpcNodeClient
+from gateway.service import ReportService
+from nodes import convert
+from nodes.assertions import BATCH
+from nodes.objections import (
+    Case,
+    Correction,
+    Kind,
+    Resolution,
+    State,
+    check_attachment,
+    parse_case_number,
+)
+from protos.credit.v1 import node_pb2 as pb
+
+CALL_TIMEOUT = 10.0
+AUTHORITIES = (Role.AGENCY, Role.ADMIN)
+SUBJECTS = (Role.ENTERPRISE, Role.PERSON)
+
+
+def node_failure(region: Region, error: grpc.aio.AioRpcError) -> CreditError:
+    """The error a node's refusal means to the gateway's caller, with its field violations."""
+    code = error.code()
+    detail = str(error.details() or code.name)
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        violations: tuple[FieldViolation, ...] = ()
+        trailers: Any = error.trailing_metadata() or ()
+        for key, value in trailers:
+            if key == "grpc-status-details-bin" and isinstance(value, bytes):
+                status = status_pb2.Status.FromString(value)
+                for packed in status.details:
+                    bad = error_details_pb2.BadRequest()
+                    if packed.Unpack(bad):
+                        violations += tuple(FieldViolation(v.field, v.description) for v in bad.field_violations)
+        return InvalidInput(detail, violations)
+    if code is grpc.StatusCode.NOT_FOUND:
+        return NotFound(detail)
+    if code is grpc.StatusCode.FAILED_PRECONDITION:
+        return FailedPrecondition(detail)
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDenied(detail)
+    return Unavailable(f"{region.name_zh}节点暂不可用，请稍后再试 ({region.value}: {code.name}: {detail})")
+
+
+class ObjectionService:
+    def __init__(self, reports: ReportService, clients: dict[Region, GrpcNodeClient]) -> None:
+        self.reports = reports
+        self.clients = clients
+        self.audit = reports.audit
+
+    def _assertion(self, principal: Principal, region: Region, subject: str, purpose: str) -> str:
+        return on_behalf_of(
+            self.reports.signing_key,
+            issuer=self.reports.issuer,
+            user=principal.username,
+            role=principal.role.value,
+            subject=subject,
+            purpose=purpose,
+            regions=[region],
+        )
+
+    async def _call(self, region: Region, method: str, request: Message, assertion: str) -> Any:
+        client = self.clients.get(region)
+        if client is None:
+            raise Unavailable(f"未配置{region.name_zh}节点 (no node configured for {region.value})")
+        try:
+            return await client.cases(method, request, timeout=CALL_TIMEOUT, assertion=assertion)
+        except grpc.aio.AioRpcError as error:
+            raise node_failure(region, error) from error
+
+    @staticmethod
+    def _authority(principal: Principal) -> None:
+        if principal.role not in AUTHORITIES:
+            raise PermissionDenied("仅认定机关工作人员或管理员可办理 (only agency officers and admins decide cases)")
+
+    @staticmethod
+    def _subject(principal: Principal) -> str:
+        if principal.role not in SUBJECTS or not principal.subject_id:
+            raise PermissionDenied("仅信用主体本人可提出异议或修复申请 (only the subject itself files a case)")
+        return principal.subject_id
+
+    # The subject's side
+
+    async def file(
+        self,
+        principal: Principal,
+        *,
+        report_no: str,
+        record_id: str,
+        kind: Kind,
+        reason: str,
+        attachment: tuple[str, bytes] | None = None,
+    ) -> Case:
+        """File a case against a record of one of the subject's own reports, with the
+        node that owns the record.
+
+        Raises:
+            PermissionDenied: not a subject, or another subject's report.
+            NotFound: no such report, or the record is not in it (or no longer current).
+            InvalidInput: no reason; an attachment that is not a PDF, PNG or JPEG of
+                at most 4 MiB.
+            FailedPrecondition: a case of the kind is already open on the record.
+            Unavailable: the owning node cannot be reached.
+        """
+        subject = self._subject(principal)
+        checked = check_attachment(*attachment) if attachment is not None else None
+        entry = await self.reports.registry.report_by_number(report_no.strip())
+        if entry is None or entry.subject_id != subject:
+            raise NotFound(f"您没有编号为 {report_no[:40]} 的报告 (no report {report_no[:40]} of yours)")
+        region = _region_of(verify(entry.jws, self.reports.keyring), record_id)
+        if region is None:
+            raise NotFound("该报告中没有此记录 (the record is not in this report)")
+        request = pb.FileObjectionRequest(
+            subject_id=subject, record_id=record_id, kind=convert.CASE_KIND_TO_PB[kind], reason=reason
+        )
+        if checked is not None:
+            request.attachment.CopyFrom(pb.Attachment(filename=checked.filename, data=checked.data))
+        assertion = self._assertion(principal, region, subject, f"{kind.name_zh}申请")
+        reply = await self._call(region, "FileObjection", request, assertion)
+        case = convert.case_from_pb(reply)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.OBJECTION_FILED,
+                subject,
+                f"{kind.name_zh}申请",
+                detail=f"{case.number} report={entry.report_no} record={record_id[:64]}",
+            )
+        )
+        return case
+
+    async def mine(self, principal: Principal) -> tuple[list[Case], dict[Region, str]]:
+        """The subject's cases in every region, newest first, and the regions that could
+        not be asked (with why).
+
+        Raises:
+            PermissionDenied: not a subject.
+        """
+        subject = self._subject(principal)
+
+        async def one(region: Region) -> list[Case]:
+            assertion = self._assertion(principal, region, subject, "查看异议办理进度")
+            request = pb.ListObjectionsRequest(subject_id=subject, limit=1000)
+            reply = await self._call(region, "ListObjections", request, assertion)
+            return [convert.case_from_pb(message) for message in reply.objections]
+
+        regions = list(self.clients)
+        answers = await asyncio.gather(*(one(region) for region in regions), return_exceptions=True)
+        cases: list[Case] = []
+        missing: dict[Region, str] = {}
+        for region, answer in zip(regions, answers, strict=True):
+            if isinstance(answer, CreditError):
+                missing[region] = answer.detail
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                cases.extend(answer)
+        cases.sort(key=lambda case: case.filed_at, reverse=True)
+        return cases, missing
+
+    async def get(self, principal: Principal, number: str, *, with_attachment: bool = False) -> Case:
+        """One case: the subject's own, or any for an authority.
+
+        Raises:
+            InvalidInput: not a case number.
+            NotFound: no such case (or another subject's).
+            PermissionDenied: neither the subject nor an authority.
+            Unavailable: the node cannot be reached.
+        """
+        region, _kind, _id = parse_case_number(number)
+        if principal.role in AUTHORITIES:
+            subject, asserted = "", BATCH
+        else:
+            subject = asserted = self._subject(principal)
+        assertion = self._assertion(principal, region, asserted, "查看异议办件")
+        request = pb.GetObjectionRequest(
+            number=number.strip().upper(), with_attachment=with_attachment, subject_id=subject
+        )
+        reply = await self._call(region, "GetObjection", request, assertion)
+        return convert.case_from_pb(reply)
+
+    # The authority's side
+
+    async def list(
+        self,
+        principal: Principal,
+        region: Region,
+        *,
+        state: State | None = None,
+        kind: Kind | None = None,
+        limit: int = 100,
+        before: str = "",
+    ) -> list[Case]:
+        """A region's cases, newest first, for an authority.
+
+        Raises:
+            PermissionDenied: not an agency officer or admin.
+            InvalidInput: a limit out of range or a bad ``before``.
+            Unavailable: the node cannot be reached.
+        """
+        self._authority(principal)
+        request = pb.ListObjectionsRequest(limit=limit, before=before)
+        if state is not None:
+            request.state = convert.CASE_STATE_TO_PB[state]
+        if kind is not None:
+            request.kind = convert.CASE_KIND_TO_PB[kind]
+        assertion = self._assertion(principal, region, BATCH, "异议办理")
+        reply = await self._call(region, "ListObjections", request, assertion)
+        return [convert.case_from_pb(message) for message in reply.objections]
+
+    async def resolve(
+        self,
+        principal: Principal,
+        number: str,
+        resolution: Resolution,
+        *,
+        note: str,
+        correction: Correction | None = None,
+    ) -> Case:
+        """Decide an open case; the node stores the outcome as the record's next version.
+
+        Raises:
+            PermissionDenied: not an agency officer or admin.
+            InvalidInput: a bad number, an outcome that does not fit, no note, a
+                missing or misplaced correction.
+            NotFound: no such case.
+            FailedPrecondition: the case is already closed.
+            Unavailable: the node cannot be reached.
+        """
+        self._authority(principal)
+        region, _kind, _id = parse_case_number(number)
+        request = pb.ResolveObjectionRequest(
+            number=number.strip().upper(), resolution=convert.RESOLUTION_TO_PB[resolution], note=note
+        )
+        if correction is not None:
+            request.correction.CopyFrom(_correction_to_pb(correction))
+        assertion = self._assertion(principal, region, BATCH, "异议办理")
+        reply = await self._call(region, "ResolveObjection", request, assertion)
+        case = convert.case_from_pb(reply)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.OBJECTION_RESOLVED,
+                case.subject_id,
+                "异议办理",
+                detail=f"{case.number} {resolution.value} version={case.new_version}",
+            )
+        )
+        return case
+
+    async def repair(self, principal: Principal, region: Region, record_id: str, *, note: str) -> Case:
+        """Apply a credit repair to a region's record, as its own event.
+
+        Raises:
+            PermissionDenied: not an agency officer or admin.
+            InvalidInput: no note.
+            NotFound: no such record.
+            FailedPrecondition: the record is not in force.
+            Unavailable: the node cannot be reached.
+        """
+        self._authority(principal)
+        assertion = self._assertion(principal, region, BATCH, "信用修复")
+        request = pb.RepairRecordRequest(record_id=record_id, note=note)
+        reply = await self._call(region, "RepairRecord", request, assertion)
+        case = convert.case_from_pb(reply)
+        await self.audit.record(
+            Event(
+                principal.username,
+                principal.role.value,
+                Action.CREDIT_REPAIRED,
+                case.subject_id,
+                "信用修复",
+                detail=f"{case.number} record={record_id[:64]} version={case.new_version}",
+            )
+        )
+        return case
+
+
+def _region_of(document: dict[str, object], record_id: str) -> Region | None:
+    """The region whose cell of the report holds the record."""
+    for line in document.get("lines", ()):  # type: ignore[attr-defined]
+        for cell in line["cells"]:
+            for record in cell.get("records", ()):
+                if record["record_id"] == record_id:
+                    return Region(cell["region"])
+    return None
+
+
+def _correction_to_pb(correction: Correction) -> pb.Correction:
+    out = pb.Correction(
+        category=correction.category or "", content=correction.content or "", decision_no=correction.decision_no or ""
+    )
+    for name in ("decided_on", "publicity_until", "removed_on"):
+        value = getattr(correction, name)
+        if value is not None:
+            getattr(out, name).CopyFrom(convert.date_to_pb(value))
+    return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def case_body(case: Case) -> dict[str, Any]:
+    """A case as the API shows it."""
+    record = case.record
+    return {
+        "number": case.number,
+        "region": case.region.value,
+        "region_name": case.region.name_zh,
+        "kind": case.kind.value,
+        "kind_name": case.kind.name_zh,
+        "state": case.state.value,
+        "state_name": "处理中" if case.state is State.OPEN else "已办结",
+        "record_id": case.record_id,
+        "record_version": case.record_version,
+        "subject_id": case.subject_id,
+        "reason": case.reason,
+        "attachment": None
+        if case.attachment is None
+        else {
+            "filename": case.attachment.filename,
+            "content_type": case.attachment.content_type,
+            "size": case.attachment.size,
+            "sha256": case.attachment.sha256,
+        },
+        "filed_by": case.filed_by,
+        "filed_at": _iso(case.filed_at),
+        "resolution": case.resolution.value if case.resolution else None,
+        "resolution_name": case.resolution.name_zh if case.resolution else None,
+        "resolution_note": case.resolution_note or None,
+        "resolved_by": case.resolved_by or None,
+        "resolved_at": _iso(case.resolved_at),
+        "new_version": case.new_version or None,
+        "record": None
+        if record is None
+        else {
+            "decision_no": record.decision_no,
+            "authority": record.authority,
+            "decided_on": record.decided_on.isoformat(),
+            "domain": record.domain,
+            "scope": record.scope.value,
+            "category": record.category,
+            "content": record.content,
+            "status": record.status.value,
+            "version": record.version,
+            "under_objection": record.under_objection,
+        },
+    }
+
+
+def correction_from_body(body: Any) -> Correction | None:
+    """A correction from its JSON form (``null`` or absent: none).
+
+    Raises:
+        InvalidInput: not an object, an unknown field, or a date that is not YYYY-MM-DD.
+    """
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise InvalidInput.for_field("correction", "更正内容应为 JSON 对象 (correction must be an object)")
+    fields = {"category", "content", "decision_no", "decided_on", "publicity_until", "removed_on"}
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise InvalidInput.for_field("correction", f"不能更正的字段 (fields that cannot be corrected: {unknown})")
+    values: dict[str, Any] = {}
+    for name, value in body.items():
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput.for_field(f"correction.{name}", "应为文本 (must be a string)")
+        if name in ("decided_on", "publicity_until", "removed_on"):
+            try:
+                values[name] = date.fromisoformat(value)
+            except ValueError:
+                raise InvalidInput.for_field(f"correction.{name}", "日期格式应为 YYYY-MM-DD") from None
+        else:
+            values[name] = value.strip()
+    return Correction(**values)
