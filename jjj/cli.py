@@ -388,6 +388,89 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def _print_case(case: Any, *, full: bool = False) -> None:
+    record = case.record
+    state = "处理中 open" if case.state.value == "open" else f"已办结 {case.resolution.value}"
+    print(f"{case.number}  {case.kind.name_zh}  {state}  {case.subject_id}  filed {case.filed_at:%Y-%m-%d %H:%M} UTC")
+    if record is not None:
+        print(f"  record {case.record_id} v{case.record_version} (now v{record.version}, {record.status.value}): "
+              f"{record.decision_no} {record.authority} {record.decided_on}")  # fmt: skip
+    if full:
+        print(f"  reason: {case.reason}")
+        if case.attachment is not None:
+            a = case.attachment
+            print(f"  attachment: {a.filename} ({a.content_type}, {a.size} bytes, sha256 {a.sha256})")
+        if case.resolution is not None:
+            print(f"  decided by {case.resolved_by} at {case.resolved_at:%Y-%m-%d %H:%M} UTC: {case.resolution_note}")
+            if case.new_version:
+                print(f"  stored as version {case.new_version}")
+
+
+def _cmd_objections(args: argparse.Namespace) -> int:
+    from credit.audit import Action, Event
+    from nodes.auditlog import AuditLog
+    from nodes.db import migrate, sync_engine
+    from nodes.objections import Correction, Kind, ObjectionDesk, Resolution, State
+
+    migrate(args.db)
+    engine = sync_engine(args.db)
+    desk = ObjectionDesk(engine, region=args.region)
+    audit = AuditLog(engine)
+
+    def audited(action: Action, case: Any, detail: str) -> None:
+        audit.record_now(Event(args.by, "authority", action, case.subject_id, "异议办理", detail=detail))
+
+    async def run() -> int:
+        if args.action == "list":
+            cases = await desk.list(
+                subject_id=args.subject.strip().upper() if args.subject else None,
+                state=State(args.state) if args.state else None,
+                kind=Kind(args.kind) if args.kind else None,
+                limit=args.limit,
+            )
+            for case in cases:
+                _print_case(case)
+            print(f"{len(cases)} case(s)", file=sys.stderr)
+        elif args.action == "show":
+            case = await desk.get(args.target, with_attachment=bool(args.save_attachment))
+            _print_case(case, full=True)
+            if args.save_attachment:
+                if case.attachment is None:
+                    raise InvalidInput.for_field("save-attachment", f"case {case.number} has no attachment")
+                Path(args.save_attachment).write_bytes(case.attachment.data)
+                print(f"attachment written to {args.save_attachment}", file=sys.stderr)
+        elif args.action == "resolve":
+            correction = Correction(
+                category=args.category,
+                content=args.content,
+                decided_on=args.decided_on,
+                publicity_until=args.publicity_until,
+                removed_on=args.removed_on,
+                decision_no=args.decision_no,
+            )
+            resolution = Resolution(args.outcome)
+            case = await desk.resolve(
+                args.target,
+                resolution,
+                note=args.note,
+                resolved_by=args.by,
+                correction=None if correction.empty else correction,
+            )
+            audited(Action.OBJECTION_RESOLVED, case, f"{case.number} {resolution.value} version={case.new_version}")
+            _print_case(case, full=True)
+        else:
+            case = await desk.repair(args.target, note=args.note, resolved_by=args.by)
+            audited(Action.CREDIT_REPAIRED, case, f"{case.number} record={case.record_id} version={case.new_version}")
+            _print_case(case, full=True)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    finally:
+        desk.close()
+        engine.dispose()
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from credit.signing import Keyring, VerificationError, verify
     from gateway.pdf import verify_pdf
@@ -516,6 +599,35 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--jwks", help="keys that signed the checkpoints: a file or an http(s) URL")
     audit.set_defaults(func=_cmd_audit)
 
+    objections = sub.add_parser(
+        "objections",
+        help="an authority's desk at a node: list, show and decide objections (异议) and credit repair (信用修复)",
+        description="Works on the node's database. Deciding a case (or applying a repair) stores the record's "
+        "next version, which the node's change feed sends to the gateway and the peers.",
+    )
+    objections.add_argument("action", choices=("list", "show", "resolve", "repair"))
+    objections.add_argument("target", nargs="?", help="show/resolve: the case number; repair: the record id")
+    objections.add_argument("--region", type=_region, required=True)
+    objections.add_argument("--db", required=True, help="the node's database URL")
+    objections.add_argument("--state", choices=("open", "closed"), help="list: only open or closed cases")
+    objections.add_argument("--kind", choices=("objection", "credit_repair"), help="list: only one kind")
+    objections.add_argument("--subject", help="list: one subject's cases")
+    objections.add_argument("--limit", type=int, default=100, help="list: at most this many (1–1000, default 100)")
+    objections.add_argument("--save-attachment", metavar="FILE", help="show: write the attachment to FILE")
+    objections.add_argument(
+        "--as",
+        dest="outcome",
+        choices=("upheld", "corrected", "revoked", "repaired", "refused"),
+        help="resolve: the decision (objections: upheld/corrected/revoked; repair applications: repaired/refused)",
+    )
+    objections.add_argument("--note", help="resolve/repair: the reasons or the repair decision's reference")
+    objections.add_argument("--by", help="resolve/repair: who decides (recorded with the case and in the audit log)")
+    for name in ("category", "content", "decision-no"):
+        objections.add_argument(f"--{name}", help=f"resolve --as corrected: the corrected {name.replace('-', ' ')}")
+    for name in ("decided-on", "publicity-until", "removed-on"):
+        objections.add_argument(f"--{name}", type=_date, help=f"resolve --as corrected: the corrected {name} date")
+    objections.set_defaults(func=_cmd_objections)
+
     demo = sub.add_parser("demo", help="seed and run the three demo nodes and the gateway on SQLite")
     demo.add_argument("--data-dir", default="var/demo")
     demo.add_argument("--base-port", type=int, default=50051)
@@ -523,6 +635,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--gateway-port", type=int, default=8080)
     demo.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _check_objection_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    needs = {
+        "list": (),
+        "show": ("target",),
+        "resolve": ("target", "outcome", "note", "by"),
+        "repair": ("target", "note", "by"),
+    }[args.action]
+    flags = {"target": "a case number or record id", "outcome": "--as", "note": "--note", "by": "--by"}
+    missing = [flags[name] for name in needs if not getattr(args, name)]
+    if missing:
+        parser.error(f"objections {args.action} needs {', '.join(missing)}")
+    if args.action == "list" and args.target:
+        parser.error("objections list takes no case number (use --subject, --state, --kind)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -533,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(os.environ.get("JJJ_LOG_FORMAT", "console"), os.environ.get("JJJ_LOG_LEVEL", "INFO"))
     if args.command == "seed" and bool(args.db) == bool(args.csv):
         parser.error("seed needs exactly one of --db or --csv")
+    if args.command == "objections":
+        _check_objection_args(parser, args)
     try:
         return int(args.func(args))
     except CreditError as exc:

@@ -107,3 +107,67 @@ def test_accounts_command(tmp_path: Path) -> None:
         registry.close()
     assert account is not None and account.subject_id == "91350100M000100Y43"
     assert account.password_hash.startswith("$argon2id$")
+
+
+def test_objections_desk_at_the_node(tmp_path: Path) -> None:
+    import asyncio
+
+    from credit.regions import Region
+    from nodes.db import sync_engine
+    from nodes.objections import Kind, ObjectionDesk
+    from tests.conftest import load
+    from tests.nodes.builders import penalty
+
+    db = f"sqlite:///{tmp_path / 'node.db'}"
+    record = penalty(decision_no="津罚-CLI")
+    load(db, [record])
+    engine = sync_engine(db)
+    desk = ObjectionDesk(engine, region=Region.TIANJIN)
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    from nodes.objections import check_attachment
+
+    case = asyncio.run(
+        desk.file(
+            subject_id=ACME,
+            record_id=record.record_id,
+            kind=Kind.OBJECTION,
+            reason="金额有误",
+            filed_by="acme",
+            attachment=check_attachment("证明.pdf", pdf),
+        )
+    )
+    desk.close()
+    engine.dispose()
+    base = ("objections", "--region", "tianjin", "--db", db)
+
+    listed = jjj(*base, "list", "--state", "open")
+    assert listed.returncode == 0, listed.stderr
+    assert case.number in listed.stdout and "处理中" in listed.stdout
+    saved = tmp_path / "out.pdf"
+    shown = jjj(*base, "show", case.number, "--save-attachment", str(saved))
+    assert shown.returncode == 0 and "金额有误" in shown.stdout and saved.read_bytes() == pdf
+
+    # Usage errors: exit 2 with a message, nothing decided.
+    missing = jjj(*base, "resolve", case.number, "--as", "corrected", "--by", "officer")
+    assert missing.returncode == 2 and "--note" in missing.stderr
+    bad = jjj(*base, "resolve", "TJ-QQ-1", "--as", "upheld", "--note", "x", "--by", "officer")
+    assert bad.returncode == 2 and "办件编号" in bad.stderr
+    empty = jjj(*base, "resolve", case.number, "--as", "corrected", "--note", "更正", "--by", "officer")
+    assert empty.returncode == 2 and "correction" in empty.stderr
+
+    done = jjj(
+        *base, "resolve", case.number, "--as", "corrected", "--content", "罚款人民币500元",
+        "--note", "金额更正", "--by", "officer-tj",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "stored as version 2" in done.stdout and "officer-tj" in done.stdout
+    again = jjj(*base, "resolve", case.number, "--as", "upheld", "--note", "x", "--by", "officer-tj")
+    assert again.returncode == 1 and "已办结" in again.stderr
+
+    repaired = jjj(*base, "repair", record.record_id, "--note", "津信修〔2025〕3号", "--by", "officer-tj")
+    assert repaired.returncode == 0 and "stored as version 3" in repaired.stdout
+    assert "TJ-XF-" in jjj(*base, "list", "--kind", "credit_repair").stdout
+
+    # Both decisions are in the node's audit log, whose chain is intact.
+    audit = jjj("audit", "verify", "--db", db)
+    assert audit.returncode == 0 and "2 entries" in audit.stdout, audit.stdout + audit.stderr
