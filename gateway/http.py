@@ -590,5 +590,5 @@ def build_app(
     app.router.add_get("/healthz", get_health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
-    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url, batches))
+    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url, batches, objections))
     return app

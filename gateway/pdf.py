@@ -372,6 +372,8 @@ def _record_text(number: int, record: Mapping[str, Any]) -> str:
     status = record.get("status")
     if status and status != "in_force":
         parts.append(f"状态：{RECORD_STATUS.get(str(status), str(status))}")
+    if record.get("objection") == "open":
+        parts.append("异议处理中")
     return f"（{number}）" + "；".join(parts)
 
 

@@ -20,21 +20,26 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
+from gateway.objections import AUTHORITIES, ObjectionService, case_body
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification
+from nodes.objections import Correction, Resolution
+from nodes.objections import Kind as CaseKind
+from nodes.objections import State as CaseState
 
 SESSION_COOKIE = "jjj_session"
 CSRF_COOKIE = "jjj_csrf"
@@ -87,6 +92,10 @@ ACTION_WORDS = {
     "refused": "被拒绝的查询",
     "login": "登录",
     "login_failed": "登录失败",
+    "objection_filed": "提交异议或修复申请",
+    "objection_viewed": "查看办件",
+    "objection_resolved": "办结异议或修复申请",
+    "credit_repaired": "信用修复",
 }
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
@@ -102,6 +111,7 @@ class Portal:
     grants: GrantService
     public_url: str
     batches: BatchService | None = None
+    objections: ObjectionService | None = None
     throttle: AddressThrottle = dataclasses.field(default_factory=AddressThrottle)
 
     @property
@@ -182,12 +192,15 @@ class Redirect(Exception):
         self.response = _redirect(location)
 
 
-async def _form(request: web.Request) -> dict[str, Any]:
-    """The posted form, once its CSRF token is checked.
+async def _form(request: web.Request, *, max_size: int = 0) -> dict[str, Any]:
+    """The posted form, once its CSRF token is checked; ``max_size`` allows a larger
+    body (an upload) than the application's default.
 
     Raises:
         PermissionDenied: a missing or wrong CSRF token.
     """
+    if max_size:
+        request = request.clone(client_max_size=max_size)
     form = dict(await request.post())
     sent, expected = str(form.get("csrf", "")), request.cookies.get(CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -450,9 +463,12 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
 
 
 async def post_verify(request: web.Request) -> web.StreamResponse:
-    form = await _form(request)
+    form = await _form(request, max_size=17 * 1024 * 1024)
     upload = form.get("file")
-    data = upload.file.read(16 * 1024 * 1024 + 1) if isinstance(upload, web.FileField) else b""
+    data = b""
+    if isinstance(upload, web.FileField):
+        with upload.file:
+            data = upload.file.read(16 * 1024 * 1024 + 1)
     if not data or len(data) > 16 * 1024 * 1024:
         raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
     return _verified_page(request, await _verify_upload(request.app[PORTAL], data))
@@ -500,14 +516,98 @@ async def _registered(service: ReportService, document: dict[str, Any]) -> Verif
     return await service.verify_report(entry.jws)
 
 
+def _objections(request: web.Request) -> ObjectionService:
+    objections = request.app[PORTAL].objections
+    if objections is None:
+        raise PermissionDenied("本站未开通异议办理 (objections are not handled here)")
+    return objections
+
+
 async def objection_page(request: web.Request) -> web.StreamResponse:
-    _signed_in(request)
-    return notice(
-        request,
-        "对记录提出异议",
-        "如认为报告中的记录有误，可向记录所属地区的决定机关提出异议，并附上理由与证明材料。",
-        "在线提交异议与信用修复申请的功能即将开通；在此之前，请联系记录所列的决定机关。",
-        back="/report",
+    who = _signed_in(request)
+    report_no = request.query.get("report", "")
+    issued = await request.app[PORTAL].service.get(who, report_no)
+    wanted = request.query.get("record", "")
+    for line in issued.document["lines"]:
+        for cell in line["cells"]:
+            for record in cell.get("records", ()):
+                if record["record_id"] == wanted:
+                    region = Region(cell["region"])
+                    return page(request, "objection_new.html", title="异议与信用修复申请", rec=record,
+                                report_no=report_no, region_name=region.name_zh)  # fmt: skip
+    raise NotFound("该报告中没有此记录 (the record is not in this report)")
+
+
+async def post_objection(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request, max_size=6 * 1024 * 1024)
+    upload = form.get("attachment")
+    attachment = None
+    if isinstance(upload, web.FileField):
+        with upload.file:
+            data = upload.file.read()
+        if data:
+            attachment = (upload.filename, data)
+    kind = str(form.get("kind", "objection"))
+    if kind not in ("objection", "credit_repair"):
+        raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is objection or credit_repair)")
+    case = await _objections(request).file(
+        who,
+        report_no=str(form.get("report_no", "")),
+        record_id=str(form.get("record_id", "")),
+        kind=CaseKind(kind),
+        reason=str(form.get("reason", "")),
+        attachment=attachment,
+    )
+    return _redirect(f"/objections?filed={case.number}")
+
+
+async def objections_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    service = _objections(request)
+    filed = request.query.get("filed", "")
+    message = f"申请已提交，办件编号 {filed[:20]}。处理结果将在此页显示。" if filed else ""
+    if who.role in AUTHORITIES:
+        region = Region.parse(request.query.get("region", "") or Region.BEIJING.value, field="region")
+        state = "closed" if request.query.get("state") == "closed" else "open"
+        cases = await service.list(who, region, state=CaseState(state))
+        return page(request, "objections.html", title="异议办理", authority=True, regions=list(Region),
+                    region=region, state=state, cases=[case_body(c) for c in cases], message=message)  # fmt: skip
+    cases, missing = await service.mine(who)
+    return page(request, "objections.html", title="我的异议与修复申请", authority=False, unavailable=missing,
+                cases=[case_body(c) for c in cases], message=message)  # fmt: skip
+
+
+async def post_objection_resolve(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    number = request.match_info["number"]
+    resolution = str(form.get("resolution", ""))
+    if resolution not in {r.value for r in Resolution}:
+        raise InvalidInput.for_field("resolution", "请选择处理结论 (choose a decision)")
+    content = str(form.get("content", "")).strip()
+    case = await _objections(request).resolve(
+        who,
+        number,
+        Resolution(resolution),
+        note=str(form.get("note", "")),
+        correction=Correction(content=content) if content else None,
+    )
+    return _redirect(f"/objections?region={case.region.value}&state=closed")
+
+
+async def objection_attachment(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    case = await _objections(request).get(who, request.match_info["number"], with_attachment=True)
+    if case.attachment is None:
+        raise NotFound(f"办件 {case.number} 没有附件 (case {case.number} has no attachment)")
+    return web.Response(
+        body=case.attachment.data,
+        content_type=case.attachment.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(case.attachment.filename)}",
+            "Content-Security-Policy": "sandbox",
+        },
     )
 
 
@@ -532,9 +632,12 @@ async def agency_page(request: web.Request) -> web.StreamResponse:
 
 async def post_agency(request: web.Request) -> web.StreamResponse:
     who = _officer(request)
-    form = await _form(request)
+    form = await _form(request, max_size=49 * 1024 * 1024)
     upload = form.get("file")
-    data = upload.file.read(48 * 1024 * 1024 + 1) if isinstance(upload, web.FileField) else b""
+    data = b""
+    if isinstance(upload, web.FileField):
+        with upload.file:
+            data = upload.file.read(48 * 1024 * 1024 + 1)
     if len(data) > 48 * 1024 * 1024:
         raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
     status = await _batches(request).submit(
@@ -604,6 +707,10 @@ def add_portal(app: web.Application, portal: Portal) -> None:
         ("GET", "/verify", verify_page),
         ("POST", "/verify", post_verify),
         ("GET", "/objections/new", objection_page),
+        ("POST", "/objections", post_objection),
+        ("GET", "/objections", objections_page),
+        ("POST", "/objections/{number}/resolve", post_objection_resolve),
+        ("GET", "/objections/{number}/attachment", objection_attachment),
         ("GET", "/agency", agency_page),
         ("POST", "/agency", post_agency),
         ("GET", "/agency/jobs/{job_id}", batch_page),

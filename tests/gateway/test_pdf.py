@@ -55,7 +55,7 @@ def record(number: int, region: Region) -> dict[str, Any]:
         "removed_on": None,
         "record_id": f"{region.value}-{number}",
         "version": 1,
-    }
+    } | ({"objection": "open"} if number == 17 else {})
 
 
 def document(verdict: str, *, records: int = 0) -> dict[str, Any]:
@@ -249,6 +249,7 @@ def test_records_are_printed_with_number_authority_date_and_content(printed: Cal
             assert value in text
     assert "未按规定公示年度报告信息" in text
     assert "另有1条记录按规则不计入" in text
+    assert text.count("异议处理中") == 1  # the one record under objection
 
 
 def test_a_long_report_runs_onto_several_pages(printed: Callable[[str], Printed]) -> None:

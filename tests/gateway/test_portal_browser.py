@@ -251,3 +251,65 @@ async def test_an_agency_officer_batch_checks_in_the_browser(gateway, browser, t
     await (await download.value).save_as(table)
     rows = table.read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 1 + len(ids) + 1 and "代码无效" in rows[-1]
+
+
+async def test_an_objection_from_the_report_page_to_its_outcome(gateway, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, running, _ = gateway
+    base = running.url
+    proof = tmp_path / "复议决定书.pdf"
+    proof.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+
+    subject = await (await _context(browser)).new_page()
+    await _login(subject, base, "records-co", "demo-records-2024")
+    await subject.click("button:has-text('查询三地并出具报告')")
+    await subject.wait_for_load_state()
+    code = (await subject.locator("dd.code").first.inner_text()).strip()
+    await subject.locator("a:has-text('提出异议或信用修复申请')").first.click()
+    await subject.wait_for_load_state()
+    assert "异议与信用修复申请" in await subject.locator("h1").inner_text()
+    decision_no = (await subject.locator(".card p").first.inner_text()).split("：", 1)[1]
+    await subject.fill("#reason", "该处罚已被行政复议决定撤销")
+    await subject.set_input_files("#attachment", str(proof))
+    await _shot(subject, "20-objection-form")
+    await subject.click("button:has-text('提交申请')")
+    await subject.wait_for_load_state()
+    assert subject.url.split("?")[0].endswith("/objections")
+    case = subject.locator("section.case").first
+    number = (await case.locator("h2").inner_text()).split(" ")[0]
+    assert "处理中" in await case.inner_text() and "复议决定书.pdf" in await case.inner_text()
+    await _shot(subject, "21-objection-filed")
+
+    # A new report marks the record 异议处理中.
+    await subject.goto(base + "/report")
+    await subject.click("button:has-text('查询三地并出具报告')")
+    await subject.wait_for_load_state()
+    marked = subject.locator(".record", has=subject.locator(".objection-open"))
+    assert await marked.count() == 1 and decision_no in await marked.inner_text()
+
+    # An officer decides it in the portal, in the queue of the record's region.
+    officer = await (await _context(browser)).new_page()
+    await _login(officer, base, "agency", "demo-agency-2024")
+    region = {"BJ": "beijing", "TJ": "tianjin", "HE": "hebei"}[number[:2]]
+    await officer.goto(f"{base}/objections?region={region}")
+    section = officer.locator("section.case", has=officer.locator(f"h2:has-text('{number}')"))
+    async with officer.expect_download() as download:
+        await section.locator("a:has-text('复议决定书.pdf')").click()
+    assert (await (await download.value).path()).read_bytes() == proof.read_bytes()
+    await section.locator("input[name=resolution][value=revoked]").check()
+    await section.locator("textarea[name=note]").fill("经复核，原处罚决定已撤销")
+    await _shot(officer, "22-objection-queue")
+    await section.locator("button:has-text('办结')").click()
+    await officer.wait_for_load_state()
+    assert "state=closed" in officer.url and number in await officer.locator("main").inner_text()
+
+    # The subject sees the outcome; the first report's verify page says it was superseded.
+    await subject.goto(base + "/objections")
+    text = await subject.locator("section.case").first.inner_text()
+    assert "已办结" in text and "已撤销" in text and "经复核，原处罚决定已撤销" in text
+    await _shot(subject, "23-objection-outcome")
+    for _ in range(100):
+        await subject.goto(f"{base}/verify?code={code}")
+        if "已更新" in await subject.locator("main").inner_text():
+            break
+        await subject.wait_for_timeout(100)
+    assert "已更新" in await subject.locator("main").inner_text()
