@@ -98,7 +98,12 @@ async def main(args: argparse.Namespace) -> None:
             procs.append(spawn_node(region, urls[region][0], port, jwks))
             nodes.append(f"{region.value}=127.0.0.1:{port}")
         gateway_db = work / "batch-gateway.db"
-        gateway_db.unlink(missing_ok=True)
+        for stale in (
+            gateway_db,
+            gateway_db.with_name(gateway_db.name + "-wal"),
+            gateway_db.with_name(gateway_db.name + "-shm"),
+        ):
+            stale.unlink(missing_ok=True)
         registry = Registry.open(f"sqlite:///{gateway_db}")
         seed_demo_accounts(registry)
         registry.close()

@@ -69,9 +69,7 @@ class SupersedeWatcher:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _read_cursor(self, region: Region) -> int:
         with self.registry.engine.connect() as conn:
@@ -93,8 +91,12 @@ class SupersedeWatcher:
                         await queue.put((change.seq, change.record.record_id, change.record.version))
                 except grpc.aio.AioRpcError as error:
                     log.info("change_feed_interrupted", region=region.value, code=error.code().name)
-                finally:
-                    await queue.put(None)
+                except Exception:
+                    log.exception("change_feed_failed", region=region.value)
+                # Not in a ``finally``: when the watcher is stopped, the reader is
+                # cancelled, possibly while waiting on a full queue that nobody reads
+                # any more; waiting to put the end marker there would never return.
+                await queue.put(None)
 
             reader = asyncio.create_task(read(cursor, queue))
             try:

@@ -71,3 +71,37 @@ async def test_a_revoked_record_supersedes_the_reports_that_contained_it(gateway
     running.watcher.start()
     await asyncio.sleep(0.5)
     assert (await api.call("GET", f"/api/v1/verify/{second['verification_code']}"))[1]["status"] == "valid"
+
+
+async def test_the_watcher_stops_while_a_feed_outpaces_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A reader blocked on a full queue is cancelled cleanly: stopping never hangs."""
+    import time
+
+    from gateway.registry import Registry
+    from gateway.supersede import SupersedeWatcher
+    from protos.credit.v1 import node_pb2 as pb
+
+    class EndlessFeed:
+        region = Region.BEIJING
+
+        async def watch_changes(self, after_seq: int):  # type: ignore[no-untyped-def]
+            seq = after_seq
+            while True:
+                seq += 1
+                yield pb.RecordChange(seq=seq, record=pb.CreditRecord(record_id=f"r{seq}", version=1))
+
+    registry = Registry.open(f"sqlite:///{tmp_path / 'gateway.db'}")
+    watcher = SupersedeWatcher(registry, [EndlessFeed()])  # type: ignore[list-item]
+    slow = watcher._apply
+
+    def applying_slowly(*args):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)  # the queue fills while a batch is written
+        return slow(*args)
+
+    watcher._apply = applying_slowly  # type: ignore[method-assign]
+    watcher.start()
+    await asyncio.sleep(0.5)
+    stopping = asyncio.create_task(watcher.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=10)
+    assert stopping in done, "the watcher did not stop"
+    registry.close()
