@@ -91,6 +91,13 @@ class BatchTooLarge(InvalidInput):
     title = "Batch too large"
 
 
+class PayloadTooLarge(InvalidInput):
+    """A request body larger than the route takes; nothing was read into storage."""
+
+    http_status = 413
+    title = "Payload too large"
+
+
 class NotFound(CreditError):
     grpc_code = "NOT_FOUND"
     http_status = 404

@@ -22,10 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from credit.audit import Entry
 from credit.errors import (
-    BatchTooLarge,
     CreditError,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     PermissionDenied,
     TooManyAttempts,
     Unauthenticated,
@@ -346,13 +346,15 @@ async def get_audit(request: web.Request) -> web.Response:
 MAX_LIST_BYTES = 48 * 1024 * 1024  # a million identifiers with room to spare
 
 
-async def _body(request: web.Request, limit: int) -> bytes:
+async def _body(request: web.Request, limit: int, *, field: str = "subjects", what: str = "名单") -> bytes:
     # Read past the application's small default body limit, for this route only.
     data = bytearray()
     async for piece in request.content.iter_chunked(65536):
         data += piece
         if len(data) > limit:
-            raise BatchTooLarge.for_field("subjects", f"名单超过 {limit // 1024 // 1024} MB (the list is too large)")
+            raise PayloadTooLarge.for_field(
+                field, f"{what}超过 {limit // 1024 // 1024} MB (the {field} is too large: at most {limit:,} bytes)"
+            )
     return bytes(data)
 
 
@@ -429,14 +431,15 @@ async def _objection_form(request: web.Request) -> tuple[dict[str, Any], tuple[s
                 data += chunk
                 total += len(chunk)
                 if total > MAX_OBJECTION_BYTES:
-                    raise InvalidInput.for_field("attachment", "附件不能超过 4 MB (the attachment is too large)")
+                    raise PayloadTooLarge.for_field("attachment", "附件不能超过 4 MB (the attachment is too large)")
             if part.name == "attachment" and part.filename:
                 if data:
                     attachment = (part.filename, bytes(data))
             elif part.name:
                 fields[part.name] = data.decode("utf-8", errors="replace")
         return fields, attachment
-    body = json.loads(await _body(request, MAX_OBJECTION_BYTES)) if request.can_read_body else {}
+    raw = await _body(request, MAX_OBJECTION_BYTES, field="attachment", what="附件") if request.can_read_body else b""
+    body = json.loads(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidInput.for_field("body", "请求体应为 JSON 对象 (the body must be a JSON object)")
     given = _field(body, "attachment", dict)

@@ -275,6 +275,7 @@ OPENAPI: dict[str, Any] = {
                     "403": _PROBLEM,
                     "404": _PROBLEM,
                     "409": _PROBLEM,
+                    "413": _PROBLEM,
                     "503": _PROBLEM,
                 },
             },

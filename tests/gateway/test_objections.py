@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import json
 from typing import Any
 
 import aiohttp
@@ -123,6 +125,26 @@ async def test_credit_repair_and_bad_requests(gateway) -> None:  # type: ignore[
     await refused(owner, {**good, "attachment": bad_file}, 400, "attachment")
     await refused(owner, {**good, "attachment": {"content_base64": "%%%"}}, 400, "attachment.content_base64")
     assert (await api.call("POST", "/api/v1/objections", owner, data=b"{not json"))[0] == 400
+    # Too large to take, as a form upload or as JSON: 413, and nothing filed.
+    huge = PDF + b"0" * (7 << 20)
+    form = aiohttp.FormData(good)
+    form.add_field("attachment", io.BytesIO(huge), filename="big.pdf", content_type="application/pdf")
+    status, problem, _ = await api.call("POST", "/api/v1/objections", owner, data=form)
+    assert status == 413 and problem["invalid-params"][0]["name"] == "attachment"
+    big_json = {**good, "attachment": {"filename": "big.pdf", "content_base64": base64.b64encode(huge).decode()}}
+    body = io.BytesIO(json.dumps(big_json).encode())
+    headers = {"Content-Type": "application/json"}
+    assert (await api.call("POST", "/api/v1/objections", owner, data=body, headers=headers))[0] == 413
+    # Within the request limit but over the attachment's: the node's rule, a 400.
+    over = {
+        **good,
+        "attachment": {"filename": "x.pdf", "content_base64": base64.b64encode(PDF + b"0" * (4 << 20)).decode()},
+    }
+    got, problem, _ = await api.call(
+        "POST", "/api/v1/objections", owner, data=io.BytesIO(json.dumps(over).encode()), headers=headers
+    )
+    assert got == 400 and problem["invalid-params"][0]["name"] == "attachment", problem
+    assert (await api.call("GET", "/api/v1/objections", owner))[1]["objections"] == []
 
     # A credit repair application, refused; then the authority applies the repair directly.
     status, applied, _ = await api.call("POST", "/api/v1/objections", owner, json={**good, "kind": "credit_repair"})
