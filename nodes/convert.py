@@ -199,13 +199,16 @@ def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
         catalogue_version=batch.catalogue_version,
     )
     _set_time(out.data_as_of, batch.data_as_of)
-    checks = out.checks
+    add = out.checks.add
+    kinds = KIND_TO_PB
     for check in batch.checks:
-        item = checks.add(subject_id=check.raw_id)
-        if check.summary is None:
-            item.rejected = check.rejected
+        summary = check.summary
+        if summary is None:
+            add(subject_id=check.raw_id, rejected=check.rejected)
+        elif not summary.hits and not summary.subject.warnings:
+            add(subject_id=check.raw_id, subject_kind=kinds[summary.subject.kind])  # most subjects
         else:
-            _check_to_pb(item, check.summary)
+            _check_to_pb(add(subject_id=check.raw_id), summary)
     return out
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from credit.catalogue import Catalogue, Scope
-from credit.errors import BatchTooLarge, CreditError, InvalidInput, NotFound
-from credit.identifiers import Subject, SubjectKind, parse_subject
+from credit.errors import BatchTooLarge, InvalidInput, NotFound
+from credit.identifiers import Subject, SubjectKind, parse_subject, parse_subjects
 from credit.profiles import ReportProfile, get_profile
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus, SubjectResult, SubjectSummary, evaluate, summary_from_counts
@@ -171,13 +171,7 @@ class NodeService:
             )
         self._check_purpose(purpose)
         profile, window = self._rules(options)
-        today = self._today()
-        parsed: list[Subject | str] = []
-        for raw in subject_ids:
-            try:
-                parsed.append(parse_subject(raw, pilot_codes=self.pilot_codes, today=today))
-            except CreditError as exc:
-                parsed.append(exc.detail)
+        parsed = parse_subjects(subject_ids, pilot_codes=self.pilot_codes, today=self._today())
         valid_ids = [p.id for p in parsed if isinstance(p, Subject)]
         found = await self.store.counted(valid_ids, profile, window)
         checks = []

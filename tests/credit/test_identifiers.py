@@ -333,3 +333,34 @@ def test_any_single_digit_substitution_in_a_resident_id_is_detected(body: str, p
 def test_only_the_right_check_character_is_accepted(body: str, check: str) -> None:
     problems = resident_id_problems(body + check)
     assert (problems == []) == (check == resident_id_check_char(body))
+
+
+_CODE_CHARS = st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXYZIOSV x-１")
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(_CODE_CHARS, min_size=0, max_size=20),
+            st.text(st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXY"), min_size=17, max_size=17).map(
+                lambda body: make_uscc(body)
+            ),
+            st.text(st.sampled_from("0123456789"), min_size=17, max_size=17).map(lambda body: body + "X"),
+        ),
+        max_size=30,
+    )
+)
+def test_parse_subjects_agrees_with_parse_subject(raws: list[str]) -> None:
+    """The batch form answers exactly as one-at-a-time parsing: the same subject, or its reason."""
+    from credit.identifiers import parse_subjects
+
+    pilot = frozenset(raws[:1])
+    today = date(2025, 6, 16)
+    expected: list[object] = []
+    for raw in raws:
+        try:
+            expected.append(parse_subject(raw, pilot_codes=pilot, today=today))
+        except InvalidIdentifier as exc:
+            expected.append(exc.detail)
+    assert parse_subjects(raws, pilot_codes=pilot, today=today) == expected
