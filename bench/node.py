@@ -333,10 +333,19 @@ TARGETS = {
 }
 
 
+OTHER_SECTIONS = ("Gateway (", "Batch checks (", "Replication (")
+
+
 def write_report(path: Path, results: Results, args: argparse.Namespace) -> None:
     rows = "\n".join(f"| {key} | {TARGETS.get(key, '')} | {value} |" for key, value in results.figures.items())
     notes_path = path.with_name("BENCHMARKS-notes.md")
     notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
+    # The other benchmarks' sections (gateway, batch checks, replication) stay as they are.
+    others = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        starts = [i for i in (old.find(f"\n## {title}") for title in OTHER_SECTIONS) if i >= 0]
+        others = old[min(starts) :] if starts else ""
     path.write_text(
         TEMPLATE.format(
             records=args.records,
@@ -347,7 +356,9 @@ def write_report(path: Path, results: Results, args: argparse.Namespace) -> None
             batch_total=f"{args.batch_total:,}",
             chunk=f"{args.chunk:,}",
             notes=notes,
-        ),
+        ).rstrip("\n")
+        + "\n"
+        + others,
         encoding="utf-8",
     )
     print(f"wrote {path}")
