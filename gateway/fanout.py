@@ -194,6 +194,19 @@ class GrpcNodeClient:
             for change in batch.changes:
                 yield change
 
+    async def head_seq(self, *, timeout: float) -> int:
+        """The highest change-feed position the node has stored.
+
+        Raises:
+            grpc.aio.AioRpcError: the call failed.
+        """
+        # Asked from beyond any position the feed can reach, the feed answers at once
+        # with one empty batch that names its head.
+        request = pb.WatchChangesRequest(after_seq=2**63 - 1, follow=False, max_batch=1)
+        async for batch in self._stub.WatchChangeBatches(request, timeout=timeout):
+            return int(batch.head_seq)
+        return 0
+
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
         request = pb.GetCatalogueRequest(origin=origin.value if origin is not None else "")
         try:

@@ -136,6 +136,8 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         ),
         access_log=None,
     )
+    watcher = SupersedeWatcher(registry, clients)
+    await watcher.start_new_registry_at_heads()  # before any report can be issued
     await runner.setup()
     site = web.TCPSite(runner, host, int(port))
     await site.start()
@@ -160,7 +162,7 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     running.service = service
     running.batches = batches
     await batches.resume_all()
-    running.watcher = SupersedeWatcher(registry, clients)
+    running.watcher = watcher
     running.watcher.start()
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [

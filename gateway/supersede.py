@@ -63,6 +63,36 @@ class SupersedeWatcher:
         self.retry = retry
         self._tasks: list[asyncio.Task[None]] = []
 
+    async def start_new_registry_at_heads(self, *, timeout: float = 5.0) -> None:
+        """Let a gateway whose registry holds no report skip the feeds' history.
+
+        No change stored before now can supersede a report issued after it, so a gateway
+        starting with an empty registry follows each region from the node's current head
+        instead of replaying every version the region ever stored (minutes of work for a
+        region of millions of records). Call it before the gateway issues reports. A
+        region that has a cursor already, or whose node does not answer, is left to
+        follow from where it is.
+        """
+        if await asyncio.to_thread(self._has_reports):
+            return
+
+        async def one(client: GrpcNodeClient) -> None:
+            if await asyncio.to_thread(self._read_cursor, client.region):
+                return
+            try:
+                head = await client.head_seq(timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                log.info("feed_head_unknown", region=client.region.value, code=error.code().name)
+                return
+            await asyncio.to_thread(self._apply, client.region, [], head)
+            log.info("feed_followed_from_head", region=client.region.value, seq=head)
+
+        await asyncio.gather(*(one(client) for client in self.clients))
+
+    def _has_reports(self) -> bool:
+        with self.registry.engine.connect() as conn:
+            return conn.execute(select(reports.c.report_no).limit(1)).first() is not None
+
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._follow(client)) for client in self.clients]
 

@@ -105,3 +105,22 @@ async def test_the_watcher_stops_while_a_feed_outpaces_it(tmp_path) -> None:  # 
     done, _ = await asyncio.wait({stopping}, timeout=10)
     assert stopping in done, "the watcher did not stop"
     registry.close()
+
+
+async def test_a_new_gateway_follows_the_feeds_from_their_heads(gateway) -> None:  # type: ignore[no-untyped-def]
+    """With no report registered, no earlier change can supersede anything: the feeds'
+    history is skipped, not replayed; a gateway with reports keeps its cursors."""
+    from sqlalchemy import select
+
+    from gateway.registry import feed_cursors
+    from protos.credit.v1 import node_pb2 as pb
+
+    _api, running, nodes = gateway
+    with running.registry.engine.connect() as conn:
+        cursors = dict(conn.execute(select(feed_cursors.c.region, feed_cursors.c.seq)).all())
+    heads = {}
+    for region, handle in nodes.items():
+        changes = [c async for c in handle.stub.WatchChanges(pb.WatchChangesRequest(after_seq=0))]
+        heads[region.value] = changes[-1].seq if changes else 0
+        assert await next(c for c in running.clients if c.region is region).head_seq(timeout=5) == heads[region.value]
+    assert any(heads.values()) and cursors == heads
