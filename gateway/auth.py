@@ -55,6 +55,7 @@ class Principal:
     role: Role
     subject_id: str | None
     issuer: str
+    region: str | None = None  # an agency officer's region; None: every region
 
 
 def hash_password(password: str) -> str:
@@ -115,6 +116,8 @@ class Sessions:
             "role": account.role,
             "subject": account.subject_id,
         }
+        if account.region:
+            claims["region"] = account.region
         token = jwt.encode(claims, self.signing_key.private, algorithm="EdDSA", headers={"kid": self.signing_key.kid})
         return token, int(self.lifetime.total_seconds())
 
@@ -167,7 +170,10 @@ class Sessions:
             role = Role(claims["role"])
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("会话无效 (no valid role)") from exc
-        principal = Principal(str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]))
+        region = claims.get("region")
+        principal = Principal(
+            str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]), str(region) if region else None
+        )
         return principal, float(claims["exp"]), str(header["kid"])
 
 

@@ -44,6 +44,9 @@ class AccountRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # An agency officer's region (whose authorities' objections the officer decides);
+    # None: every region (the federation's credit centre).
+    region: Mapped[str | None] = mapped_column(String(10), nullable=True)
 
 
 class GrantRow(Base):

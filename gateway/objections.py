@@ -107,9 +107,15 @@ class ObjectionService:
             raise node_failure(region, error) from error
 
     @staticmethod
-    def _authority(principal: Principal) -> None:
+    def _authority(principal: Principal, region: Region) -> None:
+        """An agency officer of the region (or of every region), or an admin."""
         if principal.role not in AUTHORITIES:
             raise PermissionDenied("仅认定机关工作人员或管理员可办理 (only agency officers and admins decide cases)")
+        if principal.role is Role.AGENCY and principal.region and principal.region != region.value:
+            raise PermissionDenied(
+                f"您只能办理本地区的办件，此件属于{region.name_zh} "
+                f"(an officer of {principal.region} decides that region's cases only; this is {region.value})"
+            )
 
     @staticmethod
     def _subject(principal: Principal) -> str:
@@ -203,11 +209,12 @@ class ObjectionService:
         Raises:
             InvalidInput: not a case number.
             NotFound: no such case (or another subject's).
-            PermissionDenied: neither the subject nor an authority.
+            PermissionDenied: neither the subject nor an authority (of the case's region).
             Unavailable: the node cannot be reached.
         """
         region, _kind, _id = parse_case_number(number)
         if principal.role in AUTHORITIES:
+            self._authority(principal, region)
             subject, asserted = "", BATCH
         else:
             subject = asserted = self._subject(principal)
@@ -233,11 +240,11 @@ class ObjectionService:
         """A region's cases, newest first, for an authority.
 
         Raises:
-            PermissionDenied: not an agency officer or admin.
+            PermissionDenied: not an agency officer or admin (of the region).
             InvalidInput: a limit out of range or a bad ``before``.
             Unavailable: the node cannot be reached.
         """
-        self._authority(principal)
+        self._authority(principal, region)
         request = pb.ListObjectionsRequest(limit=limit, before=before)
         if state is not None:
             request.state = convert.CASE_STATE_TO_PB[state]
@@ -259,15 +266,15 @@ class ObjectionService:
         """Decide an open case; the node stores the outcome as the record's next version.
 
         Raises:
-            PermissionDenied: not an agency officer or admin.
+            PermissionDenied: not an agency officer or admin (of the case's region).
             InvalidInput: a bad number, an outcome that does not fit, no note, a
                 missing or misplaced correction.
             NotFound: no such case.
             FailedPrecondition: the case is already closed.
             Unavailable: the node cannot be reached.
         """
-        self._authority(principal)
         region, _kind, _id = parse_case_number(number)
+        self._authority(principal, region)
         request = pb.ResolveObjectionRequest(
             number=number.strip().upper(), resolution=convert.RESOLUTION_TO_PB[resolution], note=note
         )
@@ -292,13 +299,13 @@ class ObjectionService:
         """Apply a credit repair to a region's record, as its own event.
 
         Raises:
-            PermissionDenied: not an agency officer or admin.
+            PermissionDenied: not an agency officer or admin (of the region).
             InvalidInput: no note.
             NotFound: no such record.
             FailedPrecondition: the record is not in force.
             Unavailable: the node cannot be reached.
         """
-        self._authority(principal)
+        self._authority(principal, region)
         assertion = self._assertion(principal, region, BATCH, "信用修复")
         request = pb.RepairRecordRequest(record_id=record_id, note=note)
         reply = await self._call(region, "RepairRecord", request, assertion)

@@ -56,6 +56,7 @@ class Account:
     display_name: str
     failed_logins: int = 0
     locked_until: datetime | None = None
+    region: str | None = None  # an agency officer's region; None: every region
 
 
 # Statements built once: SQLAlchemy caches their compiled form, and building a

@@ -295,13 +295,22 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     subject = parse_subject(args.subject, field="subject").id if args.subject else None
     if role in (Role.ENTERPRISE, Role.PERSON) and subject is None:
         raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
+    if args.region is not None and role is not Role.AGENCY:
+        raise InvalidInput.for_field("region", "only an agency officer's account has a region")
     password = sys.stdin.readline().rstrip("\n")
     if len(password) < 12:
         raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")
     registry = Registry.open(settings.db_url)
     try:
         registry.add_account(
-            Account(args.username, hash_password(password), role.value, subject, args.name or args.username)
+            Account(
+                args.username,
+                hash_password(password),
+                role.value,
+                subject,
+                args.name or args.username,
+                region=args.region.value if args.region is not None else None,
+            )
         )
     finally:
         registry.close()
@@ -571,6 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--role", required=True, help="enterprise, person, third_party, agency or admin")
     accounts.add_argument("--subject", help="the enterprise's or person's identifier")
     accounts.add_argument("--name", help="display name")
+    accounts.add_argument(
+        "--region",
+        type=_region,
+        help="an agency officer's region: the officer lists and decides that region's objections only "
+        "(default: every region)",
+    )
     accounts.add_argument("--db", help="registry database URL")
     accounts.set_defaults(func=_cmd_accounts)
 

@@ -95,6 +95,11 @@ def test_accounts_command(tmp_path: Path) -> None:
     assert accounts("acme", "--role", "boss", password="a-long-enough-secret").returncode == 2
     short = accounts("acme", "--role", "admin", password="short")
     assert short.returncode == 2 and "12 characters" in short.stderr
+    scoped = accounts("officer", "--role", "agency", "--region", "天津", password="a-long-enough-secret")
+    assert scoped.returncode == 0, scoped.stderr
+    wrong = accounts("acme2", "--role", "admin", "--region", "tianjin", password="a-long-enough-secret")
+    assert wrong.returncode == 2 and "region" in wrong.stderr
+    assert accounts("officer", "--role", "agency", "--region", "mars", password="a-long-enough-secret").returncode == 2
 
     from gateway.registry import Registry
 
@@ -102,6 +107,8 @@ def test_accounts_command(tmp_path: Path) -> None:
     try:
         import asyncio
 
+        officer = asyncio.run(registry.account("officer"))
+        assert officer is not None and officer.region == "tianjin"
         account = asyncio.run(registry.account("acme"))
     finally:
         registry.close()

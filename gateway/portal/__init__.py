@@ -568,10 +568,11 @@ async def objections_page(request: web.Request) -> web.StreamResponse:
     filed = request.query.get("filed", "")
     message = f"申请已提交，办件编号 {filed[:20]}。处理结果将在此页显示。" if filed else ""
     if who.role in AUTHORITIES:
-        region = Region.parse(request.query.get("region", "") or Region.BEIJING.value, field="region")
+        own = [Region(who.region)] if who.role is Role.AGENCY and who.region else list(Region)
+        region = Region.parse(request.query.get("region", "") or own[0].value, field="region")
         state = "closed" if request.query.get("state") == "closed" else "open"
         cases = await service.list(who, region, state=CaseState(state))
-        return page(request, "objections.html", title="异议办理", authority=True, regions=list(Region),
+        return page(request, "objections.html", title="异议办理", authority=True, regions=own,
                     region=region, state=state, cases=[case_body(c) for c in cases], message=message)  # fmt: skip
     cases, missing = await service.mine(who)
     return page(request, "objections.html", title="我的异议与修复申请", authority=False, unavailable=missing,

@@ -183,3 +183,35 @@ async def test_a_region_that_is_down_is_named_not_hidden(gateway) -> None:  # ty
     await asyncio.sleep(0)
     status, mine, _ = await api.call("GET", "/api/v1/objections", owner)
     assert status == 200 and list(mine["unavailable"]) == [next(iter(nodes)).value]
+
+
+async def test_an_officer_of_one_region_decides_that_regions_cases_only(gateway) -> None:  # type: ignore[no-untyped-def]
+    from gateway.auth import hash_password
+    from gateway.registry import Account
+
+    api, running, _nodes = gateway
+    running.registry.add_account(
+        Account("officer-tj", hash_password("officer-tj-2024"), "agency", None, "天津市认定机关", region="tianjin")
+    )
+    owner = await api.login("records-co", "demo-records-2024")
+    officer = await api.login("officer-tj", "officer-tj-2024")
+    _, report, _ = await api.call("POST", "/api/v1/reports", owner, json={"years": 3})
+    numbers = {}
+    for region in ("beijing", "tianjin"):
+        record = records_in(report["report"], region)[0]
+        body = {"report_no": report["report_no"], "record_id": record["record_id"], "reason": "记录有误"}
+        numbers[region] = (await api.call("POST", "/api/v1/objections", owner, json=body))[1]["number"]
+
+    assert (await api.call("GET", "/api/v1/objections?region=beijing", officer))[0] == 403
+    _, queue, _ = await api.call("GET", "/api/v1/objections?region=tianjin", officer)
+    assert [c["number"] for c in queue["objections"]] == [numbers["tianjin"]]
+    decision = {"resolution": "upheld", "note": "经核实，维持"}
+    status, problem, _ = await api.call(
+        "POST", f"/api/v1/objections/{numbers['beijing']}/resolve", officer, json=decision
+    )
+    assert status == 403 and "tianjin" in problem["detail"]
+    assert (await api.call("GET", f"/api/v1/objections/{numbers['beijing']}", officer))[0] == 403
+    repair = {"region": "beijing", "record_id": records_in(report["report"], "beijing")[0]["record_id"], "note": "x"}
+    assert (await api.call("POST", "/api/v1/repairs", officer, json=repair))[0] == 403
+    status, done, _ = await api.call("POST", f"/api/v1/objections/{numbers['tianjin']}/resolve", officer, json=decision)
+    assert status == 200 and done["resolved_by"] == "officer-tj"
