@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.gateway import ROWS_PER_SUBJECT, _spawn, _wait_http, seed, spawn_node
-from bench.node import machine
+from bench.node import machine, write_section
 from credit.regions import Region
 from gateway.demo import seed_demo_accounts
 from gateway.keys import KeyStore
@@ -222,16 +222,7 @@ stored per chunk and region as the node sent them, and the table is read back ch
 chunk, so the gateway's memory during a run does not depend on the number of subjects;
 the posted list itself is held while it is parsed and chunked.
 """
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    marker = f"\n## Batch checks ({args.records:,} records per node, three nodes, {backend})"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n" + section
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
+    write_section(path, f"Batch checks ({args.records:,} records per node, three nodes, {backend})", section)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.node import machine, percentile
+from bench.node import machine, percentile, write_section
 from credit.regions import Region
 from gateway.demo import seed_demo_accounts
 from gateway.keys import KeyStore
@@ -399,16 +399,7 @@ proxies in the generator's process.
 {rows}
 
 {notes}"""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    marker = "\n## Gateway ("
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n" + section
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
+    write_section(path, "Gateway (", section)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,21 @@ def pg_schema(prefix: str = "bench") -> Iterator[str]:
         admin.dispose()
 
 
+def write_section(path: Path, heading: str, section: str) -> None:
+    """Put ``section`` into the Markdown file in place of the section whose heading starts
+    with ``## heading`` (up to the next ``## ``), or at the end when there is none."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    marker = f"\n## {heading}"
+    if marker in text:
+        head, _, tail = text.partition(marker)
+        rest = tail.split("\n## ", 1)
+        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n" + section
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

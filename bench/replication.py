@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from bench.node import _free_port, _pg_available, machine, percentile, pg_schema
+from bench.node import _free_port, _pg_available, machine, percentile, pg_schema, write_section
 from credit.catalogue import Scope
 from credit.regions import Region
 from nodes.db import migrate, sync_engine
@@ -287,16 +287,7 @@ timed from storing one new record at the origin until the follower has applied i
 {rows}
 
 {notes}"""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    marker = "\n## Replication ("
-    if marker in current:
-        head, _, tail = current.partition(marker)
-        rest = tail.split("\n## ", 1)
-        current = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        current = current.rstrip("\n") + "\n" + section
-    path.write_text(current, encoding="utf-8")
-    print(f"wrote {path}")
+    write_section(path, "Replication (", section)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from credit.identifiers import parse_subject
 from gateway.auth import Principal, Role
 from gateway.models import GrantRow
 from gateway.service import IssuedReport, ReportService
+from nodes.db import as_utc
 
 grants: Table = GrantRow.__table__  # type: ignore[assignment]
 
@@ -150,14 +151,10 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _grant(row: Mapping[Any, Any]) -> Grant:
     values = {name: row[name] for name in Grant.__slots__}
     for name in ("created_at", "expires_at", "revoked_at"):
-        values[name] = _utc(values[name])
+        values[name] = as_utc(values[name])
     return Grant(**values)
 
 

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date
 from typing import Any
-from urllib.parse import quote
 
 import structlog
 from aiohttp import BodyPartReader, web
@@ -24,7 +23,6 @@ from credit.audit import Entry
 from credit.errors import (
     CreditError,
     InvalidInput,
-    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     TooManyAttempts,
@@ -34,7 +32,7 @@ from credit.regions import Region
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
-from gateway.objections import ObjectionService, case_body, correction_from_body
+from gateway.objections import ObjectionService, attachment_response, case_body, correction_from_body
 from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
 from gateway.registry import Registry
@@ -506,17 +504,7 @@ async def get_objection(request: web.Request) -> web.Response:
 
 async def get_objection_attachment(request: web.Request) -> web.Response:
     case = await request.app[OBJECTIONS].get(principal(request), request.match_info["number"], with_attachment=True)
-    if case.attachment is None:
-        raise NotFound(f"办件 {case.number} 没有附件 (case {case.number} has no attachment)")
-    return web.Response(
-        body=case.attachment.data,
-        content_type=case.attachment.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(case.attachment.filename)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox",
-        },
-    )
+    return attachment_response(case)
 
 
 async def post_objection_resolve(request: web.Request) -> web.Response:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 
 import grpc
+from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
@@ -106,6 +108,11 @@ class ObjectionService:
         except grpc.aio.AioRpcError as error:
             raise node_failure(region, error) from error
 
+    async def _audited(self, principal: Principal, action: Action, subject: str, purpose: str, detail: str) -> None:
+        await self.audit.record(
+            Event(principal.username, principal.role.value, action, subject, purpose, detail=detail)
+        )
+
     @staticmethod
     def _authority(principal: Principal, region: Region) -> None:
         """An agency officer of the region (or of every region), or an admin."""
@@ -151,9 +158,7 @@ class ObjectionService:
         entry = await self.reports.registry.report_by_number(report_no.strip())
         if entry is None or entry.subject_id != subject:
             raise NotFound(f"您没有编号为 {report_no[:40]} 的报告 (no report {report_no[:40]} of yours)")
-        region = _region_of(verify(entry.jws, self.reports.keyring), record_id)
-        if region is None:
-            raise NotFound("该报告中没有此记录 (the record is not in this report)")
+        region, _record = find_record(verify(entry.jws, self.reports.keyring), record_id)
         request = pb.FileObjectionRequest(
             subject_id=subject, record_id=record_id, kind=convert.CASE_KIND_TO_PB[kind], reason=reason
         )
@@ -162,15 +167,12 @@ class ObjectionService:
         assertion = self._assertion(principal, region, subject, f"{kind.name_zh}申请")
         reply = await self._call(region, "FileObjection", request, assertion)
         case = convert.case_from_pb(reply)
-        await self.audit.record(
-            Event(
-                principal.username,
-                principal.role.value,
-                Action.OBJECTION_FILED,
-                subject,
-                f"{kind.name_zh}申请",
-                detail=f"{case.number} report={entry.report_no} record={record_id[:64]}",
-            )
+        await self._audited(
+            principal,
+            Action.OBJECTION_FILED,
+            subject,
+            f"{kind.name_zh}申请",
+            f"{case.number} report={entry.report_no} record={record_id[:64]}",
         )
         return case
 
@@ -283,15 +285,12 @@ class ObjectionService:
         assertion = self._assertion(principal, region, BATCH, "异议办理")
         reply = await self._call(region, "ResolveObjection", request, assertion)
         case = convert.case_from_pb(reply)
-        await self.audit.record(
-            Event(
-                principal.username,
-                principal.role.value,
-                Action.OBJECTION_RESOLVED,
-                case.subject_id,
-                "异议办理",
-                detail=f"{case.number} {resolution.value} version={case.new_version}",
-            )
+        await self._audited(
+            principal,
+            Action.OBJECTION_RESOLVED,
+            case.subject_id,
+            "异议办理",
+            f"{case.number} {resolution.value} version={case.new_version}",
         )
         return case
 
@@ -310,27 +309,47 @@ class ObjectionService:
         request = pb.RepairRecordRequest(record_id=record_id, note=note)
         reply = await self._call(region, "RepairRecord", request, assertion)
         case = convert.case_from_pb(reply)
-        await self.audit.record(
-            Event(
-                principal.username,
-                principal.role.value,
-                Action.CREDIT_REPAIRED,
-                case.subject_id,
-                "信用修复",
-                detail=f"{case.number} record={record_id[:64]} version={case.new_version}",
-            )
+        await self._audited(
+            principal,
+            Action.CREDIT_REPAIRED,
+            case.subject_id,
+            "信用修复",
+            f"{case.number} record={record_id[:64]} version={case.new_version}",
         )
         return case
 
 
-def _region_of(document: dict[str, object], record_id: str) -> Region | None:
-    """The region whose cell of the report holds the record."""
-    for line in document.get("lines", ()):  # type: ignore[attr-defined]
+def find_record(document: dict[str, Any], record_id: str) -> tuple[Region, dict[str, Any]]:
+    """A record of a report document, and the region whose cell holds it.
+
+    Raises:
+        NotFound: the record is not in the report.
+    """
+    for line in document["lines"]:
         for cell in line["cells"]:
             for record in cell.get("records", ()):
                 if record["record_id"] == record_id:
-                    return Region(cell["region"])
-    return None
+                    return Region(cell["region"]), record
+    raise NotFound("该报告中没有此记录 (the record is not in this report)")
+
+
+def attachment_response(case: Case) -> web.Response:
+    """A case's attachment as a download that a browser never renders in the site's origin.
+
+    Raises:
+        NotFound: the case has no attachment.
+    """
+    if case.attachment is None:
+        raise NotFound(f"办件 {case.number} 没有附件 (case {case.number} has no attachment)")
+    return web.Response(
+        body=case.attachment.data,
+        content_type=case.attachment.content_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(case.attachment.filename)}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        },
+    )
 
 
 def _correction_to_pb(correction: Correction) -> pb.Correction:

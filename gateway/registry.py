@@ -18,17 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
 from gateway.models import AccountRow, FeedCursorRow, ReportRecordRow, ReportRow
-from nodes.db import GroupCommit, migrate, sync_engine
+from nodes.db import GroupCommit, as_utc, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
 accounts: Table = AccountRow.__table__  # type: ignore[assignment]
 report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
 feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +130,8 @@ class Registry:
         if row is None:
             return None
         data = dict(row)
-        data["issued_at"] = _utc(data["issued_at"])
-        data["retain_until"] = _utc(data["retain_until"])
+        data["issued_at"] = as_utc(data["issued_at"])
+        data["retain_until"] = as_utc(data["retain_until"])
         return RegisteredReport(**data)
 
     async def report_by_number(self, report_no: str) -> RegisteredReport | None:
@@ -165,7 +161,7 @@ class Registry:
         if row is None:
             return None
         data = {k: v for k, v in dict(row).items() if k != "created_at"}
-        data["locked_until"] = _utc(data["locked_until"])
+        data["locked_until"] = as_utc(data["locked_until"])
         return Account(**data)
 
     async def account(self, username: str) -> Account | None:

@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 from credit.audit import GENESIS, ChainReport, Checkpoint, Entry, Event, chain, seal, verify_chain
 from credit.signing import Keyring, SigningKey
-from nodes.db import GroupCommit
+from nodes.db import GroupCommit, as_utc
 
 log = structlog.get_logger("jjj.audit")
 
@@ -113,14 +113,10 @@ _SET_HASH_SEALED = (
 _INSERT_CHECKPOINT = insert(checkpoints)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _entry(row: Any) -> Entry:
     return Entry(
         row.seq,
-        _utc(row.at),
+        as_utc(row.at),
         row.actor,
         row.role,
         row.action,
@@ -288,7 +284,7 @@ class AuditLog:
     def _all_checkpoints(self) -> list[Checkpoint]:
         with self.engine.connect() as conn:
             return [
-                Checkpoint(row.seq, row.hash, _utc(row.at), row.jws)
+                Checkpoint(row.seq, row.hash, as_utc(row.at), row.jws)
                 for row in conn.execute(select(checkpoints).order_by(checkpoints.c.seq))
             ]
 

@@ -39,9 +39,10 @@ from sqlalchemy.exc import IntegrityError
 from credit.errors import FailedPrecondition, InvalidInput, NotFound
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus
+from nodes.db import as_utc
 from nodes.models import IngestRow, ObjectionRow, RecordRow
 from nodes.records import content_hash
-from nodes.store import record_from_row
+from nodes.store import lock_versions, record_from_row
 
 _T = TypeVar("_T")
 objections: Table = ObjectionRow.__table__  # type: ignore[assignment]
@@ -199,12 +200,6 @@ def _text(value: str, field: str, limit: int, what: str) -> str:
     return value
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class ObjectionDesk:
     """The cases of one node, in its database (SQLite or PostgreSQL).
 
@@ -325,11 +320,11 @@ class ObjectionDesk:
             reason=row.reason,
             attachment=attachment,
             filed_by=row.filed_by,
-            filed_at=_utc(row.filed_at) or row.filed_at,
+            filed_at=as_utc(row.filed_at),
             resolution=Resolution(row.resolution) if row.resolution else None,
             resolution_note=row.resolution_note or "",
             resolved_by=row.resolved_by or "",
-            resolved_at=_utc(row.resolved_at),
+            resolved_at=as_utc(row.resolved_at),
             new_version=row.new_version or 0,
             record=dataclasses.replace(record, under_objection=True) if record and marked else record,
         )
@@ -427,7 +422,7 @@ class ObjectionDesk:
 
         def work() -> None:
             with self.engine.begin() as conn:
-                self._lock_records(conn)
+                lock_versions(conn)
                 row = conn.execute(select(*_LISTED).where(objections.c.id == case_id)).first()
                 if row is None:
                     raise NotFound(f"没有编号为 {number} 的办件 (no case {number})")
@@ -482,7 +477,7 @@ class ObjectionDesk:
 
         def work() -> int:
             with self.engine.begin() as conn:
-                self._lock_records(conn)
+                lock_versions(conn)
                 row = conn.execute(
                     select(records.c.version, records.c.subject_id).where(
                         records.c.current, records.c.record_id == record_id
@@ -519,12 +514,6 @@ class ObjectionDesk:
 
         case_id = await self._run(work)
         return await self.get(case_number(self.region, Kind.CREDIT_REPAIR, case_id))
-
-    def _lock_records(self, conn: Connection) -> None:
-        if not self._sqlite:
-            # As a load does: versions take their seq in commit order, so a peer that
-            # follows the feed past seq N never misses a smaller seq committed later.
-            conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
 
     def _store_version(
         self,

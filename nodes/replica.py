@@ -36,6 +36,7 @@ from credit.errors import CreditError
 from credit.regions import Region
 from credit.rules import CreditRecord
 from nodes import convert
+from nodes.db import as_utc
 from nodes.models import ReplicaCursorRow, ReplicaRecordRow
 from nodes.store import in_values
 from protos.credit.v1 import node_pb2 as pb
@@ -61,12 +62,6 @@ _SCOPES = {int(number): scope.value for number, scope in convert.SCOPE_FROM_PB.i
 
 def _decode(origin: Region, blob: bytes) -> CreditRecord:
     return convert.record_from_pb(origin, pb.CreditRecord.FromString(blob))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +175,9 @@ class ReplicaStore:
             address=row.address,
             last_seq=row.last_seq,
             changes_applied=row.changes_applied,
-            applied_at=_utc(row.applied_at),
-            synced_at=_utc(row.synced_at),
-            origin_data_as_of=_utc(row.origin_data_as_of),
+            applied_at=as_utc(row.applied_at),
+            synced_at=as_utc(row.synced_at),
+            origin_data_as_of=as_utc(row.origin_data_as_of),
             origin_head_seq=row.origin_head_seq,
             catalogue=catalogue,
         )

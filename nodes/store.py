@@ -47,6 +47,7 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
+from nodes.db import as_utc
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 
@@ -267,10 +268,6 @@ def counted_condition(profile: ReportProfile, window: ReportWindow) -> ColumnEle
     return and_(*conditions)
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 # Value → member by dict: much cheaper than calling the enum, on the batch hot path.
 _KINDS = {k.value: k for k in SubjectKind}
 _SCOPES = {s.value: s for s in Scope}
@@ -458,7 +455,7 @@ class SqlRecordStore:
         latest = await self._run(
             lambda conn: conn.execute(select(func.max(ingests.c.finished_at))).scalar(), small=True
         )
-        value = _utc(latest) if latest is not None else None
+        value = as_utc(latest)
         self._as_of = (time.monotonic(), value)
         return value
 
@@ -483,6 +480,15 @@ class SqlRecordStore:
                 cursor.close()
 
         return await self._run(work)
+
+
+def lock_versions(conn: Connection) -> None:
+    """Take the right to store record versions until the transaction ends (reads go
+    on). On PostgreSQL versions then take their seq in commit order, so a peer following
+    the change feed past seq N can never miss a smaller seq that another writer commits
+    later; SQLite has one writer at a time anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
 
 
 class SqlRecordWriter:
@@ -527,11 +533,7 @@ class SqlRecordWriter:
         totals = WriteCounts()
         read = 0
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # One load at a time (reads go on): versions then take their seq in
-                # commit order, so a peer following the change feed past seq N can
-                # never miss a smaller seq that another load commits later.
-                conn.exec_driver_sql("LOCK TABLE records IN SHARE ROW EXCLUSIVE MODE")
+            lock_versions(conn)
             deferred = []
             if conn.execute(select(records.c.seq).limit(1)).first() is None:
                 deferred = [index for index in records.indexes if index.name in _DEFERRED_INDEXES]

@@ -20,19 +20,18 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
 from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
-from gateway.objections import AUTHORITIES, ObjectionService, case_body
+from gateway.objections import AUTHORITIES, ObjectionService, attachment_response, case_body, find_record
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
 from gateway.registry import Registry
@@ -206,6 +205,16 @@ async def _form(request: web.Request, *, max_size: int = 0) -> dict[str, Any]:
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise PermissionDenied("表单已失效，请刷新页面后重试 (the form expired or did not come from this site)")
     return form
+
+
+def _uploaded(form: dict[str, Any], name: str) -> tuple[str, bytes]:
+    """The file posted as ``name``: its name and bytes (empty when none was sent), its
+    temporary file closed. Its size is bounded by the form's ``max_size``."""
+    upload = form.get(name)
+    if not isinstance(upload, web.FileField):
+        return "", b""
+    with upload.file:
+        return upload.filename, upload.file.read()
 
 
 def _signed_in(request: web.Request) -> Principal:
@@ -464,11 +473,7 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
 
 async def post_verify(request: web.Request) -> web.StreamResponse:
     form = await _form(request, max_size=17 * 1024 * 1024)
-    upload = form.get("file")
-    data = b""
-    if isinstance(upload, web.FileField):
-        with upload.file:
-            data = upload.file.read(16 * 1024 * 1024 + 1)
+    _name, data = _uploaded(form, "file")
     if not data or len(data) > 16 * 1024 * 1024:
         raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
     return _verified_page(request, await _verify_upload(request.app[PORTAL], data))
@@ -527,27 +532,16 @@ async def objection_page(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     report_no = request.query.get("report", "")
     issued = await request.app[PORTAL].service.get(who, report_no)
-    wanted = request.query.get("record", "")
-    for line in issued.document["lines"]:
-        for cell in line["cells"]:
-            for record in cell.get("records", ()):
-                if record["record_id"] == wanted:
-                    region = Region(cell["region"])
-                    return page(request, "objection_new.html", title="异议与信用修复申请", rec=record,
-                                report_no=report_no, region_name=region.name_zh)  # fmt: skip
-    raise NotFound("该报告中没有此记录 (the record is not in this report)")
+    region, record = find_record(issued.document, request.query.get("record", ""))
+    return page(request, "objection_new.html", title="异议与信用修复申请", rec=record, report_no=report_no,
+                region_name=region.name_zh)  # fmt: skip
 
 
 async def post_objection(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     form = await _form(request, max_size=6 * 1024 * 1024)
-    upload = form.get("attachment")
-    attachment = None
-    if isinstance(upload, web.FileField):
-        with upload.file:
-            data = upload.file.read()
-        if data:
-            attachment = (upload.filename, data)
+    name, data = _uploaded(form, "attachment")
+    attachment = (name, data) if data else None
     kind = str(form.get("kind", "objection"))
     if kind not in ("objection", "credit_repair"):
         raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is objection or credit_repair)")
@@ -599,17 +593,7 @@ async def post_objection_resolve(request: web.Request) -> web.StreamResponse:
 
 async def objection_attachment(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
-    case = await _objections(request).get(who, request.match_info["number"], with_attachment=True)
-    if case.attachment is None:
-        raise NotFound(f"办件 {case.number} 没有附件 (case {case.number} has no attachment)")
-    return web.Response(
-        body=case.attachment.data,
-        content_type=case.attachment.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(case.attachment.filename)}",
-            "Content-Security-Policy": "sandbox",
-        },
-    )
+    return attachment_response(await _objections(request).get(who, request.match_info["number"], with_attachment=True))
 
 
 def _officer(request: web.Request) -> Principal:
@@ -634,11 +618,7 @@ async def agency_page(request: web.Request) -> web.StreamResponse:
 async def post_agency(request: web.Request) -> web.StreamResponse:
     who = _officer(request)
     form = await _form(request, max_size=49 * 1024 * 1024)
-    upload = form.get("file")
-    data = b""
-    if isinstance(upload, web.FileField):
-        with upload.file:
-            data = upload.file.read(48 * 1024 * 1024 + 1)
+    _name, data = _uploaded(form, "file")
     if len(data) > 48 * 1024 * 1024:
         raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
     status = await _batches(request).submit(
