@@ -66,26 +66,34 @@ def _cmd_node(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from credit.catalogue import catalogue
     from nodes.db import migrate, sync_engine
-    from nodes.ingest import RowParser, ingest_file
+    from nodes.ingest import RowRules, file_options, ingest_file
     from nodes.settings import NodeSettings
     from nodes.store import SqlRecordWriter
 
     settings = NodeSettings.from_env(region=args.region, db_url=args.db, pilot_codes_file=args.pilot_codes)
     path = Path(args.file)
+    options = file_options(args.domain or "", args.scope or "")
     migrate(settings.db_url)
     engine = sync_engine(settings.db_url)
     started = time.perf_counter()
     try:
-        parser = RowParser(catalogue(settings.region), pilot_codes=settings.pilot_codes(), today=date.today())
-        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser, workers=args.workers)
+        rules = RowRules(
+            catalogue(settings.region), today=date.today(), pilot_codes=settings.pilot_codes(), options=options
+        )
+        report = ingest_file(
+            path,
+            writer=SqlRecordWriter(engine),
+            rules=rules,
+            encoding=args.encoding or "",
+            sheet=args.sheet or "",
+            dry_run=args.dry_run,
+        )
     finally:
         engine.dispose()
     elapsed = time.perf_counter() - started
-    c = report.counts
-    print(
-        f"{path.name}: read {report.rows_read} rows in {elapsed:.2f}s — "
-        f"{c.added} added, {c.changed} changed (new versions), {c.unchanged} unchanged, {len(report.rejects)} rejected"
-    )
+    for line in report.summary():
+        print(line)
+    print(f"  {elapsed:.2f}s")
     if report.rejects:
         rejects_path = Path(args.rejects) if args.rejects else path.with_name(path.name + ".rejects.csv")
         report.write_rejects(rejects_path)
@@ -543,14 +551,18 @@ def build_parser() -> argparse.ArgumentParser:
     _tls_arguments(node)
     node.set_defaults(func=_cmd_node)
 
-    ingest = sub.add_parser("ingest", help="load a CSV or JSONL file of records into a node's database")
+    ingest = sub.add_parser(
+        "ingest", help="load an authority's file (CSV, XLSX, XLS or JSONL in a known layout) into a node's database"
+    )
     ingest.add_argument("--region", type=_region, required=True)
     ingest.add_argument("--db", required=True, help="database URL")
     ingest.add_argument("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
     ingest.add_argument("--pilot-codes", help="file of known early pilot codes, one per line")
-    ingest.add_argument(
-        "--workers", type=int, help="parser processes for a CSV file (default: up to 4 for files of 16 MB or more)"
-    )
+    ingest.add_argument("--encoding", help="CSV encoding (default: UTF-8 or GB18030, detected)")
+    ingest.add_argument("--sheet", help="workbook sheet, by name or number (default: the first)")
+    ingest.add_argument("--domain", help="domain (领域) of every row that names none, code or Chinese name")
+    ingest.add_argument("--scope", help="data scope (数据范围) of every row that names none")
+    ingest.add_argument("--dry-run", action="store_true", help="check and count everything, store nothing")
     ingest.add_argument("file")
     ingest.set_defaults(func=_cmd_ingest)
 

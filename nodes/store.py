@@ -522,8 +522,10 @@ class SqlRecordWriter:
         file_sha256: str = "",
         rejected: Callable[[], int] = lambda: 0,
         now: datetime | None = None,
+        dry_run: bool = False,
     ) -> WriteCounts:
-        """:meth:`load` for items already in storage form (:func:`prepare`).
+        """:meth:`load` for items already in storage form (:func:`prepare`). With
+        ``dry_run`` everything is done and counted, then rolled back.
 
         Loading into an empty table builds the secondary indexes once at the end instead
         of row by row, which is several times faster; it happens inside the same
@@ -532,7 +534,8 @@ class SqlRecordWriter:
         started = now or datetime.now(UTC)
         totals = WriteCounts()
         read = 0
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
             lock_versions(conn)
             deferred = []
             if conn.execute(select(records.c.seq).limit(1)).first() is None:
@@ -557,6 +560,10 @@ class SqlRecordWriter:
                     rows_rejected=rejected(),
                 )
             )
+            if dry_run:
+                transaction.rollback()
+                return totals
+            transaction.commit()
         if self.engine.dialect.name == "postgresql" and totals.added + totals.changed >= _VACUUM_AFTER:
             # Mark the new rows all-visible and refresh the statistics now rather than
             # whenever autovacuum comes round: until then PostgreSQL's index-only scans

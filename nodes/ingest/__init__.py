@@ -1,0 +1,213 @@
+"""Loading authorities' files into a node, as they publish them.
+
+Readers (:mod:`nodes.ingest.sources`) take CSV in UTF-8 or GB18030, XLSX and XLS, and
+JSONL, find the header row and recognise the layout (:mod:`credit.layouts`). The row
+rules (:mod:`nodes.ingest.rules`) say what a row means — its subject, domain (from the
+authority's name when the file has no 领域 column), scope, dates, procedure and status —
+or why it is rejected; the columnar loader (:mod:`nodes.ingest.columnar`) applies them a
+batch at a time. Rows of one decision are joined into one record; rows that only share a
+number stay apart. Every valid record is stored, also where the region's catalogue does
+not cover its domain (reports show only what the catalogue covers). The whole file is
+stored in one transaction, so an interrupted ingest leaves the node as it was, and
+loading the same file again changes nothing (see :func:`nodes.store.plan_versions`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from credit.catalogue import Scope
+from nodes.ingest.columnar import ColumnarRules
+from nodes.ingest.rules import FileOptions, RowRules
+from nodes.ingest.sources import Source, open_source
+from nodes.ingest.values import RowError
+from nodes.store import Prepared, SqlRecordWriter, WriteCounts
+
+__all__ = ["IngestReport", "Reject", "RowError", "RowRules", "FileOptions", "ingest_file", "read_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    line: int
+    reason: str
+    raw: str
+
+
+_VALUE = re.compile(r"'[^']*'|「[^」]*」|\d{4}-\d{2}-\d{2}|\d+")
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What a load did with a file: the summary ``jjj ingest`` prints."""
+
+    source: str
+    layout: str = ""
+    layout_name: str = ""
+    encoding: str = ""
+    sheet: str = ""
+    rows_read: int = 0
+    counts: WriteCounts = field(default_factory=WriteCounts)
+    rejects: list[Reject] = field(default_factory=list)
+    blank: int = 0
+    footer: int = 0
+    merged: int = 0
+    not_reportable: int = 0
+    warnings: list[str] = field(default_factory=list)
+    unmapped: Counter[str] = field(default_factory=Counter)
+    dry_run: bool = False
+
+    @property
+    def skipped(self) -> int:
+        return self.blank + self.footer
+
+    def reasons(self) -> list[tuple[str, int]]:
+        """Reject reasons grouped (values in them masked), most frequent first."""
+        return Counter(_VALUE.sub("…", r.reason) for r in self.rejects).most_common()
+
+    def summary(self) -> list[str]:
+        """The load in lines a person reads."""
+        c = self.counts
+        where = f"，工作表「{self.sheet}」" if self.sheet else ""
+        lines = [
+            f"{self.source}: {self.layout_name} [{self.layout}]，{self.encoding}{where}"
+            + ("（试运行，未写入 dry run: nothing stored）" if self.dry_run else ""),
+            f"  读取 {self.rows_read} 行 (rows read); 新增 {c.added} (added), 变更 {c.changed} (changed, new versions), "
+            f"未变 {c.unchanged} (unchanged), 拒绝 {len(self.rejects)} (rejected), "
+            f"跳过 {self.skipped} (skipped: {self.blank} blank, {self.footer} footer)",
+        ]
+        if self.merged:
+            lines.append(f"  {self.merged} 行与同一决定的其他行合并为一条记录 (rows joined into their decision's record)")
+        if self.not_reportable:
+            lines.append(
+                f"  {self.not_reportable} 条记录不在本地区目录内，已存储但不进入报告 "
+                "(stored, outside the region's catalogue: not reportable)"
+            )
+        for warning in self.warnings[:5]:
+            lines.append(f"  注意 (warning): {warning}")
+        if len(self.warnings) > 5:
+            lines.append(f"  … {len(self.warnings) - 5} more warnings")
+        if self.rejects:
+            lines.append("  拒绝原因 (reject reasons):")
+            lines.extend(f"    {n:>7}  {reason}" for reason, n in self.reasons()[:10])
+        if self.unmapped:
+            lines.append("  无法对应领域的机关 (authorities that map to no domain):")
+            lines.extend(f"    {n:>7}  {name}" for name, n in self.unmapped.most_common(20))
+            if len(self.unmapped) > 20:
+                lines.append(f"    … {len(self.unmapped) - 20} more")
+        return lines
+
+    def write_rejects(self, path: Path) -> None:
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason", "row"])
+            for r in self.rejects:
+                writer.writerow([r.line, r.reason, r.raw])
+
+
+def read_file(
+    path: Path, rules: RowRules, report: IngestReport, *, encoding: str = "", sheet: str = ""
+) -> Iterator[list[Prepared]]:
+    """Batches of records ready to store (:func:`nodes.store.prepare`), in file order;
+    rejects, skipped rows and the layout go into ``report``.
+
+    Raises:
+        InvalidInput: the file cannot be read as a whole.
+    """
+    source = Source()
+    batches = open_source(path, source, encoding=encoding, sheet=sheet)
+    assert source.layout is not None or path.suffix.lower() in (".jsonl", ".ndjson")
+    return _checked(batches, source, rules, report)
+
+
+def _checked(batches: Iterator[object], source: Source, rules: RowRules, report: IngestReport) -> Iterator[list[Prepared]]:
+    import polars as pl
+
+    columnar: ColumnarRules | None = None
+    for frame in batches:
+        assert isinstance(frame, pl.DataFrame)
+        if columnar is None:
+            layout = source.layout
+            assert layout is not None
+            report.layout, report.layout_name = layout.id, layout.name
+            report.encoding, report.sheet = source.encoding, source.sheet
+            options = replace(rules.options, layout_domain=layout.domain, layout_scope=layout.scope)
+            columnar = ColumnarRules(replace(rules, options=options))
+        checked = columnar.check(frame, first_cell="__first")
+        report.rows_read += frame.height
+        report.blank += checked.blank
+        report.footer += checked.footer
+        report.merged += checked.merged
+        report.not_reportable += checked.not_reportable
+        report.warnings.extend(checked.warnings)
+        report.unmapped.update(checked.unmapped)
+        report.rejects.extend(Reject(line, reason, raw) for line, reason, raw in checked.rejects)
+        _take_malformed(source, report)
+        yield checked.items
+    _take_malformed(source, report)
+    if columnar is None and source.layout is not None:
+        report.layout, report.layout_name = source.layout.id, source.layout.name
+        report.encoding, report.sheet = source.encoding, source.sheet
+    report.rejects.sort(key=lambda r: r.line)
+
+
+def _take_malformed(source: Source, report: IngestReport) -> None:
+    if source.malformed:
+        report.rows_read += len(source.malformed)
+        report.rejects.extend(Reject(*m) for m in source.malformed)
+        source.malformed.clear()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest_file(
+    path: Path,
+    *,
+    writer: SqlRecordWriter,
+    rules: RowRules,
+    encoding: str = "",
+    sheet: str = "",
+    dry_run: bool = False,
+) -> IngestReport:
+    """Load a file into a node's database in one transaction (or, with ``dry_run``, check
+    and count everything and store nothing).
+
+    Raises:
+        InvalidInput: the file cannot be read as a whole; nothing was stored.
+    """
+    report = IngestReport(source=path.name, dry_run=dry_run)
+    batches = read_file(path, rules, report, encoding=encoding, sheet=sheet)
+    # The rejected count is only known once the file is read; the writer takes it last.
+    report.counts = writer.load_prepared(
+        batches,
+        source=path.name,
+        file_sha256=file_sha256(path),
+        rejected=lambda: len(report.rejects),
+        dry_run=dry_run,
+    )
+    return report
+
+
+def file_options(domain_text: str = "", scope_text: str = "") -> FileOptions:
+    """``--domain`` and ``--scope`` as the rules take them.
+
+    Raises:
+        UnknownName: no such domain or scope.
+    """
+    from credit.catalogue import domain
+
+    return FileOptions(
+        domain=domain(domain_text, field="domain").code if domain_text else "",
+        scope=Scope.parse(scope_text) if scope_text else None,
+    )
