@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m bench.gateway --write docs/BENCHMARKS.md
 	$(BIN)/python -m bench.batch --write docs/BENCHMARKS.md
 	$(BIN)/python -m bench.replication --write docs/BENCHMARKS.md
+	$(BIN)/python -m bench.ingest --write docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from credit.catalogue import catalogue
 from credit.regions import Region
 from nodes.db import migrate, sync_engine
-from nodes.ingest import RowParser, ingest_file
+from nodes.ingest import RowRules, ingest_file
 from nodes.seed import generate, synthetic_subject, write_csv
 from nodes.store import SqlRecordWriter
 from protos.credit.v1 import node_pb2 as pb
@@ -91,9 +91,9 @@ def bench_ingest(db: str, path: Path) -> tuple[int, float]:
     migrate(db)
     engine = sync_engine(db)
     try:
-        parser = RowParser(catalogue(REGION), today=TODAY)
+        rules = RowRules(catalogue(REGION), today=TODAY)
         started = time.perf_counter()
-        report = ingest_file(path, writer=SqlRecordWriter(engine), parser=parser)
+        report = ingest_file(path, writer=SqlRecordWriter(engine), rules=rules)
         elapsed = time.perf_counter() - started
     finally:
         engine.dispose()

@@ -5,7 +5,7 @@ Penalty files in the national 双公示 行政处罚 format carry the deciding a
 (``credit/data/authorities/``): the exact names of a region's own bodies, then name
 patterns for the district, county and national vertical bodies that follow one naming
 scheme everywhere. A name the data does not cover maps to None — never to a guess —
-and the loader asks the operator for a 领域 column instead.
+and its rows need a 领域 column instead.
 
 How a name is matched, first answer wins:
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import types
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ class AuthorityMap:
 
         Raises nothing.
         """
-        self.names: Mapping[str, str] = dict(names)
+        self.names: Mapping[str, str] = types.MappingProxyType(dict(names))
         self.rules: tuple[AuthorityRule, ...] = tuple(rules)
         self._answers: dict[str, str | None] = {}
 

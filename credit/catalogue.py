@@ -8,6 +8,7 @@ catalogue does not list is *not covered* there, which is a different answer from
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from credit.authorities import normalise_name
 from credit.errors import UnknownName
 from credit.identifiers import SubjectKind
 from credit.regions import Region
@@ -77,10 +79,16 @@ _LIST_SCOPES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Domain:
-    """A 领域: a field of administration whose authorities share records."""
+    """A 领域: a field of administration whose authorities share records.
+
+    ``aliases`` are other names people write for it (市场监督管理 for 市场监管), kept
+    normalised. They are lookup data, not part of what the domain is: two domains with
+    the same code and name are equal whatever aliases they carry.
+    """
 
     code: str
     name: str
+    aliases: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +140,16 @@ def domains() -> dict[str, Domain]:
     """
     raw = _load_toml("domains.toml")["domain"]
     assert isinstance(raw, list)
-    return {d["code"]: Domain(d["code"], d["name"]) for d in raw}
+    return {
+        d["code"]: Domain(d["code"], d["name"], tuple(normalise_name(a) for a in d.get("aliases", ()))) for d in raw
+    }
 
 
 def domain(code: str, *, field: str = "domain") -> Domain:
-    """The domain with this code or Chinese name.
+    """The domain with this code, Chinese name or alias (生态环境保护 for 生态环境).
+
+    Compared after :func:`credit.authorities.normalise_name`: whitespace anywhere and
+    full-width characters do not matter.
 
     Raises:
         UnknownName: no such domain.
@@ -144,8 +157,11 @@ def domain(code: str, *, field: str = "domain") -> Domain:
     known = domains()
     if code in known:
         return known[code]
+    key = normalise_name(code)
+    if key in known:
+        return known[key]
     for d in known.values():
-        if d.name == code.strip():
+        if key == d.name or key in d.aliases:
             return d
     raise UnknownName.for_field(field, f"未知领域 '{code}' (unknown domain '{code}')")
 

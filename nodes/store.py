@@ -538,7 +538,7 @@ class SqlRecordWriter:
             transaction = conn.begin()
             lock_versions(conn)
             deferred = []
-            if conn.execute(select(records.c.seq).limit(1)).first() is None:
+            if not dry_run and conn.execute(select(records.c.seq).limit(1)).first() is None:
                 deferred = [index for index in records.indexes if index.name in _DEFERRED_INDEXES]
                 for index in deferred:
                     index.drop(conn)

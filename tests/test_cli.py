@@ -20,10 +20,10 @@ def test_ingest_exit_codes(tmp_path: Path) -> None:
     good.write_text("\n".join([HEADER, *GOOD]) + "\n", encoding="utf-8")
     done = jjj("ingest", "--region", "tianjin", "--db", db, str(good))
     assert done.returncode == 0, done.stderr
-    assert "3 added" in done.stdout
+    assert "新增 3 (added)" in done.stdout and "[jjj]" in done.stdout
 
     again = jjj("ingest", "--region", "tianjin", "--db", db, str(good))
-    assert again.returncode == 0 and "0 added" in again.stdout and "3 unchanged" in again.stdout
+    assert again.returncode == 0 and "新增 0 (added)" in again.stdout and "未变 3 (unchanged)" in again.stdout
 
     partial = tmp_path / "partial.csv"
     partial.write_text(
@@ -38,7 +38,10 @@ def test_ingest_exit_codes(tmp_path: Path) -> None:
     broken.write_bytes(b"\xff\xfe\x00garbage")
     result = jjj("ingest", "--region", "tianjin", "--db", db, str(broken))
     assert result.returncode == 2
-    assert "not UTF-8" in result.stderr
+    assert "not GB18030" in result.stderr
+
+    dry = jjj("ingest", "--region", "tianjin", "--db", db, "--dry-run", str(partial))
+    assert dry.returncode == 3 and "dry run" in dry.stdout
     assert "Traceback" not in result.stderr
 
 

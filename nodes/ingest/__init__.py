@@ -29,7 +29,7 @@ from nodes.ingest.sources import Source, open_source
 from nodes.ingest.values import RowError
 from nodes.store import Prepared, SqlRecordWriter, WriteCounts
 
-__all__ = ["IngestReport", "Reject", "RowError", "RowRules", "FileOptions", "ingest_file", "read_file"]
+__all__ = ["FileOptions", "IngestReport", "Reject", "RowError", "RowRules", "ingest_file", "read_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +77,15 @@ class IngestReport:
         lines = [
             f"{self.source}: {self.layout_name} [{self.layout}]，{self.encoding}{where}"
             + ("（试运行，未写入 dry run: nothing stored）" if self.dry_run else ""),
-            f"  读取 {self.rows_read} 行 (rows read); 新增 {c.added} (added), 变更 {c.changed} (changed, new versions), "
+            f"  读取 {self.rows_read} 行 (rows read); 新增 {c.added} (added), "
+            f"变更 {c.changed} (changed, new versions), "
             f"未变 {c.unchanged} (unchanged), 拒绝 {len(self.rejects)} (rejected), "
             f"跳过 {self.skipped} (skipped: {self.blank} blank, {self.footer} footer)",
         ]
         if self.merged:
-            lines.append(f"  {self.merged} 行与同一决定的其他行合并为一条记录 (rows joined into their decision's record)")
+            lines.append(
+                f"  {self.merged} 行与同一决定的其他行合并为一条记录 (rows joined into their decision's record)"
+            )
         if self.not_reportable:
             lines.append(
                 f"  {self.not_reportable} 条记录不在本地区目录内，已存储但不进入报告 "
@@ -125,7 +128,9 @@ def read_file(
     return _checked(batches, source, rules, report)
 
 
-def _checked(batches: Iterator[object], source: Source, rules: RowRules, report: IngestReport) -> Iterator[list[Prepared]]:
+def _checked(
+    batches: Iterator[object], source: Source, rules: RowRules, report: IngestReport
+) -> Iterator[list[Prepared]]:
     import polars as pl
 
     columnar: ColumnarRules | None = None

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 import polars as pl
 
+from credit.catalogue import Scope
 from credit.identifiers import USCC_ALPHABET, Subject
 from credit.rules import Procedure
-from credit.catalogue import Scope
 from nodes.ingest.rules import (
     CODE_FIELDS,
     FIELD_ZH,
@@ -195,8 +196,12 @@ class ColumnarRules:
                     "__skind": [s.kind.value if isinstance(s, Subject) else "" for s in subjects.values()],
                     "__serr": [str(s) if isinstance(s, RowError) else None for s in subjects.values()],
                 },
-                schema={**dict.fromkeys(slow_keys, pl.String), "__sid": pl.String, "__skind": pl.String,
-                        "__serr": pl.String},  # fmt: skip
+                schema={
+                    **dict.fromkeys(slow_keys, pl.String),
+                    "__sid": pl.String,
+                    "__skind": pl.String,
+                    "__serr": pl.String,
+                },
             )
             df = df.join(lookup, on=list(slow_keys), how="left", nulls_equal=True, maintain_order="left")
         else:
@@ -232,8 +237,13 @@ class ColumnarRules:
                 "__derr": [str(v) if isinstance(v, RowError) else None for v in domains.values()],
                 "__unmapped": [v.authority if isinstance(v, RowError) else None for v in domains.values()],
             },
-            schema={"domain": pl.String, "authority": pl.String, "__domain": pl.String, "__derr": pl.String,
-                    "__unmapped": pl.String},  # fmt: skip
+            schema={
+                "domain": pl.String,
+                "authority": pl.String,
+                "__domain": pl.String,
+                "__derr": pl.String,
+                "__unmapped": pl.String,
+            },
         )
         df = df.join(lookup, on=["domain", "authority"], how="left", maintain_order="left")
         errors.append(pl.col("__derr"))
@@ -244,7 +254,7 @@ class ColumnarRules:
             ("publicity_until", "公示截止期", True),
             ("removed_on", "移出日期", True),
         ):
-            parsed = _by_value(df[name], lambda v, w=what, o=open_ended: rules.date_of(v, w, open_ended=o))
+            parsed = _by_value(df[name], partial(rules.date_of, what=what, open_ended=open_ended))
             iso = _ok(parsed, lambda d: d.isoformat() if d else None)
             df = df.with_columns(
                 pl.col(name).replace_strict(iso, default=None, return_dtype=pl.String).alias(f"__{name}")
@@ -253,15 +263,16 @@ class ColumnarRules:
         today = rules.today.isoformat()
         errors.append(date_errors["decided_on"])
         decided = pl.col("__decided_on")
-        errors.append(
-            pl.when(decided > today).then(pl.format(FUTURE, decided))
-        )
+        errors.append(pl.when(decided > today).then(pl.format(FUTURE, decided)))
         errors.append(date_errors["publicity_until"])
         errors.append(pl.when(pl.col("__publicity_until") < decided).then(pl.lit(PUBLICITY_BEFORE)))
         errors.append(date_errors["removed_on"])
         errors.append(pl.when(pl.col("__removed_on") < decided).then(pl.lit(REMOVED_BEFORE)))
 
-        procs = _by_value(df["procedure"].filter(df["procedure"] != ""), lambda v: rules.procedure_of(v, "", Scope.ADMINISTRATIVE_PENALTY))
+        procs = _by_value(
+            df["procedure"].filter(df["procedure"] != ""),
+            lambda v: rules.procedure_of(v, "", Scope.ADMINISTRATIVE_PENALTY),
+        )
         inferred = (
             pl.when(pl.col("__scope") != Scope.ADMINISTRATIVE_PENALTY.value)
             .then(pl.lit(Procedure.NOT_APPLICABLE.value))
@@ -272,20 +283,26 @@ class ColumnarRules:
         df = df.with_columns(
             pl.when(pl.col("procedure") == "")
             .then(inferred)
-            .otherwise(pl.col("procedure").replace_strict(_ok(procs, lambda p: p.value), default=None, return_dtype=pl.String))
+            .otherwise(
+                pl.col("procedure").replace_strict(_ok(procs, lambda p: p.value), default=None, return_dtype=pl.String)
+            )
             .alias("__procedure")
         )
         errors.append(pl.col("procedure").replace_strict(_err(procs), default=None, return_dtype=pl.String))
         statuses = _by_value(df["status"], rules.status_of)
         df = df.with_columns(
-            pl.col("status").replace_strict(_ok(statuses, lambda s: s.value), default=None, return_dtype=pl.String).alias("__status")
+            pl.col("status")
+            .replace_strict(_ok(statuses, lambda s: s.value), default=None, return_dtype=pl.String)
+            .alias("__status")
         )
         errors.append(pl.col("status").replace_strict(_err(statuses), default=None, return_dtype=pl.String))
 
         df = df.with_columns(pl.coalesce(errors).alias(_ERROR))
         bad = df.filter(pl.col(_ERROR).is_not_null())
         if bad.height:
-            shown = [f for f in (*TEXT_FIELDS[:4], "uscc__raw", "resident_id__raw", *TEXT_FIELDS[4:]) if f in bad.columns]
+            shown = [
+                f for f in (*TEXT_FIELDS[:4], "uscc__raw", "resident_id__raw", *TEXT_FIELDS[4:]) if f in bad.columns
+            ]
             raws = bad.select(pl.concat_str([pl.col(f) for f in shown], separator=",")).to_series().to_list()
             out.rejects = list(zip(bad[LINE].to_list(), bad[_ERROR].to_list(), raws, strict=True))
             out.unmapped.update(v for v in bad["__unmapped"].to_list() if v)
@@ -326,7 +343,13 @@ class ColumnarRules:
             .then(pl.concat_str([pl.col("scope"), pl.col("decision_no"), pl.col("subject_id")], separator="\x1f"))
             .otherwise(
                 pl.concat_str(
-                    [pl.col("scope"), pl.lit(NO_IDENTITY), pl.col("subject_id"), pl.col("authority"), pl.col("decided_on")],
+                    [
+                        pl.col("scope"),
+                        pl.lit(NO_IDENTITY),
+                        pl.col("subject_id"),
+                        pl.col("authority"),
+                        pl.col("decided_on"),
+                    ],
                     separator="\x1f",
                 )
             )
@@ -334,10 +357,13 @@ class ColumnarRules:
         blake = hashlib.blake2b
         keys = good.select(id_text).to_series().to_list()
         derived = [blake(k.encode(), digest_size=12).hexdigest() for k in keys]
-        ids = [given or d for given, d in zip(good["record_id"].to_list(), derived, strict=True)]
+        given = good["record_id"] != ""
+        ids = [g or d for g, d in zip(good["record_id"].to_list(), derived, strict=True)]
         good = good.with_columns(pl.Series("record_id", ids, dtype=pl.String))
 
-        dup = good["record_id"].is_duplicated()
+        # Rows sharing a source record id (记录编号) are that record's history, stored as
+        # versions; rows sharing a derived id are one decision, or two that share a number.
+        dup = good["record_id"].is_duplicated() & ~given
         if dup.any():
             twins = good.filter(dup)
             good = good.filter(~dup)
@@ -345,23 +371,17 @@ class ColumnarRules:
             merged = merge_decisions(zip(twins[LINE].to_list(), map(_draft, rows), strict=True))
             out.merged = merged.merged_rows
             out.warnings.extend(merged.split)
-            joined = pl.DataFrame(
-                [_row_of(d) for d in merged.drafts], schema=["record_id", *STORED], orient="row"
-            )
+            joined = pl.DataFrame([_row_of(d) for d in merged.drafts], schema=["record_id", *STORED], orient="row")
             good = pl.concat([good.select("record_id", *STORED), joined.cast(pl.String)])
         good = good.select("record_id", *STORED)
-        hash_text = pl.concat_str(
-            [pl.col(c).fill_null("") for c in STORED], separator="\x1f"
-        )
+        hash_text = pl.concat_str([pl.col(c).fill_null("") for c in STORED], separator="\x1f")
         sha = hashlib.sha256
         hashes = [sha(t.encode()).hexdigest() for t in good.select(hash_text).to_series().to_list()]
         covered = rules.covered
         kinds = good["subject_kind"].to_list()
         doms = good["domain"].to_list()
         scs = good["scope"].to_list()
-        out.not_reportable = sum(
-            1 for d, k, s in zip(doms, kinds, scs, strict=True) if (d, k, s) not in covered
-        )
+        out.not_reportable = sum(1 for d, k, s in zip(doms, kinds, scs, strict=True) if (d, k, s) not in covered)
         out.items = [
             (rid, h, *rest)
             for rid, h, rest in zip(good["record_id"].to_list(), hashes, good.select(STORED).iter_rows(), strict=True)

@@ -92,7 +92,9 @@ SUBJECT_TYPES = {
     "person": PERSON,
 }
 # 证件类型 meaning the resident identity card; any other document is refused (see docs/node.md).
-RESIDENT_ID_TYPES = frozenset({"", "身份证", "居民身份证", "身份证号", "身份证号码", "居民身份证号码", "中华人民共和国居民身份证"})
+RESIDENT_ID_TYPES = frozenset(
+    {"", "身份证", "居民身份证", "身份证号", "身份证号码", "居民身份证号码", "中华人民共和国居民身份证"}
+)
 SIMPLIFIED_MARK = re.compile(r"当场|简易")
 NOT_PENALISED = re.compile(r"不予(行政)?处罚")
 NOT_PENALISED_CATEGORY = "不予行政处罚"
@@ -425,7 +427,9 @@ def _joined(a: str, b: str) -> str:
 
 def join(first: RecordDraft, other: RecordDraft) -> RecordDraft:
     """One decision's record from two of its rows."""
-    return rebuild(first, category=_joined(first.category, other.category), content=_joined(first.content, other.content))
+    return rebuild(
+        first, category=_joined(first.category, other.category), content=_joined(first.content, other.content)
+    )
 
 
 def rekey(draft: RecordDraft, record_id: str) -> RecordDraft:
@@ -446,10 +450,17 @@ def draft_file(rules: RowRules, rows: Sequence[tuple[int, Mapping[str, str]]]) -
     Raises nothing.
     """
     good: list[tuple[int, RecordDraft]] = []
+    sourced: list[RecordDraft] = []  # rows with the source's own record id: never joined
     rejects: list[tuple[int, str]] = []
     for line, row in rows:
         try:
-            good.append((line, rules.draft(row)))
+            draft = rules.draft(row)
         except RowError as exc:
             rejects.append((line, str(exc)))
-    return merge_decisions(good), rejects
+            continue
+        if clean_text(row.get("record_id", "")):
+            sourced.append(draft)
+        else:
+            good.append((line, draft))
+    merged = merge_decisions(good)
+    return Merged(sourced + merged.drafts, merged.merged_rows, merged.split), rejects

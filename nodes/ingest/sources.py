@@ -56,9 +56,7 @@ def open_source(path: Path, source: Source, *, encoding: str = "", sheet: str = 
     """
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise InvalidInput.for_field(
-            "file", f"不支持的文件类型 '{suffix}' (use .csv, .xlsx, .xls or .jsonl)"
-        )
+        raise InvalidInput.for_field("file", f"不支持的文件类型 '{suffix}' (use .csv, .xlsx, .xls or .jsonl)")
     if not path.is_file():
         raise InvalidInput.for_field("file", f"文件不存在 {path} (no such file)")
     if suffix in (".xlsx", ".xlsm", ".xls"):
@@ -76,7 +74,9 @@ def _frame(rows: Sequence[Sequence[str]], lines: Sequence[int], mapping: Mapping
         if len(positions) == 1:
             columns[name] = [r[positions[0]] if positions[0] < len(r) else "" for r in rows]
         else:
-            columns[name] = ["；".join(v for p in positions if (v := (r[p] if p < len(r) else "").strip())) for r in rows]
+            columns[name] = [
+                "；".join(v for p in positions if (v := (r[p] if p < len(r) else "").strip())) for r in rows
+            ]
     columns[FIRST] = [r[0] if r else "" for r in rows]
     del width
     return pl.DataFrame(columns, schema={k: (pl.Int64 if k == LINE else pl.String) for k in columns})
@@ -151,10 +151,16 @@ def _csv_batches(path: Path, source: Source, encoding: str) -> Iterator[pl.DataF
     name = _decoder_name(encoding) if encoding else detect_encoding(head)
     source.encoding = {"utf-8-sig": "UTF-8 (BOM)", "utf-8": "UTF-8", "gb18030": "GB18030"}.get(name, name)
     try:
-        text = head.decode(name, errors="strict") if len(head) < (1 << 20) else codecs.getincrementaldecoder(name)().decode(head)
+        text = (
+            head.decode(name, errors="strict")
+            if len(head) < (1 << 20)
+            else codecs.getincrementaldecoder(name)().decode(head)
+        )
     except UnicodeDecodeError as exc:
+        at = head[: exc.start].count(b"\n") + 1
         raise InvalidInput.for_field(
-            "file", f"文件不是 {source.encoding} 编码 (not {source.encoding}: {exc.reason}; try --encoding)"
+            "file",
+            f"文件不是 {source.encoding} 编码 (not {source.encoding} at line {at}: {exc.reason}; try --encoding)",
         ) from exc
     lines = text.splitlines(keepends=True)[: HEADER_SEARCH * 4]
     skipped, header, mapping = _find_header(lines)
@@ -194,7 +200,10 @@ def _csv_body(
                 try:
                     data = block.decode(encoding).encode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise InvalidInput.for_field("file", f"文件不是 {encoding} 编码 (not {encoding}: {exc.reason})") from exc
+                    at = line + block.count(b"\n", 0, exc.start)
+                    raise InvalidInput.for_field(
+                        "file", f"文件不是 {source.encoding} 编码 (not {source.encoding} at line {at}: {exc.reason})"
+                    ) from exc
             newlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             invalid: list[int] = []
 
@@ -314,7 +323,7 @@ def _sheet_batches(path: Path, source: Source, sheet: str) -> Iterator[pl.DataFr
 
     try:
         book = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # noqa: BLE001 - calamine raises its own and plain errors alike
+    except Exception as exc:
         raise InvalidInput.for_field("file", f"无法读取工作簿 (cannot read the workbook: {exc})") from exc
     names = list(book.sheet_names)
     if sheet:
@@ -401,7 +410,9 @@ def _jsonl_body(path: Path, source: Source, own: Layout, fields: list[str], mapp
                     source.malformed.append((number, f"不是有效 JSON (invalid JSON: {exc.msg})", text.rstrip("\n")))
                     continue
                 if not isinstance(obj, dict):
-                    source.malformed.append((number, "每行应为一个 JSON 对象 (each line must be a JSON object)", text.rstrip("\n")))
+                    source.malformed.append(
+                        (number, "每行应为一个 JSON 对象 (each line must be a JSON object)", text.rstrip("\n"))
+                    )
                     continue
                 row = [""] * len(fields)
                 for key, value in obj.items():

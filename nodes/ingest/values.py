@@ -22,8 +22,8 @@ class RowError(Exception):
 
 # What publishers write for "nothing here".
 EMPTY_MARKERS = frozenset(
-    {"-", "--", "---", "—", "——", "— —", "－", "/", "／", "\\", "无", "空", "暂无", "null", "NULL", "None", "N/A", "n/a",
-     "#N/A", "NA"}
+    {"-", "--", "---", "—", "——", "— —", "－", "/", "／", "\\", "无", "空", "暂无", "null", "NULL", "None",
+     "N/A", "n/a", "#N/A", "NA"}
 )  # fmt: skip
 # What they write for an end date that never comes.
 OPEN_ENDED = frozenset({"长期", "永久", "长期有效", "无期限", "至今"})
