@@ -50,15 +50,13 @@ def load_once(db: str, path: Path) -> dict[str, float]:
     from credit.regions import Region
     from nodes.db import migrate, sync_engine
     from nodes.ingest import RowRules, ingest_file
-    from nodes.store import SqlRecordWriter, records
+    from nodes.store import records
 
     migrate(db)
     engine = sync_engine(db)
     try:
         started = time.perf_counter()
-        report = ingest_file(
-            path, writer=SqlRecordWriter(engine), rules=RowRules(catalogue(Region.TIANJIN), today=TODAY)
-        )
+        report = ingest_file(path, engine=engine, rules=RowRules(catalogue(Region.TIANJIN), today=TODAY))
         elapsed = time.perf_counter() - started
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(records)).scalar()

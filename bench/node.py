@@ -35,7 +35,6 @@ from credit.regions import Region
 from nodes.db import migrate, sync_engine
 from nodes.ingest import RowRules, ingest_file
 from nodes.seed import generate, synthetic_subject, write_csv
-from nodes.store import SqlRecordWriter
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
@@ -93,7 +92,7 @@ def bench_ingest(db: str, path: Path) -> tuple[int, float]:
     try:
         rules = RowRules(catalogue(REGION), today=TODAY)
         started = time.perf_counter()
-        report = ingest_file(path, writer=SqlRecordWriter(engine), rules=rules)
+        report = ingest_file(path, engine=engine, rules=rules)
         elapsed = time.perf_counter() - started
     finally:
         engine.dispose()

@@ -32,7 +32,7 @@ _ID_CHECK = "10X98765432"
 
 # First two digits of a resident ID's address code: the provinces, plus Taiwan, Hong
 # Kong and Macau (GB/T 2260).
-_PROVINCE_PREFIXES = frozenset(
+PROVINCE_PREFIXES = frozenset(
     [
         "11",
         "12",
@@ -167,7 +167,7 @@ def resident_id_problems(number: str, *, today: date | None = None) -> list[str]
         return [
             "公民身份号码前 17 位应为数字，末位为数字或 X (first 17 characters must be digits, the last a digit or X)"
         ]
-    if number[:2] not in _PROVINCE_PREFIXES:
+    if number[:2] not in PROVINCE_PREFIXES:
         return [f"地址码 '{number[:6]}' 的省级代码无效 (address code '{number[:6]}' has no valid province prefix)"]
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
@@ -200,7 +200,7 @@ def _is_valid_uscc(value: str) -> bool:
 
 
 def _looks_like_resident_id(value: str) -> bool:
-    return len(value) in (15, 18) and value[:17].isdigit() and value[:2] in _PROVINCE_PREFIXES
+    return len(value) in (15, 18) and value[:17].isdigit() and value[:2] in PROVINCE_PREFIXES
 
 
 def parse_subject(

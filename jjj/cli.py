@@ -68,7 +68,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from nodes.db import migrate, sync_engine
     from nodes.ingest import RowRules, file_options, ingest_file
     from nodes.settings import NodeSettings
-    from nodes.store import SqlRecordWriter
 
     settings = NodeSettings.from_env(region=args.region, db_url=args.db, pilot_codes_file=args.pilot_codes)
     path = Path(args.file)
@@ -82,7 +81,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
         report = ingest_file(
             path,
-            writer=SqlRecordWriter(engine),
+            engine=engine,
             rules=rules,
             encoding=args.encoding or "",
             sheet=args.sheet or "",

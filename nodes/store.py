@@ -86,11 +86,13 @@ class WriteCounts:
     added: int = 0
     changed: int = 0
     unchanged: int = 0
+    joined: int = 0  # rows joined into a record this load stored from an earlier batch
 
     def __iadd__(self, other: WriteCounts) -> WriteCounts:
         self.added += other.added
         self.changed += other.changed
         self.unchanged += other.unchanged
+        self.joined += other.joined
         return self
 
 

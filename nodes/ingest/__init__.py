@@ -17,17 +17,23 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from queue import Full, Queue
+
+import polars as pl
+from sqlalchemy import Engine
 
 from credit.catalogue import Scope
 from nodes.ingest.columnar import ColumnarRules
-from nodes.ingest.rules import FileOptions, RowRules
+from nodes.ingest.rules import FileOptions, RowRules, rebuild_item, second_item
 from nodes.ingest.sources import Source, open_source
 from nodes.ingest.values import RowError
-from nodes.store import Prepared, SqlRecordWriter, WriteCounts
+from nodes.loader import FrameWriter
+from nodes.store import WriteCounts
 
 __all__ = ["FileOptions", "IngestReport", "Reject", "RowError", "RowRules", "ingest_file", "read_file"]
 
@@ -115,22 +121,24 @@ class IngestReport:
 
 def read_file(
     path: Path, rules: RowRules, report: IngestReport, *, encoding: str = "", sheet: str = ""
-) -> Iterator[list[Prepared]]:
-    """Batches of records ready to store (:func:`nodes.store.prepare`), in file order;
-    rejects, skipped rows and the layout go into ``report``.
+) -> Iterator[pl.DataFrame]:
+    """Batches of records ready to store (frames of :data:`nodes.loader.FRAME_COLUMNS`,
+    each row as :func:`nodes.store.prepare` makes it), in file order; rejects, skipped rows
+    and the layout go into ``report``.
 
     Raises:
         InvalidInput: the file cannot be read as a whole.
     """
     source = Source()
-    batches = open_source(path, source, encoding=encoding, sheet=sheet)
+    # Reading (Arrow's parser) runs a batch ahead of checking (polars), in its own thread.
+    batches = prefetch(open_source(path, source, encoding=encoding, sheet=sheet))
     assert source.layout is not None or path.suffix.lower() in (".jsonl", ".ndjson")
     return _checked(batches, source, rules, report)
 
 
 def _checked(
     batches: Iterator[object], source: Source, rules: RowRules, report: IngestReport
-) -> Iterator[list[Prepared]]:
+) -> Iterator[pl.DataFrame]:
     import polars as pl
 
     columnar: ColumnarRules | None = None
@@ -153,7 +161,7 @@ def _checked(
         report.unmapped.update(checked.unmapped)
         report.rejects.extend(Reject(line, reason, raw) for line, reason, raw in checked.rejects)
         _take_malformed(source, report)
-        yield checked.items
+        yield checked.frame
     _take_malformed(source, report)
     if columnar is None and source.layout is not None:
         report.layout, report.layout_name = source.layout.id, source.layout.name
@@ -162,10 +170,55 @@ def _checked(
 
 
 def _take_malformed(source: Source, report: IngestReport) -> None:
-    if source.malformed:
-        report.rows_read += len(source.malformed)
-        report.rejects.extend(Reject(*m) for m in source.malformed)
-        source.malformed.clear()
+    while source.malformed:
+        report.rows_read += 1
+        report.rejects.append(Reject(*source.malformed.popleft()))
+
+
+def prefetch(items: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
+    """``items`` produced by a second thread, up to ``depth`` ahead: reading and checking
+    the next batches (mostly in polars and Arrow, which release the GIL) overlaps with
+    storing this one. An error in the producer is raised here; leaving early stops it.
+
+    Raises:
+        Exception: whatever producing an item raised.
+    """
+    done = object()
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            offer(exc)
+
+    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pl.DataFrame)
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def file_sha256(path: Path) -> str:
@@ -179,7 +232,7 @@ def file_sha256(path: Path) -> str:
 def ingest_file(
     path: Path,
     *,
-    writer: SqlRecordWriter,
+    engine: Engine,
     rules: RowRules,
     encoding: str = "",
     sheet: str = "",
@@ -194,13 +247,15 @@ def ingest_file(
     report = IngestReport(source=path.name, dry_run=dry_run)
     batches = read_file(path, rules, report, encoding=encoding, sheet=sheet)
     # The rejected count is only known once the file is read; the writer takes it last.
-    report.counts = writer.load_prepared(
-        batches,
+    writer = FrameWriter(engine, merge=rebuild_item, rekey=second_item)
+    report.counts = writer.load(
+        prefetch(batches),
         source=path.name,
         file_sha256=file_sha256(path),
         rejected=lambda: len(report.rejects),
         dry_run=dry_run,
     )
+    report.merged += report.counts.joined
     return report
 
 

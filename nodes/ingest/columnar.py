@@ -19,10 +19,12 @@ from datetime import date
 from functools import partial
 from typing import Any
 
+import numpy as np
 import polars as pl
+import polars_hash as plh
 
 from credit.catalogue import Scope
-from credit.identifiers import USCC_ALPHABET, Subject
+from credit.identifiers import PROVINCE_PREFIXES, USCC_ALPHABET, Subject
 from credit.rules import Procedure
 from nodes.ingest.rules import (
     CODE_FIELDS,
@@ -31,9 +33,11 @@ from nodes.ingest.rules import (
     MAX_LEN,
     NO_IDENTITY,
     ORGANISATION,
+    PERSON,
     PUBLICITY_BEFORE,
     REMOVED_BEFORE,
     REQUIRED,
+    RESIDENT_ID_TYPES,
     SIMPLIFIED_MARK,
     SOLE_TRADER,
     SUBJECT_TYPES,
@@ -42,9 +46,9 @@ from nodes.ingest.rules import (
     describe,
     merge_decisions,
 )
-from nodes.ingest.values import EDGE_SPACE, EMPTY_MARKERS, RowError, clean_code
+from nodes.ingest.values import EMPTY_MARKERS, SPACE_CHARS, RowError, clean_code
+from nodes.loader import FRAME_COLUMNS
 from nodes.records import RecordDraft, make_draft
-from nodes.store import Prepared
 
 LINE = "__line"
 # Storage columns of a checked row, in :data:`nodes.store.Prepared` order after the two ids.
@@ -54,16 +58,23 @@ STORED = (
 )  # fmt: skip
 FOOTER_WORDS = ("合计", "总计", "小计", "制表", "填表", "填报", "审核", "备注", "说明", "注：", "注:", "数据截至")
 _ERROR = "__error"
+_CACHE = 200_000  # distinct values remembered across batches, per rule
 _EMPTY = sorted(EMPTY_MARKERS)
-_WEIGHTS = [pow(3, i, 31) for i in range(17)]
-_VALUES = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
+_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)], dtype=np.int64)
+_ID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+_ID_CHECKS = np.frombuffer(b"10X98765432", dtype=np.uint8)
+_PROVINCES = np.array(sorted(int(p) for p in PROVINCE_PREFIXES), dtype=np.int64)
+_USCC_TABLE = np.full(256, 255, dtype=np.int64)
+_USCC_TABLE[[ord(ch) for ch in USCC_ALPHABET]] = np.arange(len(USCC_ALPHABET))
 
 
 @dataclass(slots=True)
 class Checked:
     """What became of one batch."""
 
-    items: list[Prepared] = field(default_factory=list)
+    frame: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={**dict.fromkeys(FRAME_COLUMNS, pl.String), "joinable": pl.Boolean})
+    )
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, row
     blank: int = 0
     footer: int = 0
@@ -73,30 +84,72 @@ class Checked:
     unmapped: Counter[str] = field(default_factory=Counter)
 
 
-def _by_value(column: pl.Series, fn: Callable[[Any], Any]) -> dict[Any, Any]:
-    """``fn`` of each distinct value of ``column``: a RowError answers as its reason text."""
+def _by_value(column: pl.Series, fn: Callable[[Any], Any], cache: dict[Any, Any] | None = None) -> dict[Any, Any]:
+    """``fn`` of each distinct value of ``column``: a RowError answers as itself. With
+    ``cache``, values seen in earlier batches are not decided again."""
     out: dict[Any, Any] = {}
     for value in column.unique().to_list():
+        if cache is not None and value in cache:
+            out[value] = cache[value]
+            continue
         try:
             out[value] = fn(value)
         except RowError as exc:
             out[value] = exc
+        if cache is not None:
+            if len(cache) >= _CACHE:
+                cache.clear()
+            cache[value] = out[value]
     return out
 
 
-def _valid_uscc(col: str) -> pl.Expr:
-    """The column holds a valid credit code whose first 17 characters are not all digits
-    (an all-digit value may be an ID number: the row rules decide those)."""
-    c = pl.col(col)
-    values = [c.str.slice(i, 1).replace_strict(_VALUES, default=None, return_dtype=pl.Int32) for i in range(18)]
-    total = pl.sum_horizontal([v * w for v, w in zip(values[:17], _WEIGHTS, strict=True)])
-    return (
-        (c.str.len_chars() == 18)
-        & pl.all_horizontal([v.is_not_null() for v in values])
-        & c.str.slice(2, 6).str.contains(r"^[0-9]{6}$")
-        & ~c.str.slice(0, 17).str.contains(r"^[0-9]{17}$")
-        & (values[17] == (31 - total % 31) % 31)
-    ).fill_null(False)
+def valid_uscc(codes: pl.Series) -> pl.Series:
+    """Which codes are valid credit codes whose first 17 characters are not all digits
+    (an all-digit value may be an ID number: the row rules decide those). The GB 32100
+    check over an array of the codes' bytes: value table, weights, mod 31.
+
+    Raises nothing.
+    """
+    ok = np.zeros(codes.len(), dtype=bool)
+    fixed = (codes.str.len_bytes() == 18) & (codes.str.len_chars() == 18)
+    where = np.flatnonzero(fixed.to_numpy())
+    if where.size:
+        joined = codes.gather(where).str.join("").item()
+        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        chars = data.reshape(-1, 18)
+        values = _USCC_TABLE[chars]
+        digits = (chars >= 0x30) & (chars <= 0x39)
+        total = (values[:, :17] * _WEIGHTS).sum(axis=1)
+        ok[where] = (
+            (values != 255).all(axis=1)
+            & digits[:, 2:8].all(axis=1)
+            & ~digits[:, :17].all(axis=1)
+            & (values[:, 17] == (31 - total % 31) % 31)
+        )
+    return pl.Series(ok)
+
+
+def valid_resident_id(numbers: pl.Series, today: date) -> pl.Series:
+    """Which numbers are valid resident ID numbers (GB 11643: 17 digits and a check
+    character, a province prefix, a real birth date from 1900 to ``today``), as
+    :func:`credit.identifiers.resident_id_problems` finds none, over an array of bytes.
+
+    Raises nothing.
+    """
+    ok = np.zeros(numbers.len(), dtype=bool)
+    fixed = (numbers.str.len_bytes() == 18) & (numbers.str.len_chars() == 18)
+    where = np.flatnonzero(fixed.to_numpy())
+    if where.size:
+        chosen = numbers.gather(where)
+        chars = np.frombuffer(chosen.str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        digits = chars.astype(np.int64) - 0x30
+        first17 = ((digits[:, :17] >= 0) & (digits[:, :17] <= 9)).all(axis=1)
+        prefix = np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCES)
+        born = chosen.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+        in_range = (born.is_not_null() & (born >= date(1900, 1, 1)) & (born <= today)).fill_null(False).to_numpy()
+        total = (np.clip(digits[:, :17], 0, 9) * _ID_WEIGHTS).sum(axis=1)
+        ok[where] = first17 & prefix & in_range & (chars[:, 17] == _ID_CHECKS[total % 11])
+    return pl.Series(ok)
 
 
 class ColumnarRules:
@@ -104,6 +157,7 @@ class ColumnarRules:
 
     def __init__(self, rules: RowRules) -> None:
         self.rules = rules
+        self._dates: dict[str, dict[Any, Any]] = {}
 
     def check(self, frame: pl.DataFrame, *, first_cell: str | None = None) -> Checked:
         """Check one batch: its records ready to store, its rejects, what was skipped.
@@ -118,30 +172,30 @@ class ColumnarRules:
         rules = self.rules
         present = set(frame.columns)
         empty = pl.lit("")
-        clean = [
-            (
-                pl.when(pl.col(f).str.replace_all(EDGE_SPACE.pattern, "").is_in(_EMPTY))
-                .then(empty)
-                .otherwise(pl.col(f).str.replace_all(EDGE_SPACE.pattern, ""))
-                if f in present
-                else empty
-            ).alias(f)
-            for f in TEXT_FIELDS
-        ]
+
+        def cleaned(name: str) -> pl.Expr:
+            text = pl.col(name).str.strip_chars(SPACE_CHARS)
+            return pl.when(text.is_in(_EMPTY)).then(empty).otherwise(text)
+
+        clean = [(cleaned(f) if f in present else empty).alias(f) for f in TEXT_FIELDS]
         codes = [(pl.col(f) if f in present else empty).alias(f"{f}__raw") for f in CODE_FIELDS]
-        first = [pl.col(first_cell).str.replace_all(EDGE_SPACE.pattern, "").alias("__first")] if first_cell else []
+        first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
         df = frame.select(pl.col(LINE), *clean, *codes, *first)
 
         # Blank lines and footers (合计, 制表…) are skipped and counted, never rejected.
-        code_cells = pl.concat_str([pl.col(f"{f}__raw") for f in CODE_FIELDS]).str.replace_all(EDGE_SPACE.pattern, "")
-        blank = pl.all_horizontal([pl.col(f) == "" for f in TEXT_FIELDS]) & (code_cells == "")
-        words = f"^({'|'.join(FOOTER_WORDS)})"
-        footer_cells = [pl.col("subject_name"), pl.col("decision_no")] + ([pl.col("__first")] if first_cell else [])
-        footer = pl.any_horizontal([c.str.contains(words) for c in footer_cells]) & (code_cells == "")
-        df = df.with_columns(blank.alias("__blank"), (footer & ~blank).alias("__footer"))
-        out.blank = int(df["__blank"].sum())
-        out.footer = int(df["__footer"].sum())
-        df = df.filter(~pl.col("__blank") & ~pl.col("__footer")).drop("__blank", "__footer")
+        no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in CODE_FIELDS])
+        bare = df.filter(no_code)  # a blank or footer line names no subject: only these are looked at
+        if bare.height:
+            blank = pl.all_horizontal([pl.col(f) == "" for f in TEXT_FIELDS])
+            words = f"^({'|'.join(FOOTER_WORDS)})"
+            cells = [pl.col("subject_name"), pl.col("decision_no")] + ([pl.col("__first")] if first_cell else [])
+            footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
+            marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
+            out.blank = int(marks["blank"].sum())
+            out.footer = int(marks["footer"].sum())
+            skipped = marks.filter(pl.col("blank") | pl.col("footer"))[LINE]
+            if skipped.len():
+                df = df.filter(~pl.col(LINE).is_in(skipped.implode()))
         if df.height == 0:
             return out
 
@@ -177,8 +231,20 @@ class ColumnarRules:
         # row is an enterprise; every other combination goes to the row rules once.
         types = df["subject_type"].unique().to_list()
         code_types = [t for t in types if SUBJECT_TYPES.get(t) in ("", ORGANISATION, SOLE_TRADER)]
-        fast = pl.col("subject_type").is_in(code_types) & _valid_uscc("uscc")
-        df = df.with_columns(fast.alias("__fast"))
+        person_types = [t for t in types if SUBJECT_TYPES.get(t) == PERSON]
+        number = pl.when(pl.col("resident_id") != "").then(pl.col("resident_id")).otherwise(pl.col("uscc"))
+        df = df.with_columns(number.alias("__pid"))
+        company = pl.col("subject_type").is_in(code_types) & valid_uscc(df["uscc"])
+        person = (
+            pl.col("subject_type").is_in(person_types)
+            & pl.col("id_type").is_in(sorted(RESIDENT_ID_TYPES))
+            & valid_resident_id(df["__pid"], rules.today)
+        )
+        df = df.with_columns(
+            (company | person).alias("__fast"),
+            pl.when(company).then(pl.col("uscc")).otherwise(pl.col("__pid")).alias("__fid"),
+            pl.when(company).then(pl.lit("enterprise")).otherwise(pl.lit("person")).alias("__fkind"),
+        )
         slow_keys = ("subject_type", "uscc", "resident_id", "id_type", "legal_rep_id", "legal_rep_id_type", "reg_no",
                      "org_code")  # fmt: skip
         slow = df.filter(~pl.col("__fast")).select(slow_keys).unique()
@@ -211,8 +277,8 @@ class ColumnarRules:
                 pl.lit(None, pl.String).alias("__serr"),
             )
         df = df.with_columns(
-            pl.when(pl.col("__fast")).then(pl.col("uscc")).otherwise(pl.col("__sid")).alias("__sid"),
-            pl.when(pl.col("__fast")).then(pl.lit("enterprise")).otherwise(pl.col("__skind")).alias("__skind"),
+            pl.when(pl.col("__fast")).then(pl.col("__fid")).otherwise(pl.col("__sid")).alias("__sid"),
+            pl.when(pl.col("__fast")).then(pl.col("__fkind")).otherwise(pl.col("__skind")).alias("__skind"),
         )
         errors.append(pl.when(~pl.col("__fast")).then(pl.col("__serr")))
 
@@ -254,7 +320,8 @@ class ColumnarRules:
             ("publicity_until", "公示截止期", True),
             ("removed_on", "移出日期", True),
         ):
-            parsed = _by_value(df[name], partial(rules.date_of, what=what, open_ended=open_ended))
+            cache = self._dates.setdefault(name, {})
+            parsed = _by_value(df[name], partial(rules.date_of, what=what, open_ended=open_ended), cache)
             iso = _ok(parsed, lambda d: d.isoformat() if d else None)
             df = df.with_columns(
                 pl.col(name).replace_strict(iso, default=None, return_dtype=pl.String).alias(f"__{name}")
@@ -355,11 +422,12 @@ class ColumnarRules:
             )
         )
         blake = hashlib.blake2b
-        keys = good.select(id_text).to_series().to_list()
-        derived = [blake(k.encode(), digest_size=12).hexdigest() for k in keys]
+        keys = good.select(id_text.cast(pl.Binary)).to_series().to_list()
+        derived = pl.Series([blake(k, digest_size=12).hexdigest() for k in keys], dtype=pl.String)
         given = good["record_id"] != ""
-        ids = [g or d for g, d in zip(good["record_id"].to_list(), derived, strict=True)]
-        good = good.with_columns(pl.Series("record_id", ids, dtype=pl.String))
+        good = good.with_columns(
+            pl.when(given).then(pl.col("record_id")).otherwise(derived).alias("record_id"), given.alias("__given")
+        )
 
         # Rows sharing a source record id (记录编号) are that record's history, stored as
         # versions; rows sharing a derived id are one decision, or two that share a number.
@@ -372,20 +440,24 @@ class ColumnarRules:
             out.merged = merged.merged_rows
             out.warnings.extend(merged.split)
             joined = pl.DataFrame([_row_of(d) for d in merged.drafts], schema=["record_id", *STORED], orient="row")
-            good = pl.concat([good.select("record_id", *STORED), joined.cast(pl.String)])
-        good = good.select("record_id", *STORED)
-        hash_text = pl.concat_str([pl.col(c).fill_null("") for c in STORED], separator="\x1f")
-        sha = hashlib.sha256
-        hashes = [sha(t.encode()).hexdigest() for t in good.select(hash_text).to_series().to_list()]
-        covered = rules.covered
-        kinds = good["subject_kind"].to_list()
-        doms = good["domain"].to_list()
-        scs = good["scope"].to_list()
-        out.not_reportable = sum(1 for d, k, s in zip(doms, kinds, scs, strict=True) if (d, k, s) not in covered)
-        out.items = [
-            (rid, h, *rest)
-            for rid, h, rest in zip(good["record_id"].to_list(), hashes, good.select(STORED).iter_rows(), strict=True)
-        ]
+            good = pl.concat(
+                [
+                    good.select("record_id", *STORED, "__given"),
+                    joined.cast(pl.String).with_columns(pl.lit(False).alias("__given")),
+                ]
+            )
+        # The content hash (make_draft's: SHA-256 over the readable fields joined by \x1f).
+        hash_text = plh.concat_str([pl.col(c).fill_null("") for c in STORED], separator="\x1f")
+        good = good.select(
+            "record_id",
+            hash_text.chash.sha2_256().alias("content_hash"),
+            *STORED,
+            (~pl.col("__given")).alias("joinable"),
+        )
+        covered = [f"{d}\x1f{k.value}\x1f{s.value}" for d, k, s in rules.covered]
+        coverage = pl.concat_str([pl.col("domain"), pl.col("subject_kind"), pl.col("scope")], separator="\x1f")
+        out.not_reportable = int(good.select((~coverage.is_in(covered)).sum()).item())
+        out.frame = good
         return out
 
 

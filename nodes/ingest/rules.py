@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 from credit.authorities import AuthorityMap, authority_map
 from credit.catalogue import Catalogue, Scope, domain
@@ -464,3 +465,25 @@ def draft_file(rules: RowRules, rows: Sequence[tuple[int, Mapping[str, str]]]) -
             good.append((line, draft))
     merged = merge_decisions(good)
     return Merged(sourced + merged.drafts, merged.merged_rows, merged.split), rejects
+
+
+# The same joins over items in storage form (nodes.store.Prepared), for the loader when
+# a decision's rows lie in different batches.
+
+
+def rebuild_item(stored_category: str, stored_content: str, item: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``item`` holding the category and content a stored version of its decision had
+    too, with its content hash recomputed."""
+    category = _joined(stored_category, item[10])
+    content = _joined(stored_content, item[11])
+    fields = (*item[2:10], category, content, *item[12:])
+    return (item[0], _hash_of(fields), *fields)
+
+
+def second_item(item: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``item`` as a second decision sharing a number (:func:`second_key`)."""
+    return (second_key(item[0], item[8], date.fromisoformat(item[9])), *item[1:])
+
+
+def _hash_of(fields: tuple[Any, ...]) -> str:
+    return hashlib.sha256("\x1f".join("" if v is None else str(v) for v in fields).encode()).hexdigest()

@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import json
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -44,7 +45,8 @@ class Source:
     encoding: str = ""
     sheet: str = ""
     header_line: int = 0
-    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, raw
+    # line, reason, raw; a deque, since the reader thread adds while the checker takes
+    malformed: deque[tuple[int, str, str]] = field(default_factory=deque)
 
 
 def open_source(path: Path, source: Source, *, encoding: str = "", sheet: str = "") -> Iterator[pl.DataFrame]:
@@ -188,14 +190,7 @@ def _csv_body(
         line = first_line
         for block in _blocks(handle, BLOCK_BYTES):
             if utf8:
-                data = block
-                try:
-                    block.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    at = line + block.count(b"\n", 0, exc.start)
-                    raise InvalidInput.for_field(
-                        "file", f"文件不是 UTF-8 编码 (not UTF-8 at line {at}: {exc.reason}; try --encoding gb18030)"
-                    ) from exc
+                data = block  # Arrow checks it is UTF-8; a block that is not goes to the fallback
             else:
                 try:
                     data = block.decode(encoding).encode("utf-8")
@@ -226,7 +221,14 @@ def _csv_body(
             if table is not None and not invalid and table.num_rows == newlines:
                 yield _from_table(table, line, mapping)
             else:
-                yield _python_block(data.decode("utf-8"), line, width, mapping, source)
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    at = line + data.count(b"\n", 0, exc.start)
+                    raise InvalidInput.for_field(
+                        "file", f"文件不是 UTF-8 编码 (not UTF-8 at line {at}: {exc.reason}; try --encoding gb18030)"
+                    ) from exc
+                yield _python_block(text, line, width, mapping, source)
             line += newlines
 
 

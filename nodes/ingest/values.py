@@ -30,6 +30,8 @@ OPEN_ENDED = frozenset({"长期", "永久", "长期有效", "无期限", "至今
 
 _EDGE = r"[\s\u200b-\u200f\u2060\ufeff]"
 EDGE_SPACE = re.compile(f"^{_EDGE}+|{_EDGE}+$")
+# The same characters as a set, for column-wise stripping.
+SPACE_CHARS = "".join(ch for ch in map(chr, [*range(0x2100), 0x3000, 0xFEFF]) if re.match(_EDGE, ch))
 _INNER_SPACE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff]+")
 
 

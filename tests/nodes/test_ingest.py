@@ -50,7 +50,7 @@ def ingest(db: str, path: Path):  # type: ignore[no-untyped-def]
     engine = sync_engine(db)
     try:
         rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
-        return ingest_file(path, writer=SqlRecordWriter(engine), rules=rules)
+        return ingest_file(path, engine=engine, rules=rules)
     finally:
         engine.dispose()
 
@@ -218,9 +218,9 @@ def test_small_blocks_and_the_python_fallback_give_exactly_the_same_result(
     path = _mixed_csv(tmp_path / "mixed.csv")
     rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
     whole, cut = IngestReport("w"), IngestReport("c")
-    expected = [d for batch in read_file(path, rules, whole) for d in batch]
+    expected = [d for batch in read_file(path, rules, whole) for d in batch.drop("joinable").rows()]
     monkeypatch.setattr(sources, "BLOCK_BYTES", 4096)
-    got = [d for batch in read_file(path, rules, cut) for d in batch]
+    got = [d for batch in read_file(path, rules, cut) for d in batch.drop("joinable").rows()]
 
     assert got == expected
     assert len(expected) > 500
@@ -278,3 +278,80 @@ def test_a_source_record_id_with_control_characters_is_rejected(db_url: str, tmp
     report = ingest(db_url, path)
     assert report.counts.added == 1
     assert [r.line for r in report.rejects] == [1] and "control characters" in report.rejects[0].reason
+
+
+NATIONAL = (
+    "行政相对人名称,行政相对人类别,行政相对人代码_1(统一社会信用代码),行政处罚决定书文号,处罚类别,处罚内容,"
+    "处罚决定日期,处罚机关"
+)
+
+
+def test_a_decisions_rows_in_different_batches_are_one_record_and_reloading_changes_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of one decision far apart in a file (here: every row its own batch) are
+    joined by the writer; rows that only share a number stay two records; loading the
+    same file again stores no version."""
+    from nodes.ingest import sources
+
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 64)
+    market = "天津市和平区市场监督管理局"
+    rows = [
+        f"天津甲公司,法人及非法人组织,{ACME},津和罚〔2024〕8号,罚款,罚款5000元,2024-03-15,{market}",
+        f"天津乙公司,法人及非法人组织,{OTHER},津和罚〔2024〕1号,警告,警告,2024-01-15,{market}",
+        f"天津甲公司,法人及非法人组织,{ACME},津和罚〔2024〕9号,警告,警告,2024-01-01,{market}",
+        f"天津甲公司,法人及非法人组织,{ACME},津和罚〔2024〕8号,没收,没收违法所得2000元,2024-03-15,{market}",
+        f"天津甲公司,法人及非法人组织,{ACME},津和罚〔2024〕9号,警告,警告,2022-01-01,{market}",
+    ]
+    path = tmp_path / "national.csv"
+    path.write_text("\n".join([NATIONAL, *rows]) + "\n", encoding="utf-8")
+
+    first = ingest(db_url, path)
+    assert (first.counts.added, first.merged, len(first.rejects)) == (4, 1, 0)
+    engine = sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            query = select(records.c.decision_no, records.c.version, records.c.category, records.c.content,
+                           records.c.decided_on).where(records.c.current)  # fmt: skip
+            current = sorted(tuple(r) for r in conn.execute(query))
+        assert current == [
+            ("津和罚〔2024〕1号", 1, "警告", "警告", date(2024, 1, 15)),
+            ("津和罚〔2024〕8号", 1, "罚款；没收", "罚款5000元；没收违法所得2000元", date(2024, 3, 15)),
+            ("津和罚〔2024〕9号", 1, "警告", "警告", date(2022, 1, 1)),
+            ("津和罚〔2024〕9号", 1, "警告", "警告", date(2024, 1, 1)),
+        ]
+        before = stored(db_url)
+        again = ingest(db_url, path)
+        assert (again.counts.added, again.counts.changed) == (0, 0)
+        assert stored(db_url) == before
+    finally:
+        engine.dispose()
+
+
+def test_a_load_that_fails_part_way_stores_nothing(db_url: str, tmp_path: Path) -> None:
+    import polars as pl
+
+    from nodes.ingest import IngestReport, read_file
+    from nodes.loader import FrameWriter
+
+    ingest(db_url, write(tmp_path / "first.csv", GOOD[:1]))
+    before = stored(db_url)
+    path = write(tmp_path / "second.csv", GOOD[1:])
+    rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
+    frames = list(read_file(path, rules, IngestReport("second.csv")))
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield from frames
+        raise OSError("disk went away")
+
+    engine = sync_engine(db_url)
+    try:
+        with pytest.raises(OSError):
+            FrameWriter(engine).load(batches(), source="second.csv")
+        # A broken frame (no subject, which the table refuses) fails inside the database.
+        bad = frames[0].with_columns(pl.lit(None, pl.String).alias("subject_id"), pl.col("record_id") + "-b")
+        with pytest.raises(Exception):  # noqa: B017 - each backend raises its own error
+            FrameWriter(engine).load([frames[0], bad], source="second.csv")
+    finally:
+        engine.dispose()
+    assert stored(db_url) == before

@@ -17,7 +17,7 @@ from credit.errors import InvalidInput
 from credit.regions import Region
 from nodes.db import migrate, sync_engine
 from nodes.ingest import IngestReport, RowRules, file_options, ingest_file
-from nodes.store import SqlRecordWriter, records
+from nodes.store import records
 
 TODAY = date(2025, 6, 16)
 CO = "91120116MA05JBXQ06"  # a valid credit code (Tianjin)
@@ -74,7 +74,7 @@ def load(tmp_path: Path, path: Path, *, region: Region = Region.TIANJIN, **kwarg
     options = file_options(kwargs.pop("domain", ""), kwargs.pop("scope", ""))
     try:
         rules = RowRules(catalogue(region), today=TODAY, options=options)
-        report = ingest_file(path, writer=SqlRecordWriter(engine), rules=rules, **kwargs)
+        report = ingest_file(path, engine=engine, rules=rules, **kwargs)
         with engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(records).where(records.c.current))]
     finally:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from credit.catalogue import catalogue
+from credit.identifiers import make_resident_id, make_uscc
 from credit.regions import Region
 from nodes.ingest import IngestReport, RowRules, read_file
 from nodes.ingest.rules import draft_file
@@ -57,7 +58,7 @@ def test_the_columnar_loader_stores_exactly_what_the_row_rules_say(tmp_path: Pat
     rules = RowRules(catalogue(Region.TIANJIN), today=TODAY)
 
     report = IngestReport("g")
-    stored = sorted(item for batch in read_file(path, rules, report) for item in batch)
+    stored = sorted(item for batch in read_file(path, rules, report) for item in batch.drop("joinable").rows())
     expected, rejects = draft_file(rules, [(i + 2, r) for i, r in enumerate(rows)])
 
     assert stored == sorted(prepare(d) for d in expected.drafts)
@@ -81,8 +82,42 @@ def test_a_national_file_from_real_authorities_loads_with_their_domains(tmp_path
         path = tmp_path / f"{region.value}.csv"
         path.write_text(buffer.getvalue(), encoding="utf-8")
         report = IngestReport(region.value)
-        items = [i for b in read_file(path, RowRules(catalogue(region), today=TODAY), report) for i in b]
+        items = [
+            i
+            for b in read_file(path, RowRules(catalogue(region), today=TODAY), report)
+            for i in b.drop("joinable").rows()
+        ]
         right = {item[7]: item[5] for item in items}  # decision_no -> domain
         correct = sum(1 for i, n in enumerate(mine) if right.get(f"罚-{i}") == n["domain"])
         assert correct / len(mine) >= 0.98, (region, correct, len(mine), report.unmapped)
         assert report.layout == "national-penalty-2021"
+
+
+_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXYXIOSVZ"
+codes = st.one_of(
+    st.text(alphabet=_ALPHABET, min_size=16, max_size=19),
+    st.text(alphabet="0123456789X", min_size=17, max_size=19),
+    st.builds(
+        lambda body: make_uscc(body), st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17)
+    ),
+    st.builds(
+        lambda prefix, born, seq: make_resident_id(f"{prefix}0101{born:%Y%m%d}{seq:03d}"),
+        st.sampled_from(["11", "12", "13", "99", "00"]),
+        st.dates(min_value=date(1850, 1, 1), max_value=date(2030, 12, 31)),
+        st.integers(0, 999),
+    ),
+    st.text(min_size=0, max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(codes, min_size=1, max_size=30))
+def test_column_checks_agree_with_the_identifier_rules(values: list[str]) -> None:
+    import polars as pl
+
+    from credit.identifiers import resident_id_problems, uscc_problems
+    from nodes.ingest.columnar import valid_resident_id, valid_uscc
+
+    series = pl.Series(values, dtype=pl.String)
+    assert valid_uscc(series).to_list() == [not uscc_problems(v) and not v[:17].isdigit() for v in values]
+    assert valid_resident_id(series, TODAY).to_list() == [not resident_id_problems(v, today=TODAY) for v in values]
