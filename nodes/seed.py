@@ -348,10 +348,10 @@ NATIONAL_HEADER = (
 )  # fmt: skip
 
 
-def write_national_csv(batches: Iterator[list[RecordDraft]], path: Path) -> int:
-    """Write the penalties among drafts as the national 双公示 行政处罚 standard publishes
-    them (30 columns, no 领域 column: the loader works the domain out from the authority);
-    returns the row count."""
+def write_national_csv(batches: Iterator[list[RecordDraft]], path: Path, *, limit: int | None = None) -> int:
+    """Write the penalties among drafts (at most ``limit``) as the national 双公示 行政处罚
+    standard publishes them (30 columns, no 领域 column: the loader works the domain out
+    from the authority); returns the row count."""
     count = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
@@ -360,6 +360,8 @@ def write_national_csv(batches: Iterator[list[RecordDraft]], path: Path) -> int:
             for d in batch:
                 if d.scope is not Scope.ADMINISTRATIVE_PENALTY:
                     continue
+                if limit is not None and count >= limit:
+                    return count
                 person = d.subject_kind is SubjectKind.PERSON
                 row = [""] * len(NATIONAL_HEADER)
                 row[0] = d.subject_name

@@ -524,10 +524,8 @@ class SqlRecordWriter:
         file_sha256: str = "",
         rejected: Callable[[], int] = lambda: 0,
         now: datetime | None = None,
-        dry_run: bool = False,
     ) -> WriteCounts:
-        """:meth:`load` for items already in storage form (:func:`prepare`). With
-        ``dry_run`` everything is done and counted, then rolled back.
+        """:meth:`load` for items already in storage form (:func:`prepare`).
 
         Loading into an empty table builds the secondary indexes once at the end instead
         of row by row, which is several times faster; it happens inside the same
@@ -536,11 +534,10 @@ class SqlRecordWriter:
         started = now or datetime.now(UTC)
         totals = WriteCounts()
         read = 0
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
+        with self.engine.begin() as conn:
             lock_versions(conn)
             deferred = []
-            if not dry_run and conn.execute(select(records.c.seq).limit(1)).first() is None:
+            if conn.execute(select(records.c.seq).limit(1)).first() is None:
                 deferred = [index for index in records.indexes if index.name in _DEFERRED_INDEXES]
                 for index in deferred:
                     index.drop(conn)
@@ -562,10 +559,6 @@ class SqlRecordWriter:
                     rows_rejected=rejected(),
                 )
             )
-            if dry_run:
-                transaction.rollback()
-                return totals
-            transaction.commit()
         if self.engine.dialect.name == "postgresql" and totals.added + totals.changed >= _VACUUM_AFTER:
             # Mark the new rows all-visible and refresh the statistics now rather than
             # whenever autovacuum comes round: until then PostgreSQL's index-only scans

@@ -137,13 +137,10 @@ def read_file(
 
 
 def _checked(
-    batches: Iterator[object], source: Source, rules: RowRules, report: IngestReport
+    batches: Iterator[pl.DataFrame], source: Source, rules: RowRules, report: IngestReport
 ) -> Iterator[pl.DataFrame]:
-    import polars as pl
-
     columnar: ColumnarRules | None = None
     for frame in batches:
-        assert isinstance(frame, pl.DataFrame)
         if columnar is None:
             layout = source.layout
             assert layout is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -70,7 +71,6 @@ def open_source(path: Path, source: Source, *, encoding: str = "", sheet: str = 
 
 def _frame(rows: Sequence[Sequence[str]], lines: Sequence[int], mapping: Mapping) -> pl.DataFrame:
     """Rows of cells (already of the header's width) as a frame by field."""
-    width = max((max(p) for p in mapping.positions.values()), default=0) + 1
     columns: dict[str, Any] = {LINE: pl.Series(LINE, lines, dtype=pl.Int64)}
     for name, positions in mapping.positions.items():
         if len(positions) == 1:
@@ -80,7 +80,6 @@ def _frame(rows: Sequence[Sequence[str]], lines: Sequence[int], mapping: Mapping
                 "；".join(v for p in positions if (v := (r[p] if p < len(r) else "").strip())) for r in rows
             ]
     columns[FIRST] = [r[0] if r else "" for r in rows]
-    del width
     return pl.DataFrame(columns, schema={k: (pl.Int64 if k == LINE else pl.String) for k in columns})
 
 
@@ -121,8 +120,9 @@ def _decoder_name(encoding: str) -> str:
         raise InvalidInput.for_field("encoding", f"未知编码 '{encoding}' (unknown encoding)") from None
 
 
-def _find_header(lines: list[str]) -> tuple[int, list[str], Mapping]:
-    """(lines before the header, header cells, mapping) from the first lines of a file.
+def _find_header(lines: list[str]) -> tuple[int, int, list[str], Mapping]:
+    """(physical lines before the header, and up to its end; header cells; mapping) from
+    the first lines of a file.
 
     Raises:
         InvalidInput: no row among the first ones is a header any layout reads.
@@ -135,7 +135,7 @@ def _find_header(lines: list[str]) -> tuple[int, list[str], Mapping]:
             break
         mapping = recognise(row)
         if mapping is not None:
-            return consumed, row, mapping
+            return consumed, reader.line_num, row, mapping
         consumed = reader.line_num
         if any(cell.strip() for cell in row):
             seen.append(row)
@@ -164,15 +164,15 @@ def _csv_batches(path: Path, source: Source, encoding: str) -> Iterator[pl.DataF
             "file",
             f"文件不是 {source.encoding} 编码 (not {source.encoding} at line {at}: {exc.reason}; try --encoding)",
         ) from exc
-    lines = text.splitlines(keepends=True)[: HEADER_SEARCH * 4]
-    skipped, header, mapping = _find_header(lines)
+    # Physical lines as the csv module reads them (only \n, \r and \r\n end a line).
+    lines = list(itertools.islice(io.StringIO(text, newline=""), HEADER_SEARCH * 4))
+    skipped, end, header, mapping = _find_header(lines)
     source.layout = mapping.layout
     source.header_line = skipped + 1
-    # Byte offset of the first data line: the decoded lines before it, encoded back.
-    prefix = "".join(text.splitlines(keepends=True)[: skipped + 1])
-    start = len(prefix.encode(name if name != "utf-8-sig" else "utf-8")) + (3 if name == "utf-8-sig" else 0)
-    # A header whose cells hold line breaks: count the physical lines.
-    first_line = prefix.count("\n") + 1 if prefix.endswith("\n") else prefix.count("\n") + 2
+    # Byte offset of the first data line: the decoded lines up to it, encoded back.
+    prefix = "".join(lines[:end])
+    start = len(prefix.encode("utf-8" if name == "utf-8-sig" else name)) + (3 if name == "utf-8-sig" else 0)
+    first_line = end + 1
     return _csv_body(path, source, name, start, first_line, len(header), mapping)
 
 

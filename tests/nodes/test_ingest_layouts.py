@@ -341,3 +341,18 @@ def test_an_unknown_layout_is_refused_with_the_columns_it_lacks(tmp_path: Path) 
     with pytest.raises(InvalidInput) as caught:
         load(tmp_path, path)
     assert "unknown layout" in caught.value.detail and "处罚决定日期" in caught.value.detail
+
+
+def test_title_lines_with_quoted_line_breaks_keep_the_line_numbers(tmp_path: Path) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["天津市和平区\n行政处罚信息公示\u2028（第一批）"])  # one cell over two lines, and a U+2028
+    writer.writerow(["数据截至 2024-06-30"])
+    writer.writerow(NATIONAL)
+    writer.writerow(national(no="L-1"))
+    writer.writerow(national(no="L-2", decided="06/05/2023"))
+    path = tmp_path / "p.csv"
+    path.write_bytes(buffer.getvalue().encode("gb18030"))
+    report, stored = load(tmp_path, path)
+    assert [r["decision_no"] for r in stored] == ["L-1"]
+    assert [r.line for r in report.rejects] == [6]  # lines 1–2 title, 3 date, 4 header, 5 and 6 rows
