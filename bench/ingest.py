@@ -82,7 +82,7 @@ def phase(name: str, db: str, path: Path) -> dict[str, float]:
     from nodes.loader import FrameWriter
 
     if name == "check":
-        report = IngestReport(path.name)
+        report = IngestReport(source=path.name)
         started = time.perf_counter()
         rows = sum(int(frame.height) for frame in read_file(path, _rules(), report))
         elapsed = time.perf_counter() - started
@@ -93,7 +93,7 @@ def phase(name: str, db: str, path: Path) -> dict[str, float]:
     engine = sync_engine(db)
     try:
         if name == "store":
-            report = IngestReport(path.name)
+            report = IngestReport(source=path.name)
             frames = list(read_file(path, _rules(), report))
             started = time.perf_counter()
             counts = FrameWriter(engine).load(frames, source=path.name)

@@ -28,7 +28,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from credit.catalogue import Scope
-from nodes.ingest.columnar import ColumnarRules
+from nodes.ingest.columnar import ColumnarRules, Tally
 from nodes.ingest.rules import FileOptions, RowRules, rebuild_item, second_item
 from nodes.ingest.sources import Source, open_source
 from nodes.ingest.values import RowError
@@ -48,11 +48,11 @@ class Reject:
 _VALUE = re.compile(r"'[^']*'|「[^」]*」|\d{4}-\d{2}-\d{2}|\d+")
 
 
-@dataclass(slots=True)
-class IngestReport:
+@dataclass
+class IngestReport(Tally):
     """What a load did with a file: the summary ``jjj ingest`` prints."""
 
-    source: str
+    source: str = ""
     layout: str = ""
     layout_name: str = ""
     encoding: str = ""
@@ -60,12 +60,6 @@ class IngestReport:
     rows_read: int = 0
     counts: WriteCounts = field(default_factory=WriteCounts)
     rejects: list[Reject] = field(default_factory=list)
-    blank: int = 0
-    footer: int = 0
-    merged: int = 0
-    not_reportable: int = 0
-    warnings: list[str] = field(default_factory=list)
-    unmapped: Counter[str] = field(default_factory=Counter)
     dry_run: bool = False
 
     @property
@@ -150,12 +144,7 @@ def _checked(
             columnar = ColumnarRules(replace(rules, options=options))
         checked = columnar.check(frame, first_cell="__first")
         report.rows_read += frame.height
-        report.blank += checked.blank
-        report.footer += checked.footer
-        report.merged += checked.merged
-        report.not_reportable += checked.not_reportable
-        report.warnings.extend(checked.warnings)
-        report.unmapped.update(checked.unmapped)
+        report.add(checked)
         report.rejects.extend(Reject(line, reason, raw) for line, reason, raw in checked.rejects)
         _take_malformed(source, report)
         yield checked.frame

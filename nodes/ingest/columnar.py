@@ -68,20 +68,35 @@ _USCC_TABLE = np.full(256, 255, dtype=np.int64)
 _USCC_TABLE[[ord(ch) for ch in USCC_ALPHABET]] = np.arange(len(USCC_ALPHABET))
 
 
-@dataclass(slots=True)
-class Checked:
-    """What became of one batch."""
+@dataclass
+class Tally:
+    """What a load counts besides records: rows skipped, rows joined into their decision's
+    record, records outside the catalogue, warnings, authorities that map to no domain."""
 
-    frame: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={**dict.fromkeys(FRAME_COLUMNS, pl.String), "joinable": pl.Boolean})
-    )
-    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, row
     blank: int = 0
     footer: int = 0
     merged: int = 0
     not_reportable: int = 0
     warnings: list[str] = field(default_factory=list)
     unmapped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        self.blank += other.blank
+        self.footer += other.footer
+        self.merged += other.merged
+        self.not_reportable += other.not_reportable
+        self.warnings.extend(other.warnings)
+        self.unmapped.update(other.unmapped)
+
+
+@dataclass
+class Checked(Tally):
+    """What became of one batch."""
+
+    frame: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={**dict.fromkeys(FRAME_COLUMNS, pl.String), "joinable": pl.Boolean})
+    )
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, row
 
 
 def _by_value(column: pl.Series, fn: Callable[[Any], Any], cache: dict[Any, Any] | None = None) -> dict[Any, Any]:

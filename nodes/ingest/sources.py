@@ -181,8 +181,14 @@ def _csv_body(
 ) -> Iterator[pl.DataFrame]:
     names = [f"c{i}" for i in range(width)]
     read_options = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=BLOCK_BYTES + (1 << 20))
+    # Only the columns a field reads are converted (every row is still split in full, so a
+    # row with a wrong number of fields is still caught).
+    wanted = sorted({0, *(p for positions in mapping.positions.values() for p in positions)})
     convert = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
+        column_types={names[i]: pa.string() for i in wanted},
+        include_columns=[names[i] for i in wanted],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
     utf8 = encoding in ("utf-8", "utf-8-sig")
     with path.open("rb") as handle:

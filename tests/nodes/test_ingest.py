@@ -217,7 +217,7 @@ def test_small_blocks_and_the_python_fallback_give_exactly_the_same_result(
 
     path = _mixed_csv(tmp_path / "mixed.csv")
     rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
-    whole, cut = IngestReport("w"), IngestReport("c")
+    whole, cut = IngestReport(source="w"), IngestReport(source="c")
     expected = [d for batch in read_file(path, rules, whole) for d in batch.drop("joinable").rows()]
     monkeypatch.setattr(sources, "BLOCK_BYTES", 4096)
     got = [d for batch in read_file(path, rules, cut) for d in batch.drop("joinable").rows()]
@@ -242,7 +242,7 @@ def test_a_file_of_mixed_encodings_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[:middle] + "坏".encode("gbk") + data[middle:])
     rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
     with pytest.raises(InvalidInput) as caught:
-        for _ in read_file(path, rules, IngestReport("p")):
+        for _ in read_file(path, rules, IngestReport(source="p")):
             pass
     # Too short for its head to show UTF-8: read as GB18030, which the UTF-8 part breaks.
     assert "not GB18030" in caught.value.detail and "line" in caught.value.detail
@@ -338,7 +338,7 @@ def test_a_load_that_fails_part_way_stores_nothing(db_url: str, tmp_path: Path) 
     before = stored(db_url)
     path = write(tmp_path / "second.csv", GOOD[1:])
     rules = RowRules(catalogue(Region.TIANJIN), today=date(2025, 6, 16))
-    frames = list(read_file(path, rules, IngestReport("second.csv")))
+    frames = list(read_file(path, rules, IngestReport(source="second.csv")))
 
     def batches():  # type: ignore[no-untyped-def]
         yield from frames

@@ -356,3 +356,26 @@ def test_title_lines_with_quoted_line_breaks_keep_the_line_numbers(tmp_path: Pat
     report, stored = load(tmp_path, path)
     assert [r["decision_no"] for r in stored] == ["L-1"]
     assert [r.line for r in report.rejects] == [6]  # lines 1–2 title, 3 date, 4 header, 5 and 6 rows
+
+
+def test_an_xls_workbook(tmp_path: Path) -> None:
+    """A legacy .xls (the fixture was written by xlwt): title row, date cells, amounts as
+    numbers, a code Excel stored as a number, a footer."""
+    fixture = Path(__file__).parents[1] / "data" / "penalties.xls"
+    path = tmp_path / "penalties.xls"
+    path.write_bytes(fixture.read_bytes())
+    report, stored = load(tmp_path, path, region=Region.HEBEI)
+    assert (report.layout, report.encoding, report.counts.added, report.footer) == (
+        "national-penalty-2021",
+        "XLS",
+        1,
+        1,
+    )
+    assert [r.line for r in report.rejects] == [4] and "Excel" in report.rejects[0].reason
+    row = stored[0]
+    assert (row["subject_id"], row["decided_on"], row["publicity_until"]) == (
+        "91130100MA00000025",
+        date(2024, 3, 15),
+        None,
+    )
+    assert row["domain"] == "market_regulation" and row["content"] == "罚款5000元"

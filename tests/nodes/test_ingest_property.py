@@ -57,7 +57,7 @@ def test_the_columnar_loader_stores_exactly_what_the_row_rules_say(tmp_path: Pat
     path.write_text(buffer.getvalue(), encoding="utf-8")
     rules = RowRules(catalogue(Region.TIANJIN), today=TODAY)
 
-    report = IngestReport("g")
+    report = IngestReport(source="g")
     stored = sorted(item for batch in read_file(path, rules, report) for item in batch.drop("joinable").rows())
     expected, rejects = draft_file(rules, [(i + 2, r) for i, r in enumerate(rows)])
 
@@ -81,7 +81,7 @@ def test_a_national_file_from_real_authorities_loads_with_their_domains(tmp_path
             writer.writerow(["甲公司", "91120116MA05JBXQ06", f"罚-{i}", "罚款", "2024-03-15", n["authority"]])
         path = tmp_path / f"{region.value}.csv"
         path.write_text(buffer.getvalue(), encoding="utf-8")
-        report = IngestReport(region.value)
+        report = IngestReport(source=region.value)
         items = [
             i
             for b in read_file(path, RowRules(catalogue(region), today=TODAY), report)
