@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
 
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
     REPORT_ISSUED = "report_issued"
     REPORT_VIEWED = "report_viewed"
     GRANT_PREVIEWED = "grant_previewed"

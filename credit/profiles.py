@@ -40,6 +40,7 @@ class ReportProfile:
     default_years: int
     cutoff_working_days: int
     exclude: Exclusions
+    validity_days: int  # how long after issue a verifier should take the report as current
 
     @property
     def ref(self) -> str:
@@ -67,6 +68,7 @@ def profile_from_data(raw: dict[str, object]) -> ReportProfile:
         default_years=int(str(raw["default_years"])),
         cutoff_working_days=int(str(raw["cutoff_working_days"])),
         exclude=Exclusions(**{k: bool(v) for k, v in exclude.items()}),
+        validity_days=int(str(raw["validity_days"])),
     )
 
 

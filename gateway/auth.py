@@ -9,11 +9,12 @@ against the gateway's key ring, so key rotation does not log anyone out.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,6 +64,16 @@ def hash_password(password: str) -> str:
 
 
 VERIFIED_CACHE = 10_000
+ENDED_REFRESH = 2.0  # seconds: how stale this process's view of ended sessions may be
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires: float
+    kid: str
+    token_id: str
+    issued_at: float
 
 
 class Sessions:
@@ -87,39 +98,36 @@ class Sessions:
         self.peers: dict[str, Keyring] = dict(peers or {})
         # Verified tokens, for the rest of their life: systems send the same token with
         # every request, and verifying it costs more than the rest of a verification.
-        self._verified: dict[str, tuple[Principal, float, str]] = {}
+        # Ended sessions are checked on every use, remembered or not.
+        self._verified: dict[str, _Verified] = {}
+        self._ended: dict[str, datetime] = {}
+        self._ended_source: Callable[[], dict[str, datetime]] | None = None
+        self._ended_read = 0.0
 
-    def _keyring_of(self, issuer: str) -> Keyring | None:
-        return self.keyring if issuer == self.issuer else self.peers.get(issuer)
+    def watch_ended(self, source: Callable[[], dict[str, datetime]]) -> None:
+        """Where ended sessions are kept (the gateway's database, shared by its processes):
+        read again at most every :data:`ENDED_REFRESH` seconds."""
+        self._ended_source = source
+        self._ended_read = 0.0
 
-    def _find_key(self, kid: str) -> tuple[str, Any] | None:
-        own = self.keyring.get(kid)
-        if own is not None:
-            return self.issuer, own
-        for issuer, ring in self.peers.items():
-            key = ring.get(kid)
-            if key is not None:
-                return issuer, key
-        return None
+    def _ended_sessions(self) -> dict[str, datetime]:
+        source = self._ended_source
+        if source is not None and time.monotonic() - self._ended_read > ENDED_REFRESH:
+            self._ended = source()
+            self._ended_read = time.monotonic()
+        return self._ended
 
-    def issue(self, account: Account, *, now: datetime | None = None) -> tuple[str, int]:
-        """A signed session token for an account, and its lifetime in seconds."""
-        issued = now or datetime.now(UTC)
-        claims = {
-            "iss": self.issuer,
-            "sub": account.username,
-            "aud": AUDIENCE,
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + self.lifetime,
-            "jti": secrets.token_urlsafe(12),
-            "role": account.role,
-            "subject": account.subject_id,
-        }
-        if account.region:
-            claims["region"] = account.region
-        token = jwt.encode(claims, self.signing_key.private, algorithm="EdDSA", headers={"kid": self.signing_key.kid})
-        return token, int(self.lifetime.total_seconds())
+    def end(self, token: str) -> tuple[str, datetime]:
+        """End a session (log out) in this process at once; returns its token id and expiry
+        for the caller to record where every process reads ended sessions.
+
+        Raises:
+            Unauthenticated: the token is not a live session.
+        """
+        self.verify(token)
+        verified = self._verified.pop(token)
+        self._ended[f"jti:{verified.token_id}"] = datetime.now(UTC)
+        return verified.token_id, datetime.fromtimestamp(verified.expires, UTC)
 
     def verify(self, token: str) -> Principal:
         """The principal a session token names.
@@ -130,18 +138,24 @@ class Sessions:
         """
         known = self._verified.get(token)
         if known is not None:
-            principal, expires, kid = known
-            ring = self._keyring_of(principal.issuer)
-            if time.time() < expires and ring is not None and ring.get(kid) is not None:
-                return principal
-            del self._verified[token]
-        principal, expires, kid = self._verify(token)
-        if len(self._verified) >= VERIFIED_CACHE:
-            del self._verified[next(iter(self._verified))]
-        self._verified[token] = (principal, expires, kid)
-        return principal
+            ring = self._keyring_of(known.principal.issuer)
+            if time.time() >= known.expires or ring is None or ring.get(known.kid) is None:
+                del self._verified[token]
+                known = None
+        if known is None:
+            known = self._verify(token)
+            if len(self._verified) >= VERIFIED_CACHE:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = known
+        ended = self._ended_sessions()
+        if f"jti:{known.token_id}" in ended:
+            raise Unauthenticated("会话已注销，请重新登录 (this session was logged out: log in again)")
+        since = ended.get(f"user:{known.principal.username}")
+        if since is not None and known.principal.issuer == self.issuer and known.issued_at <= since.timestamp():
+            raise Unauthenticated("账户已变更，请重新登录 (the account changed since this session began: log in again)")
+        return known.principal
 
-    def _verify(self, token: str) -> tuple[Principal, float, str]:
+    def _verify(self, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.exceptions.PyJWTError as exc:
@@ -164,6 +178,8 @@ class Sessions:
             raise Unauthenticated("会话已过期，请重新登录 (session expired: log in again)") from exc
         except jwt.exceptions.PyJWTError as exc:
             raise Unauthenticated(f"会话无效 (invalid session token: {exc})") from exc
+        if not claims.get("jti"):
+            raise Unauthenticated("会话无效 (the session token has no id: it could not be ended)")
         if claims["iss"] != signer:
             raise Unauthenticated(f"会话无效 (the token names {claims['iss']!r} but was signed by {signer!r})")
         try:
@@ -174,55 +190,109 @@ class Sessions:
         principal = Principal(
             str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]), str(region) if region else None
         )
-        return principal, float(claims["exp"]), str(header["kid"])
+        return _Verified(principal, float(claims["exp"]), str(header["kid"]), str(claims["jti"]), float(claims["iat"]))
+
+    def _keyring_of(self, issuer: str) -> Keyring | None:
+        return self.keyring if issuer == self.issuer else self.peers.get(issuer)
+
+    def _find_key(self, kid: str) -> tuple[str, Any] | None:
+        own = self.keyring.get(kid)
+        if own is not None:
+            return self.issuer, own
+        for issuer, ring in self.peers.items():
+            key = ring.get(kid)
+            if key is not None:
+                return issuer, key
+        return None
+
+    def issue(self, account: Account, *, now: datetime | None = None) -> tuple[str, int]:
+        """A signed session token for an account, and its lifetime in seconds."""
+        issued = now or datetime.now(UTC)
+        claims = {
+            "iss": self.issuer,
+            "sub": account.username,
+            "aud": AUDIENCE,
+            # Seconds with their fraction (RFC 7519 NumericDate): a session begun in the
+            # same second as an account change is still told apart from one before it.
+            "iat": issued.timestamp(),
+            "nbf": int(issued.timestamp()),
+            "exp": int((issued + self.lifetime).timestamp()),
+            "jti": secrets.token_urlsafe(12),
+            "role": account.role,
+            "subject": account.subject_id,
+        }
+        if account.region:
+            claims["region"] = account.region
+        token = jwt.encode(claims, self.signing_key.private, algorithm="EdDSA", headers={"kid": self.signing_key.kid})
+        return token, int(self.lifetime.total_seconds())
 
 
-class AddressThrottle:
-    """At most ``limit`` failed logins per client address in ``window`` seconds, whatever
-    the usernames tried (the per-account lock alone would let one address try many)."""
+async def logout(registry: Registry, sessions: Sessions, token: str, *, audit: AuditLog | None = None) -> None:
+    """End a session everywhere: this process at once, the others within seconds.
 
-    def __init__(self, *, limit: int = 20, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
+    Raises:
+        Unauthenticated: the token is not a live session.
+    """
+    principal = sessions.verify(token)
+    token_id, expires = sessions.end(token)
+    await asyncio.to_thread(registry.end_session, token_id, expires_at=expires)
+    if audit is not None:
+        await audit.record(Event(principal.username, principal.role.value, Action.LOGOUT))
 
-    def _recent(self, address: str) -> deque[float]:
-        now = self.clock()
-        failures = self._failures.setdefault(address, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-            return deque()
-        return failures
 
-    def check(self, address: str) -> None:
-        """Raises: TooManyAttempts: this address failed too often lately."""
-        failures = self._recent(address)
-        if len(failures) >= self.limit:
-            wait = int(self.window - (self.clock() - failures[0])) + 1
-            raise TooManyAttempts(
-                f"尝试次数过多，请 {wait} 秒后再试 (too many failed logins from here: retry in {wait} s)", wait
-            )
+# Failed logins from one client address: at most this many attempts in the window, whatever
+# the usernames tried (the per-account lock alone would let one address try many). Every
+# attempt is counted before its password is checked, in the gateway's database, so that
+# parallel attempts, the three front doors (API, portal, gRPC) and every gateway process
+# on the database share one count.
+ADDRESS_LIMIT = 20
+ADDRESS_WINDOW = timedelta(seconds=60)
 
-    def failed(self, address: str) -> None:
-        self._failures.setdefault(address, deque()).append(self.clock())
-        if len(self._failures) > 100_000:  # bound the memory an address scan can take
-            self._failures.pop(next(iter(self._failures)))
+
+class PasswordChecks:
+    """Argon2 verification off the event loop, a few at a time: each check takes tens of
+    milliseconds of CPU and 64 MiB, which inline would stall every other request. Checks
+    beyond those running wait their turn, up to ``queue``; more are refused as busy."""
+
+    def __init__(self, *, workers: int = 2, queue: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="password")
+        self._queue = queue
+        self._pending = 0
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        """Raises: TooManyAttempts: too many checks are waiting already."""
+        if self._pending >= self._queue:
+            raise TooManyAttempts("登录繁忙，请稍后再试 (too many logins at once: retry in a few seconds)", 5)
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, _verify, password_hash, password)
+        finally:
+            self._pending -= 1
+
+
+PASSWORDS = PasswordChecks()
 
 
 async def login(
-    registry: Registry, sessions: Sessions, username: str, password: str, *, audit: AuditLog | None = None
+    registry: Registry,
+    sessions: Sessions,
+    username: str,
+    password: str,
+    *,
+    address: str = "unknown",
+    audit: AuditLog | None = None,
 ) -> tuple[str, int]:
     """Check a password and open a session; the attempt goes to the audit log.
 
+    The attempt counts against the client address and the account before the password is
+    checked, so parallel attempts cannot slip past either limit.
+
     Raises:
         Unauthenticated: unknown user or wrong password (the same answer for both).
-        TooManyAttempts: the account is locked after repeated failures.
+        TooManyAttempts: the address tried too often lately, or the account is locked.
     """
     try:
-        token, lifetime, role = await _login(registry, sessions, username, password)
+        token, lifetime, role = await _login(registry, sessions, username, password, address)
     except (Unauthenticated, TooManyAttempts) as exc:
         if audit is not None:
             await audit.record(
@@ -234,28 +304,40 @@ async def login(
     return token, lifetime
 
 
-async def _login(registry: Registry, sessions: Sessions, username: str, password: str) -> tuple[str, int, str]:
+async def _login(
+    registry: Registry, sessions: Sessions, username: str, password: str, address: str
+) -> tuple[str, int, str]:
     now = datetime.now(UTC)
+    attempt, wait = await registry.take_attempt(
+        f"address:{address}", now=now, window=ADDRESS_WINDOW, limit=ADDRESS_LIMIT
+    )
+    if attempt is None:
+        raise TooManyAttempts(
+            f"尝试次数过多，请 {wait} 秒后再试 (too many failed logins from here: retry in {wait} s)", wait
+        )
     account = await registry.account(username)
     if account is None:
         # The same work as a real check, so that timing does not reveal who exists.
-        _verify(_DUMMY_HASH, password)
+        await PASSWORDS.verify(_DUMMY_HASH, password)
         log.info("login_failed", username=username, reason="unknown user")
         raise Unauthenticated("用户名或密码错误 (wrong username or password)")
     if account.locked_until and account.locked_until > now:
         wait = int((account.locked_until - now).total_seconds()) + 1
         raise TooManyAttempts(f"尝试次数过多，请 {wait} 秒后再试 (too many failed logins: retry in {wait} s)", wait)
-    if not _verify(account.password_hash, password):
-        failed = account.failed_logins + 1
+    failed = await registry.count_account_attempt(username)
+    if failed > LOCK_AFTER:
+        # Attempts beyond the lock that were already under way when it fell.
+        raise TooManyAttempts("尝试次数过多，请稍后再试 (too many failed logins: retry later)", 60)
+    if not await PASSWORDS.verify(account.password_hash, password):
         locked = None
         if failed >= LOCK_AFTER:
             seconds = min(3600, 60 * 2 ** (failed - LOCK_AFTER))
             locked = now + timedelta(seconds=seconds)
-        await registry.record_login(username, failed_logins=failed, locked_until=locked)
+            await registry.record_login(username, failed_logins=failed, locked_until=locked)
         log.info("login_failed", username=username, reason="wrong password", failed=failed)
         raise Unauthenticated("用户名或密码错误 (wrong username or password)")
-    if account.failed_logins or account.locked_until:
-        await registry.record_login(username, failed_logins=0, locked_until=None)
+    await registry.record_login(username, failed_logins=0, locked_until=None)
+    await registry.forget_attempt(attempt)
     return (*sessions.issue(account, now=now), account.role)
 
 

@@ -8,6 +8,14 @@ written with one insert keyed by (job, chunk, region), so a job interrupted by a
 resumes where it stopped, and nothing is checked twice into the result. Reading the
 result streams chunk by chunk, so memory does not grow with the batch: the statistics
 table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
+
+An entry is one element of the list as given (an element of the JSON array or of the gRPC
+field, the first cell of an uploaded CSV row), and it stays one entry everywhere: a chunk
+is stored as a JSON array, so an entry holding a line break is never split into two. The
+gateway itself refuses an entry holding a control character or a line break (the nodes
+see only its escaped form, and their answer for it is not used), and the table shows it
+escaped. Every text cell of the table is written
+so that a spreadsheet cannot take it for a formula (see :func:`table_text`).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import asyncio
 import csv
 import hashlib
 import io
+import json
+import re
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +41,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.audit import Action, Event
-from credit.catalogue import Scope, domains
+from credit.catalogue import Domain, Scope, domains
 from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 from credit.profiles import get_profile
 from credit.regions import Region
@@ -109,6 +119,8 @@ def _iso(value: datetime) -> str:
 def parse_subject_list(data: bytes) -> list[str]:
     """Subject identifiers from an uploaded list: CSV (first column, an optional header
     row) or plain lines, UTF-8 with or without a BOM, or GBK as exported by older tools.
+    Rows end at CR, LF or CRLF, as CSV has it; a quoted cell holding a line break, or a
+    line holding U+2028, U+2029 or NEL, is one entry (which the gateway then refuses).
 
     Raises:
         InvalidInput: an empty list, or one that cannot be read.
@@ -123,18 +135,25 @@ def parse_subject_list(data: bytes) -> list[str]:
     else:
         raise InvalidInput.for_field("file", "名单无法读取：请使用 UTF-8 编码 (the list is not UTF-8 text)")
     subjects = []
-    for number, row in enumerate(csv.reader(io.StringIO(text))):
-        if not row or not row[0].strip():
-            continue
-        value = row[0].strip()
-        if number == 0 and not any(ch.isdigit() for ch in value):
-            continue  # a header such as 统一社会信用代码
-        subjects.append(value)
+    try:
+        # newline="": the csv module, not the text layer, decides where a row ends, so a
+        # file with bare CR line ends reads and a quoted line break stays in its cell.
+        for number, row in enumerate(csv.reader(io.StringIO(text, newline=""))):
+            if not row or not row[0].strip():
+                continue
+            value = row[0].strip()
+            if number == 0 and not any(ch.isdigit() for ch in value):
+                continue  # a header such as 统一社会信用代码
+            subjects.append(value)
+    except csv.Error as exc:
+        raise InvalidInput.for_field("file", f"名单不是有效的 CSV (the list is not valid CSV: {exc})") from None
     return check_size(subjects)
 
 
 def check_size(subjects: Sequence[str]) -> list[str]:
-    """The list, if it is neither empty nor larger than a batch takes.
+    """The list, if it is neither empty nor larger than a batch takes, each entry trimmed
+    of surrounding whitespace. Entries are counted as given: one element, one entry, the
+    same count as the job's total, the table's rows and the summary's subjects.
 
     Raises:
         InvalidInput: an empty list or an identifier longer than 64 characters.
@@ -150,6 +169,46 @@ def check_size(subjects: Sequence[str]) -> list[str]:
         if not isinstance(value, str) or len(value) > 64:
             raise InvalidInput.for_field("subjects", "每个主体代码应为不超过 64 个字符的文本 (identifiers are strings)")
     return [value.strip() for value in subjects]
+
+
+# Unicode Cc (C0, DEL, C1) and the line and paragraph separators: never valid in an
+# identifier, illegal in XLSX (C0 but tab and line ends) or read as a line end.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.splitlines() breaks
+
+
+def refusal(entry: str) -> str:
+    """Why the gateway refuses an entry before any node is asked, or "" when it does not:
+    an identifier holds no control character, and an entry holding a line break is one
+    invalid entry, not two identifiers."""
+    if _CONTROL.search(entry) is None:
+        return ""
+    if any(ch in _LINE_BREAKS for ch in entry):
+        return "条目含换行符，每个条目只能是一个主体代码 (the entry holds a line break: one identifier per entry)"
+    return "条目含控制字符 (the entry holds a control character)"
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each control character shown as its escape (``\\x07``, ``\\u2028``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def _stored(chunk: Sequence[str]) -> str:
+    return json.dumps(list(chunk), ensure_ascii=False)
+
+
+def _entries(text: str) -> list[str]:
+    """A stored chunk's entries. Chunks of jobs stored before chunks were JSON arrays hold
+    their entries joined by newlines; such a chunk is read that way, so the job resumes."""
+    if text.startswith("["):
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError:
+            pass
+        else:
+            if isinstance(entries, list) and all(isinstance(entry, str) for entry in entries):
+                return entries
+    return text.split("\n")
 
 
 class BatchService:
@@ -208,7 +267,7 @@ class BatchService:
                 )
                 conn.execute(
                     insert(inputs),
-                    [{"job_id": job_id, "chunk_no": n, "subjects": "\n".join(c)} for n, c in enumerate(chunks)],
+                    [{"job_id": job_id, "chunk_no": n, "subjects": _stored(c)} for n, c in enumerate(chunks)],
                 )
 
         await asyncio.to_thread(store)
@@ -269,11 +328,14 @@ class BatchService:
             )
 
     def _chunk(self, job_id: str, chunk_no: int) -> list[str]:
+        """A chunk's entries as the nodes are asked about them: a refused entry goes in its
+        escaped form, a placeholder that keeps the answers in step with the entries (its
+        answer is not used)."""
         with self.registry.engine.connect() as conn:
             text = conn.execute(
                 select(inputs.c.subjects).where(inputs.c.job_id == job_id, inputs.c.chunk_no == chunk_no)
             ).scalar_one()
-        return str(text).split("\n")
+        return [_escaped(entry) if refusal(entry) else entry for entry in _entries(str(text))]
 
     def _store(self, job_id: str, chunk_no: int, region: Region, answer: bytes, failure: str) -> None:
         try:
@@ -410,7 +472,7 @@ class BatchService:
                 }
             if text is None:
                 return
-            subjects = str(text).split("\n")
+            subjects = _entries(str(text))
             decoded: dict[str, list[pb.SubjectCheck] | None] = {}
             for region in regions:
                 answer, failure = answers.get(region, (b"", "未完成 (not checked yet)"))
@@ -421,6 +483,10 @@ class BatchService:
                     reply.ParseFromString(answer)
                     decoded[region] = list(reply.checks)
             for i, subject in enumerate(subjects):
+                reason = refusal(subject)
+                if reason:
+                    yield Row(subject, rejected=reason)
+                    continue
                 row = Row(subject)
                 for region in regions:
                     checks = decoded[region]
@@ -442,36 +508,50 @@ class BatchService:
 
 HEADER = ["序号", "主体代码", "主体类型", "核查结果", *(f"{r.name_zh}" for r in Region), "有记录的领域", "说明"]
 KIND_WORDS = {"enterprise": "经营主体", "person": "自然人"}
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection). Tab and CR
+# are escaped before this is asked; they are listed so the rule holds on its own.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _table_rows(rows: Iterable[Row]) -> Iterator[list[str]]:
+def table_text(value: str) -> str:
+    """A text cell as the table has it, in CSV and XLSX alike: control characters shown
+    as escapes, and a cell that begins like a formula prefixed with ``'`` (OWASP).
+    The numbers the gateway writes itself (序号) are not text and stay numbers."""
+    text = _escaped(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _table_rows(rows: Iterable[Row]) -> Iterator[list[int | str]]:
     names = domains()
     for number, row in enumerate(rows, start=1):
-        if row.rejected:
-            yield [str(number), row.subject, "", "代码无效", "", "", "", "", row.rejected]
-            continue
-        cells, found, missing = [], [], []
-        for region in Region:
-            hits = row.regions.get(region.value)
-            if hits is None:
-                cells.append("暂不可用")
-                missing.append(region.name_zh)
-            elif hits:
-                cells.append("有记录")
-                found += [
-                    f"{region.name_zh}·{names[d].name if d in names else d}·{Scope(s).name_zh}×{n}" for d, s, n in hits
-                ]
-            else:
-                cells.append("无记录")
-        if found:
-            verdict = "有记录"
-        elif missing:
-            verdict = "不完整"
+        yield [number, *map(table_text, _texts(row, names))]
+
+
+def _texts(row: Row, names: Mapping[str, Domain]) -> list[str]:
+    """A row's cells after 序号, before :func:`table_text` makes them safe."""
+    if row.rejected:
+        return [row.subject, "", "代码无效", "", "", "", "", row.rejected]
+    cells, found, missing = [], [], []
+    for region in Region:
+        hits = row.regions.get(region.value)
+        if hits is None:
+            cells.append("暂不可用")
+            missing.append(region.name_zh)
+        elif hits:
+            cells.append("有记录")
+            found += [
+                f"{region.name_zh}·{names[d].name if d in names else d}·{Scope(s).name_zh}×{n}" for d, s, n in hits
+            ]
         else:
-            verdict = "三地均无记录"
-        note = f"{'、'.join(missing)}暂不可用" if missing else ""
-        yield [str(number), row.subject, KIND_WORDS.get(str(row.kind), str(row.kind)), verdict, *cells,
-               "；".join(found), note]  # fmt: skip
+            cells.append("无记录")
+    if found:
+        verdict = "有记录"
+    elif missing:
+        verdict = "不完整"
+    else:
+        verdict = "三地均无记录"
+    note = f"{'、'.join(missing)}暂不可用" if missing else ""
+    return [row.subject, KIND_WORDS.get(str(row.kind), str(row.kind)), verdict, *cells, "；".join(found), note]
 
 
 def csv_chunks(rows: Iterable[Row]) -> Iterator[bytes]:
@@ -491,15 +571,27 @@ def csv_chunks(rows: Iterable[Row]) -> Iterator[bytes]:
 
 
 def xlsx(rows: Iterable[Row], path: str, *, title: str) -> None:
-    """The statistics table as an XLSX workbook at ``path`` (written as it streams)."""
+    """The statistics table as an XLSX workbook at ``path`` (written as it streams), with
+    the same cells as the CSV; ``title`` (which holds the purpose) is made safe too."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("协助核查情况统计表")
-    sheet.append([title])
-    sheet.append(HEADER)
+
+    def cells(values: Iterable[int | str]) -> list[Any]:
+        out = []
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # a value, never a formula, whatever it begins with
+            out.append(cell)
+        return out
+
+    sheet.append(cells([table_text(title)]))
+    sheet.append(cells(HEADER))
     for line in _table_rows(rows):
-        sheet.append(line)
+        sheet.append(cells(line))
     book.save(path)
 
 

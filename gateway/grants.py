@@ -298,7 +298,17 @@ class GrantService:
             "revoked_at": None,
             "last_used_at": None,
         }
-        await self.registry.writes.submit(lambda conn: conn.execute(insert(grants).values(**row)))
+
+        def store(conn: Any) -> bool:
+            # A preview is confirmed once: its report can stand behind one grant only.
+            taken = conn.execute(select(grants.c.grant_id).where(grants.c.report_no == row["report_no"])).first()
+            if taken is not None:
+                return False
+            conn.execute(insert(grants).values(**row))
+            return True
+
+        if not await self.registry.writes.submit(store):
+            raise FailedPrecondition("此预览已确认过，请重新预览 (this preview was confirmed already: preview again)")
         grant = _grant(row)
         await self.audit.record(
             Event(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date
 from typing import Any
 
 import grpc
 
 from credit.errors import FailedPrecondition, InvalidInput, Unauthenticated
-from gateway.auth import AddressThrottle, Principal, Sessions, login
+from gateway.auth import Principal, Sessions, login
 from gateway.batch import BatchService, JobStatus, signed_summary, stream_csv
 from gateway.grants import GrantService
 from gateway.registry import Registry
-from gateway.service import IssuedReport, ReportService, Verification
+from gateway.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
 from protos.credit.v1 import gateway_pb2 as pb
 from protos.credit.v1 import gateway_pb2_grpc
 
@@ -40,6 +39,16 @@ def _verification(result: Verification) -> pb.Verification:
     )
 
 
+def peer_address(peer: str) -> str:
+    """The client address of a gRPC peer ("ipv4:1.2.3.4:port", "ipv6:[::1]:port") as the
+    HTTP front door sees it ("1.2.3.4", "::1"), so that both count against one address."""
+    kind, _, rest = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return kind or "unknown"
+    host = rest.rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ignore[misc]
     def __init__(
         self,
@@ -55,7 +64,6 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
         self.batches = batches
         self.sessions = sessions
         self.registry = registry
-        self.throttle = AddressThrottle()
 
     def _principal(self, context: Any) -> Principal:
         for key, value in context.invocation_metadata() or ():
@@ -68,33 +76,28 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.LoginResponse:
         if not request.username or not request.password:
             raise InvalidInput.for_field("username", "username and password are required")
-        # The peer is "ipv4:1.2.3.4:port": the address without the port counts.
-        address = str(context.peer()).rsplit(":", 1)[0]
-        self.throttle.check(address)
-        try:
-            token, lifetime = await login(
-                self.registry, self.sessions, request.username, request.password, audit=self.service.audit
-            )
-        except Unauthenticated:
-            self.throttle.failed(address)
-            raise
+        token, lifetime = await login(
+            self.registry,
+            self.sessions,
+            request.username,
+            request.password,
+            address=peer_address(str(context.peer())),
+            audit=self.service.audit,
+        )
         return pb.LoginResponse(token=token, expires_in=lifetime)
 
     async def IssueReport(
         self, request: pb.IssueReportRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.IssuedReport:
         who = self._principal(context)
-        try:
-            applied = date.fromisoformat(request.application_date) if request.application_date else None
-        except ValueError:
-            raise InvalidInput.for_field("application_date", "use YYYY-MM-DD") from None
+        if request.application_date:
+            raise InvalidInput.for_field("application_date", APPLICATION_DATE_IS_TODAY)
         issued = await self.service.issue(
             who,
             subject_id=request.subject_id,
             years=request.years,
             profile_id=request.profile,
             purpose=request.purpose,
-            application_date=applied,
         )
         return _issued(issued)
 

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date
+from datetime import UTC
 from typing import Any
 
 import structlog
@@ -29,14 +29,15 @@ from credit.errors import (
     Unauthenticated,
 )
 from credit.regions import Region
-from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway import inputs
+from gateway.auth import Principal, Role, Sessions, login, logout
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
 from gateway.objections import ObjectionService, attachment_response, case_body, correction_from_body
 from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
 from gateway.registry import Registry
-from gateway.service import IssuedReport, ReportService, Verification
+from gateway.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
 from nodes.objections import Kind as CaseKind
 from nodes.objections import Resolution
 from nodes.objections import State as CaseState
@@ -54,7 +55,6 @@ LATENCY = Histogram(
 SERVICE: web.AppKey[ReportService] = web.AppKey("service", ReportService)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
-THROTTLE: web.AppKey[AddressThrottle] = web.AppKey("throttle", AddressThrottle)
 GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
 OBJECTIONS: web.AppKey[ObjectionService] = web.AppKey("objections", ObjectionService)
@@ -65,9 +65,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def problem(status: int, title: str, detail: str, *, extra: dict[str, Any] | None = None) -> web.Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **(extra or {})}
-    return web.Response(
-        status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/problem+json"
-    )
+    # A detail may echo input (a path, a name): what UTF-8 cannot carry is replaced.
+    text = inputs.safe_text(json.dumps(body, ensure_ascii=False))
+    return web.Response(status=status, text=text, content_type="application/problem+json")
 
 
 @web.middleware
@@ -101,10 +101,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+    body = inputs.loads(await request.read())
     if not isinstance(body, dict):
         raise InvalidInput.for_field("body", "请求体应为 JSON 对象 (the body must be a JSON object)")
     return body
@@ -112,7 +109,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 def _field(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
     value = body.get(name, default)
-    if value is not None and not isinstance(value, kind):
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
         raise InvalidInput.for_field(name, f"must be a {kind.__name__}")
     return value
 
@@ -155,35 +152,36 @@ async def post_login(request: web.Request) -> web.Response:
     username, password = _field(body, "username", str), _field(body, "password", str)
     if not username or not password:
         raise InvalidInput.for_field("username", "username and password are required")
-    throttle = request.app[THROTTLE]
-    address = request.remote or "unknown"
-    throttle.check(address)
-    try:
-        token, lifetime = await login(
-            request.app[REGISTRY], request.app[SESSIONS], username, password, audit=request.app[SERVICE].audit
-        )
-    except Unauthenticated:
-        throttle.failed(address)
-        raise
+    token, lifetime = await login(
+        request.app[REGISTRY],
+        request.app[SESSIONS],
+        username,
+        password,
+        address=request.remote or "unknown",
+        audit=request.app[SERVICE].audit,
+    )
     return web.json_response({"token": token, "token_type": "Bearer", "expires_in": lifetime})
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    principal(request)
+    token = request.headers["Authorization"].partition(" ")[2].strip()
+    await logout(request.app[REGISTRY], request.app[SESSIONS], token, audit=request.app[SERVICE].audit)
+    return web.Response(status=204)
 
 
 async def post_report(request: web.Request) -> web.Response:
     who = principal(request)
     body = await _json(request)
     years = _field(body, "years", int, 0)
-    applied = _field(body, "application_date", str)
-    try:
-        application_date = date.fromisoformat(applied) if applied else None
-    except ValueError:
-        raise InvalidInput.for_field("application_date", "use YYYY-MM-DD") from None
+    if "application_date" in body:
+        raise InvalidInput.for_field("application_date", APPLICATION_DATE_IS_TODAY)
     issued = await request.app[SERVICE].issue(
         who,
         subject_id=_field(body, "subject", str, "") or "",
         years=years,
         profile_id=_field(body, "profile", str, "") or "",
         purpose=_field(body, "purpose", str, "") or "",
-        application_date=application_date,
     )
     response = _report_response(issued, status=201)
     response.headers["Location"] = f"/api/v1/reports/{issued.document['report_no']}"
@@ -201,13 +199,15 @@ async def get_verify_code(request: web.Request) -> web.Response:
 
 
 async def post_verify(request: web.Request) -> web.Response:
-    text = (await request.text()).strip()
+    data = await request.read()
     if request.content_type == "application/json":
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            raise InvalidInput.for_field("body", "the body is not valid JSON") from None
+        body = inputs.loads(data)
         text = str(body.get("jws", "")) if isinstance(body, dict) else ""
+    else:
+        try:
+            text = data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise InvalidInput.for_field("body", "请求体不是 UTF-8 编码 (the body is not UTF-8)") from None
     if not text:
         raise InvalidInput.for_field("jws", 'send the signed report (compact JWS) as the body or as {"jws": …}')
     result = await request.app[SERVICE].verify_report(text)
@@ -368,10 +368,7 @@ async def post_batch(request: web.Request) -> web.Response:
         except ValueError:
             raise InvalidInput.for_field("years", "must be an integer") from None
     else:
-        try:
-            body = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+        body = inputs.loads(data)
         if not isinstance(body, dict) or not isinstance(body.get("subjects"), list):
             raise InvalidInput.for_field("subjects", 'send {"purpose": …, "subjects": [identifiers]} or a CSV list')
         subjects = body["subjects"]
@@ -437,7 +434,7 @@ async def _objection_form(request: web.Request) -> tuple[dict[str, Any], tuple[s
                 fields[part.name] = data.decode("utf-8", errors="replace")
         return fields, attachment
     raw = await _body(request, MAX_OBJECTION_BYTES, field="attachment", what="附件") if request.can_read_body else b""
-    body = json.loads(raw) if raw else {}
+    body = inputs.loads(raw) if raw else {}
     if not isinstance(body, dict):
         raise InvalidInput.for_field("body", "请求体应为 JSON 对象 (the body must be a JSON object)")
     given = _field(body, "attachment", dict)
@@ -452,10 +449,7 @@ async def _objection_form(request: web.Request) -> tuple[dict[str, Any], tuple[s
 
 async def post_objection(request: web.Request) -> web.Response:
     who = principal(request)
-    try:
-        fields, attachment = await _objection_form(request)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput.for_field("body", f"请求体不是有效 JSON (the body is not valid JSON: {exc})") from None
+    fields, attachment = await _objection_form(request)
     for name in ("report_no", "record_id", "reason"):
         if not isinstance(fields.get(name), str):
             raise InvalidInput.for_field(name, "必填 (required, a string)")
@@ -548,6 +542,8 @@ def build_app(
     app[SERVICE] = service
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
+    # Logouts and account changes end sessions in the database every process shares.
+    sessions.watch_ended(registry.ended_sessions)
     app[GRANTS] = grants
     if batches is not None:
         app[BATCHES] = batches
@@ -564,8 +560,8 @@ def build_app(
         app.router.add_get("/api/v1/objections/{number}/attachment", get_objection_attachment)
         app.router.add_post("/api/v1/objections/{number}/resolve", post_objection_resolve)
         app.router.add_post("/api/v1/repairs", post_repair)
-    app[THROTTLE] = AddressThrottle()
     app.router.add_post("/api/v1/login", post_login)
+    app.router.add_post("/api/v1/logout", post_logout)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/api/v1/reports/{report_no}", get_report)
     app.router.add_get("/api/v1/verify/{code}", get_verify_code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,6 +47,34 @@ class AccountRow(Base):
     # An agency officer's region (whose authorities' objections the officer decides);
     # None: every region (the federation's credit centre).
     region: Mapped[str | None] = mapped_column(String(10), nullable=True)
+
+
+class LoginAttemptRow(Base):
+    """A login attempt from one client address, counted before its password is checked
+    and forgotten when the password was right: the throttle every front door and every
+    gateway process on this database shares."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+
+class SessionRevocationRow(Base):
+    """An ended session: ``jti:<id>`` (logged out: that token no longer counts) or
+    ``user:<name>`` (every token of the account issued before ``after`` no longer counts:
+    its role changed or it was removed). Kept until no token it ends can still be live."""
+
+    __tablename__ = "session_revocations"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class GrantRow(Base):

@@ -54,6 +54,13 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/logout": {
+            "post": {
+                "summary": "End this session: its token no longer counts, in any gateway process",
+                "security": _BEARER,
+                "responses": {"204": {"description": "Logged out"}, "401": _PROBLEM},
+            }
+        },
         "/api/v1/reports": {
             "post": {
                 "summary": "Issue a three-region report for a subject",
@@ -471,8 +478,8 @@ OPENAPI: dict[str, Any] = {
                     "years": {"enum": [3, 5]},
                     "profile": {"type": "string", "examples": ["tianjin-2023", "national-2025"]},
                     "purpose": {"type": "string", "maxLength": 200},
-                    "application_date": {"type": "string", "format": "date"},
                 },
+                "description": "The application date is the day of issue (China Standard Time): it cannot be given.",
             },
             "IssuedReport": {
                 "type": "object",
@@ -523,7 +530,35 @@ OPENAPI: dict[str, Any] = {
                     "genuine": {"type": "boolean"},
                     "status": {"enum": ["valid", "superseded", "revoked", "unknown", "not_genuine"]},
                     "reason": {"type": ["string", "null"]},
-                    "summary": {"type": ["object", "null"]},
+                    "summary": {"oneOf": [{"$ref": "#/components/schemas/VerifiedSummary"}, {"type": "null"}]},
+                },
+            },
+            "VerifiedSummary": {
+                "type": "object",
+                "properties": {
+                    "report_no": {"type": "string"},
+                    "subject_id": {"type": "string"},
+                    "subject_name": {"type": "string"},
+                    "profile": {"type": "string", "description": "id@version of the report profile"},
+                    "title": {"type": "string"},
+                    "window": {
+                        "type": "object",
+                        "properties": {
+                            "application_date": {"type": "string", "format": "date"},
+                            "years": {"type": "integer"},
+                            "start": {"type": "string", "format": "date"},
+                            "cutoff": {"type": "string", "format": "date"},
+                        },
+                    },
+                    "verdict": {"enum": ["clean", "has_records", "incomplete"]},
+                    "issued_at": {"type": "string", "format": "date-time"},
+                    "valid_until": {
+                        "type": "string",
+                        "format": "date",
+                        "description": "the last day the report stands in for a certificate (its profile's validity)",
+                    },
+                    "past_validity": {"type": "boolean"},
+                    "status": {"enum": ["valid", "superseded", "revoked"]},
                 },
             },
         },

@@ -7,11 +7,21 @@ and "第 x 页 / 共 y 页" on every page, and attaches the signed report itself
 always give the same bytes.
 
 :func:`verify_pdf` proves a PDF genuine twice over: the attached JWS must verify
-against the published keys, and the pages must be exactly what that signed document
-prints as. It renders the verified document again and compares every page's decoded
-content stream and everything the page draws with (fonts and their programs, images,
-annotations, page boxes) with the given PDF's, so a changed figure, an overlay or a
-swapped font is caught even though the attachment is intact.
+against the published keys, and the PDF must be exactly what that signed document prints
+as. The JWS is verified first, so no page of a PDF without a genuine report is ever
+decoded. Then the verified document is rendered again and compared with the given PDF by
+value: every page's decoded content stream and everything the page draws with (fonts and
+their programs, images, annotations, page boxes), and everything else the file holds (open
+actions, scripts, embedded files, forms, the document information and XMP metadata, and
+revisions appended after the gateway's). So a changed figure, an overlay, a swapped font,
+an added script or a changed title is caught even though the attachment is intact.
+
+An uploaded PDF is read within limits (:data:`MAX_PAGES` pages, :data:`MAX_DECODED_BYTES`
+decoded from all its streams together, each decoded only as far as that allows), so a
+small file that inflates to gigabytes costs no more than the limit. Errors::
+
+    VerificationError        (credit.signing; an InvalidInput)  not genuine, with the reason
+    └── PdfTooLarge          more pages or more decoded data than verification reads
 
 Fonts: Chinese is set in a subset of Droid Sans Fallback that ships in
 ``gateway/fonts`` (Apache License 2.0, see the LICENSE file beside it); that font has no
@@ -23,8 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
@@ -34,7 +47,9 @@ from xml.sax.saxutils import escape
 
 import reportlab  # type: ignore[import-untyped]
 import segno
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader, PdfWriter, apply_configuration, get_configuration
+from pypdf.errors import LimitReachedError
+from pypdf.filters import ASCII85Decode, ASCIIHexDecode
 from pypdf.generic import (
     ArrayObject,
     BooleanObject,
@@ -675,19 +690,176 @@ def render(document: Mapping[str, Any], jws: str, *, verify_url: str) -> bytes:
 # --------------------------------------------------------------------------- verify
 
 
+MAX_PAGES = 200
+"""The most pages an uploaded PDF may have. A report prints about five records a page
+(150 records: 29 pages), so this is a report of some thousand records."""
+MAX_DECODED_BYTES = 16 * 1024 * 1024
+"""The most bytes the streams of an uploaded PDF may decode to, all of them together. A
+200-page report decodes to about 4 MiB, most of it the two embedded font subsets."""
+
+
+class PdfTooLarge(VerificationError):
+    """A PDF beyond what verification reads: more than :data:`MAX_PAGES` pages, or
+    streams that decode to more than :data:`MAX_DECODED_BYTES`. Refused as soon as the
+    limit is passed, before the excess is decoded."""
+
+    title = "PDF too large to verify"
+
+
+_TOO_MUCH_DATA = (
+    f"PDF 解压后的数据超过上限 {MAX_DECODED_BYTES // 2**20} MiB (the PDF's streams decode to more than "
+    f"{MAX_DECODED_BYTES // 2**20} MiB, the most that is verified)"
+)
+
+
+def _too_many_pages(count: str) -> PdfTooLarge:
+    return PdfTooLarge(f"PDF 页数超过上限 {MAX_PAGES} 页 (the PDF has {count} pages; at most {MAX_PAGES} are verified)")
+
+
+# What pypdf decodes by itself (object and cross-reference streams, while parsing) stays
+# within the same bound; a corrupt stream is refused rather than "recovered" byte by byte;
+# no external decoder runs on an upload.
+_OUTPUT_LIMITS = (
+    "zlib_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "jbig2_maximum_output_length",
+    "brotli_maximum_output_length",
+    "array_based_stream_maximum_output_length",
+    "image_maximum_buffer_size",
+)
+_UNTRUSTED: dict[str, Any] = {
+    **dict.fromkeys(_OUTPUT_LIMITS, MAX_DECODED_BYTES),
+    "stream_decoding_work_maximum_length": 4 * MAX_DECODED_BYTES,
+    "zlib_maximum_recovery_input_length": 0,
+    "page_tree_maximum_entries": 4 * MAX_PAGES,
+    "jbig2dec_binary": None,
+}
+
+_FLATE = frozenset({"/FlateDecode", "/Fl"})
+_ARMOUR: dict[str, Callable[[bytes], bytes]] = {
+    "/ASCII85Decode": ASCII85Decode.decode,
+    "/A85": ASCII85Decode.decode,
+    "/ASCIIHexDecode": ASCIIHexDecode.decode,
+    "/AHx": ASCIIHexDecode.decode,
+}
+_CHUNK = 1024 * 1024
 _ENCODING_KEYS = frozenset({"/Length", "/Filter", "/DecodeParms", "/DL"})
 _BACK_REFERENCES = frozenset({"/Parent", "/P"})
 _MAX_DEPTH = 64
 
+_MISMATCH = "PDF 可见内容与签名报告不符 (the printed content does not match the signed report"
+_ADDED_ACTION = "PDF 含有附加的脚本或动作 (the PDF holds an added action or script: {})"
+_ADDED_FILE = "PDF 含有附加或改动的嵌入文件 (the PDF holds an added or changed embedded file: {})"
+_ADDED_FORM = "PDF 含有附加的表单 (the PDF holds an added form: {})"
+_CHANGED_XMP = "PDF 的 XMP 元数据与签发时不同 (the PDF's XMP metadata differs from what the gateway wrote: {})"
+_CHANGED_INFO = "PDF 文档信息与签发时不同 (the document information differs from what the gateway wrote: {})"
+_CHANGED_STRUCTURE = "PDF 文档结构与签发时不同 (the document structure differs from what the gateway rendered: {})"
+_UPDATED = "PDF 在签发后被增量修改 (the PDF holds an incremental update appended after the gateway's revision: {})"
+_CATALOG_FINDINGS = {
+    "/OpenAction": _ADDED_ACTION,
+    "/AA": _ADDED_ACTION,
+    "/AcroForm": _ADDED_FORM,
+    "/AF": _ADDED_FILE,
+    "/Metadata": _CHANGED_XMP,
+}
+_NAMES_FINDINGS = {"/JavaScript": _ADDED_ACTION, "/EmbeddedFiles": _ADDED_FILE}
 
-@dataclass(frozen=True, slots=True)
-class _Printed:
-    """What a PDF shows and carries, reduced to comparable values."""
+_XREF_SECTION = re.compile(rb"(?<![A-Za-z])xref\s+\d+\s+\d+|/Type\s*/XRef(?![A-Za-z])")
+_STARTXREF = re.compile(rb"startxref\s+(\d+)")
+_PREV = re.compile(rb"/Prev(?![A-Za-z])")
 
-    contents: list[bytes]  # each page's decoded content streams
-    drawn_with: list[bytes]  # each page's digest of everything else it draws with
-    attachments: Mapping[str, list[bytes]]
-    verify_url: str | None
+
+class _Decoder:
+    """Decodes the streams of one PDF, all of them together within ``limit`` bytes.
+
+    Each stream is decoded only as far as the bytes left allow, so a stream that would
+    inflate to gigabytes costs the limit and no more. ``limit=None`` is for the trusted
+    rendering an upload is compared with.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._used = 0
+
+    def data(self, stream: StreamObject) -> bytes:
+        """The decoded data of ``stream``.
+
+        Raises:
+            PdfTooLarge: the data takes the PDF past its limit.
+            VerificationError: a stream that cannot be decoded.
+        """
+        if self._limit is None:
+            return bytes(stream.get_data())
+        remaining = self._limit - self._used
+        filters = _plain_filters(stream)
+        data = _decode(stream, remaining) if filters is None else _unwrap(stream._data, filters, remaining)
+        self._used += len(data)
+        if self._used > self._limit:
+            raise PdfTooLarge(_TOO_MUCH_DATA)
+        return data
+
+
+def _resolved(obj: Any) -> Any:
+    return None if obj is None else obj.get_object()
+
+
+def _plain_filters(stream: StreamObject) -> list[str] | None:
+    """The filters of ``stream`` when each is ASCII armour or Flate without a predictor,
+    as in every report (ReportLab writes ASCII85 over Flate, pypdf Flate); else None."""
+    filters, parms = _resolved(stream.get("/Filter")), _resolved(stream.get("/DecodeParms"))
+    names = list(filters) if isinstance(filters, ArrayObject) else [] if filters is None else [filters]
+    each = list(parms) if isinstance(parms, ArrayObject) else [parms] * len(names)
+    plain = []
+    for index, name in enumerate(_resolved(name) for name in names):
+        parm = _resolved(each[index]) if index < len(each) else None
+        no_predictor = parm is None or isinstance(parm, NullObject)
+        no_predictor = no_predictor or (isinstance(parm, DictionaryObject) and parm.get("/Predictor", 1) == 1)
+        if not isinstance(name, NameObject) or not (name in _ARMOUR or (name in _FLATE and no_predictor)):
+            return None
+        plain.append(str(name))
+    return plain
+
+
+def _unwrap(data: bytes, filters: list[str], remaining: int) -> bytes:
+    for name in filters:
+        # ASCII armour shrinks what it decodes (ASCII85's "z" aside: four bytes for one).
+        data = _inflate(data, remaining) if name in _FLATE else _ARMOUR[name](data)
+    return data
+
+
+def _inflate(data: bytes, remaining: int) -> bytes:
+    """``data`` inflated, refused as soon as it passes ``remaining`` bytes: zlib stops at
+    max_length, so a bomb costs the bytes left and one chunk, never its full size."""
+    inflater = zlib.decompressobj()
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            part = inflater.decompress(data, _CHUNK)
+        except zlib.error as exc:
+            raise VerificationError(
+                f"不是有效的 PDF 文件 (not a readable PDF: a stream does not inflate: {exc})"
+            ) from exc
+        size += len(part)
+        if size > remaining:
+            raise PdfTooLarge(_TOO_MUCH_DATA)
+        parts.append(part)
+        data = inflater.unconsumed_tail
+        if inflater.eof or (not data and len(part) < _CHUNK):
+            return b"".join(parts)
+
+
+def _decode(stream: StreamObject, remaining: int) -> bytes:
+    # Other encodings (never in a report, but legal in a PDF): pypdf's decoders, each
+    # held to the bytes left. A corrupt stream it cannot recover within them also ends
+    # here, as refused.
+    limits = get_configuration().with_overwrites(**dict.fromkeys(_OUTPUT_LIMITS, remaining + 1))
+    try:
+        with apply_configuration(limits):
+            return bytes(stream.get_data())
+    except LimitReachedError as exc:
+        raise PdfTooLarge(_TOO_MUCH_DATA) from exc
 
 
 class _Digests:
@@ -695,10 +867,12 @@ class _Digests:
 
     Encoding details that do not change what is drawn (stream filters and lengths,
     object numbers) do not enter the digest, so a file saved again by another tool
-    still compares equal; back-references (``/Parent``, ``/P``) are left out.
+    still compares equal; back-references (``/Parent``, ``/P``) are left out. Streams
+    are decoded through ``decoder``, within its limit.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decoder: _Decoder) -> None:
+        self._decoder = decoder
         self._done: dict[tuple[int, int], bytes] = {}
         self._open: set[tuple[int, int]] = set()
 
@@ -723,7 +897,7 @@ class _Digests:
             h.update(b"stream")
             for name in sorted(k for k in obj if k not in _ENCODING_KEYS and k not in skip):
                 h.update(self._name(name) + self.of(obj[name], depth + 1))
-            h.update(hashlib.sha256(obj.get_data()).digest())
+            h.update(hashlib.sha256(self._decoder.data(obj)).digest())
         elif isinstance(obj, DictionaryObject):
             h.update(b"dict")
             for name in sorted(k for k in obj if k not in skip):
@@ -749,52 +923,199 @@ class _Digests:
         return b"name%d:" % len(raw) + raw
 
 
-def _content(page: Any) -> bytes:
-    contents = page.get("/Contents")
-    if contents is None:
-        return b""
-    contents = contents.get_object()
-    if isinstance(contents, ArrayObject):
-        return b"\n".join(part.get_object().get_data() for part in contents)
-    if isinstance(contents, StreamObject):
-        return bytes(contents.get_data())
-    raise VerificationError("PDF 结构无法解析 (a page's /Contents is neither a stream nor an array)")
+@dataclass(frozen=True, slots=True)
+class _Pdf:
+    """A PDF being verified, or the rendering it is compared with: its bytes, its reader,
+    and the decoder every stream of it goes through."""
+
+    data: bytes
+    reader: PdfReader
+    decoder: _Decoder
+    digests: _Digests
+
+    @classmethod
+    def read(cls, data: bytes, *, limit: int | None) -> _Pdf:
+        decoder = _Decoder(limit)
+        return cls(data, PdfReader(io.BytesIO(data), strict=True), decoder, _Digests(decoder))
+
+    def digest(self, obj: Any) -> bytes | None:
+        """The digest of ``obj`` by value; None for an absent entry."""
+        return None if obj is None else self.digests.of(obj)
+
+    def differing(self, mine: Any, other: _Pdf, theirs: Any, *, skip: frozenset[str] = frozenset()) -> list[str]:
+        """The keys of two dictionaries whose values differ (absent being a value too)."""
+        keys = sorted((set(mine) | set(theirs)) - skip)
+        return [key for key in keys if self.digest(mine.get(key)) != other.digest(theirs.get(key))]
 
 
-def _read(data: bytes) -> _Printed:
-    """The comparable values of a PDF.
-
-    Raises:
-        VerificationError: the bytes are not a PDF this module can read.
-    """
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Any failure to read untrusted bytes, as a :class:`VerificationError`."""
     try:
-        reader = PdfReader(io.BytesIO(data), strict=True)
-        digests = _Digests()
-        contents: list[bytes] = []
-        drawn_with: list[bytes] = []
-        for page in reader.pages:
-            contents.append(_content(page))
-            drawn_with.append(digests.of(page, skip=_BACK_REFERENCES | {"/Contents"}))
-        attachments = dict(reader.attachments)
-        info = reader.metadata
-        url = info.get(VERIFY_URL_KEY) if info is not None else None
+        yield
     except VerificationError:
         raise
+    except LimitReachedError as exc:
+        raise PdfTooLarge(f"PDF 超出核验限制 (the PDF is beyond what is verified: {exc})") from exc
     except Exception as exc:  # any failure to parse untrusted bytes means: not a readable PDF
         raise VerificationError(f"不是有效的 PDF 文件 (not a readable PDF: {type(exc).__name__}: {exc})") from exc
-    return _Printed(contents, drawn_with, attachments, str(url) if url is not None else None)
 
 
-def _embedded_jws(printed: _Printed) -> str:
-    found = printed.attachments.get(ATTACHMENT)
+def _embedded_jws(pdf: _Pdf) -> str:
+    """The attached ``report.jws``, decoded within the PDF's limit."""
+    found = [entry for entry in pdf.reader.attachment_list if entry.name == ATTACHMENT]
     if not found:
         raise VerificationError(f"PDF 中没有签名报告 (the PDF has no attached {ATTACHMENT})")
     if len(found) != 1:
         raise VerificationError(f"PDF 中有多个签名报告 (the PDF has {len(found)} attachments named {ATTACHMENT})")
+    files = _resolved(found[0].pdf_object.get("/EF"))
+    stream = None
+    if isinstance(files, DictionaryObject):
+        stream = _resolved(files.get("/UF", files.get("/F")))
+    if not isinstance(stream, StreamObject):
+        raise VerificationError(f"签名报告格式错误 ({ATTACHMENT} is not an embedded file stream)")
     try:
-        return found[0].decode("ascii")
+        return pdf.decoder.data(stream).decode("ascii")
     except UnicodeDecodeError:
         raise VerificationError(f"签名报告格式错误 ({ATTACHMENT} is not a compact JWS: not ASCII)") from None
+
+
+def _recorded_verify_url(pdf: _Pdf) -> str | None:
+    info = pdf.reader.metadata
+    url = info.get(VERIFY_URL_KEY) if info is not None else None
+    return None if url is None else str(_resolved(url))
+
+
+def _page_count(pdf: _Pdf) -> int:
+    """The number of pages, refused past :data:`MAX_PAGES` (the page tree is walked, no
+    page is decoded)."""
+    try:
+        count = len(pdf.reader.pages)
+    except LimitReachedError as exc:
+        raise _too_many_pages(f"more than {MAX_PAGES}") from exc
+    if count > MAX_PAGES:
+        raise _too_many_pages(str(count))
+    return count
+
+
+def _page_content(page: Any, decoder: _Decoder) -> bytes:
+    """A page's decoded content streams, one after the other."""
+    contents = _resolved(page.get("/Contents"))
+    if contents is None:
+        return b""
+    if isinstance(contents, ArrayObject):
+        return b"\n".join(decoder.data(part.get_object()) for part in contents)
+    if isinstance(contents, StreamObject):
+        return decoder.data(contents)
+    raise VerificationError("PDF 结构无法解析 (a page's /Contents is neither a stream nor an array)")
+
+
+def _revisions(data: bytes) -> tuple[int, int]:
+    """How many revisions the bytes hold, counted two ways: end-of-file markers and
+    cross-reference sections (tables and streams)."""
+    return data.count(b"%%EOF"), len(_XREF_SECTION.findall(data))
+
+
+def _points_back(data: bytes) -> bool:
+    """Whether the last cross-reference section names an earlier one (``/Prev``)."""
+    at = data.rfind(b"startxref")
+    found = _STARTXREF.match(data, at) if at >= 0 else None
+    if found is None:
+        return False
+    section = data[int(found.group(1)) : at]
+    return _PREV.search(section.split(b"stream", 1)[0]) is not None
+
+
+def _check_revisions(given: _Pdf, expected: _Pdf) -> None:
+    """Nothing appended after the gateway's revisions.
+
+    A report is written in one revision; were the gateway to sign a PDF (PAdES) it
+    would add its signing revision to the rendering too. So the rendering sets how many
+    revisions there may be, and a revision beyond them (an incremental update: another
+    ``%%EOF``, another cross-reference section, a ``/Prev`` to an earlier one) was
+    appended by someone else, whatever it changes.
+    """
+    (markers, sections), (own_markers, own_sections) = _revisions(given.data), _revisions(expected.data)
+    if markers > own_markers or sections > own_sections:
+        raise VerificationError(
+            _UPDATED.format(f"{markers} end-of-file markers and {sections} cross-reference sections, not {own_markers}")
+        )
+    if _points_back(given.data) and not _points_back(expected.data):
+        raise VerificationError(_UPDATED.format("the trailer points back to an earlier one (/Prev)"))
+
+
+def _check_document(given: _Pdf, expected: _Pdf) -> None:
+    """The catalog holds what the rendering's holds and nothing more, by value: no added
+    action, script, form, embedded file, XMP metadata or anything else. (The pages are
+    compared page by page.)"""
+    mine, theirs = given.reader.root_object, expected.reader.root_object
+    for key in given.differing(mine, expected, theirs, skip=frozenset({"/Pages"})):
+        names, own_names = _resolved(mine.get(key)), _resolved(theirs.get(key))
+        if key == "/Names" and isinstance(names, DictionaryObject) and isinstance(own_names, DictionaryObject):
+            raise VerificationError(_names_finding(given, names, expected, own_names))
+        raise VerificationError(_CATALOG_FINDINGS.get(key, _CHANGED_STRUCTURE).format(key))
+
+
+def _names_finding(given: _Pdf, names: DictionaryObject, expected: _Pdf, own_names: DictionaryObject) -> str:
+    """What differs in the catalog's name dictionary: scripts, embedded files, or else."""
+    for key in given.differing(names, expected, own_names):
+        if key == "/EmbeddedFiles":
+            own = {entry.name for entry in expected.reader.attachment_list}
+            added = sorted({entry.name for entry in given.reader.attachment_list} - own)
+            return _ADDED_FILE.format(", ".join(added) or "/Names /EmbeddedFiles")
+        return _NAMES_FINDINGS.get(key, _CHANGED_STRUCTURE).format(f"/Names {key}")
+    return _CHANGED_STRUCTURE.format("/Names")
+
+
+def _check_pages(given: _Pdf, expected: _Pdf) -> None:
+    """Every page draws exactly what the rendering's does: its actions, annotations,
+    decoded content streams, and everything it draws with (fonts and font programs,
+    images, page boxes)."""
+    pages = zip(given.reader.pages, expected.reader.pages, strict=True)
+    for number, (page, own) in enumerate(pages, start=1):
+        if given.digest(page.get("/AA")) != expected.digest(own.get("/AA")):
+            raise VerificationError(_ADDED_ACTION.format(f"/AA of page {number}"))
+        if given.digest(page.get("/Annots")) != expected.digest(own.get("/Annots")):
+            raise VerificationError(
+                f"PDF 可见内容与签名报告不符：第 {number} 页含有附加的注释 (the printed content does not match the"
+                f" signed report: page {number} holds annotations the gateway did not add)"
+            )
+        if _page_content(page, given.decoder) != _page_content(own, expected.decoder):
+            raise VerificationError(f"{_MISMATCH}: the text or drawing of page {number} differs)")
+        skip = _BACK_REFERENCES | {"/Contents"}
+        if given.digests.of(page, skip=skip) != expected.digests.of(own, skip=skip):
+            raise VerificationError(f"{_MISMATCH}: the fonts, images or annotations of page {number} differ)")
+
+
+def _check_info(given: _Pdf, expected: _Pdf) -> None:
+    """The document information (Title, Author, …) is what the gateway wrote."""
+    mine, theirs = _information(given), _information(expected)
+    if VERIFY_URL_KEY not in mine:
+        # Recording the verify URL is optional: without it the verifier names the URL,
+        # and the QR codes on the pages prove it.
+        theirs.pop(VERIFY_URL_KEY, None)
+    changed = sorted(key for key in mine.keys() | theirs.keys() if mine.get(key) != theirs.get(key))
+    if changed:
+        raise VerificationError(_CHANGED_INFO.format(", ".join(changed)))
+
+
+def _information(pdf: _Pdf) -> dict[str, str]:
+    """The document information, text as text (however it is encoded), anything else by digest."""
+    info = pdf.reader.metadata
+    if info is None:
+        return {}
+    values: dict[str, str] = {}
+    for key in info:
+        value = _resolved(info.get(key))
+        values[str(key)] = str(value) if isinstance(value, str) else (pdf.digests.of(value)).hex()
+    return values
+
+
+def _rendering(document: dict[str, Any], token: str, url: str) -> bytes:
+    try:
+        return render(document, token, verify_url=url)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VerificationError(f"签名报告无法排版 (the signed report cannot be printed: {exc})") from exc
 
 
 def verify_pdf(
@@ -802,52 +1123,63 @@ def verify_pdf(
 ) -> dict[str, Any]:
     """The signed document of a printed report, once the PDF is proven genuine.
 
-    The attached ``report.jws`` must verify against ``keyring``, and the pages must be
-    exactly the pages that signed document prints as: the document is rendered again
-    and every page's decoded content stream, and the digest of everything the page
-    draws with (fonts and font programs, images, annotations, page boxes), must equal
-    the given PDF's, as must the number of pages.
+    The attached ``report.jws`` must verify against ``keyring``; only then are the pages
+    read. The PDF must then be exactly what that signed document prints as: the document
+    is rendered again and compared with the given PDF by value (stream encodings and
+    object numbers aside). The same number of pages, each with the same decoded content
+    stream, the same fonts and font programs, images, page boxes and annotations (none),
+    and no page actions; the same document catalog (no added open action, ``/AA``,
+    JavaScript, embedded file, form, XMP metadata or outline); the same document
+    information (Title, Author, …); and no revision appended after the gateway's.
 
     The verify URL the QR codes carry is part of what is printed. ``verify_url_for``
     gives it for a document (a verifier that knows its own verify page should pass it,
     which also proves the QR code leads there); without it, the URL the PDF records in
     its document information is used.
 
+    An upload is read within limits: at most :data:`MAX_PAGES` pages, and streams that
+    decode to at most :data:`MAX_DECODED_BYTES` together, each stream decoded only as
+    far as that allows.
+
     Raises:
-        VerificationError: not a readable PDF; no ``report.jws`` attached (or several);
-            the JWS does not verify (malformed, unknown key, altered: see
+        PdfTooLarge: more pages than :data:`MAX_PAGES`, or streams that decode to more
+            than :data:`MAX_DECODED_BYTES`.
+        VerificationError: not a readable PDF, or encrypted; no ``report.jws`` attached
+            (or several); the JWS does not verify (malformed, unknown key, altered: see
             :func:`credit.signing.verify`); the signed payload is not a credit report;
-            no verify URL recorded and none given; or the printed pages differ from the
-            signed report's, with the first page that differs.
+            no verify URL recorded and none given; the printed pages differ from the
+            signed report's (with the first page that differs); or anything added or
+            changed beyond them, with what was found.
     """
-    printed = _read(data)
-    token = _embedded_jws(printed)
-    document = verify(token, keyring)
-    if document.get("format") != FORMAT:
-        raise VerificationError(
-            f"签名内容不是信用报告 (the signed payload is not a credit report: format {document.get('format')!r})"
-        )
-    if verify_url_for is not None:
-        url = verify_url_for(document)
-    elif printed.verify_url is not None:
-        url = printed.verify_url
-    else:
-        raise VerificationError("PDF 未记录核验地址 (the PDF does not record its verify URL)")
-    try:
-        expected = _read(render(document, token, verify_url=url))
-    except VerificationError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise VerificationError(f"签名报告无法排版 (the signed report cannot be printed: {exc})") from exc
-    mismatch = "PDF 可见内容与签名报告不符 (the printed content does not match the signed report"
-    if len(printed.contents) != len(expected.contents):
-        raise VerificationError(
-            f"{mismatch}: {len(printed.contents)} pages, the signed report prints as {len(expected.contents)})"
-        )
-    for number, (given, wanted) in enumerate(zip(printed.contents, expected.contents, strict=True), start=1):
-        if given != wanted:
-            raise VerificationError(f"{mismatch}: the text or drawing of page {number} differs)")
-    for number, (given, wanted) in enumerate(zip(printed.drawn_with, expected.drawn_with, strict=True), start=1):
-        if given != wanted:
-            raise VerificationError(f"{mismatch}: the fonts, images or annotations of page {number} differ)")
+    with apply_configuration(**_UNTRUSTED):
+        with _reading():
+            given = _Pdf.read(data, limit=MAX_DECODED_BYTES)
+            if given.reader.is_encrypted:
+                raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
+            token = _embedded_jws(given)
+            recorded_url = _recorded_verify_url(given)
+        # The signature first: for a PDF without a genuine report, no page is read.
+        document = verify(token, keyring)
+        if document.get("format") != FORMAT:
+            raise VerificationError(
+                f"签名内容不是信用报告 (the signed payload is not a credit report: format {document.get('format')!r})"
+            )
+        if verify_url_for is not None:
+            url = verify_url_for(document)
+        elif recorded_url is not None:
+            url = recorded_url
+        else:
+            raise VerificationError("PDF 未记录核验地址 (the PDF does not record its verify URL)")
+        with _reading():
+            count = _page_count(given)
+        expected = _Pdf.read(_rendering(document, token, url), limit=None)
+        with _reading():
+            _check_revisions(given, expected)
+            if count != len(expected.reader.pages):
+                raise VerificationError(
+                    f"{_MISMATCH}: {count} pages, the signed report prints as {len(expected.reader.pages)})"
+                )
+            _check_document(given, expected)
+            _check_pages(given, expected)
+            _check_info(given, expected)
     return document

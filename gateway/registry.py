@@ -9,20 +9,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
-from gateway.models import AccountRow, FeedCursorRow, ReportRecordRow, ReportRow
+from gateway.models import (
+    AccountRow,
+    FeedCursorRow,
+    LoginAttemptRow,
+    ReportRecordRow,
+    ReportRow,
+    SessionRevocationRow,
+)
 from nodes.db import GroupCommit, as_utc, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
 accounts: Table = AccountRow.__table__  # type: ignore[assignment]
+login_attempts: Table = LoginAttemptRow.__table__  # type: ignore[assignment]
+revocations: Table = SessionRevocationRow.__table__  # type: ignore[assignment]
+# Longest a session token can live: an account's revocation is kept this long.
+SESSION_HORIZON = timedelta(days=2)
 report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
 feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
 
@@ -169,10 +180,41 @@ class Registry:
         return result
 
     def add_account(self, account: Account) -> None:
-        """Create or replace an account (administration, seeding)."""
+        """Create or replace an account (administration, seeding). Replacing one ends its
+        sessions: a changed role or subject must not live on in a token."""
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            conn.execute(accounts.delete().where(accounts.c.username == account.username))
-            conn.execute(insert(accounts).values(**_fields(account), created_at=datetime.now(UTC)))
+            existed = conn.execute(accounts.delete().where(accounts.c.username == account.username)).rowcount
+            conn.execute(insert(accounts).values(**_fields(account), created_at=now))
+            if existed:
+                self._end_sessions(conn, f"user:{account.username}", now, now + SESSION_HORIZON)
+
+    def remove_account(self, username: str) -> bool:
+        """Remove an account and end its sessions; False when there was none."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            removed = conn.execute(accounts.delete().where(accounts.c.username == username)).rowcount
+            if removed:
+                self._end_sessions(conn, f"user:{username}", now, now + SESSION_HORIZON)
+        return bool(removed)
+
+    @staticmethod
+    def _end_sessions(conn: Connection, key: str, after: datetime, expires_at: datetime) -> None:
+        conn.execute(revocations.delete().where(revocations.c.key == key))
+        conn.execute(insert(revocations).values(key=key, after=after, expires_at=expires_at))
+
+    def end_session(self, token_id: str, *, expires_at: datetime) -> None:
+        """A logged-out session token no longer counts, in any process on this database."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            self._end_sessions(conn, f"jti:{token_id}", now, expires_at)
+
+    def ended_sessions(self) -> dict[str, datetime]:
+        """Every revocation still in force, by key (see :class:`SessionRevocationRow`)."""
+        now = datetime.now(UTC)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(revocations.c.key, revocations.c.after).where(revocations.c.expires_at > now))
+            return {key: as_utc(after) or now for key, after in rows}
 
     def _login_result(self, username: str, failed: int, locked_until: datetime | None) -> None:
         with self.engine.begin() as conn:
@@ -184,6 +226,55 @@ class Registry:
 
     async def record_login(self, username: str, *, failed_logins: int, locked_until: datetime | None) -> None:
         await self._run(self._login_result, username, failed_logins, locked_until)
+
+    def _count_account_attempt(self, username: str) -> int:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.username == username)
+                .values(failed_logins=accounts.c.failed_logins + 1)
+            )
+            found = conn.execute(select(accounts.c.failed_logins).where(accounts.c.username == username)).scalar()
+            return int(found or 0)
+
+    async def count_account_attempt(self, username: str) -> int:
+        """Count a login attempt on an account before its password is checked, atomically
+        (parallel attempts each see their own number); a right password resets it."""
+        result: int = await self._run(self._count_account_attempt, username)
+        return result
+
+    def _take_attempt(self, key: str, now: datetime, window: timedelta, limit: int) -> tuple[int | None, int]:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One attempt at a time per key across processes; SQLite's write lock
+                # (taken by the DELETE below) does the same there.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+            conn.execute(delete(login_attempts).where(login_attempts.c.key == key, login_attempts.c.at < now - window))
+            recent = [
+                as_utc(at)
+                for at in conn.execute(
+                    select(login_attempts.c.at).where(login_attempts.c.key == key).order_by(login_attempts.c.at)
+                ).scalars()
+            ]
+            if len(recent) >= limit:
+                oldest = recent[0] or now
+                return None, max(1, int((oldest + window - now).total_seconds()) + 1)
+            attempt = conn.execute(insert(login_attempts).values(key=key, at=now).returning(login_attempts.c.id))
+            return int(attempt.scalar_one()), 0
+
+    async def take_attempt(self, key: str, *, now: datetime, window: timedelta, limit: int) -> tuple[int | None, int]:
+        """Count an attempt under ``key`` (a client address) unless ``limit`` were counted in
+        the last ``window``: (its id, 0), or (None, seconds to wait)."""
+        result: tuple[int | None, int] = await self._run(self._take_attempt, key, now, window, limit)
+        return result
+
+    def _forget_attempt(self, attempt_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_attempts).where(login_attempts.c.id == attempt_id))
+
+    async def forget_attempt(self, attempt_id: int) -> None:
+        """An attempt whose password was right no longer counts against its address."""
+        await self._run(self._forget_attempt, attempt_id)
 
 
 def _fields(value: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -62,6 +63,13 @@ class RunningGateway:
     def grpc_address(self) -> str:
         return f"{self.settings.grpc_listen.rsplit(':', 1)[0]}:{self.grpc_port}"
 
+    @property
+    def grpc_tls(self) -> str:
+        """How the gRPC API is served: ``mutual TLS``, ``TLS`` or ``plaintext``."""
+        if self.settings.grpc_api_tls() is None:
+            return "plaintext"
+        return "mutual TLS" if self.settings.grpc_require_client_cert else "TLS"
+
     async def stop(self) -> None:
         if self.key_watch is not None:
             self.key_watch.cancel()
@@ -80,20 +88,33 @@ class RunningGateway:
 
 
 async def start_gateway(settings: GatewaySettings) -> RunningGateway:
-    """Open the registry and keys, connect to the nodes, and serve HTTP.
+    """Open the registry and keys, connect to the nodes, and serve HTTP and gRPC.
 
     Raises:
         InvalidInput: bad settings.
-        FailedPrecondition: an unreadable signing key.
-        OSError: the address cannot be bound.
+        FailedPrecondition: an unreadable signing key or TLS file.
+        OSError: the HTTP address cannot be bound.
+        RuntimeError: the gRPC address cannot be bound (another process holds the port).
     """
-    registry = await asyncio.to_thread(Registry.open, settings.db_url)
+    async with contextlib.AsyncExitStack() as undo:  # what is open so far, closed if starting fails
+        registry = await asyncio.to_thread(Registry.open, settings.db_url)
+        undo.callback(registry.close)
+        undo.push_async_callback(registry.writes.flush)
+        running = await _start(settings, registry, undo)
+        undo.pop_all()
+    return running
+
+
+async def _start(settings: GatewaySettings, registry: Registry, undo: contextlib.AsyncExitStack) -> RunningGateway:
+    grpc_credentials = grpc_api_credentials(settings)  # bad TLS settings stop the start here
     store = KeyStore(Path(settings.keys_dir))
     signing_key = await asyncio.to_thread(store.ensure)
     keyring = await asyncio.to_thread(store.keyring)
     tls = settings.tls_files()
     credentials = channel_credentials(tls) if tls is not None else None
     clients = [GrpcNodeClient(region, address, credentials=credentials) for region, address in settings.nodes.items()]
+    for client in clients:
+        undo.push_async_callback(client.close)
     fanout = FanOut(
         {client.region: client for client in clients},
         deadline=settings.deadline,
@@ -139,13 +160,19 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     watcher = SupersedeWatcher(registry, clients)
     await watcher.start_new_registry_at_heads()  # before any report can be issued
     await runner.setup()
+    undo.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, host, int(port))
     await site.start()
     bound = int(runner.addresses[0][1])
     if not settings.public_url:
         # Links and QR codes point at the address actually bound (port 0 picks one).
         grants.public_url = runner.app[PORTAL].public_url = f"http://{host}:{bound}"
-    grpc_server = grpc.aio.server(interceptors=[ServiceInterceptor(region="gateway")])
+    grpc_server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(region="gateway")],
+        # grpc binds with SO_REUSEPORT unless told not to: a second gateway would then share
+        # the port and take some of the first one's calls.
+        options=[("grpc.so_reuseport", 0)],
+    )
     gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
         ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants, batches=batches),
         grpc_server,
@@ -154,8 +181,9 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
     health_pb2_grpc.add_HealthServicer_to_server(gateway_health, grpc_server)
     name = gateway_pb2.DESCRIPTOR.services_by_name["ReportGateway"].full_name
     reflection.enable_server_reflection((name, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
-    grpc_port = grpc_server.add_insecure_port(settings.grpc_listen)
+    grpc_port = _listen_grpc(grpc_server, settings.grpc_listen, grpc_credentials)
     await grpc_server.start()
+    undo.push_async_callback(grpc_server.stop, None)
     for service_name in ("", name):
         await gateway_health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
@@ -169,8 +197,52 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),
         asyncio.create_task(watch_peers(sessions, peers)),
     ]
-    log.info("gateway_started", url=running.url, nodes={r.value: a for r, a in settings.nodes.items()})
+    log.info(
+        "gateway_started",
+        url=running.url,
+        grpc=running.grpc_address,
+        grpc_tls=running.grpc_tls,
+        nodes={r.value: a for r, a in settings.nodes.items()},
+    )
     return running
+
+
+def grpc_api_credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
+    """TLS for the gRPC API with the gateway's certificate, or None where the settings
+    allow plaintext. Callers need only trust the federation CA, unless
+    ``grpc_require_client_cert``: then they must present a certificate from it, or the
+    handshake fails.
+
+    Raises:
+        InvalidInput: plaintext where it is not allowed, or an incomplete certificate.
+        FailedPrecondition: a TLS file cannot be read.
+    """
+    tls = settings.grpc_api_tls()
+    if tls is None:
+        log.warning("grpc_api_plaintext", address=settings.grpc_listen, note="development only: logins cross in clear")
+        return None
+    cert, key, ca = tls.read()
+    if settings.grpc_require_client_cert:
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+def _listen_grpc(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind the gRPC API to ``address``; the port bound.
+
+    Raises:
+        RuntimeError: the address cannot be bound.
+    """
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:  # what grpcio raises when the bind fails
+        raise RuntimeError(f"cannot listen on {address} for gRPC (is another gateway using it?): {exc}") from exc
+    if port == 0:  # what older grpcio returns instead
+        raise RuntimeError(f"cannot listen on {address} for gRPC: the port is in use or the address is not local")
+    return port
 
 
 async def _watch_keys(store: KeyStore, service: ReportService, sessions: Sessions, every: float = 5.0) -> None:
@@ -203,6 +275,8 @@ async def _seal_periodically(audit: AuditLog, every: float) -> None:
 async def serve(settings: GatewaySettings) -> None:
     """Run the gateway until SIGINT or SIGTERM."""
     gateway = await start_gateway(settings)
-    print(f"gateway listening on {gateway.url} (HTTP) and {gateway.grpc_address} (gRPC)", flush=True)
+    print(
+        f"gateway listening on {gateway.url} (HTTP) and {gateway.grpc_address} (gRPC, {gateway.grpc_tls})", flush=True
+    )
     await until_stopped()
     await gateway.stop()

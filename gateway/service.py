@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +16,7 @@ import structlog
 from credit.audit import Action, Event, Outcome
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
-from credit.errors import InvalidInput, NotFound, PermissionDenied
+from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied
 from credit.identifiers import Subject, parse_subject
 from credit.profiles import get_profile
 from credit.report import merge
@@ -29,6 +32,10 @@ from nodes.service import QueryOptions
 log = structlog.get_logger("jjj.gateway")
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
+APPLICATION_DATE_IS_TODAY = (
+    "申请日期即报告出具当日（北京时间），不能指定 (the application date is the day of issue, China Standard Time, "
+    "and cannot be chosen)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +58,53 @@ class Verification:
     summary: dict[str, Any] | None = None
 
 
-def _summary(entry: RegisteredReport) -> dict[str, Any]:
+def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
+    """What a verifier is shown of a genuine report: who it is about, what it covers,
+    under which rules, what it says, when it was issued and until when it stands in for
+    a certificate (its profile's validity period), and its registered status.
+
+    Raises nothing: a field the document lacks is shown empty.
+    """
+    subject = document.get("subject") or {}
+    window = document.get("window") or {}
+    profile = document.get("profile") or {}
+    issued_at = str(document.get("issued_at", ""))
+    valid_until = ""
+    expired = False
+    try:
+        known = get_profile(str(profile.get("id", "")))
+        issued = datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+    except (CreditError, ValueError):
+        pass
+    else:
+        until = issued.astimezone(CHINA_TZ).date() + timedelta(days=known.validity_days)
+        valid_until = until.isoformat()
+        expired = now.astimezone(CHINA_TZ).date() > until
     return {
-        "report_no": entry.report_no,
-        "subject_id": entry.subject_id,
-        "profile": entry.profile,
-        "verdict": entry.verdict,
-        "issued_at": entry.issued_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "status": entry.status,
+        "report_no": document.get("report_no", ""),
+        "subject_id": subject.get("id", ""),
+        "subject_name": subject.get("name", ""),
+        "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
+        "title": document.get("title", ""),
+        "window": {
+            "application_date": window.get("application_date", ""),
+            "years": window.get("years", 0),
+            "start": window.get("start", ""),
+            "cutoff": window.get("cutoff", ""),
+        },
+        "verdict": document.get("verdict", ""),
+        "issued_at": issued_at,
+        "valid_until": valid_until,
+        "past_validity": expired,
+        "status": status,
     }
+
+
+def _payload(jws: str) -> dict[str, Any]:
+    """The document inside a token this gateway signed and registered (trusted: it comes
+    from the registry, not from the caller)."""
+    body = jws.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
 
 
 class ReportService:
@@ -73,7 +118,11 @@ class ReportService:
         issuer: str,
         audit: AuditLog,
         default_profile: str = "tianjin-2023",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        # The application date is the day of issue in China Standard Time, read from this
+        # clock; no caller chooses it (tests set the clock).
+        self.clock = clock
         self.fanout = fanout
         self.registry = registry
         self.audit = audit
@@ -115,7 +164,6 @@ class ReportService:
         years: int = 0,
         profile_id: str = "",
         purpose: str = "",
-        application_date: date | None = None,
     ) -> IssuedReport:
         """Ask the three regions, merge, sign, register.
 
@@ -135,7 +183,6 @@ class ReportService:
             years=years,
             profile_id=profile_id,
             purpose=purpose,
-            application_date=application_date,
         )
 
     async def issue_authorised(
@@ -146,7 +193,6 @@ class ReportService:
         years: int = 0,
         profile_id: str = "",
         purpose: str = "",
-        application_date: date | None = None,
     ) -> IssuedReport:
         """Issue a report the caller has already authorised (a subject's own, or a
         grant's): ask, merge, sign, register, and log the access.
@@ -156,8 +202,8 @@ class ReportService:
             InvalidWindow: years other than the profile offers.
         """
         profile = get_profile(profile_id or self.default_profile)
-        issued_at = datetime.now(UTC)
-        applied = application_date or issued_at.astimezone(CHINA_TZ).date()
+        issued_at = self.clock()
+        applied = issued_at.astimezone(CHINA_TZ).date()
         window = compute_window(applied, years, profile)
         options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
         purpose = purpose or "无违法违规证明"
@@ -255,7 +301,9 @@ class ReportService:
         await self._verified(entry.sha256 if entry else "", "code", entry is not None)
         if entry is None:
             return Verification(False, "unknown", "没有与此核验码对应的报告 (no report has this verification code)")
-        return Verification(True, entry.status, summary=_summary(entry))
+        return Verification(
+            True, entry.status, summary=summary_of(_payload(entry.jws), status=entry.status, now=self.clock())
+        )
 
     async def _verified(self, report_hash: str, how: str, found: bool) -> None:
         await self.audit.record(
@@ -282,9 +330,7 @@ class ReportService:
             return Verification(
                 False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)", None
             )
-        summary = _summary(entry)
-        summary["verdict"] = document.get("verdict")
-        return Verification(True, entry.status, summary=summary)
+        return Verification(True, entry.status, summary=summary_of(document, status=entry.status, now=self.clock()))
 
 
 def _subject_name(answers: dict[Any, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,10 +31,15 @@ class GatewaySettings:
     # Other gateway instances of the federation whose sessions this one honours:
     # ISSUER=JWKS_FILE_OR_URL,… (their published keys). Nobody else is trusted.
     trust: str = ""
-    # mTLS towards the nodes: this gateway's certificate and key, and the federation CA.
+    # This gateway's certificate and key, and the federation CA: mTLS towards the nodes,
+    # and TLS on the gRPC API for banks' and agencies' systems. Those hold no federation
+    # certificate, so they need only trust the CA, unless mutual TLS is required here.
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
+    grpc_require_client_cert: bool = False
+    # Serve the gRPC API without TLS (local development only): logins would cross in clear.
+    grpc_plaintext: bool = False
     audit_seal_seconds: float = 60.0
     # A region whose node does not answer may be served from another region's replica
     # of it, when that replica was in step with the region at most this long ago.
@@ -72,9 +78,10 @@ class GatewaySettings:
                 ("replica_max_age_seconds", float),
             ),
         )
-        fallback = env.get("JJJ_GATEWAY_REPLICA_FALLBACK")
-        if fallback is not None:
-            values["replica_fallback"] = _flag("JJJ_GATEWAY_REPLICA_FALLBACK", fallback)
+        for name in ("replica_fallback", "grpc_require_client_cert", "grpc_plaintext"):
+            variable = f"JJJ_GATEWAY_{name.upper()}"
+            if (flag := env.get(variable)) is not None:
+                values[name] = _flag(variable, flag)
         if "JJJ_GATEWAY_NODES" in env:
             values["nodes"] = parse_nodes(env["JJJ_GATEWAY_NODES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -86,7 +93,7 @@ class GatewaySettings:
         if settings.replica_max_age_seconds < 0:
             raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
         settings.trusted()
-        settings.tls_files()
+        settings.grpc_api_tls()
         return settings
 
     def tls_files(self) -> TlsFiles | None:
@@ -96,6 +103,33 @@ class GatewaySettings:
             InvalidInput: some but not all of the three are given.
         """
         return TlsFiles.of(self.tls_cert, self.tls_key, self.tls_ca)
+
+    def grpc_api_tls(self) -> TlsFiles | None:
+        """The certificate the gRPC API serves TLS with, or None for plaintext: when
+        ``grpc_plaintext`` says so, or when the gateway has no certificate and listens on
+        loopback only (nothing leaves the machine).
+
+        Raises:
+            InvalidInput: an incomplete certificate; plaintext on an address other hosts
+                reach without ``grpc_plaintext``; client certificates required without TLS.
+        """
+        tls = self.tls_files()
+        if self.grpc_plaintext:
+            if self.grpc_require_client_cert:
+                raise InvalidInput.for_field("grpc_require_client_cert", "needs TLS, but grpc_plaintext is set")
+            return None
+        if tls is None and self.grpc_require_client_cert:
+            raise InvalidInput.for_field(
+                "grpc_require_client_cert", "needs the gateway's certificate (tls_cert, tls_key, tls_ca)"
+            )
+        if tls is None and not _loopback(self.grpc_listen):
+            raise InvalidInput.for_field(
+                "grpc_listen",
+                f"the gRPC API on {self.grpc_listen} would carry logins in clear: give the gateway its certificate "
+                "(JJJ_GATEWAY_TLS_CERT, JJJ_GATEWAY_TLS_KEY, JJJ_GATEWAY_TLS_CA), listen on 127.0.0.1, or set "
+                "JJJ_GATEWAY_GRPC_PLAINTEXT=1 for local development",
+            )
+        return tls
 
     def trusted(self) -> dict[str, str]:
         """The peer instances trusted: issuer → JWKS file or URL.
@@ -127,6 +161,17 @@ def parse_nodes(text: str) -> dict[Region, str]:
             raise InvalidInput.for_field("nodes", f"expected REGION=HOST:PORT, got {item!r}")
         nodes[Region.parse(region)] = address.strip()
     return nodes
+
+
+def _loopback(address: str) -> bool:
+    """Whether ``HOST:PORT`` names a loopback host, which only this machine reaches."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _flag(name: str, value: str) -> bool:

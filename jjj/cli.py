@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,14 +169,52 @@ def _demo_grant(gateway_url: str, logins: Sequence[Any]) -> str:
         return ""
 
 
+DEMO_PORTS_HELP = (
+    "first of the demo's gRPC ports: the Beijing, Tianjin and Hebei nodes listen on BASE, BASE+1 and BASE+2, "
+    "the gateway's gRPC API on BASE+9 (default 50051: 50051-50053 and 50060), all on 127.0.0.1"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPorts:
+    """Where `jjj demo` listens, all on 127.0.0.1."""
+
+    nodes: dict[Region, int]
+    gateway_http: int
+    gateway_grpc: int
+
+
+def demo_ports(base_port: int, gateway_port: int) -> DemoPorts:
+    """The demo's ports: the nodes on ``base_port`` and the next two, the gateway's gRPC
+    API on ``base_port`` + 9 (so the defaults give the usual 50051–50053 and 50060), the
+    portal on ``gateway_port``. Two demos with different base ports share no gRPC port.
+
+    Raises:
+        InvalidInput: a port outside 1–65535, or the portal's port among the gRPC ones.
+    """
+    if not 1 <= base_port <= 65535 - 9:
+        raise InvalidInput.for_field("base-port", f"must be between 1 and {65535 - 9}, got {base_port}")
+    if not 1 <= gateway_port <= 65535:
+        raise InvalidInput.for_field("gateway-port", f"must be between 1 and 65535, got {gateway_port}")
+    ports = DemoPorts(
+        nodes={Region.BEIJING: base_port, Region.TIANJIN: base_port + 1, Region.HEBEI: base_port + 2},
+        gateway_http=gateway_port,
+        gateway_grpc=base_port + 9,
+    )
+    if gateway_port in (*ports.nodes.values(), ports.gateway_grpc):
+        raise InvalidInput.for_field("gateway-port", f"{gateway_port} is one of the demo's gRPC ports")
+    return ports
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Seed three SQLite nodes (once) and run them until interrupted."""
     from nodes.seed import DEMO_SUBJECTS
 
+    layout = demo_ports(args.base_port, args.gateway_port)
+    ports = layout.nodes
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     exe = [sys.executable, "-m", "jjj"]
-    ports = {Region.BEIJING: args.base_port, Region.TIANJIN: args.base_port + 1, Region.HEBEI: args.base_port + 2}
     for region in Region:
         db = data / f"{region.value}.db"
         if not db.exists():
@@ -217,13 +256,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             subprocess.Popen(cmd, env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")})
         )
     nodes_arg = ",".join(f"{region.value}=127.0.0.1:{port}" for region, port in ports.items())
-    gateway_url = f"http://127.0.0.1:{args.gateway_port}"
+    gateway_url = f"http://127.0.0.1:{layout.gateway_http}"
+    gateway_grpc = f"127.0.0.1:{layout.gateway_grpc}"
+    # The gateway's certificate from the demo CA serves its gRPC API too (TLS, no client
+    # certificate needed), as in production.
     children.append(
         subprocess.Popen(
             [
-                *exe, "gateway", "--listen", f"127.0.0.1:{args.gateway_port}", "--db", gateway_db,
-                "--keys-dir", str(data / "keys"), "--nodes", nodes_arg, "--tls-cert", str(certs / "gateway.pem"),
-                "--tls-key", str(certs / "gateway.key"), "--tls-ca", str(certs / "ca.pem"),
+                *exe, "gateway", "--listen", f"127.0.0.1:{layout.gateway_http}", "--grpc-listen", gateway_grpc,
+                "--db", gateway_db, "--keys-dir", str(data / "keys"), "--nodes", nodes_arg,
+                "--tls-cert", str(certs / "gateway.pem"), "--tls-key", str(certs / "gateway.key"),
+                "--tls-ca", str(certs / "ca.pem"),
             ],
             env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")},
         )
@@ -231,6 +274,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     bank_grant = _demo_grant(gateway_url, logins)
     print(f"\nPortal: {gateway_url}/   (log in with a demo login below; public verification: {gateway_url}/verify)")
     print(f"  API: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
+    print(f"  gRPC API (credit.v1.ReportGateway, TLS under the demo CA): {gateway_grpc}")
+    print(f"    grpcurl -cacert {certs / 'ca.pem'} {gateway_grpc} list")
     print("\nDemo logins (the portal, or POST /api/v1/login):")
     for login in logins:
         print(f"  {login.username:<11} {login.password:<18} {login.role.value:<12} {login.description}")
@@ -387,13 +432,24 @@ def _cmd_certs(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
     from credit.signing import Keyring
-    from nodes.auditlog import AuditLog
+    from nodes.auditlog import AuditLog, checkpoints
     from nodes.db import sync_engine
 
-    keyring = Keyring.from_jwks(_read_jwks(args.jwks)) if args.jwks else Keyring()
     engine = sync_engine(args.db)
     try:
+        if not args.jwks:
+            with engine.connect() as conn:
+                sealed = conn.execute(select(func.count()).select_from(checkpoints)).scalar() or 0
+            if sealed:
+                raise InvalidInput.for_field(
+                    "jwks",
+                    f"审计日志含 {sealed} 个签名检查点，核验需要网关公钥 (the log holds {sealed} signed checkpoints, "
+                    "which only the gateway's public keys can check: give --jwks FILE or URL)",
+                )
+        keyring = Keyring.from_jwks(_read_jwks(args.jwks)) if args.jwks else Keyring()
         report = AuditLog(engine).verify(keyring)
     finally:
         engine.dispose()
@@ -514,11 +570,22 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
-    subject = document.get("subject", {})
+    from gateway.service import summary_of
+
+    shown = summary_of(document, status="", now=datetime.now(UTC))
+    window = shown["window"]
+    name = f" {shown['subject_name']}" if shown["subject_name"] else ""
     print(
-        f"GENUINE: report {document.get('report_no')} for {subject.get('id') if isinstance(subject, dict) else '?'}, "
-        f"verdict {document.get('verdict')}, issued {document.get('issued_at')} by {document.get('issuer')}"
+        f"GENUINE: report {shown['report_no']} for {shown['subject_id']}{name}, verdict {shown['verdict']}, "
+        f"issued {shown['issued_at']} by {document.get('issuer')}"
     )
+    print(
+        f"  window {window['start']} to {window['cutoff']} "
+        f"({window['years']} years before {window['application_date']}), profile {shown['profile']}"
+    )
+    if shown["valid_until"]:
+        past = " — PAST ITS VALIDITY: it speaks for the day it was issued" if shown["past_validity"] else ""
+        print(f"  valid until {shown['valid_until']}{past}")
     return 0
 
 
@@ -656,9 +723,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="seed and run the three demo nodes and the gateway on SQLite")
     demo.add_argument("--data-dir", default="var/demo")
-    demo.add_argument("--base-port", type=int, default=50051)
+    demo.add_argument("--base-port", type=int, default=50051, metavar="BASE", help=DEMO_PORTS_HELP)
     demo.add_argument("--subjects", type=int, default=5000)
-    demo.add_argument("--gateway-port", type=int, default=8080)
+    demo.add_argument(
+        "--gateway-port", type=int, default=8080, metavar="PORT", help="the portal and HTTP API (default 8080)"
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

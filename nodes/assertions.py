@@ -27,6 +27,10 @@ log = structlog.get_logger("jjj.node")
 
 METADATA_KEY = "x-jjj-on-behalf-of"
 BATCH = "*"
+MAX_LIFETIME = 120  # seconds from iat to exp: an assertion is for the call at hand
+LEEWAY = 30  # seconds of clock difference between the gateway and a node
+# Roles that may ask about many subjects at once (a batch check's "*").
+BATCH_ROLES = frozenset({"agency", "admin"})
 
 
 def audience(region: Region) -> str:
@@ -106,15 +110,27 @@ class AssertionVerifier:
                 key,
                 algorithms=["EdDSA"],
                 audience=audience(self.region),
+                leeway=LEEWAY,
                 options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
             )
         except jwt.exceptions.InvalidAudienceError as exc:
             raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})") from exc
         except jwt.exceptions.PyJWTError as exc:
             raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc})") from exc
+        issued, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
+        if expires - issued > MAX_LIFETIME:
+            raise Unauthenticated(
+                f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"
+            )
         asserted = str(claims.get("subject", ""))
         if asserted != subject:
             raise PermissionDenied("代查声明的主体与查询不符 (the assertion is for another subject)")
+        if asserted == BATCH and str(claims.get("role", "")) not in BATCH_ROLES:
+            raise PermissionDenied(
+                f"角色 {claims.get('role')!r} 不能批量查询 (a batch assertion needs an agency or admin role)"
+            )
         return OnBehalfOf(
             user=str(claims["sub"]),
             role=str(claims.get("role", "")),

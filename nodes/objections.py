@@ -25,6 +25,7 @@ import dataclasses
 import enum
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -187,7 +188,13 @@ def check_attachment(filename: str, data: bytes) -> Attachment:
         raise InvalidInput.for_field(
             "attachment", f"附件须为 PDF、PNG 或 JPEG 文件 (attachments are PDF, PNG or JPEG; got {mime or 'unknown'})"
         )
-    name = re.sub(r"[\x00-\x1f/\\]", "_", filename.strip())[-200:] or f"attachment.{ATTACHMENT_TYPES[mime]}"
+    # Control and format characters (a right-to-left override makes "exe.pdf" read as
+    # "fdp.exe"), line separators and path separators become "_".
+    cleaned = "".join(
+        "_" if ch in "/\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
+        for ch in filename.strip()
+    )
+    name = cleaned[-200:] or f"attachment.{ATTACHMENT_TYPES[mime]}"
     return Attachment(name, mime, hashlib.sha256(data).hexdigest(), len(data), data)
 
 

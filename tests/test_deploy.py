@@ -19,6 +19,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from credit.errors import InvalidInput
+from gateway.settings import GatewaySettings
+from nodes.settings import NodeSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -172,6 +176,44 @@ def test_compose_gateway_has_its_own_database_and_reaches_all_three_nodes(compos
         assert host == f"node-{region}" and host in services
         assert port == environment(services[host])["JJJ_NODE_LISTEN"].rsplit(":", 1)[1]
         assert gateway["depends_on"][host] == {"condition": "service_healthy"}
+
+
+def interpolated(value: str) -> str:
+    """A Compose value as it is with none of its variables set: ``${VAR:-default}`` is the default."""
+    return re.sub(r"\$\{\w+(?::-([^}]*))?\}", lambda m: m[1] or "", value)
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """(host address, container port) of each published port; "" for every interface."""
+    found = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            found.append((str(entry.get("host_ip", "")), int(entry["target"])))
+            continue
+        parts = interpolated(str(entry)).split("/")[0].split(":")
+        found.append((parts[0] if len(parts) == 3 else "", int(parts[-1])))
+    return found
+
+
+def test_compose_publishes_only_the_gateway_and_its_grpc_api_only_over_tls(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for host, port in published(service):
+            if host in ("127.0.0.1", "::1"):
+                continue  # reachable from the Docker host only, for operations
+            assert name == "gateway", f"{name} publishes {port} on every interface"
+
+    gateway = {key: interpolated(value) for key, value in environment(services["gateway"]).items()}
+    http = int(gateway["JJJ_GATEWAY_LISTEN"].rsplit(":", 1)[1])
+    grpc = int(gateway["JJJ_GATEWAY_GRPC_LISTEN"].rsplit(":", 1)[1])
+    assert {port for _, port in published(services["gateway"])} == {http, grpc}
+    # The gRPC API the gateway serves with these settings: TLS, never plaintext.
+    settings = GatewaySettings.from_env(gateway)
+    assert settings.grpc_api_tls() is not None and not settings.grpc_plaintext
+    assert "JJJ_GATEWAY_GRPC_PLAINTEXT" not in gateway
+    without_certificate = {key: value for key, value in gateway.items() if "_TLS_" not in key}
+    with pytest.raises(InvalidInput, match="in clear"):
+        GatewaySettings.from_env(without_certificate)  # and the check above would notice
 
 
 def test_compose_healthchecks_probe_the_health_endpoints(compose: dict[str, Any]) -> None:
@@ -497,3 +539,35 @@ def test_overlay_services_and_databases_fit_together(overlays: dict[str, list[di
         password = container_env(docs, container(docs, app))["JJJ_DB_PASSWORD"]
         assert postgres["POSTGRES_PASSWORD"] == password
         assert container(docs, database)["image"] == "postgres:16"
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_overlay_publishes_only_the_nodes_grpc_port_and_only_to_the_other_regions(
+    overlays: dict[str, list[dict[str, Any]]], region: str
+) -> None:
+    docs = overlays[region]
+    outside = [doc for doc in docs if doc["kind"] == "Service" and doc["spec"].get("type", "ClusterIP") != "ClusterIP"]
+    assert [doc["metadata"]["name"] for doc in outside] == ["jjj-node-external"]
+    (external,) = outside
+    assert [(p["port"], p["targetPort"]) for p in external["spec"]["ports"]] == [(50051, "grpc")]
+    ranges = external["spec"]["loadBalancerSourceRanges"]
+    assert ranges and not {"0.0.0.0/0", "::/0"} & set(ranges), ranges
+    assert not any(doc["kind"] == "Ingress" for doc in docs), "the operator's Ingress publishes HTTP (docs/deploy.md)"
+
+    node = container_env(docs, container(docs, "jjj-node"))
+    assert NodeSettings.from_env(node).tls_files() is not None, "the node's published port without mTLS"
+    gateway = GatewaySettings.from_env(container_env(docs, container(docs, "jjj-gateway")))
+    assert gateway.grpc_api_tls() is not None and not gateway.grpc_plaintext
+
+
+# --- systemd --------------------------------------------------------------------------
+
+
+def test_systemd_node_example_serves_mutual_tls_and_keeps_metrics_local() -> None:
+    lines = (DEPLOY / "node.env.example").read_text(encoding="utf-8").splitlines()
+    env = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    settings = NodeSettings.from_env(env)
+    assert settings.listen.startswith("0.0.0.0:") and settings.tls_files() is not None
+    assert settings.metrics_listen.startswith("127.0.0.1:")
+    unit = (DEPLOY / "systemd" / "jjj-node@.service").read_text(encoding="utf-8")
+    assert "EnvironmentFile=/etc/jjj/node-%i.env" in unit

@@ -12,30 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit.errors import CreditError, InvalidInput, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
-from gateway.auth import AddressThrottle, Principal, Role, Sessions, login
+from gateway import inputs
+from gateway.auth import Principal, Role, Sessions, login, logout
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
 from gateway.objections import AUTHORITIES, ObjectionService, attachment_response, case_body, find_record
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
 from gateway.registry import Registry
-from gateway.service import IssuedReport, ReportService, Verification
+from gateway.service import IssuedReport, ReportService, Verification, summary_of
 from nodes.objections import Correction, Resolution
 from nodes.objections import Kind as CaseKind
 from nodes.objections import State as CaseState
@@ -99,6 +101,14 @@ ACTION_WORDS = {
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
 
+
+def _validity(doc: dict[str, Any]) -> dict[str, Any]:
+    """Until when a report stands in for a certificate, and whether that day has passed."""
+    return summary_of(doc, status="", now=datetime.now(UTC))
+
+
+_ENV.globals["report_validity"] = _validity
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -111,7 +121,6 @@ class Portal:
     public_url: str
     batches: BatchService | None = None
     objections: ObjectionService | None = None
-    throttle: AddressThrottle = dataclasses.field(default_factory=AddressThrottle)
 
     @property
     def secure_cookies(self) -> bool:
@@ -259,11 +268,12 @@ async def post_login(request: web.Request) -> web.StreamResponse:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     address = request.remote or "unknown"
     try:
-        portal.throttle.check(address)
-        token, lifetime = await login(portal.registry, portal.sessions, username, password, audit=portal.service.audit)
-    except Unauthenticated as exc:
-        portal.throttle.failed(address)
-        return page(request, "login.html", status=401, title="登录", message=exc.detail, message_kind="error",
+        token, lifetime = await login(
+            portal.registry, portal.sessions, username, password, address=address, audit=portal.service.audit
+        )
+    except (Unauthenticated, TooManyAttempts) as exc:
+        status = 429 if isinstance(exc, TooManyAttempts) else 401
+        return page(request, "login.html", status=status, title="登录", message=exc.detail, message_kind="error",
                     username=username)  # fmt: skip
     response = _redirect("/report")
     _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
@@ -272,6 +282,11 @@ async def post_login(request: web.Request) -> web.StreamResponse:
 
 async def post_logout(request: web.Request) -> web.StreamResponse:
     await _form(request)
+    portal = request.app[PORTAL]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        with contextlib.suppress(Unauthenticated):  # already ended or expired: nothing to end
+            await logout(portal.registry, portal.sessions, token, audit=portal.service.audit)
     response = _redirect("/")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -499,9 +514,9 @@ async def _verify_upload(portal: Portal, data: bytes) -> Verification:
         return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
     if text.startswith("{"):
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            return Verification(False, "not_genuine", "JSON 无法解析 (the JSON cannot be read)")
+            body = inputs.loads(text, field="file")
+        except InvalidInput as exc:
+            return Verification(False, "not_genuine", f"JSON 无法解析 (the JSON cannot be read): {exc.detail}")
         if isinstance(body, dict) and isinstance(body.get("jws"), str):
             return await service.verify_report(body["jws"])
         if isinstance(body, dict) and isinstance(body.get("verification_code"), str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,16 @@ from nodes.seed import generate
 from tests.conftest import StartNode
 
 TODAY = date(2025, 6, 16)
+
+
+def issue_on(running: RunningGateway, day: date) -> None:
+    """Set the gateway's clock so that reports are issued on ``day`` (10:00 China Standard
+    Time, then running on): the application date is the day of issue and no caller can
+    choose it."""
+    assert running.service is not None
+    start = datetime.now(UTC)
+    at = datetime.combine(day, time(2, 0), tzinfo=UTC)
+    running.service.clock = lambda: at + (datetime.now(UTC) - start)
 
 
 class Api:

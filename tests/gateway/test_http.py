@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from credit.signing import SigningKey
 from gateway.http import SERVICE, SESSIONS
 from gateway.keys import KeyStore
 from nodes.seed import DEMO_SUBJECTS
+from tests.gateway.conftest import TODAY, issue_on
 
 SUBJECTS = {demo.key: demo.id for demo in DEMO_SUBJECTS}
-TODAY = date(2025, 6, 16)
 
 
 def b64d(part: str) -> bytes:
@@ -30,11 +30,10 @@ def b64d(part: str) -> bytes:
 
 
 async def test_login_once_get_a_report_and_verify_it_anywhere(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, _, _ = gateway
+    api, running, _ = gateway
+    issue_on(running, TODAY)
     token = await api.login("records-co", "demo-records-2024")
-    status, body, reply = await api.call(
-        "POST", "/api/v1/reports", token, json={"years": 3, "profile": "tianjin-2023", "application_date": "2025-06-16"}
-    )
+    status, body, reply = await api.call("POST", "/api/v1/reports", token, json={"years": 3, "profile": "tianjin-2023"})
     assert status == 201, body
     assert reply.headers["Location"] == f"/api/v1/reports/{body['report_no']}"
     report = body["report"]
@@ -62,13 +61,14 @@ async def test_login_once_get_a_report_and_verify_it_anywhere(gateway) -> None: 
 
 
 async def test_a_clean_subject_is_clean_and_a_stopped_node_makes_it_incomplete(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, _, nodes = gateway
+    api, running, nodes = gateway
+    issue_on(running, TODAY)
     token = await api.login("clean-co", "demo-clean-2024")
-    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"application_date": "2025-06-16"})
+    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={})
     assert status == 201 and body["verdict"] == "clean"
 
     await nodes[Region.HEBEI].node.stop(0)
-    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"application_date": "2025-06-16"})
+    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={})
     assert status == 201
     assert body["verdict"] == "incomplete"
     hebei = next(r for r in body["report"]["regions"] if r["region"] == "hebei")
@@ -100,6 +100,7 @@ async def test_someone_elses_report_is_refused(gateway) -> None:  # type: ignore
         ({"years": 4}, 400, "years"),
         ({"years": "three"}, 400, "years"),
         ({"application_date": "2025-02-30"}, 400, "application_date"),
+        ({"application_date": "2021-06-01"}, 400, "application_date"),
     ],
 )
 async def test_bad_report_requests_are_problems(gateway, payload: dict[str, Any], status: int, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +194,8 @@ async def test_the_grpc_front_door(gateway) -> None:  # type: ignore[no-untyped-
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         session = await stub.Login(gpb.LoginRequest(username="li-hua", password="demo-person-2024"))
         auth = (("authorization", f"Bearer {session.token}"),)
-        issued = await stub.IssueReport(gpb.IssueReportRequest(years=5, application_date="2025-06-16"), metadata=auth)
+        issue_on(running, TODAY)
+        issued = await stub.IssueReport(gpb.IssueReportRequest(years=5), metadata=auth)
         assert issued.verdict == "has_records" and json.loads(issued.report_json)["window"]["years"] == 5
         checked = await stub.VerifyReport(gpb.VerifyReportRequest(jws=issued.jws))
         assert checked.genuine and checked.status == "valid"
@@ -281,17 +283,27 @@ async def test_one_address_cannot_try_many_accounts(gateway) -> None:  # type: i
     assert status == 429 and "from here" in body["detail"] and int(reply.headers["Retry-After"]) > 0
 
 
-def test_the_address_throttle_forgets_after_its_window() -> None:
-    from credit.errors import TooManyAttempts
-    from gateway.auth import AddressThrottle
+def test_the_address_throttle_forgets_after_its_window(tmp_path: Path) -> None:
+    from gateway.registry import Registry
 
-    now = [0.0]
-    throttle = AddressThrottle(limit=3, window=60, clock=lambda: now[0])
-    for _ in range(3):
-        throttle.check("10.0.0.1")
-        throttle.failed("10.0.0.1")
-    with pytest.raises(TooManyAttempts):
-        throttle.check("10.0.0.1")
-    throttle.check("10.0.0.2")
-    now[0] = 61.0
-    throttle.check("10.0.0.1")
+    registry = Registry.open(f"sqlite:///{tmp_path / 'g.db'}")
+    window = timedelta(seconds=60)
+    start = datetime(2025, 6, 16, tzinfo=UTC)
+
+    async def run() -> None:
+        for _ in range(3):
+            taken, _ = await registry.take_attempt("address:10.0.0.1", now=start, window=window, limit=3)
+            assert taken is not None
+        refused, wait = await registry.take_attempt("address:10.0.0.1", now=start, window=window, limit=3)
+        assert refused is None and 0 < wait <= 61
+        other, _ = await registry.take_attempt("address:10.0.0.2", now=start, window=window, limit=3)
+        assert other is not None
+        later, _ = await registry.take_attempt(
+            "address:10.0.0.1", now=start + timedelta(seconds=61), window=window, limit=3
+        )
+        assert later is not None
+
+    try:
+        asyncio.run(run())
+    finally:
+        registry.close()

@@ -26,7 +26,7 @@ from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate
 from tests.conftest import NodeHandle, StartNode
-from tests.gateway.conftest import TODAY, Api
+from tests.gateway.conftest import TODAY, Api, issue_on
 
 StartGateway = Callable[..., Awaitable[tuple[Api, RunningGateway]]]
 
@@ -84,6 +84,7 @@ async def federation(
                 **options,
             )
             running = await start_gateway(settings)
+            issue_on(running, TODAY)
             seed_demo_accounts(running.registry)
             gateways.append(running)
             return Api(http, running.url), running
@@ -95,7 +96,7 @@ async def federation(
 
 async def report(api: Api, login: tuple[str, str]) -> dict[str, Any]:
     token = await api.login(*login)
-    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"application_date": TODAY.isoformat()})
+    status, body, _ = await api.call("POST", "/api/v1/reports", token, json={})
     assert status == 201, body
     return dict(body)
 

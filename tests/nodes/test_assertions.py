@@ -29,9 +29,15 @@ async def guarded(tmp_path: Path, start_node_at: StartNode) -> NodeHandle:
     return await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db", gateway_jwks=str(jwks))
 
 
-def assertion(subject: str = ACME, *, key: SigningKey = GATEWAY, regions: tuple[Region, ...] = tuple(Region)) -> str:
+def assertion(
+    subject: str = ACME,
+    *,
+    key: SigningKey = GATEWAY,
+    regions: tuple[Region, ...] = tuple(Region),
+    role: str = "enterprise",
+) -> str:
     return on_behalf_of(
-        key, issuer="gw", user="clean-co", role="enterprise", subject=subject, purpose="招标投标", regions=regions
+        key, issuer="gw", user="clean-co", role=role, subject=subject, purpose="招标投标", regions=regions
     )
 
 
@@ -44,7 +50,7 @@ async def test_a_valid_assertion_is_served(guarded: NodeHandle) -> None:
     result = await ask(guarded, assertion())
     assert result.subject_id == ACME
     batch = await guarded.stub.CheckSubjects(
-        pb.CheckSubjectsRequest(subject_ids=[ACME, OTHER]), metadata=((METADATA_KEY, assertion("*")),)
+        pb.CheckSubjectsRequest(subject_ids=[ACME, OTHER]), metadata=((METADATA_KEY, assertion("*", role="agency")),)
     )
     assert len(batch.checks) == 2
 
@@ -93,3 +99,29 @@ async def test_a_node_without_gateway_keys_refuses_to_start(tmp_path: Path, star
     with pytest.raises(InvalidInput) as caught:
         await start_node_at(Region.HEBEI, f"sqlite:///{tmp_path}/h.db", allow_unasserted=False)
     assert "--gateway-jwks" in caught.value.detail
+
+
+def _signed(claims: dict[str, object]) -> str:
+    return jwt.encode(claims, GATEWAY.private, algorithm="EdDSA", headers={"kid": GATEWAY.kid})
+
+
+async def test_a_long_lived_or_future_assertion_is_refused(guarded: NodeHandle) -> None:
+    now = datetime.now(UTC)
+    base = {"iss": "gw", "sub": "clean-co", "aud": "jjj-node:tianjin", "jti": "x", "role": "enterprise",
+            "subject": ACME, "purpose": "p"}  # fmt: skip
+    long_lived = _signed({**base, "iat": now, "exp": now + timedelta(days=365)})
+    future = _signed({**base, "iat": now + timedelta(minutes=10), "exp": now + timedelta(minutes=11)})
+    for token, needle in ((long_lived, "at most 120 s"), (future, "not yet valid")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await ask(guarded, token)
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED and needle in (caught.value.details() or "")
+
+
+async def test_a_subject_role_cannot_assert_a_batch(guarded: NodeHandle) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await guarded.stub.CheckSubjects(
+            pb.CheckSubjectsRequest(subject_ids=[ACME]), metadata=((METADATA_KEY, assertion("*")),)
+        )
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED and "agency or admin" in (
+        caught.value.details() or ""
+    )
