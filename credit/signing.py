@@ -1,10 +1,20 @@
-"""Signed reports: RFC 8785 canonical JSON in a compact JWS, EdDSA over Ed25519.
+"""Signed tokens: RFC 8785 canonical JSON in a compact JWS, Ed25519, each kind typed.
 
 Anyone can check a report with a standard JOSE library or openssl and the published
 key: the JWS payload is the canonical JSON bytes themselves, the signature is Ed25519
 over ``BASE64URL(header) "." BASE64URL(payload)``, and the header names the key by its
-RFC 7638 thumbprint. Keys are looked up by key id in a :class:`Keyring`, so a report
+RFC 7638 thumbprint, the algorithm by its RFC 9864 name ``Ed25519``, and the kind of
+token in ``typ``. Keys are looked up by key id in a :class:`Keyring`, so a report
 signed before a key rotation still verifies while the old public key stays published.
+
+Every kind of token the gateway signs has its own ``typ`` (:class:`TokenType`, RFC 8725
+§3.11 explicit typing) and every verifier names the kind it expects, so that no kind
+is taken for another: a session, a grant preview or a batch summary is never a report.
+Tokens signed before typing carry ``alg: EdDSA`` (RFC 8037's name, deprecated by RFC
+9864) and no type of their own (``typ`` ``JOSE`` or absent on documents, ``JWT`` on
+JWTs). A document of that old form is still verified, recognised by its payload alone
+(a report by its ``format``, see :func:`verify`); a JWT of that old form only where a
+verifier asks for it (``legacy``, see :func:`token_header`).
 
 Every failure to verify is a :class:`VerificationError` with the reason.
 """
@@ -12,6 +22,8 @@ Every failure to verify is a :class:`VerificationError` with the reason.
 from __future__ import annotations
 
 import base64
+import contextlib
+import enum
 import hashlib
 import json
 import re
@@ -24,15 +36,54 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from jwt.algorithms import OKPAlgorithm
 
+from credit.document import FORMAT as REPORT_FORMAT
 from credit.errors import InvalidInput
 
-ALGORITHM = "EdDSA"
-_JWS = jwt.api_jws.PyJWS(algorithms=[ALGORITHM])
+ALGORITHM = "Ed25519"  # RFC 9864: the fully specified name
+LEGACY_ALGORITHM = "EdDSA"  # RFC 8037's name for the same signatures: tokens signed before typing
+ACCEPTED_ALGORITHMS = (ALGORITHM, LEGACY_ALGORITHM)  # for jwt.decode, once token_header has paired alg and typ
+
+# PyJWT (2.15) knows Ed25519 signatures only by the name EdDSA; give its handler the
+# RFC 9864 name too. The keys it is handed are ours, Ed25519 only (a Keyring holds no other).
+with contextlib.suppress(ValueError):  # a PyJWT that knows the name already
+    jwt.register_algorithm(ALGORITHM, OKPAlgorithm())
+
+
+class TokenType(enum.StrEnum):
+    """The ``typ`` of each kind of token the gateway signs: ``+jws`` for signed documents
+    (canonical JSON, :func:`sign` and :func:`verify`), ``+jwt`` for JWTs (claims,
+    :func:`sign_claims` and :func:`token_header`)."""
+
+    REPORT = "jjj-report+jws"  # 信用报告
+    BATCH_SUMMARY = "jjj-batch-summary+jws"  # 协助核查情况统计表
+    AUDIT_CHECKPOINT = "jjj-audit-checkpoint+jws"  # 审计日志检查点
+    SESSION = "jjj-session+jwt"  # 会话
+    ON_BEHALF_OF = "jjj-obo+jwt"  # 代查声明, to the nodes
+    GRANT_PREVIEW = "jjj-grant-preview+jwt"  # 授权预览
+
+
+_DESCRIBED = {
+    TokenType.REPORT: ("信用报告", "a credit report"),
+    TokenType.BATCH_SUMMARY: ("批量核查统计表", "a batch summary"),
+    TokenType.AUDIT_CHECKPOINT: ("审计检查点", "an audit checkpoint"),
+    TokenType.SESSION: ("会话凭据", "a session token"),
+    TokenType.ON_BEHALF_OF: ("代查声明", "an on-behalf-of assertion"),
+    TokenType.GRANT_PREVIEW: ("授权预览凭据", "a grant preview token"),
+}
+
+BATCH_SUMMARY_FORMAT = "jjj-batch-summary/1"
+# What each kind of signed document carries, by which it is also recognised in the old form.
+_FORMATS = {TokenType.REPORT: REPORT_FORMAT, TokenType.BATCH_SUMMARY: BATCH_SUMMARY_FORMAT}
+_CHECKPOINT_MEMBERS = frozenset({"seq", "hash", "at"})
+_LEGACY_DOCUMENT_TYPS = (None, "JOSE")
+_LEGACY_JWT_TYPS = ("JWT",)
 
 
 class VerificationError(InvalidInput):
-    """The report (or token) is not genuine: tampered, truncated, unknown key, bad algorithm."""
+    """The report (or token) is not genuine: tampered, truncated, unknown key, bad algorithm,
+    another kind of token."""
 
     title = "Not genuine"
 
@@ -162,18 +213,80 @@ class Keyring:
         return len(self._keys)
 
 
-def sign(document: Mapping[str, Any], key: SigningKey, *, known_plain: bool = False) -> str:
-    """The compact JWS of a document's canonical JSON (see :func:`canonical`).
+def sign(
+    document: Mapping[str, Any], key: SigningKey, *, typ: TokenType = TokenType.REPORT, known_plain: bool = False
+) -> str:
+    """The compact JWS of a document's canonical JSON (see :func:`canonical`), typed ``typ``.
 
     Raises:
         rfc8785.CanonicalizationError: a value JSON cannot hold.
     """
-    return sign_canonical(canonical(document, known_plain=known_plain), key)
+    return sign_canonical(canonical(document, known_plain=known_plain), key, typ=typ)
 
 
-def sign_canonical(payload: bytes, key: SigningKey) -> str:
-    """The compact JWS of bytes that already are a document's canonical JSON."""
-    return _JWS.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JOSE"})
+def sign_canonical(payload: bytes, key: SigningKey, *, typ: TokenType = TokenType.REPORT) -> str:
+    """The compact JWS of bytes that already are a document's canonical JSON, typed ``typ``.
+
+    Built here rather than by the JOSE library: it is a few lines, and that library's
+    input checks grow costly with the size of a report.
+    """
+    header = json.dumps({"alg": ALGORITHM, "kid": key.kid, "typ": typ.value}, separators=(",", ":"), sort_keys=True)
+    signing_input = f"{_b64(header.encode())}.{_b64(payload)}"
+    return f"{signing_input}.{_b64(key.private.sign(signing_input.encode('ascii')))}"
+
+
+def sign_claims(claims: dict[str, Any], key: SigningKey, typ: TokenType) -> str:
+    """A JWT of kind ``typ``: the claims signed with Ed25519 (datetimes become NumericDates).
+
+    Raises:
+        TypeError: a claim JSON cannot hold.
+    """
+    return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ.value})
+
+
+def _check_type(header: Mapping[str, Any], typ: TokenType, legacy: tuple[str | None, ...]) -> None:
+    # A typed token is signed Ed25519; the old untyped forms ``legacy`` lists, EdDSA.
+    alg, declared = header.get("alg"), header.get("typ")
+    if alg not in ACCEPTED_ALGORITHMS:
+        raise VerificationError(
+            f"不接受的签名算法 (algorithm {alg!r} is not accepted; only {ALGORITHM}, "
+            f"or {LEGACY_ALGORITHM} on a token signed before tokens were typed)"
+        )
+    if declared == typ.value:
+        expected = ALGORITHM
+    elif declared in legacy:
+        expected = LEGACY_ALGORITHM
+    else:
+        zh, en = _DESCRIBED[typ]
+        raise VerificationError(f"不是{zh} (not {en}: the token is of type {declared!r})")
+    if alg != expected:
+        raise VerificationError(f"不接受的签名算法 (algorithm {alg!r} does not go with type {declared!r})")
+
+
+def token_header(token: str, typ: TokenType, *, legacy: bool = False) -> dict[str, Any]:
+    """The header of a JWT of kind ``typ``, not yet verified: which key to check it with.
+
+    ``legacy`` also accepts the form signed before tokens were typed (``alg: EdDSA``,
+    ``typ: JWT``), which only the audience told apart from the other kinds: the caller
+    must check the audience (``jwt.decode(..., audience=...)``, with
+    :data:`ACCEPTED_ALGORITHMS`).
+
+    Raises:
+        VerificationError: malformed, another kind of token, or an algorithm that is not
+            accepted (``none`` included) or does not go with the type.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise VerificationError(f"格式错误 (malformed token: {exc})") from exc
+    _check_type(header, typ, _LEGACY_JWT_TYPS if legacy else ())
+    return header
+
+
+def _is_kind(document: Mapping[str, Any], typ: TokenType) -> bool:
+    if typ is TokenType.AUDIT_CHECKPOINT:
+        return document.keys() == _CHECKPOINT_MEMBERS
+    return typ in _FORMATS and document.get("format") == _FORMATS[typ]
 
 
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
@@ -192,16 +305,22 @@ def _segment(part: str, what: str) -> bytes:
     return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
 
 
-def verify(token: str, keyring: Keyring) -> dict[str, Any]:
-    """The document a compact JWS carries, once its signature is proven.
+def verify(token: str, keyring: Keyring, *, typ: TokenType = TokenType.REPORT) -> dict[str, Any]:
+    """The document a compact JWS carries, once its signature is proven and it is of kind
+    ``typ`` (a report unless told otherwise; a batch summary or an audit checkpoint).
 
-    Compact JWS verification (RFC 7515 §5.2) with EdDSA only, done here over
-    ``cryptography`` because the JOSE library's input checks grow costly with the size
-    of a report; interoperability is proven by tests against jwcrypto and openssl.
+    The kind is checked twice: the header's ``typ`` and the payload (a report's and a
+    batch summary's ``format``, a checkpoint's members). A document signed before
+    typing (``alg: EdDSA``, ``typ`` ``JOSE`` or absent) is recognised by its payload alone.
+
+    Compact JWS verification (RFC 7515 §5.2), done here over ``cryptography`` because
+    the JOSE library's input checks grow costly with the size of a report;
+    interoperability is proven by tests against jwcrypto and openssl.
 
     Raises:
-        VerificationError: malformed, an algorithm other than EdDSA (``none`` included),
-            an unknown key, a bad signature, or a payload that is not a JSON object.
+        VerificationError: malformed, an algorithm other than Ed25519 (EdDSA on the old
+            form; ``none`` never), another kind of token, an unknown key, a bad
+            signature, or a payload that is not a JSON object of the kind expected.
     """
     parts = token.strip().split(".")
     if len(parts) != 3:
@@ -213,8 +332,7 @@ def verify(token: str, keyring: Keyring) -> dict[str, Any]:
         raise VerificationError(f"报告头无法解析 (malformed JWS header: {exc})") from exc
     if not isinstance(header, dict):
         raise VerificationError("报告头无法解析 (the JWS header is not a JSON object)")
-    if header.get("alg") != ALGORITHM:
-        raise VerificationError(f"不接受的签名算法 (algorithm {header.get('alg')!r} is not accepted; only EdDSA)")
+    _check_type(header, typ, _LEGACY_DOCUMENT_TYPS)
     if "crit" in header or header.get("b64") is False:
         raise VerificationError("unsupported critical header parameters")
     key = keyring.get(str(header.get("kid", "")))
@@ -233,4 +351,7 @@ def verify(token: str, keyring: Keyring) -> dict[str, Any]:
         raise VerificationError("payload is not JSON") from exc
     if not isinstance(document, dict):
         raise VerificationError("payload is not a JSON object")
+    if not _is_kind(document, typ):
+        zh, en = _DESCRIBED[typ]
+        raise VerificationError(f"签名内容不是{zh} (the signed payload is not {en})")
     return document

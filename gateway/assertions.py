@@ -5,10 +5,8 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import jwt
-
 from credit.regions import Region
-from credit.signing import SigningKey
+from credit.signing import SigningKey, TokenType, sign_claims
 from nodes.assertions import audience
 
 LIFETIME = timedelta(seconds=60)
@@ -37,4 +35,4 @@ def on_behalf_of(
         "subject": subject,
         "purpose": purpose,
     }
-    return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+    return sign_claims(claims, key, TokenType.ON_BEHALF_OF)

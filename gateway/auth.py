@@ -3,7 +3,7 @@
 Passwords are hashed with Argon2id (argon2-cffi). Five wrong passwords in a row lock an
 account for a minute, doubling with each further failure (to an hour); the answer to a
 locked account says when to try again. A session is a short-lived JWT signed by the
-gateway with EdDSA (iss, sub, aud, iat, nbf, exp, jti, plus role and subject), checked
+gateway with Ed25519 (typ jjj-session+jwt; iss, sub, aud, iat, nbf, exp, jti, role, subject), checked
 against the gateway's key ring, so key rotation does not log anyone out.
 """
 
@@ -25,8 +25,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from credit.audit import Action, Event, Outcome
-from credit.errors import TooManyAttempts, Unauthenticated
-from credit.signing import Keyring, SigningKey
+from credit.errors import InvalidInput, TooManyAttempts, Unauthenticated
+from credit.signing import ACCEPTED_ALGORITHMS, Keyring, SigningKey, TokenType, sign_claims, token_header
 from gateway.registry import Account, Registry
 from nodes.auditlog import AuditLog
 
@@ -156,12 +156,12 @@ class Sessions:
         return known.principal
 
     def _verify(self, token: str) -> _Verified:
+        # The untyped form signed before (EdDSA, typ JWT) is honoured while the instances of
+        # the federation are upgraded: only the audience set it apart, and it is checked below.
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.exceptions.PyJWTError as exc:
-            raise Unauthenticated("会话无效 (malformed session token)") from exc
-        if header.get("alg") != "EdDSA":
-            raise Unauthenticated(f"会话无效 (algorithm {header.get('alg')!r} not accepted)")
+            header = token_header(token, TokenType.SESSION, legacy=True)
+        except InvalidInput as exc:  # credit.signing's VerificationError (argon2 has the name here)
+            raise Unauthenticated(f"会话无效 ({exc.detail})") from exc
         found = self._find_key(str(header.get("kid", "")))
         if found is None:
             raise Unauthenticated("会话无效 (signed by an unknown key: not this instance nor one it trusts)")
@@ -170,7 +170,7 @@ class Sessions:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=["EdDSA"],
+                algorithms=ACCEPTED_ALGORITHMS,
                 audience=AUDIENCE,
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
@@ -223,8 +223,7 @@ class Sessions:
         }
         if account.region:
             claims["region"] = account.region
-        token = jwt.encode(claims, self.signing_key.private, algorithm="EdDSA", headers={"kid": self.signing_key.kid})
-        return token, int(self.lifetime.total_seconds())
+        return sign_claims(claims, self.signing_key, TokenType.SESSION), int(self.lifetime.total_seconds())
 
 
 async def logout(registry: Registry, sessions: Sessions, token: str, *, audit: AuditLog | None = None) -> None:

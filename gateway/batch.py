@@ -45,7 +45,7 @@ from credit.catalogue import Domain, Scope, domains
 from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 from credit.profiles import get_profile
 from credit.regions import Region
-from credit.signing import sign
+from credit.signing import BATCH_SUMMARY_FORMAT, TokenType, sign
 from gateway.assertions import on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
@@ -623,7 +623,7 @@ def summarise(status: JobStatus, rows: Iterable[Row], service: ReportService) ->
     for piece in csv_chunks(counted(rows)):
         digest.update(piece)
     document = {
-        "format": "jjj-batch-summary/1",
+        "format": BATCH_SUMMARY_FORMAT,
         "title": "协助核查情况统计表",
         "job_id": status.job_id,
         "purpose": status.purpose,
@@ -638,7 +638,7 @@ def summarise(status: JobStatus, rows: Iterable[Row], service: ReportService) ->
         "table_csv_sha256": digest.hexdigest(),
         "issuer": service.issuer,
     }
-    return Summary(document, sign(document, service.signing_key))
+    return Summary(document, sign(document, service.signing_key, typ=TokenType.BATCH_SUMMARY))
 
 
 async def csv_response(

@@ -3,10 +3,11 @@
 The subject first previews exactly what the grantee will see — its three-region report,
 issued and registered like any other — and confirms; the grant then gets an
 authorisation code (shown once, stored only as its SHA-256) and a QR code carrying the
-gateway's URL for it. A grant has a purpose, an optional named grantee, an expiry of at
-most 30 days and a number of uses, and serves either the previewed report itself
-(``fixed``) or a fresh report at each use (``fresh``). Each use is counted atomically in
-the database, so two redemptions racing for the last use cannot both succeed.
+gateway's URL for it. A grant has a purpose, an optional named grantee (an account of this
+instance, ``user``, or of a trusted peer instance, ``user@issuer``: see :func:`grantee_of`),
+an expiry of at most 30 days and a number of uses, and serves either the previewed report
+itself (``fixed``) or a fresh report at each use (``fresh``). Each use is counted
+atomically in the database, so two redemptions racing for the last use cannot both succeed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from sqlalchemy import Table, insert, select, update
 
 from credit.audit import Action, Event, Outcome
 from credit.codes import new_grant_code, parse_grant_code
-from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import parse_subject
+from credit.signing import ALGORITHM, TokenType, VerificationError, sign_claims, token_header
 from gateway.auth import Principal, Role
 from gateway.models import GrantRow
 from gateway.service import IssuedReport, ReportService
+from gateway.throttle import AddressLimit
 from nodes.db import as_utc
 
 grants: Table = GrantRow.__table__  # type: ignore[assignment]
@@ -40,6 +43,7 @@ MAX_USES = 100
 MODES = ("fixed", "fresh")
 PREVIEW_LIFETIME = timedelta(minutes=15)
 PREVIEW_AUDIENCE = "jjj-grant-preview"
+CODE_LOOKUPS_PER_MINUTE = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +76,21 @@ class GrantTerms:
         if mode not in MODES:
             raise InvalidInput.for_field("mode", "fixed (the previewed report) or fresh (a new report at each use)")
         grantee = body.get("grantee")
-        if grantee is not None and (not isinstance(grantee, str) or not grantee.strip() or len(grantee) > 64):
-            raise InvalidInput.for_field("grantee", "the grantee's account name, at most 64 characters")
+        named = grantee.strip() if isinstance(grantee, str) else ""
+        user, at, issuer = named.rpartition("@")
+        if grantee is not None and (not named or len(named) > 64 or (at and not (user and issuer))):
+            raise InvalidInput.for_field(
+                "grantee",
+                "the grantee's account: its name, or name@issuer for an account at a peer gateway instance "
+                "(at most 64 characters)",
+            )
         years = body.get("years", 0)
         if not isinstance(years, int) or isinstance(years, bool):
             raise InvalidInput.for_field("years", "must be an integer")
         profile = body.get("profile") or ""
         if not isinstance(profile, str):
             raise InvalidInput.for_field("profile", "must be a string")
-        return cls(purpose, grantee.strip() if grantee else None, days, uses, mode, years, profile)
+        return cls(purpose, named or None, days, uses, mode, years, profile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,27 @@ class Redeemed:
     report: IssuedReport
 
 
+def grantee_of(name: str, home: str) -> tuple[str, str]:
+    """The account a grant is made out to, as (username, issuer).
+
+    ``user@issuer`` names an account at the gateway instance ``issuer`` (a peer whose
+    sessions this instance trusts); a bare ``user``, an account of this instance, whose
+    issuer is ``home``. The name is split at its last ``@``, so a username that holds an
+    ``@`` is named with its issuer. Grants stored before issuers were named hold bare names:
+    accounts of this instance, as they always meant.
+
+    Raises nothing.
+    """
+    user, at, issuer = name.rpartition("@")
+    return (user, issuer) if at else (name, home)
+
+
+def grantee_name(user: str, issuer: str, home: str) -> str:
+    """How a grant stores its grantee: bare for an account of this instance (``home``)
+    whose name holds no ``@``, ``user@issuer`` otherwise (read back by :func:`grantee_of`)."""
+    return user if issuer == home and "@" not in user else f"{user}@{issuer}"
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -175,6 +206,9 @@ class GrantService:
         self.registry = reports.registry
         self.audit = reports.audit
         self.public_url = public_url.rstrip("/")
+        # Authorisation codes tried per client address (and process): a code is 80 random
+        # bits, so this bounds the load and the audit rows one address can cause.
+        self.lookups = AddressLimit(limit=CODE_LOOKUPS_PER_MINUTE, window=60.0)
 
     def url_for(self, code: str) -> str:
         """The portal page that redeems ``code`` (systems use ``/api/v1/grants/{code}/report``)."""
@@ -216,15 +250,17 @@ class GrantService:
             purpose=f"授权预览：{terms.purpose}",
         )
         now = datetime.now(UTC)
+        home = self.reports.issuer
+        grantee = grantee_name(*grantee_of(terms.grantee, home), home) if terms.grantee else None
         claims = {
-            "iss": self.reports.issuer,
+            "iss": home,
             "aud": PREVIEW_AUDIENCE,
             "sub": principal.username,
             "subject": subject,
             "report_no": report.document["report_no"],
             "terms": {
                 "purpose": terms.purpose,
-                "grantee": terms.grantee,
+                "grantee": grantee,
                 "days": terms.days,
                 "max_uses": terms.max_uses,
                 "mode": terms.mode,
@@ -234,8 +270,7 @@ class GrantService:
             "iat": now,
             "exp": now + PREVIEW_LIFETIME,
         }
-        key = self.reports.signing_key
-        token = jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+        token = sign_claims(claims, self.reports.signing_key, TokenType.GRANT_PREVIEW)
         await self.audit.record(
             Event(
                 principal.username,
@@ -246,16 +281,21 @@ class GrantService:
                 detail=report.document["report_no"],
             )
         )
-        effective = dataclasses.replace(terms, years=claims["terms"]["years"], profile=claims["terms"]["profile"])
+        effective = dataclasses.replace(
+            terms, grantee=grantee, years=claims["terms"]["years"], profile=claims["terms"]["profile"]
+        )
         return Preview(token, report, effective)
 
     def _confirmed(self, principal: Principal, token: str) -> dict[str, Any]:
+        # Only typed previews: one made before typing expired long ago (15 minutes).
         try:
-            header = jwt.get_unverified_header(token)
+            header = token_header(token, TokenType.GRANT_PREVIEW)
             key = self.reports.keyring.get(str(header.get("kid", "")))
             if key is None:
                 raise jwt.InvalidTokenError("signed by an unknown key")
-            claims: dict[str, Any] = jwt.decode(token, key, algorithms=["EdDSA"], audience=PREVIEW_AUDIENCE)
+            claims: dict[str, Any] = jwt.decode(token, key, algorithms=[ALGORITHM], audience=PREVIEW_AUDIENCE)
+        except VerificationError as exc:
+            raise InvalidInput.for_field("preview", f"预览凭据无效 (not a valid preview token: {exc.detail})") from exc
         except jwt.ExpiredSignatureError as exc:
             raise FailedPrecondition("预览已过期，请重新预览 (the preview expired: preview again)") from exc
         except jwt.PyJWTError as exc:
@@ -333,12 +373,22 @@ class GrantService:
 
         Raises:
             InvalidInput: not a well-formed authorisation code.
+            TooManyAttempts: too many codes tried from ``address`` lately.
             NotFound: no grant has this code.
             PermissionDenied: the grant names another grantee; revoked, expired or used up.
         """
         actor = principal.username if principal else f"anonymous@{address or 'unknown'}"
         role = principal.role.value if principal else "anonymous"
-        canonical_code = parse_grant_code(code)
+        try:
+            if address:
+                self.lookups.check(address, "授权码查询")
+            canonical_code = parse_grant_code(code)
+        except (InvalidInput, TooManyAttempts) as exc:
+            # Refusals are audited too: a malformed or throttled code is someone trying.
+            await self.audit.record(
+                Event(actor, role, Action.REFUSED, "", "", Outcome.REFUSED, f"grant redemption: {exc.detail}"[:200])
+            )
+            raise
         digest = code_hash(canonical_code)
         grant = await self.registry.read(self._by_hash, digest)
         if grant is None:
@@ -353,7 +403,12 @@ class GrantService:
             )
             return PermissionDenied(message)
 
-        if grant.grantee and (principal is None or principal.username != grant.grantee):
+        # The grantee is an account at one issuer: the same username at another instance
+        # of the federation is someone else.
+        if grant.grantee and (
+            principal is None
+            or (principal.username, principal.issuer) != grantee_of(grant.grantee, self.reports.issuer)
+        ):
             raise await refuse(
                 f"grant {grant.grant_id}: not the named grantee",
                 "此授权仅限指定的被授权方使用，请以其账号登录 (this grant is for a named grantee: log in as it)",

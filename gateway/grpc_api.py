@@ -109,7 +109,7 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
     async def VerifyCode(
         self, request: pb.VerifyCodeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.Verification:
-        return _verification(await self.service.verify_code(request.code))
+        return _verification(await self.service.verify_code(request.code, address=peer_address(str(context.peer()))))
 
     async def VerifyReport(
         self, request: pb.VerifyReportRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -123,7 +123,7 @@ class ReportGatewayServicer(gateway_pb2_grpc.ReportGatewayServicer):  # type: ig
     ) -> pb.RedeemedGrant:
         has_session = any(key == "authorization" for key, _ in context.invocation_metadata() or ())
         who = self._principal(context) if has_session else None
-        redeemed = await self.grants.redeem(request.code, who, address=str(context.peer()).rsplit(":", 1)[0])
+        redeemed = await self.grants.redeem(request.code, who, address=peer_address(str(context.peer())))
         grant = redeemed.grant
         return pb.RedeemedGrant(
             report=_issued(redeemed.report),

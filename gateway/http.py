@@ -19,10 +19,11 @@ import structlog
 from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from credit.audit import Entry
+from credit.audit import Entry, checkpoint_document
 from credit.errors import (
     CreditError,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     TooManyAttempts,
@@ -194,7 +195,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 async def get_verify_code(request: web.Request) -> web.Response:
-    result = await request.app[SERVICE].verify_code(request.match_info["code"])
+    result = await request.app[SERVICE].verify_code(request.match_info["code"], address=request.remote or "unknown")
     return web.json_response(_verification_body(result), status=200 if result.genuine else 404)
 
 
@@ -528,6 +529,17 @@ async def post_repair(request: web.Request) -> web.Response:
     return response
 
 
+async def get_audit_checkpoint(request: web.Request) -> web.Response:
+    """The latest signed checkpoint of the audit log, for peers to keep (public)."""
+    service = request.app[SERVICE]
+    checkpoint = await request.app[REGISTRY].read(service.audit.latest_checkpoint)
+    if checkpoint is None:
+        raise NotFound("审计日志尚无检查点 (the audit log has no checkpoint yet)")
+    response = web.json_response(checkpoint_document(checkpoint, service.issuer))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def build_app(
     *,
     service: ReportService,
@@ -577,5 +589,6 @@ def build_app(
     app.router.add_get("/healthz", get_health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
+    app.router.add_get("/api/v1/audit/checkpoint", get_audit_checkpoint)
     add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url, batches, objections))
     return app

@@ -225,7 +225,12 @@ class ObjectionService:
             number=number.strip().upper(), with_attachment=with_attachment, subject_id=subject
         )
         reply = await self._call(region, "GetObjection", request, assertion)
-        return convert.case_from_pb(reply)
+        case = convert.case_from_pb(reply)
+        # The gateway's own log says who read which case, and who downloaded its
+        # attachment (the node logs the call as well, in its region).
+        what = "attachment downloaded" if with_attachment else "case read"
+        await self._audited(principal, Action.OBJECTION_VIEWED, case.subject_id, "", f"{case.number} {what}")
+        return case
 
     # The authority's side
 

@@ -38,7 +38,7 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/api/v1/login": {
             "post": {
-                "summary": "Log in; returns a session token (EdDSA JWT)",
+                "summary": "Log in; returns a session token (an Ed25519-signed JWT, typ jjj-session+jwt)",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Login"}}},
@@ -187,6 +187,32 @@ OPENAPI: dict[str, Any] = {
                     )
                 ],
                 "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
+            }
+        },
+        "/api/v1/audit/checkpoint": {
+            "get": {
+                "summary": "The latest signed checkpoint of the audit log (public), for peer instances to keep",
+                "responses": {
+                    "200": {
+                        "description": "What the checkpoint seals and its compact JWS (typ jjj-audit-checkpoint+jws)",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "issuer": {"type": "string"},
+                                        "seq": {"type": "integer"},
+                                        "hash": {"type": "string"},
+                                        "at": {"type": "string", "format": "date-time"},
+                                        "kid": {"type": "string"},
+                                        "jws": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "404": _PROBLEM,
+                },
             }
         },
         "/api/v1/batches": {

@@ -478,7 +478,7 @@ def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[A
             s.body,
         ),
         _p(
-            f"本 PDF 附有签名报告文件 {ATTACHMENT}（JWS，EdDSA/Ed25519 签名）。任何 JOSE 库均可用平台公布的公钥"
+            f"本 PDF 附有签名报告文件 {ATTACHMENT}（JWS，Ed25519 签名）。任何 JOSE 库均可用平台公布的公钥"
             "（/.well-known/jwks.json）核验其签名；平台的核验功能还会核对本 PDF 所印内容与签名报告完全一致。"
             "打印件或截图无法以此核验，请以验证码或二维码核验。",
             s.body,

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from credit.errors import CreditError
 from gateway.auth import Sessions
 from gateway.batch import BatchService
+from gateway.checkpoints import watch_peer_checkpoints
 from gateway.fanout import FanOut, GrpcNodeClient
 from gateway.federation import refresh_peers, watch_peers
 from gateway.grants import GrantService
@@ -30,7 +31,7 @@ from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
 from gateway.supersede import SupersedeWatcher
-from nodes.auditlog import AuditLog
+from nodes.auditlog import AuditLog, PeerCheckpoints
 from nodes.interceptors import ServiceInterceptor
 from nodes.server import until_stopped
 from nodes.tls import channel_credentials
@@ -197,6 +198,13 @@ async def _start(settings: GatewaySettings, registry: Registry, undo: contextlib
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),
         asyncio.create_task(watch_peers(sessions, peers)),
     ]
+    if witnessed := settings.checkpoint_sources():
+        kept = PeerCheckpoints(registry.engine, writes=registry.writes)
+        running.tasks.append(
+            asyncio.create_task(
+                watch_peer_checkpoints(kept, sessions.peers.get, witnessed, every=settings.audit_seal_seconds)
+            )
+        )
     log.info(
         "gateway_started",
         url=running.url,

@@ -16,7 +16,7 @@ import structlog
 from credit.audit import Action, Event, Outcome
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
-from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied
+from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
 from credit.profiles import get_profile
 from credit.report import merge
@@ -26,12 +26,14 @@ from gateway.assertions import on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
+from gateway.throttle import AddressLimit
 from nodes.auditlog import AuditLog
 from nodes.service import QueryOptions
 
 log = structlog.get_logger("jjj.gateway")
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
+LOOKUPS_PER_MINUTE = 60  # verification-code lookups per client address and process
 APPLICATION_DATE_IS_TODAY = (
     "申请日期即报告出具当日（北京时间），不能指定 (the application date is the day of issue, China Standard Time, "
     "and cannot be chosen)"
@@ -123,6 +125,7 @@ class ReportService:
         # The application date is the day of issue in China Standard Time, read from this
         # clock; no caller chooses it (tests set the clock).
         self.clock = clock
+        self.lookups = AddressLimit(limit=LOOKUPS_PER_MINUTE, window=60.0)
         self.fanout = fanout
         self.registry = registry
         self.audit = audit
@@ -289,13 +292,25 @@ class ReportService:
             raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
         return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
 
-    async def verify_code(self, code: str) -> Verification:
-        """What the registry says about a verification code.
+    async def verify_code(self, code: str, *, address: str = "") -> Verification:
+        """What the registry says about a verification code; ``address`` (the caller's)
+        is limited to :data:`LOOKUPS_PER_MINUTE` lookups a minute.
 
         Raises:
             InvalidInput: not a well-formed code (wrong length, typo caught by the check).
+            TooManyAttempts: too many lookups from ``address``.
         """
-        canonical_code = parse_verification_code(code)
+        if address:
+            try:
+                self.lookups.check(address, "核验")
+            except TooManyAttempts as exc:
+                await self._refused_lookup(address, exc.detail)
+                raise
+        try:
+            canonical_code = parse_verification_code(code)
+        except InvalidInput as exc:
+            await self._refused_lookup(address, exc.detail)
+            raise
         entry = await self.registry.report_by_code(canonical_code)
         # The public verification log keeps report hashes only, never identifiers.
         await self._verified(entry.sha256 if entry else "", "code", entry is not None)
@@ -303,6 +318,17 @@ class ReportService:
             return Verification(False, "unknown", "没有与此核验码对应的报告 (no report has this verification code)")
         return Verification(
             True, entry.status, summary=summary_of(_payload(entry.jws), status=entry.status, now=self.clock())
+        )
+
+    async def _refused_lookup(self, address: str, reason: str) -> None:
+        await self.audit.record(
+            Event(
+                "public",
+                "verifier",
+                Action.VERIFIED,
+                outcome=Outcome.REFUSED,
+                detail=f"code refused from {address or '-'}: {reason}"[:200],
+            )
         )
 
     async def _verified(self, report_hash: str, how: str, found: bool) -> None:

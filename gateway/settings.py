@@ -41,6 +41,10 @@ class GatewaySettings:
     # Serve the gRPC API without TLS (local development only): logins would cross in clear.
     grpc_plaintext: bool = False
     audit_seal_seconds: float = 60.0
+    # Where trusted peers publish their audit checkpoint, for this instance to keep:
+    # ISSUER=BASE_URL,… Peers trusted by a JWKS URL ending in /.well-known/jwks.json need
+    # no entry (their base URL is that one's).
+    audit_peers: str = ""
     # A region whose node does not answer may be served from another region's replica
     # of it, when that replica was in step with the region at most this long ago.
     replica_fallback: bool = True
@@ -75,6 +79,7 @@ class GatewaySettings:
                 ("tls_key", str),
                 ("tls_ca", str),
                 ("audit_seal_seconds", float),
+                ("audit_peers", str),
                 ("replica_max_age_seconds", float),
             ),
         )
@@ -93,6 +98,7 @@ class GatewaySettings:
         if settings.replica_max_age_seconds < 0:
             raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
         settings.trusted()
+        settings.checkpoint_sources()
         settings.grpc_api_tls()
         return settings
 
@@ -146,6 +152,33 @@ class GatewaySettings:
                 raise InvalidInput.for_field("trust", f"{issuer!r} is this instance itself")
             peers[issuer.strip()] = source.strip()
         return peers
+
+    def checkpoint_sources(self) -> dict[str, str]:
+        """Where each trusted peer publishes its audit checkpoint: issuer → URL of
+        ``/api/v1/audit/checkpoint``, from ``audit_peers`` or beside the peer's JWKS URL.
+        Peers trusted by a JWKS file and not named in ``audit_peers`` are not asked.
+
+        Raises:
+            InvalidInput: a malformed entry, or one naming a peer that is not trusted.
+        """
+        trusted = self.trusted()
+        bases = {
+            issuer: source.removesuffix(_JWKS_PATH)
+            for issuer, source in trusted.items()
+            if source.startswith(("http://", "https://")) and source.endswith(_JWKS_PATH)
+        }
+        for item in filter(None, (part.strip() for part in self.audit_peers.split(","))):
+            issuer, sep, base = (part.strip() for part in item.partition("="))
+            if not sep or not base.startswith(("http://", "https://")):
+                raise InvalidInput.for_field("audit_peers", f"expected ISSUER=http(s)://HOST[:PORT], got {item!r}")
+            if issuer not in trusted:
+                raise InvalidInput.for_field("audit_peers", f"{issuer!r} is not a trusted peer (see trust)")
+            bases[issuer] = base.rstrip("/")
+        return {issuer: base + CHECKPOINT_PATH for issuer, base in bases.items()}
+
+
+_JWKS_PATH = "/.well-known/jwks.json"
+CHECKPOINT_PATH = "/api/v1/audit/checkpoint"
 
 
 def parse_nodes(text: str) -> dict[Region, str]:

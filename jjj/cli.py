@@ -432,29 +432,71 @@ def _cmd_certs(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
+    import json
 
+    from sqlalchemy import func, inspect, select
+
+    from credit.audit import Cadence, Checkpoint, checkpoint_document, checkpoint_kid, checkpoints_from_document
     from credit.signing import Keyring
-    from nodes.auditlog import AuditLog, checkpoints
+    from nodes.auditlog import AuditLog, PeerCheckpoints, checkpoints, peer_checkpoints
     from nodes.db import sync_engine
 
+    def kept_at(url: str, field: str) -> list[tuple[str, Checkpoint]]:
+        engine = sync_engine(url)
+        try:
+            if not inspect(engine).has_table(peer_checkpoints.name):
+                raise InvalidInput.for_field(field, f"{url} is not a gateway's database: it keeps no peer checkpoints")
+            return PeerCheckpoints(engine).kept()
+        finally:
+            engine.dispose()
+
+    if args.action == "kept":
+        kept = [(issuer, c) for issuer, c in kept_at(args.db, "db") if args.issuer in (None, issuer)]
+        print(json.dumps({"checkpoints": [checkpoint_document(c, issuer) for issuer, c in kept]}, indent=1))
+        return 0
+    if args.peer and not args.jwks:
+        raise InvalidInput.for_field("jwks", "--peer needs the keys of the log being verified (--jwks)")
+    keyring = Keyring.from_jwks(_read_jwks(args.jwks)) if args.jwks else Keyring()
+    witnessed: list[Checkpoint] = []
+    for source in args.peer or ():
+        if "://" in source:
+            found = kept_at(source, "peer")
+        else:
+            try:
+                found = checkpoints_from_document(json.loads(Path(source).read_bytes()))
+            except (OSError, ValueError) as exc:
+                raise InvalidInput.for_field("peer", f"cannot read the checkpoints in {source}: {exc}") from exc
+        # A peer keeps the checkpoints of every instance it trusts: this log's are those
+        # signed by its keys.
+        mine = [checkpoint for _, checkpoint in found if keyring.get(checkpoint_kid(checkpoint.jws)) is not None]
+        if not mine:
+            raise InvalidInput.for_field("peer", f"{source} keeps no checkpoint signed by the keys in {args.jwks}")
+        witnessed += mine
     engine = sync_engine(args.db)
     try:
-        if not args.jwks:
-            with engine.connect() as conn:
-                sealed = conn.execute(select(func.count()).select_from(checkpoints)).scalar() or 0
-            if sealed:
-                raise InvalidInput.for_field(
-                    "jwks",
-                    f"审计日志含 {sealed} 个签名检查点，核验需要网关公钥 (the log holds {sealed} signed checkpoints, "
-                    "which only the gateway's public keys can check: give --jwks FILE or URL)",
-                )
-        keyring = Keyring.from_jwks(_read_jwks(args.jwks)) if args.jwks else Keyring()
-        report = AuditLog(engine).verify(keyring)
+        with engine.connect() as conn:
+            sealed = conn.execute(select(func.count()).select_from(checkpoints)).scalar() or 0
+        # A gateway's log is sealed, whether or not checkpoints are left in it; a node's is not.
+        gateway = any(inspect(engine).has_table(name) for name in ("grants", peer_checkpoints.name))
+        if not args.jwks and (sealed or gateway):
+            held = f"the log holds {sealed}" if sealed else "a gateway's log is sealed with"
+            raise InvalidInput.for_field(
+                "jwks",
+                f"审计日志含签名检查点，核验需要网关公钥 ({held} signed checkpoints, which only the gateway's public "
+                "keys can check: give --jwks FILE or URL)",
+            )
+        usual = Cadence()
+        cadence = Cadence(
+            usual.entries if args.seal_every is None else args.seal_every,
+            usual.seconds if args.seal_seconds is None else args.seal_seconds,
+        )
+        # A node's log is unsealed: it has no cadence to keep.
+        report = AuditLog(engine).verify(keyring, cadence=cadence if sealed or gateway else None, witnessed=witnessed)
     finally:
         engine.dispose()
     if report.intact:
-        print(f"INTACT: {report.entries} entries, {report.checkpoints} signed checkpoints")
+        peers = f", {report.witnessed} kept by peers match" if args.peer else ""
+        print(f"INTACT: {report.entries} entries, {report.checkpoints} signed checkpoints{peers}")
         return 0
     print(f"BROKEN at entry {report.broken_at}: {report.reason}", file=sys.stderr)
     return EXIT_FAILURE
@@ -544,7 +586,7 @@ def _cmd_objections(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from credit.signing import Keyring, VerificationError, verify
+    from credit.signing import Keyring, TokenType, VerificationError, verify
     from gateway.pdf import verify_pdf
 
     keyring = Keyring.from_jwks(_read_jwks(args.jwks))
@@ -566,7 +608,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 token = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise VerificationError("不是签名报告或 PDF (neither a signed report nor a PDF)") from None
-            document = verify(token, keyring)
+            # A report only: a session, grant preview or batch summary is signed by the same
+            # key and is not one.
+            document = verify(token, keyring, typ=TokenType.REPORT)
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
@@ -686,10 +730,38 @@ def build_parser() -> argparse.ArgumentParser:
     certs.add_argument("--days", type=int, default=365, help="validity of an issued certificate (default 365)")
     certs.set_defaults(func=_cmd_certs)
 
-    audit = sub.add_parser("audit", help="check an audit log's hash chain (exit 0 intact, 1 broken)")
-    audit.add_argument("action", choices=("verify",))
+    audit = sub.add_parser(
+        "audit",
+        help="check an audit log's hash chain (exit 0 intact, 1 broken); list the checkpoints a gateway kept of "
+        "its peers",
+        description="verify: walk the chain, its signed checkpoints and its head; a gateway's log must carry a "
+        "checkpoint at every --seal-every-th entry and at least every --seal-seconds while it is written. "
+        "kept: print the checkpoints the gateway at --db kept of its peers, as JSON for --peer.",
+    )
+    audit.add_argument("action", choices=("verify", "kept"))
     audit.add_argument("--db", required=True, help="the gateway's or a node's database URL")
     audit.add_argument("--jwks", help="keys that signed the checkpoints: a file or an http(s) URL")
+    audit.add_argument(
+        "--peer",
+        action="append",
+        metavar="DB_URL_OR_FILE",
+        help="verify: a peer gateway's database, or a file from `jjj audit kept` there (or a checkpoint saved from "
+        "GET /api/v1/audit/checkpoint): every checkpoint of this log it keeps must match, and the log must reach "
+        "the newest (repeat for several peers)",
+    )
+    audit.add_argument(
+        "--seal-every",
+        type=int,
+        metavar="N",
+        help="verify: every entry numbered a multiple of N has a checkpoint (default 1000, as the gateway seals)",
+    )
+    audit.add_argument(
+        "--seal-seconds",
+        type=float,
+        metavar="T",
+        help="verify: the gateway's JJJ_GATEWAY_AUDIT_SEAL_SECONDS (default 60); 0 turns the time rule off",
+    )
+    audit.add_argument("--issuer", help="kept: only the checkpoints of this peer")
     audit.set_defaults(func=_cmd_audit)
 
     objections = sub.add_parser(
@@ -752,6 +824,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Everything the command creates — databases, keys, certificates, demo data, reports of
+    # rejected rows — is its owner's alone (files 0600, directories 0700).
+    os.umask(0o077)
     configure(os.environ.get("JJJ_LOG_FORMAT", "console"), os.environ.get("JJJ_LOG_LEVEL", "INFO"))
     if args.command == "seed" and bool(args.db) == bool(args.csv):
         parser.error("seed needs exactly one of --db or --csv")

@@ -3,16 +3,21 @@ the on-behalf-of assertions it served. The chain itself is :mod:`credit.audit`.
 
 Three tables, created by each side's migrations: ``audit_entries`` (append-only),
 ``audit_checkpoints`` (signed seals) and ``audit_head`` (one row: the last number and
-hash). Appending updates the head row first, which takes the write lock on SQLite and
-the row lock on PostgreSQL, so several processes on one database still build a single
-chain. Appends go through a :class:`~nodes.db.GroupCommit`: under load many entries
-share one commit, and a caller is answered only once its entry is committed.
+hash, and the last number sealed). Appending updates the head row first, which takes the
+write lock on SQLite and the row lock on PostgreSQL, so several processes on one
+database still build a single chain. Appends go through a :class:`~nodes.db.GroupCommit`:
+under load many entries share one commit, and a caller is answered only once its entry
+is committed.
+
+A gateway's database has a fourth, ``audit_peer_checkpoints``: the checkpoints it saw
+its trusted peers publish (:class:`PeerCheckpoints`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,12 +34,24 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    func,
     insert,
     select,
     update,
 )
 
-from credit.audit import GENESIS, ChainReport, Checkpoint, Entry, Event, chain, seal, verify_chain
+from credit.audit import (
+    GENESIS,
+    Cadence,
+    ChainReport,
+    Checkpoint,
+    Entry,
+    Event,
+    Head,
+    chain,
+    seal,
+    verify_chain,
+)
 from credit.signing import Keyring, SigningKey
 from nodes.db import GroupCommit, as_utc
 
@@ -86,6 +103,17 @@ entries = Table(
 )
 checkpoints = Table("audit_checkpoints", metadata, *_checkpoint_columns())
 head = Table("audit_head", metadata, *_head_columns())
+# The gateway's migration g0008 creates it (with its own copy of these columns).
+peer_checkpoints = Table(
+    "audit_peer_checkpoints",
+    metadata,
+    Column("issuer", String(200), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("jws", Text, nullable=False),
+    Column("kept_at", DateTime(timezone=True), nullable=False),
+)
 
 
 def create_audit_tables(op: Any) -> None:
@@ -103,7 +131,10 @@ _ADVANCE = (
     update(head)
     .where(head.c.id == 1)
     .values(seq=head.c.seq + bindparam("count", type_=Integer))
-    .returning(head.c.seq, head.c.hash)
+    .returning(head.c.seq, head.c.hash, head.c.sealed_seq)
+)
+_LOCK_HEAD = (
+    update(head).where(head.c.id == 1).values(seq=head.c.seq).returning(head.c.seq, head.c.hash, head.c.sealed_seq)
 )
 _INSERT_ENTRY = insert(entries)
 _SET_HASH = update(head).where(head.c.id == 1).values(hash=bindparam("new_hash"))
@@ -133,8 +164,11 @@ class AuditLog:
     """Appends events to the chain, seals it, reads it back and checks it.
 
     ``sealer`` gives the key that signs checkpoints (the gateway's current key, or a
-    node's audit key); without one the chain is kept unsealed. A checkpoint is written
-    with every ``seal_every``-th entry and whenever :meth:`seal` is called.
+    node's audit key); without one the chain is kept unsealed. With one, the log keeps
+    the :class:`~credit.audit.Cadence` its verifier holds it to: a checkpoint of every
+    ``seal_every``-th entry, written with it; one whenever :meth:`seal` is called (the
+    gateway calls it periodically); and, before a process's first entry, one of what an
+    earlier process left unsealed. ``clock`` gives the entries' times (tests set it).
     """
 
     def __init__(
@@ -143,32 +177,48 @@ class AuditLog:
         *,
         writes: GroupCommit | None = None,
         sealer: Callable[[], SigningKey] | None = None,
-        seal_every: int = 1000,
+        seal_every: int = Cadence().entries,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
         self.writes = writes or GroupCommit(engine)
         self.sealer = sealer
         self.seal_every = seal_every
+        self.clock = clock
         self._queue: list[tuple[datetime, Event, asyncio.Future[Entry]]] = []
         self._flush_scheduled = False
         self._writers: set[asyncio.Future[None]] = set()
+        self._took_over_at: int | None = None  # the head when this process first appended
 
     def _append(self, conn: Connection, items: list[tuple[datetime, Event]]) -> list[Entry]:
         # Advancing the head first takes the lock (see the module's docstring); the
         # entries then follow it in order, in one statement.
-        last, prev = conn.execute(_ADVANCE, {"count": len(items)}).one()
-        chained = []
-        for seq, (at, event) in enumerate(items, start=last - len(items) + 1):
+        last, prev, sealed_seq = conn.execute(_ADVANCE, {"count": len(items)}).one()
+        before = last - len(items)
+        if self.sealer is not None:
+            if self._took_over_at is None:
+                self._took_over_at = before
+            if sealed_seq < self._took_over_at:
+                # What an earlier process left unsealed (it stopped before its next seal)
+                # is sealed before this one's entries, so that no stretch without a
+                # checkpoint spans a restart.
+                known = prev if before == self._took_over_at else None
+                if self._seal_entry(conn, self._took_over_at, known, self.sealer()) is None:
+                    self._took_over_at = sealed_seq  # a broken log: once is enough
+        chained, due = [], []
+        for seq, (at, event) in enumerate(items, start=before + 1):
             entry = chain(prev, seq, at, event)
             chained.append(entry)
             prev = entry.hash
+            if self.sealer is not None and seq % self.seal_every == 0:
+                due.append(seal(entry, self.sealer()))
         conn.execute(_INSERT_ENTRY, [{name: getattr(e, name) for name in Entry.__slots__} for e in chained])
-        tip = chained[-1]
-        if self.sealer is not None and tip.seq // self.seal_every > (tip.seq - len(items)) // self.seal_every:
-            self._write_checkpoint(conn, seal(tip, self.sealer()))
-            conn.execute(_SET_HASH_SEALED, {"new_hash": tip.hash, "new_sealed": tip.seq})
+        for checkpoint in due:
+            self._write_checkpoint(conn, checkpoint)
+        if due:
+            conn.execute(_SET_HASH_SEALED, {"new_hash": prev, "new_sealed": due[-1].seq})
         else:
-            conn.execute(_SET_HASH, {"new_hash": tip.hash})
+            conn.execute(_SET_HASH, {"new_hash": prev})
         return chained
 
     @staticmethod
@@ -178,6 +228,20 @@ class AuditLog:
             {"seq": checkpoint.seq, "hash": checkpoint.hash, "at": checkpoint.at, "jws": checkpoint.jws},
         )
 
+    @classmethod
+    def _seal_entry(cls, conn: Connection, seq: int, head_hash: str | None, key: SigningKey) -> Checkpoint | None:
+        """Write the checkpoint of entry ``seq`` (which must carry ``head_hash`` where the
+        head names it), the head row already locked by the caller."""
+        row = conn.execute(select(entries).where(entries.c.seq == seq)).one_or_none()
+        if row is None or (head_hash is not None and row.hash != head_hash):
+            # Never seal what does not match the head: leave it to `jjj audit verify`.
+            log.error("audit_head_mismatch", seq=seq)
+            return None
+        checkpoint = seal(_entry(row), key)
+        cls._write_checkpoint(conn, checkpoint)
+        conn.execute(update(head).where(head.c.id == 1).values(sealed_seq=seq))
+        return checkpoint
+
     async def record(self, event: Event) -> Entry:
         """Append an event; returns its entry once committed. Events recorded together
         are appended by one operation of the shared writer.
@@ -186,7 +250,7 @@ class AuditLog:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
-        self._queue.append((datetime.now(UTC), event, future))
+        self._queue.append((self.clock(), event, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -220,26 +284,16 @@ class AuditLog:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         with self.engine.begin() as conn:
-            return self._append(conn, [(datetime.now(UTC), event)])[0]
+            return self._append(conn, [(self.clock(), event)])[0]
 
     def _seal(self, conn: Connection) -> Checkpoint | None:
         if self.sealer is None:
             return None
-        # Updating the head first takes the lock, as an append does.
-        seq, last_hash = conn.execute(
-            update(head).where(head.c.id == 1).values(sealed_seq=head.c.seq).returning(head.c.seq, head.c.hash)
-        ).one()
-        last = conn.execute(select(checkpoints.c.seq).order_by(checkpoints.c.seq.desc()).limit(1)).scalar()
-        if seq == 0 or last == seq:
+        # Touching the head first takes the lock, as an append does.
+        seq, last_hash, sealed_seq = conn.execute(_LOCK_HEAD).one()
+        if seq == 0 or sealed_seq == seq:
             return None
-        entry = _entry(conn.execute(select(entries).where(entries.c.seq == seq)).one())
-        if entry.hash != last_hash:
-            # Never seal what does not match the head: leave it to `jjj audit verify`.
-            log.error("audit_head_mismatch", seq=seq)
-            return None
-        checkpoint = seal(entry, self.sealer())
-        self._write_checkpoint(conn, checkpoint)
-        return checkpoint
+        return self._seal_entry(conn, seq, last_hash, self.sealer())
 
     async def seal(self) -> Checkpoint | None:
         """Seal the chain up to its last entry, unless it is sealed there already.
@@ -268,12 +322,25 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
-    def _all_entries(self, chunk: int = 5000) -> Iterator[Entry]:
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint, or None before the first.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(1)).first()
+        return None if row is None else Checkpoint(row.seq, row.hash, as_utc(row.at), row.jws)
+
+    def _all_entries(self, upto: int, chunk: int = 5000) -> Iterator[Entry]:
         after = 0
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(entries).where(entries.c.seq > after).order_by(entries.c.seq).limit(chunk)
+                    select(entries)
+                    .where(entries.c.seq > after, entries.c.seq <= upto)
+                    .order_by(entries.c.seq)
+                    .limit(chunk)
                 ).all()
             if not rows:
                 return
@@ -281,28 +348,104 @@ class AuditLog:
                 yield _entry(row)
             after = rows[-1].seq
 
-    def _all_checkpoints(self) -> list[Checkpoint]:
-        with self.engine.connect() as conn:
-            return [
-                Checkpoint(row.seq, row.hash, as_utc(row.at), row.jws)
-                for row in conn.execute(select(checkpoints).order_by(checkpoints.c.seq))
-            ]
+    def _head_and_checkpoints(self, attempts: int = 5) -> tuple[Head | None, list[Checkpoint]]:
+        """The head (None if its row is gone) and every checkpoint, as of one moment. On a
+        running log a seal between the two reads would look like a checkpoint deleted
+        behind the head's back, so they are read again until the head's sealed number
+        holds still around them."""
+        tip: Head | None = None
+        sealed: list[Checkpoint] = []
+        for _ in range(attempts):
+            with self.engine.connect() as conn:
+                before = conn.execute(select(head.c.sealed_seq).where(head.c.id == 1)).scalar()
+                sealed = [
+                    Checkpoint(row.seq, row.hash, as_utc(row.at), row.jws)
+                    for row in conn.execute(select(checkpoints).order_by(checkpoints.c.seq))
+                ]
+                row = conn.execute(select(head).where(head.c.id == 1)).one_or_none()
+            tip = None if row is None else Head(row.seq, row.hash, row.sealed_seq)
+            if tip is None or tip.sealed_seq == before:
+                break
+        return tip, sealed
 
-    def verify(self, keyring: Keyring) -> ChainReport:
-        """Check the whole chain and its checkpoints (streamed, in chunks).
+    def verify(
+        self, keyring: Keyring, *, cadence: Cadence | None = None, witnessed: Iterable[Checkpoint] = ()
+    ) -> ChainReport:
+        """Check the whole chain up to the head (streamed, in chunks), its checkpoints and
+        the head row; a sealed log against its ``cadence``, and against the checkpoints of
+        it that peers kept (``witnessed``). See :func:`credit.audit.verify_chain`. Entries
+        appended while it reads are left for the next check.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        report = verify_chain(self._all_entries(), self._all_checkpoints(), keyring)
-        if report.intact:
-            with self.engine.connect() as conn:
-                tip = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
-            if tip.seq != report.entries:
-                return ChainReport(
-                    report.entries,
-                    report.checkpoints,
-                    report.entries + 1,
-                    f"entries from {report.entries + 1} are missing (the head says {tip.seq})",
+        tip, sealed = self._head_and_checkpoints()
+        if tip is None:
+            return ChainReport(0, len(sealed), 1, "the head row is missing (deleted)")
+        return verify_chain(self._all_entries(tip.seq), sealed, keyring, cadence=cadence, head=tip, witnessed=witnessed)
+
+
+class Kept(enum.StrEnum):
+    """What a peer's published checkpoint told, against those kept of it before."""
+
+    NEW = "new"  # not seen before, and the newest
+    KNOWN = "known"  # seen before, and still the newest
+    BEHIND = "behind"  # older than the newest kept: the peer's log went back (cut, or restored)
+    CONFLICT = "conflict"  # another hash for a number kept before: the peer's log was rewritten
+
+
+class PeerCheckpoints:
+    """The checkpoints this gateway saw its trusted peers publish: the copies that a
+    peer's history, rewritten or cut later, would no longer match. Checked by
+    ``jjj audit verify --peer`` against the peer's own log."""
+
+    def __init__(self, engine: Engine, *, writes: GroupCommit | None = None) -> None:
+        self.engine = engine
+        self.writes = writes or GroupCommit(engine)
+
+    @staticmethod
+    def _keep(conn: Connection, issuer: str, checkpoint: Checkpoint, now: datetime) -> Kept:
+        of_issuer = peer_checkpoints.c.issuer == issuer
+        same = conn.execute(
+            select(peer_checkpoints.c.hash).where(of_issuer, peer_checkpoints.c.seq == checkpoint.seq)
+        ).scalar()
+        newest = conn.execute(select(func.max(peer_checkpoints.c.seq)).where(of_issuer)).scalar() or 0
+        if same is not None and same != checkpoint.hash:
+            return Kept.CONFLICT  # the first copy stays: it is the evidence
+        if same is None:
+            conn.execute(
+                insert(peer_checkpoints).values(
+                    issuer=issuer,
+                    seq=checkpoint.seq,
+                    hash=checkpoint.hash,
+                    at=checkpoint.at,
+                    jws=checkpoint.jws,
+                    kept_at=now,
                 )
-        return report
+            )
+        if checkpoint.seq < newest:
+            return Kept.BEHIND
+        return Kept.KNOWN if same is not None else Kept.NEW
+
+    async def keep(self, issuer: str, checkpoint: Checkpoint) -> Kept:
+        """Keep a checkpoint ``issuer`` published (its signature checked by the caller),
+        unless kept already; says how it compares with those kept before.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be written.
+        """
+        now = datetime.now(UTC)
+        kept: Kept = await self.writes.submit(lambda conn: self._keep(conn, issuer, checkpoint, now))
+        return kept
+
+    def kept(self, issuer: str | None = None) -> list[tuple[str, Checkpoint]]:
+        """The checkpoints kept, of one peer or of all, as (issuer, checkpoint), oldest first.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read (or has no such table).
+        """
+        query = select(peer_checkpoints).order_by(peer_checkpoints.c.issuer, peer_checkpoints.c.seq)
+        if issuer is not None:
+            query = query.where(peer_checkpoints.c.issuer == issuer)
+        with self.engine.connect() as conn:
+            return [(row.issuer, Checkpoint(row.seq, row.hash, as_utc(row.at), row.jws)) for row in conn.execute(query)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,8 +77,23 @@ def sync_engine(url: str) -> Engine:
     """
     engine = create_engine(database_url(url))
     if engine.dialect.name == "sqlite":
+        _private_sqlite_file(engine.url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """A new SQLite database is created readable by its owner only (0600, in a 0700
+    directory it makes): it holds credit records or accounts. SQLite gives the journal
+    files it creates beside it the same mode. An existing file is left as it is."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def migrate(url: str, *, scripts: Path = _MIGRATIONS) -> None:

@@ -61,6 +61,20 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             raise PermissionDenied(f"调用方 {identity or '(unknown)'} 无权调用 (caller not allowed: {identity})")
         return identity or ""
 
+    async def _feed_reader(self, context: Any, request: pb.WatchChangesRequest) -> None:
+        """A member may read the change feed; each reading is in the node's audit log,
+        with who read and from where on."""
+        caller = self._caller(context, MEMBERS)
+        if self.audit is not None:
+            await self.audit.record(
+                Event(
+                    caller or str(context.peer()),
+                    "member",
+                    Action.FEED_READ,
+                    detail=f"after_seq={request.after_seq} follow={request.follow}",
+                )
+            )
+
     async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
         caller = self._caller(context, GATEWAYS)
         if self.assertions is None:
@@ -134,7 +148,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         request: pb.WatchChangesRequest,
         context: grpc.aio.ServicerContext[pb.WatchChangesRequest, pb.RecordChange],
     ) -> AsyncIterator[pb.RecordChange]:
-        self._caller(context, MEMBERS)
+        await self._feed_reader(context, request)
         cursor = request.after_seq
         store = self.service.store
         while True:
@@ -152,7 +166,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         request: pb.WatchChangesRequest,
         context: grpc.aio.ServicerContext[pb.WatchChangesRequest, pb.ChangeBatch],
     ) -> AsyncIterator[pb.ChangeBatch]:
-        self._caller(context, MEMBERS)
+        await self._feed_reader(context, request)
         size = min(request.max_batch or FEED_BATCH, MAX_FEED_BATCH)
         store = self.service.store
         region = self.service.region

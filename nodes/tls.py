@@ -105,7 +105,7 @@ def init_ca(directory: Path, *, days: int = CA_DAYS, now: datetime | None = None
     Raises:
         FailedPrecondition: a CA already exists there (it is never overwritten).
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (directory / "ca.key").exists():
         raise FailedPrecondition(f"{directory} already holds a CA; certificates are issued with `jjj certs issue`")
     start = (now or datetime.now(UTC)) - timedelta(minutes=5)

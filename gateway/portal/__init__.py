@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import hashlib
 import hmac
 import json
 import secrets
@@ -144,14 +145,46 @@ def _who(request: web.Request) -> Principal | None:
         return None
 
 
+# CSRF tokens are signed and bound to the session they were made for ("nonce.mac", the
+# MAC over the nonce and a digest of the session cookie): a cookie planted from elsewhere,
+# or one made for another session, does not pass, and logging in gets a fresh one.
+def _csrf_key(request: web.Request) -> bytes:
+    private = request.app[PORTAL].sessions.signing_key.private.private_bytes_raw()
+    return hashlib.sha256(b"jjj-portal-csrf\x00" + private).digest()
+
+
+def _binding(session_token: str) -> str:
+    return hashlib.sha256(session_token.encode()).hexdigest() if session_token else "-"
+
+
+def _mac(request: web.Request, nonce: str, binding: str) -> str:
+    return hmac.new(_csrf_key(request), f"{nonce}|{binding}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mint_csrf(request: web.Request, session_token: str) -> str:
+    """A new CSRF token for the session ``session_token`` ("" before logging in)."""
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_mac(request, nonce, _binding(session_token))}"
+
+
+def _csrf_valid(request: web.Request, token: str, session_token: str) -> bool:
+    nonce, _, mac = token.partition(".")
+    if not nonce or not mac:
+        return False
+    return hmac.compare_digest(mac.encode(), _mac(request, nonce, _binding(session_token)).encode())
+
+
 def _csrf(request: web.Request) -> str:
-    return request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF) or ""
+    if request.get(NEW_CSRF):
+        return request[NEW_CSRF]
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return cookie if _csrf_valid(request, cookie, request.cookies.get(SESSION_COOKIE, "")) else ""
 
 
 def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
     token = _csrf(request)
     if not token:
-        token = secrets.token_urlsafe(24)
+        token = mint_csrf(request, request.cookies.get(SESSION_COOKIE, ""))
         request[NEW_CSRF] = token
     html = _ENV.get_template(template).render(
         who=_who(request),
@@ -211,7 +244,8 @@ async def _form(request: web.Request, *, max_size: int = 0) -> dict[str, Any]:
         request = request.clone(client_max_size=max_size)
     form = dict(await request.post())
     sent, expected = str(form.get("csrf", "")), request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    valid = bool(expected) and _csrf_valid(request, expected, request.cookies.get(SESSION_COOKIE, ""))
+    if not valid or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise PermissionDenied("表单已失效，请刷新页面后重试 (the form expired or did not come from this site)")
     return form
 
@@ -277,6 +311,8 @@ async def post_login(request: web.Request) -> web.StreamResponse:
                     username=username)  # fmt: skip
     response = _redirect("/report")
     _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
+    # A fresh CSRF token for the new session: one fixed before logging in does not carry over.
+    _set_cookie(request, response, CSRF_COOKIE, mint_csrf(request, token), max_age=None, strict=True)
     return response
 
 
@@ -480,7 +516,7 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
     if not code:
         return page(request, "verify.html", title="报告核验")
     try:
-        result = await request.app[PORTAL].service.verify_code(code)
+        result = await request.app[PORTAL].service.verify_code(code, address=request.remote or "unknown")
     except InvalidInput as exc:
         result = Verification(False, "unknown", exc.detail)
     return _verified_page(request, result, code)

@@ -34,6 +34,7 @@ def profile_data() -> ProfileData:
             "window_years": [3, 5],
             "default_years": 3,
             "cutoff_working_days": 7,
+            "validity_days": 30,
             "exclude": {"simplified_procedure": True, "not_penalised": False, "credit_repaired": True, "revoked": True},
         }
         raw.update(overrides)
@@ -116,6 +117,7 @@ def test_profile_from_data(profile_data: ProfileData) -> None:
     assert profile.scopes == (Scope.ADMINISTRATIVE_PENALTY, Scope.CRIMINAL_JUDGMENT)
     assert profile.exclude.not_penalised is False
     assert profile.exclude.simplified_procedure is True
+    assert profile.validity_days == 30
 
 
 def test_profile_from_data_rejects_unknown_scope(profile_data: ProfileData) -> None:

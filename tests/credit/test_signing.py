@@ -15,9 +15,11 @@ from jwcrypto import jwk as jw_jwk
 from jwcrypto import jws as jw_jws
 from jwcrypto.common import JWException
 
+from credit.document import FORMAT
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign, verify
 
 DOCUMENT = {
+    "format": FORMAT,
     "report_no": "JJJ-20251122-7K3M9QXR2D",
     "subject": {"id": "91350100M000100Y43", "name": "天津测试科技有限公司"},
     "verdict": "clean",
@@ -39,8 +41,8 @@ def test_payload_is_rfc8785_canonical_json(key: SigningKey) -> None:
     token = sign(DOCUMENT, key)
     header, payload, _ = token.split(".")
     assert _b64d(payload) == canonical(DOCUMENT)
-    assert _b64d(payload).startswith(b'{"amount":12.5,"lines":')  # sorted keys, no spaces
-    assert json.loads(_b64d(header)) == {"alg": "EdDSA", "kid": key.kid, "typ": "JOSE"}
+    assert _b64d(payload).startswith(b'{"amount":12.5,"format":')  # sorted keys, no spaces
+    assert json.loads(_b64d(header)) == {"alg": "Ed25519", "kid": key.kid, "typ": "jjj-report+jws"}
 
 
 def test_an_independent_jose_library_verifies_and_rejects_tampering(key: SigningKey) -> None:
@@ -115,7 +117,7 @@ def test_our_verify_accepts_genuine_and_names_each_failure(key: SigningKey) -> N
         with pytest.raises(VerificationError) as caught:
             verify(bad, keyring)
         reasons[name] = caught.value.detail
-    assert "EdDSA" in reasons["alg none"]
+    assert "Ed25519" in reasons["alg none"]
     assert "unknown signing key" in reasons["unknown key"]
     assert "altered" in reasons["tampered"] or "malformed" in reasons["tampered"]
 

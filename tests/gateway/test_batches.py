@@ -16,7 +16,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from credit.regions import Region
-from credit.signing import verify
+from credit.signing import TokenType, verify
 from gateway.batch import results
 from gateway.server import start_gateway
 from nodes.seed import DEMO_SUBJECTS, synthetic_subject
@@ -74,7 +74,7 @@ async def test_a_batch_with_invalid_codes_gives_the_table_and_a_signed_summary(g
 
     status, summary, _ = await api.call("GET", f"/api/v1/batches/{job['job_id']}/summary", officer)
     assert status == 200
-    document = verify(summary["jws"], running.service.keyring)
+    document = verify(summary["jws"], running.service.keyring, typ=TokenType.BATCH_SUMMARY)
     assert document == summary["summary"]
     assert document["counts"] == {"subjects": 5, "rejected": 2, "with_records": 2, "clear": 1, "incomplete": 0}
     assert document["purpose"] == "评优评先资格审查" and document["requested_by"] == "agency"
@@ -189,7 +189,7 @@ async def test_batches_over_grpc(gateway) -> None:  # type: ignore[no-untyped-de
                 break
             await asyncio.sleep(0.1)
         assert job.status == "done" and {p.region for p in job.progress} == {"beijing", "tianjin", "hebei"}
-        assert verify(job.summary_jws, running.service.keyring)["counts"]["rejected"] == 1
+        assert verify(job.summary_jws, running.service.keyring, typ=TokenType.BATCH_SUMMARY)["counts"]["rejected"] == 1
         pieces = [p.csv async for p in stub.GetBatchTable(gpb.GetBatchRequest(job_id=job.job_id), metadata=metadata)]
         rows = _table(b"".join(pieces).decode("utf-8"))[1:]
         assert [r[1] for r in rows] == listed and rows[1][3] == "代码无效"

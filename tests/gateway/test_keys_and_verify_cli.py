@@ -10,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from credit.document import FORMAT
 from credit.errors import FailedPrecondition
 from credit.signing import sign, verify
 from gateway.keys import KeyStore
 
-DOCUMENT = {"report_no": "JJJ-20250616-ABCDEFGHJK", "subject": {"id": "91350100M000100Y43"}, "verdict": "clean"}
+DOCUMENT = {
+    "format": FORMAT,
+    "report_no": "JJJ-20250616-ABCDEFGHJK",
+    "subject": {"id": "91350100M000100Y43"},
+    "verdict": "clean",
+}
 
 
 def test_rotation_keeps_every_key_published(tmp_path: Path) -> None:

@@ -97,11 +97,13 @@ async def test_verification_shows_what_the_report_covers_and_its_validity(gatewa
 
 
 def test_jjj_verify_prints_the_window_and_validity(tmp_path: Path) -> None:
+    from credit.document import FORMAT
     from credit.signing import SigningKey, public_jwk, sign
 
     key = SigningKey.generate()
     issued = datetime.now(UTC) - timedelta(days=90)
     document = {
+        "format": FORMAT,
         "report_no": "JJJ-1",
         "issuer": "jjj-gateway",
         "issued_at": issued.isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -34,7 +34,7 @@ async def test_logout_ends_the_session(gateway: Any) -> None:
 async def test_the_portal_logout_ends_the_session_server_side(gateway: Any) -> None:
     api, _, _ = gateway
     token = await api.login("clean-co", "demo-clean-2024")
-    _, home, _ = await api.call("GET", "/")
+    _, home, _ = await api.call("GET", "/", headers={"Cookie": f"jjj_session={token}"})
     csrf = re.search(r'name="csrf" value="([^"]+)"', home)
     assert csrf is not None
     status, _, _ = await api.call(

@@ -40,3 +40,51 @@ async def test_a_preview_confirms_once(gateway: Any) -> None:
 )
 def test_attachment_names_cannot_disguise_themselves(given: str, shown: str) -> None:
     assert check_attachment(given, PDF).filename == shown
+
+
+async def test_case_reads_and_attachment_downloads_are_in_the_gateways_audit(gateway: Any) -> None:
+    import aiohttp
+
+    from tests.gateway.test_objections import records_in
+
+    api, running, _ = gateway
+    assert running.service is not None
+    owner = await api.login("records-co", "demo-records-2024")
+    agency = await api.login("agency", "demo-agency-2024")
+    _, report, _ = await api.call("POST", "/api/v1/reports", owner, json={})
+    target = records_in(report["report"], "beijing")[0]
+    form = aiohttp.FormData()
+    form.add_field("report_no", report["report_no"])
+    form.add_field("record_id", target["record_id"])
+    form.add_field("reason", "记录有误")
+    form.add_field("attachment", PDF, filename="证明.pdf", content_type="application/pdf")
+    status, case, _ = await api.call("POST", "/api/v1/objections", owner, data=form)
+    assert status == 201, case
+    number = case["number"]
+    assert (await api.call("GET", f"/api/v1/objections/{number}", agency))[0] == 200
+    assert (await api.call("GET", f"/api/v1/objections/{number}/attachment", agency))[0] == 200
+    await running.registry.writes.flush()
+    viewed = [e.detail for e in running.service.audit.find(actor="agency", limit=50) if e.action == "objection_viewed"]
+    assert f"{number} case read" in viewed and f"{number} attachment downloaded" in viewed
+
+
+async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_at: Any) -> None:
+    from sqlalchemy import select
+
+    from credit.regions import Region
+    from nodes.auditlog import entries
+    from nodes.db import sync_engine
+    from protos.credit.v1 import node_pb2 as pb
+
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    node = await start_node_at(Region.TIANJIN, db, allow_unasserted=True)
+    async for _batch in node.stub.WatchChangeBatches(pb.WatchChangesRequest(after_seq=0, follow=False)):
+        pass
+    await asyncio.sleep(0.3)  # the audit log's group commit
+    engine = sync_engine(db)
+    try:
+        with engine.connect() as conn:
+            actions = [row.action for row in conn.execute(select(entries))]
+    finally:
+        engine.dispose()
+    assert "feed_read" in actions
