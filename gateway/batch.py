@@ -397,18 +397,19 @@ class BatchService:
     ) -> tuple[bytes, str]:
         # A region that stays down is recorded as unavailable for the chunk after a few
         # tries: the job finishes, and its table says which subjects that region missed.
-        assertion = on_behalf_of(
-            self.reports.signing_key,
-            issuer=self.reports.issuer,
-            user=job["created_by"],
-            role=job["role"],
-            subject=BATCH,
-            purpose=job["purpose"],
-            regions=[client.region],
-        )
         request = pb.CheckSubjectsRequest(subject_ids=subjects, options=options, purpose=job["purpose"])
         last = ""
         for attempt in range(3):
+            # Each try its own assertion: a node accepts an assertion once.
+            assertion = on_behalf_of(
+                self.reports.signing_key,
+                issuer=self.reports.issuer,
+                user=job["created_by"],
+                role=job["role"],
+                subject=BATCH,
+                purpose=job["purpose"],
+                regions=[client.region],
+            )
             try:
                 reply = await client.check_subjects(request, timeout=CALL_TIMEOUT, assertion=assertion)
                 return reply.SerializeToString(), ""

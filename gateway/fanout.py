@@ -365,16 +365,25 @@ class FanOut:
         await asyncio.gather(*(one(state) for state in self._regions.values()))
 
     async def query(
-        self, subject: Subject, profile: ReportProfile, options: QueryOptions, *, purpose: str, assertion: str = ""
+        self,
+        subject: Subject,
+        profile: ReportProfile,
+        options: QueryOptions,
+        *,
+        purpose: str,
+        assertion: str | Callable[[], str] = "",
     ) -> dict[Region, SubjectResult | RegionFailure]:
         """Every region's answer, or why there is none, within the overall deadline.
 
-        ``assertion`` is the signed on-behalf-of assertion every node call carries.
+        ``assertion`` is the signed on-behalf-of assertion every node call carries, or
+        what makes one: a node accepts each assertion once, so every call (a retry, a
+        replica's answer) gets its own.
         """
         started = time.monotonic()
         expires = started + self.deadline
+        mint: Callable[[], str] = assertion if callable(assertion) else (lambda: assertion)
         tasks = {
-            region: asyncio.create_task(self._ask(state, subject, profile, options, purpose, assertion, expires))
+            region: asyncio.create_task(self._ask(state, subject, profile, options, purpose, mint, expires))
             for region, state in self._regions.items()
         }
         done, pending = await asyncio.wait(tasks.values(), timeout=self.deadline)
@@ -396,7 +405,7 @@ class FanOut:
         profile: ReportProfile,
         options: QueryOptions,
         purpose: str,
-        assertion: str,
+        assertion: Callable[[], str],
         expires: float,
     ) -> SubjectResult | RegionFailure:
         region = state.client.region
@@ -433,7 +442,7 @@ class FanOut:
                 with attempt:
                     timeout = max(0.001, min(self.region_deadline, own_expires - time.monotonic()))
                     result = await state.client.query(
-                        subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion
+                        subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion()
                     )
         except NodeError as error:
             state.breaker.failure()
@@ -453,7 +462,7 @@ class FanOut:
         profile: ReportProfile,
         options: QueryOptions,
         purpose: str,
-        assertion: str,
+        assertion: Callable[[], str],
         expires: float,
         reason: str,
     ) -> SubjectResult | RegionFailure:
@@ -488,7 +497,7 @@ class FanOut:
                     options,
                     purpose=purpose,
                     timeout=min(self.region_deadline, remaining),
-                    assertion=assertion,
+                    assertion=assertion(),
                 )
             except NodeError as error:
                 refusals.append(f"{serving.value}: {error.reason}")

@@ -34,6 +34,7 @@ MAX_LIFETIME = 120  # seconds from iat to exp: an assertion is for the call at h
 LEEWAY = 30  # seconds of clock difference between the gateway and a node
 # Roles that may ask about many subjects at once (a batch check's "*").
 BATCH_ROLES = frozenset({"agency", "admin"})
+_USED_SWEEP = 10_000  # assertion ids kept before the expired ones are swept
 
 
 def audience(region: Region) -> str:
@@ -60,6 +61,9 @@ class AssertionVerifier:
     def __init__(self, jwks_path: Path, *, region: Region) -> None:
         self.jwks_path = jwks_path
         self.region = region
+        # Assertion ids seen, with when they expire: one use each. Bounded by the rate of
+        # calls over an assertion's short life; expired ids are forgotten as the map grows.
+        self._used: dict[str, float] = {}
         self._keyring = self._read()
         self._read_at = time.monotonic()
 
@@ -73,6 +77,15 @@ class AssertionVerifier:
             except (OSError, ValueError, VerificationError) as exc:
                 raise FailedPrecondition(f"cannot read the gateway keys from {part}: {exc}") from exc
         return Keyring(keys)
+
+    def _replayed(self, token_id: str, expires: float) -> bool:
+        if token_id in self._used:
+            return True
+        if len(self._used) >= _USED_SWEEP:
+            now = time.time()
+            self._used = {k: v for k, v in self._used.items() if v + LEEWAY > now}
+        self._used[token_id] = expires
+        return False
 
     def _key(self, kid: str) -> Any:
         key = self._keyring.get(kid)
@@ -121,6 +134,9 @@ class AssertionVerifier:
         issued, expires = claims["iat"], claims["exp"]
         if not isinstance(issued, int | float) or not isinstance(expires, int | float):
             raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
+        token_id = str(claims["jti"])
+        if self._replayed(token_id, float(expires)):
+            raise Unauthenticated("代查声明已被使用 (this assertion was used before: each is good for one call)")
         if expires - issued > MAX_LIFETIME:
             raise Unauthenticated(
                 f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"

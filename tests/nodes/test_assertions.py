@@ -125,3 +125,11 @@ async def test_a_subject_role_cannot_assert_a_batch(guarded: NodeHandle) -> None
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED and "agency or admin" in (
         caught.value.details() or ""
     )
+
+
+async def test_an_assertion_is_good_for_one_call(guarded: NodeHandle) -> None:
+    token = assertion()
+    await ask(guarded, token)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ask(guarded, token)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED and "used before" in (caught.value.details() or "")
