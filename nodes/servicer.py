@@ -54,6 +54,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         self.feed_heartbeat_seconds = feed_heartbeat_seconds
         self.audit = audit
         self.require_identity = require_identity
+        self._background: set[asyncio.Future[Any]] = set()
 
     def _caller(self, context: Any, allowed: tuple[str, ...]) -> str:
         identity = peer_identity(context) if self.require_identity else None
@@ -66,14 +67,20 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         with who read and from where on."""
         caller = self._caller(context, MEMBERS)
         if self.audit is not None:
-            await self.audit.record(
-                Event(
-                    caller or str(context.peer()),
-                    "member",
-                    Action.FEED_READ,
-                    detail=f"after_seq={request.after_seq} follow={request.follow}",
+            # Recorded beside the stream, not before it: a reader that goes away at once
+            # (a follower restarting) must not leave the feed waiting on the log.
+            task = asyncio.ensure_future(
+                self.audit.record(
+                    Event(
+                        caller or str(context.peer()),
+                        "member",
+                        Action.FEED_READ,
+                        detail=f"after_seq={request.after_seq} follow={request.follow}",
+                    )
                 )
             )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
         caller = self._caller(context, GATEWAYS)
