@@ -143,6 +143,7 @@ class Subscriber:
         stub = node_pb2_grpc.RegionalNodeStub(self._open())
         call: grpc.aio.UnaryStreamCall[pb.WatchChangesRequest, pb.ChangeBatch] | None = None
         reader: asyncio.Task[None] | None = None
+        queue: asyncio.Queue[Received | FeedBroken] | None = None
         try:
             cursor = await self.store.write(lambda: self.store.start(self.origin, self.address))
             catalogue = await stub.GetCatalogue(pb.GetCatalogueRequest(), timeout=CATALOGUE_TIMEOUT)
@@ -160,7 +161,7 @@ class Subscriber:
             # Room for a whole group: while one group is written the next one gathers,
             # and large groups are what make a catch-up fast (each commit rewrites the
             # index pages its changes touched).
-            queue: asyncio.Queue[Received | FeedBroken] = asyncio.Queue(maxsize=self.apply_max // self.max_batch + 2)
+            queue = asyncio.Queue(maxsize=self.apply_max // self.max_batch + 2)
             reader = asyncio.create_task(self._read(call, queue))
             last = cursor.last_seq
             pending: FeedBroken | None = None
@@ -199,9 +200,7 @@ class Subscriber:
             raise FeedBroken(f"unexpected error: {error!r}", progressed=False) from error
         finally:
             if reader is not None:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
+                await _stop(reader, queue)
             if call is not None:
                 call.cancel()
 
@@ -241,3 +240,20 @@ class Subscriber:
                 await queue.put(Received(batch, datetime.now(UTC)))
         except grpc.aio.AioRpcError as error:
             await queue.put(FeedBroken(f"{error.code().name}: {error.details()}", progressed=heard))
+
+
+async def _stop(reader: asyncio.Task[None], queue: asyncio.Queue[Received | FeedBroken] | None) -> None:
+    """Stop a feed reader for good. A cancellation that arrives as ``wait_for`` finishes
+    can be lost (Python before 3.12): the reader would go on and block on the full queue
+    that no one drains any more. So it is cancelled until it is done, and whatever it
+    waits to put is taken."""
+    while not reader.done():
+        reader.cancel()
+        if queue is not None:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    queue.get_nowait()
+        await asyncio.wait({reader}, timeout=0.1)
+    if not reader.cancelled():
+        with contextlib.suppress(Exception):
+            reader.result()
