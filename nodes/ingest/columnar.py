@@ -24,8 +24,8 @@ import polars as pl
 import polars_hash as plh
 
 from credit.catalogue import Scope
-from credit.identifiers import PROVINCE_PREFIXES, USCC_ALPHABET, Subject
-from credit.rules import Procedure
+from credit.identifiers import PROVINCE_PREFIXES, USCC_ALPHABET, Subject, SubjectKind
+from credit.rules import Procedure, RecordStatus
 from nodes.ingest.rules import (
     CODE_FIELDS,
     FIELD_ZH,
@@ -485,9 +485,6 @@ def _err(mapping: dict[Any, Any]) -> dict[Any, str]:
 
 
 def _draft(row: dict[str, Any]) -> RecordDraft:
-    from credit.identifiers import SubjectKind
-    from credit.rules import RecordStatus
-
     return make_draft(
         record_id=row["record_id"],
         subject_id=row["subject_id"],
