@@ -257,11 +257,16 @@ def feed_batch_to_pb(
     caught_up: bool,
     head_seq: int,
     data_as_of: datetime | None,
+    disputes: frozenset[str] | None = None,
 ) -> pb.ChangeBatch:
     """Versions of the change feed in one message, straight from their stored form
-    (:meth:`nodes.store.RecordStore.feed`); the region is named once, on the batch."""
+    (:meth:`nodes.store.RecordStore.feed`); the region is named once, on the batch.
+    ``disputes``, when given, is the region's whole set of records under objection."""
     out = pb.ChangeBatch(region=region, caught_up=caught_up, head_seq=head_seq)
     _set_time(out.data_as_of, data_as_of)
+    if disputes is not None:
+        out.disputes.SetInParent()
+        out.disputes.record_ids.extend(sorted(disputes))
     changes = out.changes
     for (
         seq, record_id, version, _current, subject_id, subject_kind, subject_name, domain, scope, decision_no,

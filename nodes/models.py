@@ -141,6 +141,17 @@ class ReplicaCursorRow(Base):
     catalogue: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class ReplicaDisputeRow(Base):
+    """A peer region's record that is under an open objection at its owning node, as the
+    origin's change feed last said (the whole set is replaced each time it changes).
+    Replica answers mark these records 异议处理中 as the origin's own answers do."""
+
+    __tablename__ = "replica_disputes"
+
+    origin: Mapped[str] = mapped_column(String(10), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class ObjectionRow(Base):
     """An objection (异议) or a credit repair (信用修复) case on one of the node's records.
 

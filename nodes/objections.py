@@ -239,6 +239,16 @@ class ObjectionDesk:
 
         return await self._run(work, small=True)
 
+    async def disputed(self) -> frozenset[str]:
+        """Every record of the region that has an open objection (what the change feed
+        tells peers' replicas, so that their answers carry the mark too)."""
+
+        def work() -> frozenset[str]:
+            with self.engine.connect() as conn:
+                return frozenset(conn.execute(_OPEN_ALL).scalars())
+
+        return await self._run(work, small=True)
+
     async def list(
         self,
         *,
@@ -609,5 +619,6 @@ _c = objections.c
 _OPEN_FOR = select(_c.record_id).where(
     _c.subject_id == bindparam("subject_id"), _c.state == State.OPEN.value, _c.kind == Kind.OBJECTION.value
 )
+_OPEN_ALL = select(_c.record_id).where(_c.state == State.OPEN.value, _c.kind == Kind.OBJECTION.value).distinct()
 # Every column but the attachment's bytes, which are read only when asked for.
 _LISTED: Sequence[Any] = [column for column in objections.c if column.name != "attachment"]

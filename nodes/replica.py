@@ -21,7 +21,7 @@ import operator
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,7 +37,7 @@ from credit.regions import Region
 from credit.rules import CreditRecord
 from nodes import convert
 from nodes.db import as_utc
-from nodes.models import ReplicaCursorRow, ReplicaRecordRow
+from nodes.models import ReplicaCursorRow, ReplicaDisputeRow, ReplicaRecordRow
 from nodes.store import in_values
 from protos.credit.v1 import node_pb2 as pb
 
@@ -45,6 +45,7 @@ _T = TypeVar("_T")
 log = structlog.get_logger("jjj.node")
 replica_records: Table = ReplicaRecordRow.__table__  # type: ignore[assignment]
 replica_cursors: Table = ReplicaCursorRow.__table__  # type: ignore[assignment]
+replica_disputes: Table = ReplicaDisputeRow.__table__  # type: ignore[assignment]
 
 # Column order of a stored replica version, shared by executemany and COPY.
 _COLUMNS = ("origin", "record_id", "version", "origin_seq", "current", "subject_id", "scope", "record")
@@ -52,16 +53,23 @@ _RECORD_ID, _VERSION, _CURRENT = 1, 2, 4
 _KEY = operator.itemgetter(_RECORD_ID, _VERSION)
 
 _c = replica_records.c
-_CURRENT_FOR = select(_c.record).where(
-    _c.current, _c.origin == bindparam("origin"), _c.subject_id == bindparam("subject_id")
+_d = replica_disputes.c
+# With each record, whether the origin last said it is under objection.
+_DISPUTED = _d.record_id.is_not(None).label("disputed")
+_WITH_DISPUTES = replica_records.outerjoin(replica_disputes, (_d.origin == _c.origin) & (_d.record_id == _c.record_id))
+_CURRENT_FOR = (
+    select(_c.record, _DISPUTED)
+    .select_from(_WITH_DISPUTES)
+    .where(_c.current, _c.origin == bindparam("origin"), _c.subject_id == bindparam("subject_id"))
 )
 # Wire scope numbers → the text the scope column holds (a number this build does not
 # know is kept as such: the record itself is stored whole either way).
 _SCOPES = {int(number): scope.value for number, scope in convert.SCOPE_FROM_PB.items()}
 
 
-def _decode(origin: Region, blob: bytes) -> CreditRecord:
-    return convert.record_from_pb(origin, pb.CreditRecord.FromString(blob))
+def _decode(origin: Region, blob: bytes, disputed: bool = False) -> CreditRecord:
+    record = convert.record_from_pb(origin, pb.CreditRecord.FromString(blob))
+    return replace(record, under_objection=True) if disputed else record
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +281,7 @@ class ReplicaStore:
         skipped = 0
         synced_at: datetime | None = None
         data_as_of: datetime | None = None
+        disputes: pb.Disputes | None = None
         head = 0
         name = origin.value
         for item in received:
@@ -287,6 +296,8 @@ class ReplicaStore:
                 synced_at = item.at
             if batch.HasField("data_as_of"):
                 data_as_of = batch.data_as_of.ToDatetime(tzinfo=UTC)
+            if batch.HasField("disputes"):
+                disputes = batch.disputes
             head = max(head, batch.head_seq)
         values: dict[str, Any] = {"last_seq": last, "origin_head_seq": max(head, last)}
         now = datetime.now(UTC)
@@ -307,8 +318,26 @@ class ReplicaStore:
                 raise CursorMoved(f"the cursor of {name} is no longer at {after_seq}")
             if rows:
                 self._insert(conn, name, rows)
+            if disputes is not None:
+                self._replace_disputes(conn, name, disputes)
         self._cursors = (0.0, {})
         return Applied(len(rows), skipped, last, synced_at, max(head, last))
+
+    @staticmethod
+    def _replace_disputes(conn: Connection, origin: str, disputes: pb.Disputes) -> None:
+        """Hold exactly the origin's records under objection that the feed last named."""
+        wanted = set(disputes.record_ids)
+        held = set(conn.execute(select(_d.record_id).where(_d.origin == origin)).scalars())
+        gone = sorted(held - wanted)
+        for start in range(0, len(gone), 5000):
+            conn.execute(
+                replica_disputes.delete().where(
+                    _d.origin == origin, in_values(_d.record_id, gone[start : start + 5000], conn.dialect.name)
+                )
+            )
+        new = sorted(wanted - held)
+        if new:
+            conn.execute(replica_disputes.insert(), [{"origin": origin, "record_id": r} for r in new])
 
     def _insert(self, conn: Connection, origin: str, rows: list[list[Any]]) -> None:
         true, false = (1, 0) if self._sqlite else (True, False)
@@ -353,22 +382,24 @@ class ReplicaStore:
         """The current version of every record of one subject in the origin's replica."""
         return await self._run(
             lambda conn: [
-                _decode(origin, blob)
-                for (blob,) in conn.execute(_CURRENT_FOR, {"origin": origin.value, "subject_id": subject_id})
+                _decode(origin, blob, disputed)
+                for blob, disputed in conn.execute(_CURRENT_FOR, {"origin": origin.value, "subject_id": subject_id})
             ]
         )
 
     async def entries_for(self, subject_id: str, scopes: Sequence[Scope]) -> dict[Region, list[CreditRecord]]:
         """The current versions of one subject's records in the given scopes, per origin."""
-        query = select(_c.origin, _c.record).where(
-            _c.current, _c.subject_id == subject_id, _c.scope.in_([s.value for s in scopes])
+        query = (
+            select(_c.origin, _c.record, _DISPUTED)
+            .select_from(_WITH_DISPUTES)
+            .where(_c.current, _c.subject_id == subject_id, _c.scope.in_([s.value for s in scopes]))
         )
 
         def work(conn: Connection) -> dict[Region, list[CreditRecord]]:
             found: dict[Region, list[CreditRecord]] = {}
-            for name, blob in conn.execute(query):
+            for name, blob, disputed in conn.execute(query):
                 origin = Region(name)
-                found.setdefault(origin, []).append(_decode(origin, blob))
+                found.setdefault(origin, []).append(_decode(origin, blob, disputed))
             return found
 
         return await self._run(work)

@@ -178,29 +178,41 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         store = self.service.store
         region = self.service.region
 
-        async def read(after: int) -> tuple[list[FeedRow], int, datetime | None]:
+        desk = self.service.objections
+
+        async def read(after: int) -> tuple[list[FeedRow], int, datetime | None, frozenset[str]]:
             page = await store.feed(after, size)
-            return page, await store.head_seq(), await store.data_as_of()
+            # Read after the page: a resolution commits its record version and the
+            # case's closing together, so a version the page holds is never sent with
+            # a set that still counts its case as open.
+            disputes = await desk.disputed() if desk is not None else frozenset()
+            return page, await store.head_seq(), await store.data_as_of(), disputes
 
         cursor = request.after_seq
         # The first read is always answered, even with nothing new, and so is the first
         # read that finds the follower in step; after that, an idle feed sends a
-        # heartbeat (an empty batch, caught up) every feed_heartbeat_seconds.
+        # heartbeat (an empty batch, caught up) every feed_heartbeat_seconds. The set of
+        # records under objection goes with the first batch and again whenever it changed.
         said_caught_up = False
+        said_disputes: frozenset[str] | None = None
         heartbeat_due = 0.0
         pending = asyncio.ensure_future(read(cursor))
         try:
             while True:
-                page, head, as_of = await pending
+                page, head, as_of, disputes = await pending
                 if page:
                     cursor = page[-1][0]
                 # In step when nothing was stored after the page, even while it was read.
                 caught_up = len(page) < size and head <= cursor
                 if not caught_up:
                     pending = asyncio.ensure_future(read(cursor))  # read ahead while this one is sent
-                if page or not said_caught_up or time.monotonic() >= heartbeat_due:
-                    yield convert.feed_batch_to_pb(region, page, caught_up=caught_up, head_seq=head, data_as_of=as_of)
+                news = disputes if disputes != said_disputes else None
+                if page or news is not None or not said_caught_up or time.monotonic() >= heartbeat_due:
+                    yield convert.feed_batch_to_pb(
+                        region, page, caught_up=caught_up, head_seq=head, data_as_of=as_of, disputes=news
+                    )
                     said_caught_up = caught_up
+                    said_disputes = disputes
                     heartbeat_due = time.monotonic() + self.feed_heartbeat_seconds
                 if caught_up:
                     if not request.follow:

@@ -150,6 +150,37 @@ async def test_a_stopped_region_is_served_from_a_replica_and_says_so(federation)
     assert f"由{tianjin['served_by_name']}节点副本提供，数据截至 {tianjin['replica_as_of']}" in page
 
 
+async def test_a_replica_answer_keeps_the_objection_mark(federation) -> None:  # type: ignore[no-untyped-def]
+    nodes, start = federation
+    api, _ = await start()
+    owner = await api.login(*RECORDS_CO)
+    before = await report(api, RECORDS_CO)
+    target = next(r for c in cells(before["report"], Region.TIANJIN) for r in c.get("records", ()))
+    filing = {"report_no": before["report_no"], "record_id": target["record_id"], "reason": "该决定书送达对象有误"}
+    status, case, _ = await api.call("POST", "/api/v1/objections", owner, json=filing)
+    assert status == 201, case
+
+    # Both followers hear of the open objection on Tianjin's feed.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    for region in (Region.BEIJING, Region.HEBEI):
+        while True:
+            held = await nodes[region].node.replica.current_for(Region.TIANJIN, before["report"]["subject"]["id"])
+            if any(r.record_id == target["record_id"] and r.under_objection for r in held):
+                break
+            assert loop.time() < deadline, f"{region.value} never marked {target['record_id']}"
+            await asyncio.sleep(0.05)
+
+    await nodes[Region.TIANJIN].node.stop(0)
+    after = await report(api, RECORDS_CO)
+    assert region_entry(after["report"], Region.TIANJIN)["source"] == "replica"
+    marked = {r["record_id"]: r for c in cells(after["report"], Region.TIANJIN) for r in c.get("records", ())}
+    assert marked[target["record_id"]]["objection"] == "open"
+    assert all("objection" not in r for rid, r in marked.items() if rid != target["record_id"])
+    page = await api.call("GET", f"/reports/{after['report_no']}", headers={"Cookie": f"jjj_session={owner}"})
+    assert "异议处理中" in page[1]
+
+
 async def test_the_printed_report_carries_the_replica_note(federation) -> None:  # type: ignore[no-untyped-def]
     nodes, start = federation
     api, running = await start()

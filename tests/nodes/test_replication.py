@@ -20,6 +20,7 @@ from credit.catalogue import Scope
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
 from nodes.db import migrate, sync_engine
+from nodes.objections import Kind, Resolution
 from nodes.replica import CursorMoved, Received, ReplicaStore
 from nodes.replication import Subscriber
 from nodes.seed import generate
@@ -356,6 +357,67 @@ async def test_query_replica_answers_by_the_origins_rules(
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await follower.stub.GetCatalogue(pb.GetCatalogueRequest(origin="hebei"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def marks(replica: ReplicaStore, want: set[str], *, timeout: float = 30.0) -> None:
+    """Wait until the replica's current Tianjin records under objection are ``want``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        held = await replica.current_for(Region.TIANJIN, ACME)
+        marked = {r.decision_no for r in held if r.under_objection}
+        if marked == want:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"marked {marked}, not {want}"
+        await asyncio.sleep(0.05)
+
+
+async def test_replica_answers_keep_the_objection_mark(
+    db_url: str, other_db_url: str, tmp_path: Path, start_node_at: StartNode
+) -> None:
+    origin = await start_node_at(Region.TIANJIN, other_db_url, RECORDS)
+    follower = await start_node_at(Region.BEIJING, db_url, peers={Region.TIANJIN: origin.address})
+    await in_step(follower.node.replica, Region.TIANJIN, origin_versions(other_db_url)[-1][0])
+    query = pb.QuerySubjectRequest(
+        subject_id=ACME,
+        options=pb.QueryOptions(
+            profile="tianjin-2023",
+            years=3,
+            application_date=pb.Date(year=APPLIED.year, month=APPLIED.month, day=APPLIED.day),
+        ),
+    )
+    held = {r.decision_no: r for r in await origin.node.store.current_for(ACME)}
+    desk = origin.node.desk
+    case = await desk.file(
+        subject_id=ACME, record_id=held["R-4"].record_id, kind=Kind.OBJECTION, reason="并非本单位", filed_by="acme"
+    )
+    # A credit repair application is not an objection: it marks nothing.
+    await desk.file(
+        subject_id=ACME, record_id=held["R-2"].record_id, kind=Kind.CREDIT_REPAIR, reason="已履行", filed_by="acme"
+    )
+    await marks(follower.node.replica, {"R-4"})
+
+    def disputed(result: pb.SubjectResult) -> set[str]:
+        return {r.decision_no for d in result.results for r in d.records if r.under_objection}
+
+    direct = await origin.stub.QuerySubject(query)
+    served = await follower.stub.QueryReplica(pb.QueryReplicaRequest(origin="tianjin", query=query))
+    assert disputed(direct) == disputed(served) == {"R-4"}
+    served.ClearField("replica")
+    assert served == direct
+
+    # A follower that starts afresh is told the marks with its first batch.
+    other = await start_node_at(
+        Region.HEBEI, f"sqlite:///{tmp_path / 'late.db'}", peers={Region.TIANJIN: origin.address}
+    )
+    await marks(other.node.replica, {"R-4"})
+
+    # Upheld: the record's next version goes out with the case closed, and the mark goes.
+    await desk.resolve(case.number, Resolution.UPHELD, note="维持原决定", resolved_by="officer")
+    await marks(follower.node.replica, set())
+    await marks(other.node.replica, set())
+    served = await follower.stub.QueryReplica(pb.QueryReplicaRequest(origin="tianjin", query=query))
+    assert not disputed(served)
+    assert disputed(await origin.stub.QuerySubject(query)) == set()
 
 
 DISCIPLINE = [

@@ -382,18 +382,26 @@ class RecordChange(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., region: _Optional[str] = ..., record: _Optional[_Union[CreditRecord, _Mapping]] = ...) -> None: ...
 
 class ChangeBatch(_message.Message):
-    __slots__ = ("region", "changes", "caught_up", "head_seq", "data_as_of")
+    __slots__ = ("region", "changes", "caught_up", "head_seq", "data_as_of", "disputes")
     REGION_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     HEAD_SEQ_FIELD_NUMBER: _ClassVar[int]
     DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    DISPUTES_FIELD_NUMBER: _ClassVar[int]
     region: str
     changes: _containers.RepeatedCompositeFieldContainer[RecordChange]
     caught_up: bool
     head_seq: int
     data_as_of: _timestamp_pb2.Timestamp
-    def __init__(self, region: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[RecordChange, _Mapping]]] = ..., caught_up: _Optional[bool] = ..., head_seq: _Optional[int] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    disputes: Disputes
+    def __init__(self, region: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[RecordChange, _Mapping]]] = ..., caught_up: _Optional[bool] = ..., head_seq: _Optional[int] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disputes: _Optional[_Union[Disputes, _Mapping]] = ...) -> None: ...
+
+class Disputes(_message.Message):
+    __slots__ = ("record_ids",)
+    RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
+    record_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, record_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryReplicaRequest(_message.Message):
     __slots__ = ("origin", "query")
