@@ -25,7 +25,7 @@ from gateway.models import (
     ReportRow,
     SessionRevocationRow,
 )
-from nodes.db import GroupCommit, as_utc, migrate, sync_engine
+from nodes.db import GroupCommit, as_utc, dispose_when_idle, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
@@ -98,7 +98,9 @@ class Registry:
         return cls(sync_engine(url))
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Close the database's connections, once the work still running on worker
+        threads has given its connection back."""
+        dispose_when_idle(self.engine)
 
     async def _run(self, work: Any, *args: Any) -> Any:
         return await asyncio.to_thread(work, *args)

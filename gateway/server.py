@@ -85,7 +85,7 @@ class RunningGateway:
         await self.registry.writes.flush()
         for client in self.clients:
             await client.close()
-        self.registry.close()
+        await asyncio.to_thread(self.registry.close)
 
 
 async def start_gateway(settings: GatewaySettings) -> RunningGateway:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +81,17 @@ def sync_engine(url: str) -> Engine:
         _private_sqlite_file(engine.url.database)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def dispose_when_idle(engine: Engine, *, timeout: float = 10.0) -> None:
+    """Close the engine's pooled connections once none is checked out (up to ``timeout``
+    seconds). A connection still in use on a worker thread when the pool is replaced
+    would go back to the old pool and be dropped there unclosed."""
+    in_use = getattr(engine.pool, "checkedout", None)
+    deadline = time.monotonic() + timeout
+    while in_use is not None and in_use() > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.dispose()
 
 
 def _private_sqlite_file(database: str | None) -> None:

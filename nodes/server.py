@@ -46,6 +46,7 @@ class RunningNode:
     health: health_aio.HealthServicer
     replica: ReplicaStore
     desk: ObjectionDesk
+    servicer: RegionalNodeServicer
     metrics_runner: web.AppRunner | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
     following: list[asyncio.Task[None]] = field(default_factory=list)
@@ -60,6 +61,9 @@ class RunningNode:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         await self.stop_following()
+        # Audit entries still being written (a feed reader's is written beside its
+        # stream) are committed before the database is closed under them.
+        await self.servicer.settle()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
         await asyncio.to_thread(self.replica.close)
@@ -148,16 +152,14 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         )
     tls = settings.tls_files()
     audit = AuditLog(store.engine)
-    node_pb2_grpc.add_RegionalNodeServicer_to_server(
-        RegionalNodeServicer(
-            service=service,
-            assertions=assertions,
-            audit=audit,
-            require_identity=tls is not None,
-            feed_heartbeat_seconds=settings.feed_heartbeat_seconds,
-        ),
-        server,
+    servicer = RegionalNodeServicer(
+        service=service,
+        assertions=assertions,
+        audit=audit,
+        require_identity=tls is not None,
+        feed_heartbeat_seconds=settings.feed_heartbeat_seconds,
     )
+    node_pb2_grpc.add_RegionalNodeServicer_to_server(servicer, server)
     node_health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(node_health, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -174,7 +176,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningNode(settings, server, port, store, node_health, replica, desk)
+    running = RunningNode(settings, server, port, store, node_health, replica, desk, servicer)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
     credentials = channel_credentials(tls) if tls is not None else None

@@ -82,6 +82,14 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    async def settle(self) -> None:
+        """Wait for the audit entries written beside streams, and for every audit write
+        submitted so far (called when the node stops, before its database closes)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
+        if self.audit is not None:
+            await self.audit.writes.flush()
+
     async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
         caller = self._caller(context, GATEWAYS)
         if self.assertions is None:

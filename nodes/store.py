@@ -47,7 +47,7 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
-from nodes.db import as_utc
+from nodes.db import as_utc, dispose_when_idle
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 
@@ -369,7 +369,7 @@ class SqlRecordStore:
     def close(self) -> None:
         """Stop the worker threads and close the engine's connections."""
         self._pool.shutdown(wait=True)
-        self.engine.dispose()
+        dispose_when_idle(self.engine)
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
         region = self.region

@@ -88,3 +88,30 @@ async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_
     finally:
         engine.dispose()
     assert "feed_read" in actions
+
+
+async def test_a_stopping_node_commits_its_last_audit_entries_and_closes_every_connection(
+    db_url: str, start_node_at: Any
+) -> None:
+    """A feed reader's audit entry is written beside its stream; a node stopped at once
+    still commits it, before its database closes (not through a pool already closed,
+    which would leave a connection open behind it)."""
+    from sqlalchemy import select
+
+    from credit.regions import Region
+    from nodes.auditlog import entries
+    from nodes.db import sync_engine
+    from protos.credit.v1 import node_pb2 as pb
+
+    node = await start_node_at(Region.TIANJIN, db_url, allow_unasserted=True)
+    call = node.stub.WatchChangeBatches(pb.WatchChangesRequest(after_seq=0, follow=True))
+    await anext(aiter(call))
+    await node.node.stop(0)
+    assert node.node.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    engine = sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            actions = [row.action for row in conn.execute(select(entries))]
+    finally:
+        engine.dispose()
+    assert "feed_read" in actions

@@ -1,4 +1,5 @@
-"""A node refuses a query without a valid on-behalf-of assertion from the gateway."""
+"""A node refuses a query without a valid on-behalf-of assertion from the gateway: forged,
+long-lived, replayed or over-broad assertions included."""
 
 from __future__ import annotations
 
