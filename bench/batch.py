@@ -53,7 +53,7 @@ async def _caught_up(gateway_url: str, node_urls: dict[Region, str]) -> None:
     """Wait until the gateway has followed every node's change feed to its head."""
     from sqlalchemy import create_engine, text
 
-    from nodes.db import database_url
+    from infra.db import database_url
 
     heads = {}
     for region, url in node_urls.items():

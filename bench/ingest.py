@@ -77,7 +77,8 @@ def _check_stored(engine, expected: int) -> None:  # type: ignore[no-untyped-def
 def phase(name: str, db: str, path: Path) -> dict[str, float]:
     """One phase in this process: ``load`` (end to end), ``check`` (read and check only)
     or ``store`` (store frames checked beforehand)."""
-    from nodes.db import migrate, sync_engine
+    from infra.db import sync_engine
+    from nodes.db import migrate
     from nodes.ingest import IngestReport, ingest_file, read_file
     from nodes.loader import FrameWriter
 

@@ -32,7 +32,8 @@ from sqlalchemy import create_engine, text
 
 from credit.catalogue import catalogue
 from credit.regions import Region
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.ingest import RowRules, ingest_file
 from nodes.seed import generate, synthetic_subject, write_csv
 from protos.credit.v1 import node_pb2 as pb

@@ -31,11 +31,12 @@ from sqlalchemy import Engine, text
 from bench.node import _free_port, _pg_available, machine, percentile, pg_schema, write_section
 from credit.catalogue import Scope
 from credit.regions import Region
-from nodes.db import migrate, sync_engine
+from federation.tls import init_federation
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.records import make_draft
 from nodes.seed import synthetic_subject
 from nodes.store import SqlRecordWriter
-from nodes.tls import init_federation
 
 ORIGIN, FOLLOWER = Region.TIANJIN, Region.BEIJING
 TODAY = date(2026, 11, 20)

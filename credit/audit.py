@@ -8,7 +8,7 @@ An entry's hash is SHA-256 over the previous entry's hash and the entry's canoni
 its :class:`Cadence`, so that deleting the checkpoints after an edit is itself found;
 and each instance publishes its latest checkpoint for its peers to keep, so that a
 history rewritten or cut later no longer matches the copies kept elsewhere. The storage
-is elsewhere (:mod:`nodes.auditlog`); this module computes and checks.
+is elsewhere (:mod:`infra.auditlog`); this module computes and checks.
 """
 
 from __future__ import annotations

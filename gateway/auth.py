@@ -28,7 +28,7 @@ from credit.audit import Action, Event, Outcome
 from credit.errors import InvalidInput, TooManyAttempts, Unauthenticated
 from credit.signing import ACCEPTED_ALGORITHMS, Keyring, SigningKey, TokenType, sign_claims, token_header
 from gateway.registry import Account, Registry
-from nodes.auditlog import AuditLog
+from infra.auditlog import AuditLog
 
 log = structlog.get_logger("jjj.gateway")
 

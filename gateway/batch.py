@@ -46,13 +46,12 @@ from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFo
 from credit.profiles import get_profile
 from credit.regions import Region
 from credit.signing import BATCH_SUMMARY_FORMAT, TokenType, sign
-from gateway.assertions import on_behalf_of
+from federation.assertions import BATCH, on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
 from gateway.service import ReportService
 from nodes import convert
-from nodes.assertions import BATCH
 from protos.credit.v1 import node_pb2 as pb
 
 log = structlog.get_logger("jjj.gateway")

@@ -17,7 +17,7 @@ import structlog
 from credit.audit import Checkpoint, open_checkpoint
 from credit.errors import FailedPrecondition
 from credit.signing import Keyring, VerificationError
-from nodes.auditlog import Kept, PeerCheckpoints
+from infra.auditlog import Kept, PeerCheckpoints
 
 log = structlog.get_logger("jjj.gateway")
 

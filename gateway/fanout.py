@@ -39,8 +39,8 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.report import RegionFailure, ReplicaResult
 from credit.rules import SubjectResult
+from federation.assertions import METADATA_KEY
 from nodes import convert
-from nodes.assertions import METADATA_KEY
 from nodes.service import QueryOptions
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc

@@ -34,7 +34,7 @@ from gateway.auth import Principal, Role
 from gateway.models import GrantRow
 from gateway.service import IssuedReport, ReportService
 from gateway.throttle import AddressLimit
-from nodes.db import as_utc
+from infra.db import as_utc
 
 grants: Table = GrantRow.__table__  # type: ignore[assignment]
 

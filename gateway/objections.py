@@ -36,12 +36,11 @@ from credit.errors import (
 )
 from credit.regions import Region
 from credit.signing import verify
-from gateway.assertions import on_behalf_of
+from federation.assertions import BATCH, on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.service import ReportService
 from nodes import convert
-from nodes.assertions import BATCH
 from nodes.objections import (
     Case,
     Correction,

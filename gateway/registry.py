@@ -25,7 +25,7 @@ from gateway.models import (
     ReportRow,
     SessionRevocationRow,
 )
-from nodes.db import GroupCommit, as_utc, dispose_when_idle, migrate, sync_engine
+from infra.db import GroupCommit, as_utc, dispose_when_idle, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
@@ -78,7 +78,7 @@ _ACCOUNT = select(accounts).where(accounts.c.username == bindparam("username"))
 
 
 class Registry:
-    """Reports are registered with group commit (:class:`nodes.db.GroupCommit`): under
+    """Reports are registered with group commit (:class:`infra.db.GroupCommit`): under
     load one commit serves many reports, and no report is acknowledged before its row
     is committed. The audit log shares the same writer."""
 

@@ -16,6 +16,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from credit.errors import CreditError
+from federation.interceptors import ServiceInterceptor
+from federation.tls import channel_credentials
 from gateway.auth import Sessions
 from gateway.batch import BatchService
 from gateway.checkpoints import watch_peer_checkpoints
@@ -31,10 +33,8 @@ from gateway.registry import Registry
 from gateway.service import ReportService
 from gateway.settings import GatewaySettings
 from gateway.supersede import SupersedeWatcher
-from nodes.auditlog import AuditLog, PeerCheckpoints
-from nodes.interceptors import ServiceInterceptor
-from nodes.server import until_stopped
-from nodes.tls import channel_credentials
+from infra.auditlog import AuditLog, PeerCheckpoints
+from infra.lifecycle import until_stopped
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = structlog.get_logger("jjj.gateway")

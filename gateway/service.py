@@ -22,12 +22,12 @@ from credit.profiles import get_profile
 from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
-from gateway.assertions import on_behalf_of
+from federation.assertions import on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
 from gateway.throttle import AddressLimit
-from nodes.auditlog import AuditLog
+from infra.auditlog import AuditLog
 from nodes.service import QueryOptions
 
 log = structlog.get_logger("jjj.gateway")

@@ -10,8 +10,8 @@ from typing import Any
 
 from credit.errors import InvalidInput
 from credit.regions import Region
-from nodes.settings import env_values
-from nodes.tls import TlsFiles
+from federation.tls import TlsFiles
+from infra.settings import env_values
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from credit.catalogue import catalogue
-    from nodes.db import migrate, sync_engine
+    from infra.db import sync_engine
+    from nodes.db import migrate
     from nodes.ingest import RowRules, file_options, ingest_file
     from nodes.settings import NodeSettings
 
@@ -118,7 +119,8 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         rows = write_csv(batches, Path(args.csv))
         print(f"wrote {rows} rows for {args.subjects} subjects to {args.csv} in {time.perf_counter() - started:.1f}s")
         return 0
-    from nodes.db import migrate, sync_engine
+    from infra.db import sync_engine
+    from nodes.db import migrate
     from nodes.store import SqlRecordWriter
 
     migrate(args.db)
@@ -224,10 +226,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
     import json
 
+    from federation.tls import init_federation
     from gateway.demo import seed_demo_accounts
     from gateway.keys import KeyStore
     from gateway.registry import Registry
-    from nodes.tls import init_federation
 
     certs = data / "certs"
     if not (certs / "ca.pem").exists():
@@ -408,7 +410,7 @@ def _read_jwks(source: str) -> dict[str, object]:
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
-    from nodes.tls import gateway_identity, init_federation, issue, node_identity
+    from federation.tls import gateway_identity, init_federation, issue, node_identity
 
     directory = Path(args.dir)
     if args.action == "init":
@@ -438,8 +440,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     from credit.audit import Cadence, Checkpoint, checkpoint_document, checkpoint_kid, checkpoints_from_document
     from credit.signing import Keyring
-    from nodes.auditlog import AuditLog, PeerCheckpoints, checkpoints, peer_checkpoints
-    from nodes.db import sync_engine
+    from infra.auditlog import AuditLog, PeerCheckpoints, checkpoints, peer_checkpoints
+    from infra.db import sync_engine
 
     def kept_at(url: str, field: str) -> list[tuple[str, Checkpoint]]:
         engine = sync_engine(url)
@@ -522,8 +524,9 @@ def _print_case(case: Any, *, full: bool = False) -> None:
 
 def _cmd_objections(args: argparse.Namespace) -> int:
     from credit.audit import Action, Event
-    from nodes.auditlog import AuditLog
-    from nodes.db import migrate, sync_engine
+    from infra.auditlog import AuditLog
+    from infra.db import sync_engine
+    from nodes.db import migrate
     from nodes.objections import Correction, Kind, ObjectionDesk, Resolution, State
 
     migrate(args.db)

@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from credit.errors import FailedPrecondition, InvalidInput, NotFound
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus
-from nodes.db import as_utc
+from infra.db import as_utc
 from nodes.models import IngestRow, ObjectionRow, RecordRow
 from nodes.records import content_hash
 from nodes.store import lock_versions, record_from_row

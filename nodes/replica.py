@@ -35,8 +35,8 @@ from credit.catalogue import Catalogue, Scope
 from credit.errors import CreditError
 from credit.regions import Region
 from credit.rules import CreditRecord
+from infra.db import as_utc
 from nodes import convert
-from nodes.db import as_utc
 from nodes.models import ReplicaCursorRow, ReplicaDisputeRow, ReplicaRecordRow
 from nodes.store import in_values
 from protos.credit.v1 import node_pb2 as pb

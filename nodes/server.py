@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from credit.catalogue import catalogue
 from credit.errors import InvalidInput
-from nodes.assertions import AssertionVerifier
-from nodes.auditlog import AuditLog
-from nodes.db import migrate, sync_engine
-from nodes.interceptors import ServiceInterceptor
+from federation.assertions import AssertionVerifier
+from federation.interceptors import ServiceInterceptor
+from federation.tls import channel_credentials, server_credentials
+from infra.auditlog import AuditLog
+from infra.db import sync_engine
+from infra.lifecycle import until_stopped
+from nodes.db import migrate
 from nodes.objections import ObjectionDesk
 from nodes.replica import ReplicaStore
 from nodes.replication import Subscriber
@@ -29,7 +31,6 @@ from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordStore
-from nodes.tls import channel_credentials, server_credentials
 from protos.credit.v1 import node_pb2, node_pb2_grpc
 
 log = structlog.get_logger("jjj.node")
@@ -194,15 +195,6 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         peers={region.value: address for region, address in settings.peers.items()},
     )
     return running
-
-
-async def until_stopped() -> None:
-    """Return at the first SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def serve(settings: NodeSettings) -> None:

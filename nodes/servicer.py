@@ -14,13 +14,13 @@ import structlog
 
 from credit.audit import Action, Event, Outcome
 from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
+from federation.assertions import BATCH, AssertionVerifier, OnBehalfOf
+from federation.tls import peer_identity
+from infra.auditlog import AuditLog
 from nodes import convert
-from nodes.assertions import BATCH, AssertionVerifier, OnBehalfOf
-from nodes.auditlog import AuditLog
 from nodes.objections import ObjectionDesk, check_attachment
 from nodes.service import NodeService
 from nodes.store import FeedRow
-from nodes.tls import peer_identity
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 

@@ -10,25 +10,8 @@ from typing import Any
 
 from credit.errors import InvalidInput
 from credit.regions import Region
-from nodes.tls import TlsFiles
-
-
-def env_values(env: Mapping[str, str], prefix: str, fields: tuple[tuple[str, type], ...]) -> dict[str, Any]:
-    """``PREFIX_NAME`` variables converted to each field's type; absent ones left out.
-
-    Raises:
-        InvalidInput: a value that does not convert.
-    """
-    values: dict[str, Any] = {}
-    for name, kind in fields:
-        raw = env.get(f"{prefix}_{name.upper()}")
-        if raw is None:
-            continue
-        try:
-            values[name] = kind(raw)
-        except ValueError:
-            raise InvalidInput.for_field(f"{prefix}_{name.upper()}", f"not a valid {kind.__name__}: {raw!r}") from None
-    return values
+from federation.tls import TlsFiles
+from infra.settings import env_values
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
-from nodes.db import as_utc, dispose_when_idle
+from infra.db import as_utc, dispose_when_idle
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 

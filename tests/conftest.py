@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from credit.regions import Region
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.records import RecordDraft
 from nodes.server import RunningNode, start_node
 from nodes.settings import NodeSettings

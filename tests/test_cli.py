@@ -123,7 +123,7 @@ def test_objections_desk_at_the_node(tmp_path: Path) -> None:
     import asyncio
 
     from credit.regions import Region
-    from nodes.db import sync_engine
+    from infra.db import sync_engine
     from nodes.objections import Kind, ObjectionDesk
     from tests.conftest import load
     from tests.nodes.builders import penalty

@@ -15,12 +15,12 @@ from cryptography import x509
 
 from credit.errors import FailedPrecondition
 from credit.regions import Region
+from federation.tls import gateway_identity, init_ca, init_federation, issue, node_identity
 from gateway.demo import seed_demo_accounts
 from gateway.keys import KeyStore
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import DEMO_SUBJECTS, generate
-from nodes.tls import gateway_identity, init_ca, init_federation, issue, node_identity
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 from tests.conftest import StartNode

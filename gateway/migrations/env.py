@@ -1,4 +1,4 @@
-"""Alembic environment for the gateway's database; run through :func:`nodes.db.migrate`."""
+"""Alembic environment for the gateway's database; run through :func:`infra.db.migrate`."""
 
 from alembic import context
 

@@ -141,7 +141,7 @@ async def test_a_batch_interrupted_by_a_restart_resumes_without_duplicates(gatew
     await running.stop()  # mid-way: some chunks answered (perhaps none yet), others not
 
     def answered() -> int:
-        from nodes.db import sync_engine
+        from infra.db import sync_engine
 
         engine = sync_engine(running.settings.db_url)
         try:

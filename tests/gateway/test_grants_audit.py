@@ -22,8 +22,8 @@ from sqlalchemy import update
 from credit.codes import ALPHABET, GRANT_BODY, luhn32_check
 from credit.signing import SigningKey
 from gateway.grants import grants
-from nodes.auditlog import AuditLog, entries
-from nodes.db import sync_engine
+from infra.auditlog import AuditLog, entries
+from infra.db import sync_engine
 from protos.credit.v1 import gateway_pb2 as gpb
 from protos.credit.v1 import gateway_pb2_grpc
 from tests.gateway.conftest import Api

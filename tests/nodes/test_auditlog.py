@@ -10,8 +10,9 @@ from sqlalchemy import delete, update
 
 from credit.audit import Action, Event, Outcome
 from credit.signing import Keyring, SigningKey
-from nodes.auditlog import AuditLog, entries
-from nodes.db import migrate, sync_engine
+from infra.auditlog import AuditLog, entries
+from infra.db import sync_engine
+from nodes.db import migrate
 
 KEY = SigningKey.generate()
 RING = Keyring([KEY.private.public_key()])

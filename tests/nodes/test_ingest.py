@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from credit.catalogue import catalogue
 from credit.errors import InvalidInput
 from credit.regions import Region
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.ingest import RowRules, ingest_file
 from nodes.store import SqlRecordWriter, records
 from tests.nodes.builders import ACME, OTHER

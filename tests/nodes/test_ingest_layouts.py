@@ -15,7 +15,8 @@ from sqlalchemy import select
 from credit.catalogue import catalogue
 from credit.errors import InvalidInput
 from credit.regions import Region
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.ingest import IngestReport, RowRules, file_options, ingest_file
 from nodes.store import records
 

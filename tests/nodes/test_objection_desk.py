@@ -15,8 +15,7 @@ from PIL import Image
 
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey
-from gateway.assertions import on_behalf_of
-from nodes.assertions import BATCH, METADATA_KEY
+from federation.assertions import BATCH, METADATA_KEY, on_behalf_of
 from nodes.objections import Kind as CaseKind
 from nodes.objections import case_number, check_attachment, parse_case_number
 from protos.credit.v1 import node_pb2 as pb

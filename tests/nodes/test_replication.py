@@ -19,7 +19,8 @@ from sqlalchemy import text
 from credit.catalogue import Scope
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.objections import Kind, Resolution
 from nodes.replica import CursorMoved, Received, ReplicaStore
 from nodes.replication import Subscriber
@@ -270,7 +271,7 @@ async def test_a_restarted_origin_and_a_restarted_follower_resume(
 
 
 async def test_replication_over_mutual_tls(tmp_path: Path, start_node_at: StartNode) -> None:
-    from nodes.tls import init_federation
+    from federation.tls import init_federation
 
     certs = tmp_path / "certs"
     init_federation(certs)
@@ -512,8 +513,7 @@ async def test_joint_discipline_and_replica_queries_need_an_assertion(tmp_path: 
     import json
 
     from credit.signing import Keyring, SigningKey
-    from gateway.assertions import on_behalf_of
-    from nodes.assertions import METADATA_KEY
+    from federation.assertions import METADATA_KEY, on_behalf_of
 
     key = SigningKey.generate()
     jwks = tmp_path / "gateway-jwks.json"

@@ -14,7 +14,8 @@ from credit.profiles import get_profile
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus, counts
 from credit.window import compute_window
-from nodes.db import migrate, sync_engine
+from infra.db import sync_engine
+from nodes.db import migrate
 from nodes.records import RecordDraft
 from nodes.store import MemoryRecordStore, RecordStore, SqlRecordStore, SqlRecordWriter, WriteCounts
 from tests.nodes.builders import ACME, OTHER, penalty

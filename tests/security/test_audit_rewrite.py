@@ -25,8 +25,8 @@ from gateway.keys import KeyStore
 from gateway.registry import Registry
 from gateway.server import start_gateway
 from gateway.settings import GatewaySettings
-from nodes.auditlog import AuditLog, Kept, PeerCheckpoints, checkpoints, entries, head
-from nodes.db import as_utc, sync_engine
+from infra.auditlog import AuditLog, Kept, PeerCheckpoints, checkpoints, entries, head
+from infra.db import as_utc, sync_engine
 
 KEY = SigningKey.generate()
 RING = Keyring([KEY.private.public_key()])

@@ -15,11 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from credit.errors import InvalidInput
 from credit.regions import Region
+from federation.tls import init_ca, init_federation, issue
 from gateway.demo import seed_demo_accounts
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from jjj.cli import build_parser, demo_ports
-from nodes.tls import init_ca, init_federation, issue
 from protos.credit.v1 import gateway_pb2 as gpb
 from protos.credit.v1 import gateway_pb2_grpc
 

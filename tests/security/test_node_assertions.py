@@ -14,8 +14,7 @@ import pytest
 
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey
-from gateway.assertions import on_behalf_of
-from nodes.assertions import METADATA_KEY
+from federation.assertions import METADATA_KEY, on_behalf_of
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import NodeHandle, StartNode
 from tests.nodes.builders import ACME, OTHER

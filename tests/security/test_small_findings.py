@@ -72,8 +72,8 @@ async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_
     from sqlalchemy import select
 
     from credit.regions import Region
-    from nodes.auditlog import entries
-    from nodes.db import sync_engine
+    from infra.auditlog import entries
+    from infra.db import sync_engine
     from protos.credit.v1 import node_pb2 as pb
 
     db = f"sqlite:///{tmp_path / 'n.db'}"
@@ -99,8 +99,8 @@ async def test_a_stopping_node_commits_its_last_audit_entries_and_closes_every_c
     from sqlalchemy import select
 
     from credit.regions import Region
-    from nodes.auditlog import entries
-    from nodes.db import sync_engine
+    from infra.auditlog import entries
+    from infra.db import sync_engine
     from protos.credit.v1 import node_pb2 as pb
 
     node = await start_node_at(Region.TIANJIN, db_url, allow_unasserted=True)

@@ -213,7 +213,7 @@ async def test_a_job_stored_before_chunks_were_json_still_reads(gateway) -> None
     checked = await _check(api, officer, listed)
 
     def store_the_old_way() -> None:
-        from nodes.db import sync_engine
+        from infra.db import sync_engine
 
         engine = sync_engine(running.settings.db_url)
         try:

@@ -32,13 +32,12 @@ from credit.signing import (
     sign,
     verify,
 )
-from gateway.assertions import on_behalf_of
+from federation.assertions import METADATA_KEY, AssertionVerifier, on_behalf_of
 from gateway.auth import Sessions
 from gateway.grants import grantee_name, grantee_of
 from gateway.http import SESSIONS
 from gateway.keys import KeyStore
 from gateway.registry import Account
-from nodes.assertions import METADATA_KEY, AssertionVerifier
 from nodes.seed import DEMO_SUBJECTS
 from tests.gateway.conftest import Api
 

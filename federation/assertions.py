@@ -13,9 +13,11 @@ nodes: it lives two minutes at most, and its audience alone already set it apart
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,15 @@ import structlog
 
 from credit.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from credit.regions import Region
-from credit.signing import ACCEPTED_ALGORITHMS, Keyring, TokenType, VerificationError, token_header
+from credit.signing import (
+    ACCEPTED_ALGORITHMS,
+    Keyring,
+    SigningKey,
+    TokenType,
+    VerificationError,
+    sign_claims,
+    token_header,
+)
 
 log = structlog.get_logger("jjj.node")
 
@@ -156,3 +166,34 @@ class AssertionVerifier:
             issuer=str(claims["iss"]),
             token_id=str(claims["jti"]),
         )
+
+
+# Issuing (the gateway, for each call it makes on someone's behalf).
+
+LIFETIME = timedelta(seconds=60)
+
+
+def on_behalf_of(
+    key: SigningKey,
+    *,
+    issuer: str,
+    user: str,
+    role: str,
+    subject: str,
+    purpose: str,
+    regions: list[Region] | tuple[Region, ...] = tuple(Region),
+) -> str:
+    """An assertion that ``user`` asks about ``subject`` for ``purpose``, valid a minute."""
+    now = datetime.now(UTC)
+    claims = {
+        "iss": issuer,
+        "sub": user,
+        "aud": [audience(region) for region in regions],
+        "iat": now,
+        "exp": now + LIFETIME,
+        "jti": secrets.token_urlsafe(12),
+        "role": role,
+        "subject": subject,
+        "purpose": purpose,
+    }
+    return sign_claims(claims, key, TokenType.ON_BEHALF_OF)

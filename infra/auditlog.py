@@ -5,7 +5,7 @@ Three tables, created by each side's migrations: ``audit_entries`` (append-only)
 ``audit_checkpoints`` (signed seals) and ``audit_head`` (one row: the last number and
 hash, and the last number sealed). Appending updates the head row first, which takes the
 write lock on SQLite and the row lock on PostgreSQL, so several processes on one
-database still build a single chain. Appends go through a :class:`~nodes.db.GroupCommit`:
+database still build a single chain. Appends go through a :class:`~infra.db.GroupCommit`:
 under load many entries share one commit, and a caller is answered only once its entry
 is committed.
 
@@ -41,7 +41,6 @@ from sqlalchemy import (
 )
 
 from credit.audit import (
-    GENESIS,
     Cadence,
     ChainReport,
     Checkpoint,
@@ -53,7 +52,7 @@ from credit.audit import (
     verify_chain,
 )
 from credit.signing import Keyring, SigningKey
-from nodes.db import GroupCommit, as_utc
+from infra.db import GroupCommit, as_utc
 
 log = structlog.get_logger("jjj.audit")
 
@@ -114,16 +113,6 @@ peer_checkpoints = Table(
     Column("jws", Text, nullable=False),
     Column("kept_at", DateTime(timezone=True), nullable=False),
 )
-
-
-def create_audit_tables(op: Any) -> None:
-    """Create the three tables from an Alembic migration (``op``)."""
-    op.create_table("audit_entries", *_entry_columns())
-    op.create_table("audit_checkpoints", *_checkpoint_columns())
-    op.create_table("audit_head", *_head_columns())
-    op.create_index("ix_audit_subject", "audit_entries", ["subject", "seq"])
-    op.create_index("ix_audit_actor", "audit_entries", ["actor", "seq"])
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS, "sealed_seq": 0}])
 
 
 # Built once (building a statement costs more than running it on SQLite).

@@ -1,0 +1,195 @@
+"""Database URLs, engines and migrations: one code path for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
+
+from credit.errors import InvalidInput
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC time: SQLite hands back naive ones (stored in UTC)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+_T = TypeVar("_T")
+
+
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL with the driver this project uses for it.
+
+    ``sqlite:///node.db`` and ``postgresql://…`` are accepted as they are commonly
+    written; the standard sqlite3 module and psycopg (3) are used underneath.
+
+    Raises:
+        InvalidInput: not a SQLite or PostgreSQL URL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput.for_field("db", f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        driver = "pysqlite"
+    elif backend == "postgresql":
+        driver = "psycopg"
+    else:
+        raise InvalidInput.for_field("db", f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername=f"{backend}+{driver}").render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the node read while an ingest writes; NORMAL is durable across process
+    # crashes in WAL mode, which is what a node needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-524288")
+    # Read through a memory map: a connection's first reads (every pooled connection,
+    # every worker thread) come from the operating system's page cache without a copy.
+    cursor.execute("PRAGMA mmap_size=4294967296")
+    cursor.close()
+
+
+def sync_engine(url: str) -> Engine:
+    """A synchronous engine (ingest, seeding, migrations).
+
+    Raises:
+        InvalidInput: an unsupported URL.
+    """
+    engine = create_engine(database_url(url))
+    if engine.dialect.name == "sqlite":
+        _private_sqlite_file(engine.url.database)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def dispose_when_idle(engine: Engine, *, timeout: float = 10.0) -> None:
+    """Close the engine's pooled connections once none is checked out (up to ``timeout``
+    seconds). A connection still in use on a worker thread when the pool is replaced
+    would go back to the old pool and be dropped there unclosed."""
+    in_use = getattr(engine.pool, "checkedout", None)
+    deadline = time.monotonic() + timeout
+    while in_use is not None and in_use() > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.dispose()
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """A new SQLite database is created readable by its owner only (0600, in a 0700
+    directory it makes): it holds credit records or accounts. SQLite gives the journal
+    files it creates beside it the same mode. An existing file is left as it is."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def migrate(url: str, *, scripts: Path) -> None:
+    """Bring the database at ``url`` to the latest schema of the Alembic scripts in
+    ``scripts`` (idempotent): each service passes its own.
+
+    Raises:
+        InvalidInput: an unsupported URL.
+        sqlalchemy.exc.OperationalError: the database cannot be reached.
+    """
+    engine = sync_engine(url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(scripts))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+class GroupCommit:
+    """Writes from many requests, committed together.
+
+    Each submitted operation runs inside a transaction on a worker thread. Operations
+    that arrive while a transaction is being written wait for the next one and share it,
+    so under load one commit serves many writes, and a caller is answered only once its
+    write is committed. If a shared transaction fails on an integrity error, its
+    operations run again one transaction each, so one bad write refuses only itself: an
+    operation must therefore read what it depends on inside its transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, operation: Callable[[Connection], _T]) -> _T:
+        """Run ``operation`` in a transaction shared with others; its result once committed.
+
+        Raises:
+            Whatever the operation or the database raises for it.
+        """
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._pending.append((operation, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    def _run_group(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        try:
+            with self.engine.begin() as conn:
+                results = [operation(conn) for operation in operations]
+            return [(True, result) for result in results]
+        except IntegrityError as exc:
+            if len(operations) == 1:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        for operation in operations:
+            try:
+                with self.engine.begin() as conn:
+                    outcomes.append((True, operation(conn)))
+            except Exception as exc:  # noqa: BLE001 - handed to its caller
+                outcomes.append((False, exc))
+        return outcomes
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    outcomes = await asyncio.to_thread(self._run_group, [operation for operation, _ in group])
+                except Exception as exc:  # noqa: BLE001 - handed to every caller
+                    outcomes = [(False, exc)] * len(group)
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._writer = None
