@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from credit.audit import Entry, checkpoint_document
+from credit.cases import CaseKind, CaseState, Resolution
 from credit.errors import (
     CreditError,
     InvalidInput,
@@ -39,9 +40,6 @@ from gateway.openapi import OPENAPI
 from gateway.portal import Portal, add_portal
 from gateway.registry import Registry
 from gateway.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
-from nodes.objections import Kind as CaseKind
-from nodes.objections import Resolution
-from nodes.objections import State as CaseState
 
 log = structlog.get_logger("jjj.gateway")
 

@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from credit.audit import Action, Event
+from credit.cases import Case, CaseKind, CaseState, Correction, Resolution, check_attachment, parse_case_number
 from credit.errors import (
     CreditError,
     FailedPrecondition,
@@ -41,15 +42,6 @@ from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.service import ReportService
 from nodes import convert
-from nodes.objections import (
-    Case,
-    Correction,
-    Kind,
-    Resolution,
-    State,
-    check_attachment,
-    parse_case_number,
-)
 from protos.credit.v1 import node_pb2 as pb
 
 CALL_TIMEOUT = 10.0
@@ -137,7 +129,7 @@ class ObjectionService:
         *,
         report_no: str,
         record_id: str,
-        kind: Kind,
+        kind: CaseKind,
         reason: str,
         attachment: tuple[str, bytes] | None = None,
     ) -> Case:
@@ -238,8 +230,8 @@ class ObjectionService:
         principal: Principal,
         region: Region,
         *,
-        state: State | None = None,
-        kind: Kind | None = None,
+        state: CaseState | None = None,
+        kind: CaseKind | None = None,
         limit: int = 100,
         before: str = "",
     ) -> list[Case]:
@@ -383,7 +375,7 @@ def case_body(case: Case) -> dict[str, Any]:
         "kind": case.kind.value,
         "kind_name": case.kind.name_zh,
         "state": case.state.value,
-        "state_name": "处理中" if case.state is State.OPEN else "已办结",
+        "state_name": "处理中" if case.state is CaseState.OPEN else "已办结",
         "record_id": case.record_id,
         "record_version": case.record_version,
         "subject_id": case.subject_id,

@@ -524,10 +524,11 @@ def _print_case(case: Any, *, full: bool = False) -> None:
 
 def _cmd_objections(args: argparse.Namespace) -> int:
     from credit.audit import Action, Event
+    from credit.cases import CaseKind, CaseState, Correction, Resolution
     from infra.auditlog import AuditLog
     from infra.db import sync_engine
     from nodes.db import migrate
-    from nodes.objections import Correction, Kind, ObjectionDesk, Resolution, State
+    from nodes.objections import ObjectionDesk
 
     migrate(args.db)
     engine = sync_engine(args.db)
@@ -541,8 +542,8 @@ def _cmd_objections(args: argparse.Namespace) -> int:
         if args.action == "list":
             cases = await desk.list(
                 subject_id=args.subject.strip().upper() if args.subject else None,
-                state=State(args.state) if args.state else None,
-                kind=Kind(args.kind) if args.kind else None,
+                state=CaseState(args.state) if args.state else None,
+                kind=CaseKind(args.kind) if args.kind else None,
                 limit=args.limit,
             )
             for case in cases:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from credit.cases import Attachment, Case, CaseKind, CaseState, Correction, Resolution
 from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidInput, InvalidWindow
 from credit.identifiers import Subject, SubjectKind
@@ -27,7 +28,6 @@ from credit.rules import (
     SubjectSummary,
 )
 from credit.window import ReportWindow
-from nodes.objections import Attachment, Case, Correction, Kind, Resolution, State
 from nodes.service import BatchResult, JointDiscipline, QueryOptions
 from nodes.store import FeedRow
 from protos.credit.v1 import node_pb2 as pb
@@ -54,10 +54,10 @@ PROCEDURE_FROM_PB: dict[pb.Procedure, Procedure] = {v: k for k, v in PROCEDURE_T
 STATUS_TO_PB: dict[RecordStatus, pb.RecordStatus] = _wire(RecordStatus, pb.RecordStatus, "RECORD_STATUS")
 STATUS_FROM_PB: dict[pb.RecordStatus, RecordStatus] = {v: k for k, v in STATUS_TO_PB.items()}
 EXCLUSION_TO_PB: dict[Exclusion, pb.Exclusion] = _wire(Exclusion, pb.Exclusion, "EXCLUSION")
-CASE_KIND_TO_PB: dict[Kind, pb.ObjectionKind] = _wire(Kind, pb.ObjectionKind, "OBJECTION_KIND")
-CASE_KIND_FROM_PB: dict[pb.ObjectionKind, Kind] = {v: k for k, v in CASE_KIND_TO_PB.items()}
-CASE_STATE_TO_PB: dict[State, pb.ObjectionState] = _wire(State, pb.ObjectionState, "OBJECTION_STATE")
-CASE_STATE_FROM_PB: dict[pb.ObjectionState, State] = {v: k for k, v in CASE_STATE_TO_PB.items()}
+CASE_KIND_TO_PB: dict[CaseKind, pb.ObjectionKind] = _wire(CaseKind, pb.ObjectionKind, "OBJECTION_KIND")
+CASE_KIND_FROM_PB: dict[pb.ObjectionKind, CaseKind] = {v: k for k, v in CASE_KIND_TO_PB.items()}
+CASE_STATE_TO_PB: dict[CaseState, pb.ObjectionState] = _wire(CaseState, pb.ObjectionState, "OBJECTION_STATE")
+CASE_STATE_FROM_PB: dict[pb.ObjectionState, CaseState] = {v: k for k, v in CASE_STATE_TO_PB.items()}
 RESOLUTION_TO_PB: dict[Resolution, pb.Resolution] = _wire(Resolution, pb.Resolution, "RESOLUTION")
 RESOLUTION_FROM_PB: dict[pb.Resolution, Resolution] = {v: k for k, v in RESOLUTION_TO_PB.items()}
 

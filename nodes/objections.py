@@ -22,21 +22,30 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
-import hashlib
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import filetype  # type: ignore[import-untyped]
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from credit.cases import (
+    MAX_NOTE,
+    MAX_REASON,
+    RESOLUTIONS,
+    Attachment,
+    Case,
+    CaseKind,
+    CaseState,
+    Correction,
+    Resolution,
+    case_number,
+    outcome_of,
+    parse_case_number,
+    required_text,
+)
 from credit.errors import FailedPrecondition, InvalidInput, NotFound
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus
@@ -46,165 +55,10 @@ from nodes.records import content_hash
 from nodes.store import lock_versions, record_from_row
 
 _T = TypeVar("_T")
+MAX_LIST = 1000  # cases per listing
 objections: Table = ObjectionRow.__table__  # type: ignore[assignment]
 records: Table = RecordRow.__table__  # type: ignore[assignment]
 ingests: Table = IngestRow.__table__  # type: ignore[assignment]
-
-MAX_REASON = 2000
-MAX_NOTE = 2000
-MAX_ATTACHMENT = 4 * 1024 * 1024
-MAX_LIST = 1000
-# What an attachment may be, by its content (not by what the uploader called it).
-ATTACHMENT_TYPES = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
-REGION_CODES = {Region.BEIJING: "BJ", Region.TIANJIN: "TJ", Region.HEBEI: "HE"}
-
-
-class Kind(enum.StrEnum):
-    OBJECTION = "objection"  # 异议
-    CREDIT_REPAIR = "credit_repair"  # 信用修复
-
-    @property
-    def code(self) -> str:
-        return "YY" if self is Kind.OBJECTION else "XF"
-
-    @property
-    def name_zh(self) -> str:
-        return "异议" if self is Kind.OBJECTION else "信用修复"
-
-
-class State(enum.StrEnum):
-    OPEN = "open"  # 处理中
-    CLOSED = "closed"  # 已办结
-
-
-class Resolution(enum.StrEnum):
-    UPHELD = "upheld"  # 维持
-    CORRECTED = "corrected"  # 更正
-    REVOKED = "revoked"  # 撤销
-    REPAIRED = "repaired"  # 已信用修复
-    REFUSED = "refused"  # 不予修复
-
-    @property
-    def name_zh(self) -> str:
-        return {
-            Resolution.UPHELD: "维持原记录",
-            Resolution.CORRECTED: "已更正",
-            Resolution.REVOKED: "已撤销",
-            Resolution.REPAIRED: "已信用修复",
-            Resolution.REFUSED: "不予修复",
-        }[self]
-
-
-RESOLUTIONS = {
-    Kind.OBJECTION: (Resolution.UPHELD, Resolution.CORRECTED, Resolution.REVOKED),
-    Kind.CREDIT_REPAIR: (Resolution.REPAIRED, Resolution.REFUSED),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    filename: str
-    content_type: str
-    sha256: str
-    size: int
-    data: bytes = b""  # empty unless asked for
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """What a correction changes; ``None`` leaves a field as it was."""
-
-    category: str | None = None
-    content: str | None = None
-    decided_on: date | None = None
-    publicity_until: date | None = None
-    removed_on: date | None = None
-    decision_no: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    number: str
-    region: Region
-    kind: Kind
-    state: State
-    record_id: str
-    record_version: int
-    subject_id: str
-    reason: str
-    attachment: Attachment | None
-    filed_by: str
-    filed_at: datetime
-    resolution: Resolution | None = None
-    resolution_note: str = ""
-    resolved_by: str = ""
-    resolved_at: datetime | None = None
-    new_version: int = 0
-    record: CreditRecord | None = None  # the record's current version
-
-
-def case_number(region: Region, kind: Kind, case_id: int) -> str:
-    """``BJ-YY-00000012``: region, kind (YY 异议, XF 信用修复) and the case's id."""
-    return f"{REGION_CODES[region]}-{kind.code}-{case_id:08d}"
-
-
-_NUMBER = re.compile(r"^(BJ|TJ|HE)-(YY|XF)-(\d{1,12})$")
-
-
-def parse_case_number(number: str, *, field: str = "number") -> tuple[Region, Kind, int]:
-    """The region, kind and id a case number names.
-
-    Raises:
-        InvalidInput: not a case number.
-    """
-    match = _NUMBER.match(number.strip().upper())
-    if match is None:
-        raise InvalidInput.for_field(field, f"办件编号格式不正确 (not a case number: {number[:40]!r})")
-    region = next(r for r, code in REGION_CODES.items() if code == match.group(1))
-    kind = Kind.OBJECTION if match.group(2) == "YY" else Kind.CREDIT_REPAIR
-    return region, kind, int(match.group(3))
-
-
-def check_attachment(filename: str, data: bytes) -> Attachment:
-    """An uploaded file accepted as an attachment: a PDF, PNG or JPEG of at most 4 MiB,
-    recognised by its content.
-
-    Raises:
-        InvalidInput: empty, too large, or another kind of file.
-    """
-    if not data:
-        raise InvalidInput.for_field("attachment", "附件为空 (the attachment is empty)")
-    if len(data) > MAX_ATTACHMENT:
-        raise InvalidInput.for_field(
-            "attachment", f"附件不能超过 4 MB (the attachment is {len(data):,} bytes; at most {MAX_ATTACHMENT:,})"
-        )
-    kind = filetype.guess(data)
-    mime = kind.mime if kind is not None else ""
-    if mime not in ATTACHMENT_TYPES:
-        raise InvalidInput.for_field(
-            "attachment", f"附件须为 PDF、PNG 或 JPEG 文件 (attachments are PDF, PNG or JPEG; got {mime or 'unknown'})"
-        )
-    # Control and format characters (a right-to-left override makes "exe.pdf" read as
-    # "fdp.exe"), line separators and path separators become "_".
-    cleaned = "".join(
-        "_" if ch in "/\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") else ch
-        for ch in filename.strip()
-    )
-    name = cleaned[-200:] or f"attachment.{ATTACHMENT_TYPES[mime]}"
-    return Attachment(name, mime, hashlib.sha256(data).hexdigest(), len(data), data)
-
-
-def _text(value: str, field: str, limit: int, what: str) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidInput.for_field(field, f"请填写{what} ({field} is required)")
-    if len(value) > limit:
-        raise InvalidInput.for_field(field, f"{what}不能超过 {limit} 字 ({field} longer than {limit} characters)")
-    return value
 
 
 class ObjectionDesk:
@@ -253,8 +107,8 @@ class ObjectionDesk:
         self,
         *,
         subject_id: str | None = None,
-        state: State | None = None,
-        kind: Kind | None = None,
+        state: CaseState | None = None,
+        kind: CaseKind | None = None,
         limit: int = 100,
         before: str = "",
     ) -> list[Case]:
@@ -318,19 +172,19 @@ class ObjectionDesk:
         return {row.record_id: record_from_row(self.region, row) for row in conn.execute(query)}
 
     def _case(self, row: Any, record: CreditRecord | None, *, with_attachment: bool = False) -> Case:
-        kind = Kind(row.kind)
+        kind = CaseKind(row.kind)
         attachment = None
         if row.attachment_sha256:
             data = bytes(row.attachment) if with_attachment and row.attachment is not None else b""
             attachment = Attachment(
                 row.attachment_name or "", row.attachment_type or "", row.attachment_sha256, row.attachment_size, data
             )
-        marked = kind is Kind.OBJECTION and row.state == State.OPEN
+        marked = kind is CaseKind.OBJECTION and row.state == CaseState.OPEN
         return Case(
             number=case_number(self.region, kind, row.id),
             region=self.region,
             kind=kind,
-            state=State(row.state),
+            state=CaseState(row.state),
             record_id=row.record_id,
             record_version=row.record_version,
             subject_id=row.subject_id,
@@ -353,7 +207,7 @@ class ObjectionDesk:
         *,
         subject_id: str,
         record_id: str,
-        kind: Kind,
+        kind: CaseKind,
         reason: str,
         filed_by: str,
         attachment: Attachment | None = None,
@@ -366,7 +220,7 @@ class ObjectionDesk:
             NotFound: the record is not one of the subject's current records.
             FailedPrecondition: a case of this kind is already open on the record.
         """
-        reason = _text(reason, "reason", MAX_REASON, "异议或修复理由")
+        reason = required_text(reason, "reason", MAX_REASON, "异议或修复理由")
         filed_at = now or datetime.now(UTC)
 
         def work() -> int:
@@ -384,7 +238,7 @@ class ObjectionDesk:
                             insert(objections)
                             .values(
                                 kind=kind.value,
-                                state=State.OPEN.value,
+                                state=CaseState.OPEN.value,
                                 record_id=record_id,
                                 record_version=version,
                                 subject_id=subject_id,
@@ -430,7 +284,7 @@ class ObjectionDesk:
             FailedPrecondition: the case is already closed, or its record is gone.
         """
         case_id = self._own(number)
-        note = _text(note, "note", MAX_NOTE, "处理意见")
+        note = required_text(note, "note", MAX_NOTE, "处理意见")
         if resolution is Resolution.CORRECTED and (correction is None or correction.empty):
             raise InvalidInput.for_field("correction", "更正须说明更正的内容 (a correction must change something)")
         if resolution is not Resolution.CORRECTED and correction is not None and not correction.empty:
@@ -443,14 +297,14 @@ class ObjectionDesk:
                 row = conn.execute(select(*_LISTED).where(objections.c.id == case_id)).first()
                 if row is None:
                     raise NotFound(f"没有编号为 {number} 的办件 (no case {number})")
-                kind = Kind(row.kind)
+                kind = CaseKind(row.kind)
                 if resolution not in RESOLUTIONS[kind]:
                     allowed = ", ".join(r.value for r in RESOLUTIONS[kind])
                     raise InvalidInput.for_field(
                         "resolution",
                         f"{kind.name_zh}办件的结论应为 {allowed} (a {kind.value} case is resolved as {allowed})",
                     )
-                if row.state != State.OPEN:
+                if row.state != CaseState.OPEN:
                     raise FailedPrecondition(f"办件 {number} 已办结 (case {number} is already closed)")
                 new_version = None
                 if resolution is not Resolution.REFUSED:
@@ -464,9 +318,9 @@ class ObjectionDesk:
                     )
                 closed = conn.execute(
                     update(objections)
-                    .where(objections.c.id == case_id, objections.c.state == State.OPEN.value)
+                    .where(objections.c.id == case_id, objections.c.state == CaseState.OPEN.value)
                     .values(
-                        state=State.CLOSED.value,
+                        state=CaseState.CLOSED.value,
                         resolution=resolution.value,
                         resolution_note=note,
                         resolved_by=resolved_by,
@@ -489,7 +343,7 @@ class ObjectionDesk:
             NotFound: no such current record here.
             FailedPrecondition: the record is revoked or already repaired.
         """
-        note = _text(note, "note", MAX_NOTE, "修复依据")
+        note = required_text(note, "note", MAX_NOTE, "修复依据")
         at = now or datetime.now(UTC)
 
         def work() -> int:
@@ -506,8 +360,8 @@ class ObjectionDesk:
                     conn.execute(
                         insert(objections)
                         .values(
-                            kind=Kind.CREDIT_REPAIR.value,
-                            state=State.CLOSED.value,
+                            kind=CaseKind.CREDIT_REPAIR.value,
+                            state=CaseState.CLOSED.value,
                             record_id=record_id,
                             record_version=row.version,
                             subject_id=row.subject_id,
@@ -522,7 +376,7 @@ class ObjectionDesk:
                         .returning(objections.c.id)
                     ).scalar_one()
                 )
-                number = case_number(self.region, Kind.CREDIT_REPAIR, case_id)
+                number = case_number(self.region, CaseKind.CREDIT_REPAIR, case_id)
                 new_version = self._store_version(
                     conn, record_id, Resolution.REPAIRED, None, source=f"{number} repaired", now=at
                 )
@@ -530,7 +384,7 @@ class ObjectionDesk:
                 return case_id
 
         case_id = await self._run(work)
-        return await self.get(case_number(self.region, Kind.CREDIT_REPAIR, case_id))
+        return await self.get(case_number(self.region, CaseKind.CREDIT_REPAIR, case_id))
 
     def _store_version(
         self,
@@ -550,7 +404,7 @@ class ObjectionDesk:
             raise FailedPrecondition(
                 f"该记录状态为 {record.status.value}，不能信用修复 (only records in force are repaired)"
             )
-        changed = _outcome(record, resolution, correction)
+        changed = outcome_of(record, resolution, correction)
         if changed.removed_on is not None and changed.removed_on < changed.decided_on:
             raise InvalidInput.for_field(
                 "correction.removed_on", "移出日期早于列入日期 (removed before it was decided)"
@@ -604,21 +458,10 @@ class ObjectionDesk:
         return version
 
 
-def _outcome(record: CreditRecord, resolution: Resolution, correction: Correction | None) -> CreditRecord:
-    if resolution is Resolution.REVOKED:
-        return dataclasses.replace(record, status=RecordStatus.REVOKED)
-    if resolution is Resolution.REPAIRED:
-        return dataclasses.replace(record, status=RecordStatus.REPAIRED)
-    if resolution is Resolution.CORRECTED and correction is not None:
-        changes = {f.name: getattr(correction, f.name) for f in dataclasses.fields(correction)}
-        return dataclasses.replace(record, **{k: v for k, v in changes.items() if v is not None})
-    return record  # upheld: the same content, re-examined
-
-
 _c = objections.c
 _OPEN_FOR = select(_c.record_id).where(
-    _c.subject_id == bindparam("subject_id"), _c.state == State.OPEN.value, _c.kind == Kind.OBJECTION.value
+    _c.subject_id == bindparam("subject_id"), _c.state == CaseState.OPEN.value, _c.kind == CaseKind.OBJECTION.value
 )
-_OPEN_ALL = select(_c.record_id).where(_c.state == State.OPEN.value, _c.kind == Kind.OBJECTION.value).distinct()
+_OPEN_ALL = select(_c.record_id).where(_c.state == CaseState.OPEN.value, _c.kind == CaseKind.OBJECTION.value).distinct()
 # Every column but the attachment's bytes, which are read only when asked for.
 _LISTED: Sequence[Any] = [column for column in objections.c if column.name != "attachment"]

@@ -13,12 +13,13 @@ import grpc
 import structlog
 
 from credit.audit import Action, Event, Outcome
+from credit.cases import check_attachment
 from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
 from federation.assertions import BATCH, AssertionVerifier, OnBehalfOf
 from federation.tls import peer_identity
 from infra.auditlog import AuditLog
 from nodes import convert
-from nodes.objections import ObjectionDesk, check_attachment
+from nodes.objections import ObjectionDesk
 from nodes.service import NodeService
 from nodes.store import FeedRow
 from protos.credit.v1 import node_pb2 as pb

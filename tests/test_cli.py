@@ -122,9 +122,10 @@ def test_accounts_command(tmp_path: Path) -> None:
 def test_objections_desk_at_the_node(tmp_path: Path) -> None:
     import asyncio
 
+    from credit.cases import CaseKind
     from credit.regions import Region
     from infra.db import sync_engine
-    from nodes.objections import Kind, ObjectionDesk
+    from nodes.objections import ObjectionDesk
     from tests.conftest import load
     from tests.nodes.builders import penalty
 
@@ -134,13 +135,13 @@ def test_objections_desk_at_the_node(tmp_path: Path) -> None:
     engine = sync_engine(db)
     desk = ObjectionDesk(engine, region=Region.TIANJIN)
     pdf = b"%PDF-1.4\n%%EOF\n"
-    from nodes.objections import check_attachment
+    from credit.cases import check_attachment
 
     case = asyncio.run(
         desk.file(
             subject_id=ACME,
             record_id=record.record_id,
-            kind=Kind.OBJECTION,
+            kind=CaseKind.OBJECTION,
             reason="金额有误",
             filed_by="acme",
             attachment=check_attachment("证明.pdf", pdf),

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.profiles import profiles
 from credit.regions import Region
@@ -39,9 +40,6 @@ from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
 from gateway.registry import Registry
 from gateway.service import IssuedReport, ReportService, Verification, summary_of
-from nodes.objections import Correction, Resolution
-from nodes.objections import Kind as CaseKind
-from nodes.objections import State as CaseState
 
 SESSION_COOKIE = "jjj_session"
 CSRF_COOKIE = "jjj_csrf"

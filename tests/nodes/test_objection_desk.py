@@ -13,11 +13,10 @@ import grpc
 import pytest
 from PIL import Image
 
+from credit.cases import CaseKind, case_number, check_attachment, parse_case_number
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey
 from federation.assertions import BATCH, METADATA_KEY, on_behalf_of
-from nodes.objections import Kind as CaseKind
-from nodes.objections import case_number, check_attachment, parse_case_number
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import NodeHandle, StartNode
 from tests.nodes.builders import ACME, APPLIED, OTHER, penalty

@@ -16,12 +16,12 @@ import grpc
 import pytest
 from sqlalchemy import text
 
+from credit.cases import CaseKind, Resolution
 from credit.catalogue import Scope
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
 from infra.db import sync_engine
 from nodes.db import migrate
-from nodes.objections import Kind, Resolution
 from nodes.replica import CursorMoved, Received, ReplicaStore
 from nodes.replication import Subscriber
 from nodes.seed import generate
@@ -389,11 +389,11 @@ async def test_replica_answers_keep_the_objection_mark(
     held = {r.decision_no: r for r in await origin.node.store.current_for(ACME)}
     desk = origin.node.desk
     case = await desk.file(
-        subject_id=ACME, record_id=held["R-4"].record_id, kind=Kind.OBJECTION, reason="并非本单位", filed_by="acme"
+        subject_id=ACME, record_id=held["R-4"].record_id, kind=CaseKind.OBJECTION, reason="并非本单位", filed_by="acme"
     )
     # A credit repair application is not an objection: it marks nothing.
     await desk.file(
-        subject_id=ACME, record_id=held["R-2"].record_id, kind=Kind.CREDIT_REPAIR, reason="已履行", filed_by="acme"
+        subject_id=ACME, record_id=held["R-2"].record_id, kind=CaseKind.CREDIT_REPAIR, reason="已履行", filed_by="acme"
     )
     await marks(follower.node.replica, {"R-4"})
 

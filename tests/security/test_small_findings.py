@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nodes.objections import check_attachment
+from credit.cases import check_attachment
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 TERMS = {"grantee": "bank", "purpose": "融资信贷", "days": 30, "max_uses": 3}
