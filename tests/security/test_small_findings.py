@@ -68,12 +68,23 @@ async def test_case_reads_and_attachment_downloads_are_in_the_gateways_audit(gat
     assert f"{number} case read" in viewed and f"{number} attachment downloaded" in viewed
 
 
-async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_at: Any) -> None:
+def node_audit_actions(db: str) -> list[str]:
+    """The actions in a node's audit log, read from its database."""
     from sqlalchemy import select
 
-    from credit.regions import Region
     from infra.auditlog import entries
     from infra.db import sync_engine
+
+    engine = sync_engine(db)
+    try:
+        with engine.connect() as conn:
+            return [row.action for row in conn.execute(select(entries))]
+    finally:
+        engine.dispose()
+
+
+async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_at: Any) -> None:
+    from credit.regions import Region
     from protos.credit.v1 import node_pb2 as pb
 
     db = f"sqlite:///{tmp_path / 'n.db'}"
@@ -81,12 +92,7 @@ async def test_reading_a_nodes_change_feed_is_audited(tmp_path: Any, start_node_
     async for _batch in node.stub.WatchChangeBatches(pb.WatchChangesRequest(after_seq=0, follow=False)):
         pass
     await asyncio.sleep(0.3)  # the audit log's group commit
-    engine = sync_engine(db)
-    try:
-        with engine.connect() as conn:
-            actions = [row.action for row in conn.execute(select(entries))]
-    finally:
-        engine.dispose()
+    actions = node_audit_actions(db)
     assert "feed_read" in actions
 
 
@@ -96,11 +102,7 @@ async def test_a_stopping_node_commits_its_last_audit_entries_and_closes_every_c
     """A feed reader's audit entry is written beside its stream; a node stopped at once
     still commits it, before its database closes (not through a pool already closed,
     which would leave a connection open behind it)."""
-    from sqlalchemy import select
-
     from credit.regions import Region
-    from infra.auditlog import entries
-    from infra.db import sync_engine
     from protos.credit.v1 import node_pb2 as pb
 
     node = await start_node_at(Region.TIANJIN, db_url, allow_unasserted=True)
@@ -108,10 +110,5 @@ async def test_a_stopping_node_commits_its_last_audit_entries_and_closes_every_c
     await anext(aiter(call))
     await node.node.stop(0)
     assert node.node.store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    engine = sync_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            actions = [row.action for row in conn.execute(select(entries))]
-    finally:
-        engine.dispose()
+    actions = node_audit_actions(db_url)
     assert "feed_read" in actions
