@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from credit.clock import iso_z
 from credit.errors import InvalidInput
 from credit.signing import Keyring, SigningKey, TokenType, VerificationError, canonical, sign, verify
 
@@ -91,7 +92,7 @@ class Entry:
 
 
 def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_z(value, "microseconds")
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, event: Event | Entry) -> str:

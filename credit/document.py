@@ -8,23 +8,18 @@ needs nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from credit.catalogue import domains
+from credit.clock import iso_z_or_none
 from credit.regions import Region
 from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
 TITLE = "公共信用报告（无违法违规证明专用版）"
-
-
-def _time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _record(record: CreditRecord) -> dict[str, Any]:
@@ -69,7 +64,7 @@ def _region(outcome: RegionOutcome) -> dict[str, Any]:
         "name": outcome.region.name_zh,
         "status": outcome.status.value,
         "catalogue_version": outcome.catalogue_version or None,
-        "data_as_of": _time(outcome.data_as_of),
+        "data_as_of": iso_z_or_none(outcome.data_as_of),
         "reason": outcome.reason or None,
         "source": outcome.source.value,
     }
@@ -77,7 +72,7 @@ def _region(outcome: RegionOutcome) -> dict[str, Any]:
         # Answered by another region's node from its replica of this region's records.
         out["served_by"] = outcome.served_by.value
         out["served_by_name"] = outcome.served_by.name_zh
-        out["replica_as_of"] = _time(outcome.replica_as_of)
+        out["replica_as_of"] = iso_z_or_none(outcome.replica_as_of)
     return out
 
 
@@ -104,7 +99,7 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
         "report_no": issue.report_no,
         "verification_code": issue.verification_code,
         "issuer": issue.issuer,
-        "issued_at": _time(issue.issued_at),
+        "issued_at": iso_z_or_none(issue.issued_at),
         "profile": {"id": report.profile.id, "version": report.profile.version},
         "subject": {"id": report.subject.id, "kind": report.subject.kind.value, "name": issue.subject_name},
         "window": {

@@ -42,16 +42,18 @@ from sqlalchemy.exc import IntegrityError
 
 from credit.audit import Action, Event
 from credit.catalogue import Domain, Scope, domains
+from credit.clock import iso_z
 from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound, PermissionDenied
 from credit.profiles import get_profile
+from credit.queries import MAX_PURPOSE
 from credit.regions import Region
 from credit.signing import BATCH_SUMMARY_FORMAT, TokenType, sign
+from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
 from gateway.service import ReportService
-from nodes import convert
 from protos.credit.v1 import node_pb2 as pb
 
 log = structlog.get_logger("jjj.gateway")
@@ -93,8 +95,8 @@ class JobStatus:
                 region: {"chunks_done": n, "chunks": self.chunks, "subjects_done": min(self.total, n * CHUNK)}
                 for region, n in self.done.items()
             },
-            "created_at": _iso(self.created_at),
-            "finished_at": _iso(self.finished_at) if self.finished_at else None,
+            "created_at": iso_z(self.created_at),
+            "finished_at": iso_z(self.finished_at) if self.finished_at else None,
             "profile": self.profile,
             "years": self.years,
         }
@@ -108,11 +110,6 @@ class Row:
     kind: str = ""
     rejected: str = ""
     regions: dict[str, list[tuple[str, str, int]] | None] = field(default_factory=dict)  # None: unavailable
-
-
-def _iso(value: datetime) -> str:
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_subject_list(data: bytes) -> list[str]:
@@ -236,8 +233,10 @@ class BatchService:
         """
         self._may_batch(principal)
         purpose = purpose.strip()
-        if not purpose or len(purpose) > 200:
-            raise InvalidInput.for_field("purpose", "请填写核查事由 (state the purpose, at most 200 characters)")
+        if not purpose or len(purpose) > MAX_PURPOSE:
+            raise InvalidInput.for_field(
+                "purpose", f"请填写核查事由 (state the purpose, at most {MAX_PURPOSE} characters)"
+            )
         subjects = check_size(subjects)
         profile = get_profile(profile_id or self.reports.default_profile)
         if years and years not in profile.window_years:
@@ -496,9 +495,9 @@ class BatchService:
                     check = checks[i]
                     if check.rejected:
                         row.rejected = check.rejected
-                    row.kind = row.kind or convert.KIND_FROM_PB.get(check.subject_kind, "") or ""
+                    row.kind = row.kind or wire.KIND_FROM_PB.get(check.subject_kind, "") or ""
                     row.regions[region] = [
-                        (hit.domain, convert.SCOPE_FROM_PB[hit.scope].value, hit.count) for hit in check.hits
+                        (hit.domain, wire.SCOPE_FROM_PB[hit.scope].value, hit.count) for hit in check.hits
                     ]
                 yield row
             chunk_no += 1
@@ -630,8 +629,8 @@ def summarise(status: JobStatus, rows: Iterable[Row], service: ReportService) ->
         "requested_by": status.created_by,
         "profile": status.profile,
         "years": status.years,
-        "created_at": _iso(status.created_at),
-        "finished_at": _iso(status.finished_at) if status.finished_at else None,
+        "created_at": iso_z(status.created_at),
+        "finished_at": iso_z(status.finished_at) if status.finished_at else None,
         "status": status.status,
         "counts": counts,
         "regions": per_region,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from credit.demo import DEMO_SUBJECTS
 from gateway.auth import Role, hash_password
 from gateway.registry import Account, Registry
-from nodes.seed import DEMO_SUBJECTS
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,14 +34,15 @@ from prometheus_client import Counter, Histogram
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from credit.catalogue import Catalogue
+from credit.clock import iso_z
 from credit.identifiers import Subject
 from credit.profiles import ReportProfile
+from credit.queries import QueryOptions
 from credit.regions import Region
 from credit.report import RegionFailure, ReplicaResult
 from credit.rules import SubjectResult
+from federation import wire
 from federation.assertions import METADATA_KEY
-from nodes import convert
-from nodes.service import QueryOptions
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
@@ -138,12 +139,12 @@ class GrpcNodeClient:
     def _request(subject: Subject, options: QueryOptions, purpose: str) -> pb.QuerySubjectRequest:
         request = pb.QuerySubjectRequest(
             subject_id=subject.id,
-            subject_kind=convert.KIND_TO_PB[subject.kind],
+            subject_kind=wire.KIND_TO_PB[subject.kind],
             options=pb.QueryOptions(profile=options.profile, years=options.years),
             purpose=purpose,
         )
         if options.application_date:
-            request.options.application_date.CopyFrom(convert.date_to_pb(options.application_date))
+            request.options.application_date.CopyFrom(wire.date_to_pb(options.application_date))
         return request
 
     async def query(
@@ -165,7 +166,7 @@ class GrpcNodeClient:
         NODE_CALLS.labels(self.region.value, "OK").inc()
         if reply.region != self.region.value:
             raise NodeError(f"node at {self.address} answers for {reply.region}", retryable=False)
-        return convert.result_from_pb(reply, subject, profile)
+        return wire.result_from_pb(reply, subject, profile)
 
     async def check_subjects(
         self, request: pb.CheckSubjectsRequest, *, timeout: float, assertion: str
@@ -217,7 +218,7 @@ class GrpcNodeClient:
             raise NodeError(
                 f"node at {self.address} sent {reply.region}'s catalogue for {origin.value}", retryable=False
             )
-        return convert.catalogue_from_pb(reply)
+        return wire.catalogue_from_pb(reply)
 
     async def query_replica(
         self,
@@ -246,7 +247,7 @@ class GrpcNodeClient:
                 retryable=False,
             )
         as_of = reply.replica.replica_as_of.ToDatetime(tzinfo=UTC) if reply.replica.HasField("replica_as_of") else None
-        result = convert.result_from_pb(reply, subject, profile)
+        result = wire.result_from_pb(reply, subject, profile)
         return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
 
     async def cases(self, method: str, request: Message, *, timeout: float, assertion: str) -> Any:
@@ -531,7 +532,7 @@ class FanOut:
             return f"副本尚未与{origin.name_zh}同步 (the replica has not caught up with {origin.value} yet)"
         age = (datetime.now(UTC) - result.replica_as_of).total_seconds()
         if age > self.replica_max_age:
-            as_of = result.replica_as_of.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            as_of = iso_z(result.replica_as_of)
             return (
                 f"副本数据截至 {as_of}，超过时限 (the replica is as of {as_of}, {age:.0f} s ago, "
                 f"beyond the {self.replica_max_age:g} s limit)"

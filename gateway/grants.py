@@ -26,9 +26,11 @@ import segno
 from sqlalchemy import Table, insert, select, update
 
 from credit.audit import Action, Event, Outcome
+from credit.clock import iso_z
 from credit.codes import new_grant_code, parse_grant_code
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import parse_subject
+from credit.queries import MAX_PURPOSE
 from credit.signing import ALGORITHM, TokenType, VerificationError, sign_claims, token_header
 from gateway.auth import Principal, Role
 from gateway.models import GrantRow
@@ -65,8 +67,10 @@ class GrantTerms:
                 an unknown mode.
         """
         purpose = str(body.get("purpose") or "").strip()
-        if not purpose or len(purpose) > 200:
-            raise InvalidInput.for_field("purpose", "请填写授权用途 (state the purpose, at most 200 characters)")
+        if not purpose or len(purpose) > MAX_PURPOSE:
+            raise InvalidInput.for_field(
+                "purpose", f"请填写授权用途 (state the purpose, at most {MAX_PURPOSE} characters)"
+            )
         days, uses = body.get("days", 7), body.get("max_uses", 1)
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
             raise InvalidInput.for_field("days", f"授权期限为 1 至 {MAX_DAYS} 天 (1 to {MAX_DAYS} days)")
@@ -136,9 +140,9 @@ class Grant:
             "report_no": self.report_no,
             "max_uses": self.max_uses,
             "uses": self.uses,
-            "created_at": _iso(self.created_at),
-            "expires_at": _iso(self.expires_at),
-            "revoked_at": _iso(self.revoked_at) if self.revoked_at else None,
+            "created_at": iso_z(self.created_at),
+            "expires_at": iso_z(self.expires_at),
+            "revoked_at": iso_z(self.revoked_at) if self.revoked_at else None,
             "state": self.state(moment),
         }
 
@@ -176,10 +180,6 @@ def grantee_name(user: str, issuer: str, home: str) -> str:
     """How a grant stores its grantee: bare for an account of this instance (``home``)
     whose name holds no ``@``, ``user@issuer`` otherwise (read back by :func:`grantee_of`)."""
     return user if issuer == home and "@" not in user else f"{user}@{issuer}"
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _grant(row: Mapping[Any, Any]) -> Grant:

@@ -12,7 +12,6 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC
 from typing import Any
 
 import structlog
@@ -21,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from credit.audit import Entry, checkpoint_document
 from credit.cases import CaseKind, CaseState, Resolution
+from credit.clock import iso_z
 from credit.errors import (
     CreditError,
     InvalidInput,
@@ -291,7 +291,7 @@ async def get_grant_report(request: web.Request) -> web.Response:
 def _entry_body(entry: Entry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
-        "at": entry.at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "at": iso_z(entry.at),
         "actor": entry.actor,
         "role": entry.role,
         "action": entry.action,

@@ -15,7 +15,7 @@ who filed, read and decided what.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from credit.audit import Action, Event
 from credit.cases import Case, CaseKind, CaseState, Correction, Resolution, check_attachment, parse_case_number
+from credit.clock import iso_z_or_none
 from credit.errors import (
     CreditError,
     FailedPrecondition,
@@ -37,11 +38,11 @@ from credit.errors import (
 )
 from credit.regions import Region
 from credit.signing import verify
+from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.service import ReportService
-from nodes import convert
 from protos.credit.v1 import node_pb2 as pb
 
 CALL_TIMEOUT = 10.0
@@ -151,13 +152,13 @@ class ObjectionService:
             raise NotFound(f"您没有编号为 {report_no[:40]} 的报告 (no report {report_no[:40]} of yours)")
         region, _record = find_record(verify(entry.jws, self.reports.keyring), record_id)
         request = pb.FileObjectionRequest(
-            subject_id=subject, record_id=record_id, kind=convert.CASE_KIND_TO_PB[kind], reason=reason
+            subject_id=subject, record_id=record_id, kind=wire.CASE_KIND_TO_PB[kind], reason=reason
         )
         if checked is not None:
             request.attachment.CopyFrom(pb.Attachment(filename=checked.filename, data=checked.data))
         assertion = self._assertion(principal, region, subject, f"{kind.name_zh}申请")
         reply = await self._call(region, "FileObjection", request, assertion)
-        case = convert.case_from_pb(reply)
+        case = wire.case_from_pb(reply)
         await self._audited(
             principal,
             Action.OBJECTION_FILED,
@@ -180,7 +181,7 @@ class ObjectionService:
             assertion = self._assertion(principal, region, subject, "查看异议办理进度")
             request = pb.ListObjectionsRequest(subject_id=subject, limit=1000)
             reply = await self._call(region, "ListObjections", request, assertion)
-            return [convert.case_from_pb(message) for message in reply.objections]
+            return [wire.case_from_pb(message) for message in reply.objections]
 
         regions = list(self.clients)
         answers = await asyncio.gather(*(one(region) for region in regions), return_exceptions=True)
@@ -216,7 +217,7 @@ class ObjectionService:
             number=number.strip().upper(), with_attachment=with_attachment, subject_id=subject
         )
         reply = await self._call(region, "GetObjection", request, assertion)
-        case = convert.case_from_pb(reply)
+        case = wire.case_from_pb(reply)
         # The gateway's own log says who read which case, and who downloaded its
         # attachment (the node logs the call as well, in its region).
         what = "attachment downloaded" if with_attachment else "case read"
@@ -245,12 +246,12 @@ class ObjectionService:
         self._authority(principal, region)
         request = pb.ListObjectionsRequest(limit=limit, before=before)
         if state is not None:
-            request.state = convert.CASE_STATE_TO_PB[state]
+            request.state = wire.CASE_STATE_TO_PB[state]
         if kind is not None:
-            request.kind = convert.CASE_KIND_TO_PB[kind]
+            request.kind = wire.CASE_KIND_TO_PB[kind]
         assertion = self._assertion(principal, region, BATCH, "异议办理")
         reply = await self._call(region, "ListObjections", request, assertion)
-        return [convert.case_from_pb(message) for message in reply.objections]
+        return [wire.case_from_pb(message) for message in reply.objections]
 
     async def resolve(
         self,
@@ -274,13 +275,13 @@ class ObjectionService:
         region, _kind, _id = parse_case_number(number)
         self._authority(principal, region)
         request = pb.ResolveObjectionRequest(
-            number=number.strip().upper(), resolution=convert.RESOLUTION_TO_PB[resolution], note=note
+            number=number.strip().upper(), resolution=wire.RESOLUTION_TO_PB[resolution], note=note
         )
         if correction is not None:
             request.correction.CopyFrom(_correction_to_pb(correction))
         assertion = self._assertion(principal, region, BATCH, "异议办理")
         reply = await self._call(region, "ResolveObjection", request, assertion)
-        case = convert.case_from_pb(reply)
+        case = wire.case_from_pb(reply)
         await self._audited(
             principal,
             Action.OBJECTION_RESOLVED,
@@ -304,7 +305,7 @@ class ObjectionService:
         assertion = self._assertion(principal, region, BATCH, "信用修复")
         request = pb.RepairRecordRequest(record_id=record_id, note=note)
         reply = await self._call(region, "RepairRecord", request, assertion)
-        case = convert.case_from_pb(reply)
+        case = wire.case_from_pb(reply)
         await self._audited(
             principal,
             Action.CREDIT_REPAIRED,
@@ -355,14 +356,8 @@ def _correction_to_pb(correction: Correction) -> pb.Correction:
     for name in ("decided_on", "publicity_until", "removed_on"):
         value = getattr(correction, name)
         if value is not None:
-            getattr(out, name).CopyFrom(convert.date_to_pb(value))
+            getattr(out, name).CopyFrom(wire.date_to_pb(value))
     return out
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def case_body(case: Case) -> dict[str, Any]:
@@ -389,12 +384,12 @@ def case_body(case: Case) -> dict[str, Any]:
             "sha256": case.attachment.sha256,
         },
         "filed_by": case.filed_by,
-        "filed_at": _iso(case.filed_at),
+        "filed_at": iso_z_or_none(case.filed_at),
         "resolution": case.resolution.value if case.resolution else None,
         "resolution_name": case.resolution.name_zh if case.resolution else None,
         "resolution_note": case.resolution_note or None,
         "resolved_by": case.resolved_by or None,
-        "resolved_at": _iso(case.resolved_at),
+        "resolved_at": iso_z_or_none(case.resolved_at),
         "new_version": case.new_version or None,
         "record": None
         if record is None

@@ -9,16 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from credit.audit import Action, Event, Outcome
+from credit.clock import china_date, parse_iso
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
 from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
 from credit.profiles import get_profile
+from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
 from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
@@ -28,10 +29,8 @@ from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
 from gateway.throttle import AddressLimit
 from infra.auditlog import AuditLog
-from nodes.service import QueryOptions
 
 log = structlog.get_logger("jjj.gateway")
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
 LOOKUPS_PER_MINUTE = 60  # verification-code lookups per client address and process
 APPLICATION_DATE_IS_TODAY = (
@@ -75,13 +74,13 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
     expired = False
     try:
         known = get_profile(str(profile.get("id", "")))
-        issued = datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+        issued = parse_iso(issued_at)
     except (CreditError, ValueError):
         pass
     else:
-        until = issued.astimezone(CHINA_TZ).date() + timedelta(days=known.validity_days)
+        until = china_date(issued) + timedelta(days=known.validity_days)
         valid_until = until.isoformat()
-        expired = now.astimezone(CHINA_TZ).date() > until
+        expired = china_date(now) > until
     return {
         "report_no": document.get("report_no", ""),
         "subject_id": subject.get("id", ""),
@@ -146,7 +145,7 @@ class ReportService:
                 principal.role.value,
                 Action.REFUSED,
                 subject_id,
-                purpose[:200],
+                purpose[:MAX_PURPOSE],
                 Outcome.REFUSED,
                 "report of another subject",
             )
@@ -177,8 +176,7 @@ class ReportService:
             PermissionDenied: the principal may not get this subject's report.
         """
         subject = parse_subject(subject_id or principal.subject_id or "", field="subject")
-        if len(purpose) > 200:
-            raise InvalidInput.for_field("purpose", "查询事由过长 (purpose longer than 200 characters)")
+        check_purpose(purpose)
         await self._may_ask_for(principal, subject.id, purpose)
         return await self.issue_authorised(
             principal,
@@ -206,7 +204,7 @@ class ReportService:
         """
         profile = get_profile(profile_id or self.default_profile)
         issued_at = self.clock()
-        applied = issued_at.astimezone(CHINA_TZ).date()
+        applied = china_date(issued_at)
         window = compute_window(applied, years, profile)
         options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
         purpose = purpose or "无违法违规证明"

@@ -210,7 +210,7 @@ def demo_ports(base_port: int, gateway_port: int) -> DemoPorts:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Seed three SQLite nodes (once) and run them until interrupted."""
-    from nodes.seed import DEMO_SUBJECTS
+    from credit.demo import DEMO_SUBJECTS
 
     layout = demo_ports(args.base_port, args.gateway_port)
     ports = layout.nodes

@@ -35,8 +35,8 @@ from credit.catalogue import Catalogue, Scope
 from credit.errors import CreditError
 from credit.regions import Region
 from credit.rules import CreditRecord
+from federation import wire
 from infra.db import as_utc
-from nodes import convert
 from nodes.models import ReplicaCursorRow, ReplicaDisputeRow, ReplicaRecordRow
 from nodes.store import in_values
 from protos.credit.v1 import node_pb2 as pb
@@ -64,11 +64,11 @@ _CURRENT_FOR = (
 )
 # Wire scope numbers → the text the scope column holds (a number this build does not
 # know is kept as such: the record itself is stored whole either way).
-_SCOPES = {int(number): scope.value for number, scope in convert.SCOPE_FROM_PB.items()}
+_SCOPES = {int(number): scope.value for number, scope in wire.SCOPE_FROM_PB.items()}
 
 
 def _decode(origin: Region, blob: bytes, disputed: bool = False) -> CreditRecord:
-    record = convert.record_from_pb(origin, pb.CreditRecord.FromString(blob))
+    record = wire.record_from_pb(origin, pb.CreditRecord.FromString(blob))
     return replace(record, under_objection=True) if disputed else record
 
 
@@ -167,7 +167,7 @@ class ReplicaStore:
         catalogue = self._catalogues.get(text)
         if catalogue is None:
             try:
-                catalogue = convert.catalogue_from_pb(json_format.Parse(text, pb.Catalogue()))
+                catalogue = wire.catalogue_from_pb(json_format.Parse(text, pb.Catalogue()))
             except (CreditError, json_format.ParseError, KeyError, ValueError) as exc:
                 # E.g. a domain this build does not know yet: the replica cannot be
                 # evaluated under the origin's catalogue, so it answers nothing.

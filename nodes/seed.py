@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from credit.catalogue import Catalogue, CatalogueEntry, Scope, catalogue
+from credit.demo import DEMO_SUBJECTS, DemoSubject
 from credit.identifiers import SubjectKind, make_resident_id, make_uscc
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
@@ -44,43 +45,6 @@ class SyntheticSubject:
     kind: SubjectKind
     name: str
 
-
-@dataclass(frozen=True, slots=True)
-class DemoSubject:
-    key: str
-    id: str
-    kind: SubjectKind
-    name: str
-    description: str
-
-
-# The same in every region. Built from fixed bodies so the check characters are real.
-DEMO_SUBJECTS = (
-    DemoSubject(
-        "clean",
-        make_uscc("91120116MA05JBXQ0"),
-        SubjectKind.ENTERPRISE,
-        "天津清源科技有限公司",
-        "no record in any region",
-    ),
-    DemoSubject(
-        "records",
-        make_uscc("91110108MA01RXNE2"),
-        SubjectKind.ENTERPRISE,
-        "北京恒泰建设工程有限公司",
-        "records in Beijing and Tianjin",
-    ),
-    DemoSubject(
-        "person",
-        make_resident_id("12010419850312004"),
-        SubjectKind.PERSON,
-        "李*华",
-        "a person with one health penalty in Tianjin",
-    ),
-    DemoSubject(
-        "clean_person", make_resident_id("13010219900101002"), SubjectKind.PERSON, "王*明", "a person with no record"
-    ),
-)
 
 _WORDS = list("华宏恒泰瑞鑫盛达通远博创新兴安康智诚信和中金海德丰汇嘉利")
 _TRADES = [

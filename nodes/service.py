@@ -3,79 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from credit.catalogue import Catalogue, Scope
+from credit.clock import china_today
 from credit.errors import BatchTooLarge, InvalidInput, NotFound
 from credit.identifiers import Subject, SubjectKind, parse_subject, parse_subjects
 from credit.profiles import ReportProfile, get_profile
+from credit.queries import (
+    DISCIPLINE_SCOPES,
+    BatchResult,
+    JointDiscipline,
+    QueryOptions,
+    RegionDiscipline,
+    ReplicaFreshness,
+    SubjectCheck,
+    check_purpose,
+    in_force,
+)
 from credit.regions import Region
-from credit.rules import CreditRecord, RecordStatus, SubjectResult, SubjectSummary, evaluate, summary_from_counts
+from credit.rules import SubjectResult, SubjectSummary, evaluate, summary_from_counts
 from credit.window import ReportWindow, compute_window
 from nodes.store import RecordStore
 
 if TYPE_CHECKING:
     from nodes.objections import ObjectionDesk
     from nodes.replica import ReplicaCursor, ReplicaStore
-
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
-MAX_PURPOSE = 200
-# The lists joint discipline (联合惩戒) looks at unless asked for others.
-DISCIPLINE_SCOPES = (Scope.SERIOUS_DISHONESTY_LIST, Scope.SERIOUS_ILLEGAL_DISHONESTY_LIST, Scope.FATAL_ACCIDENT_LIST)
-
-
-@dataclass(frozen=True, slots=True)
-class QueryOptions:
-    profile: str = ""
-    years: int = 0
-    application_date: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectCheck:
-    """One subject of a batch: its summary, or why its identifier was rejected."""
-
-    raw_id: str
-    summary: SubjectSummary | None
-    rejected: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    profile: ReportProfile
-    window: ReportWindow
-    catalogue_version: str
-    data_as_of: datetime | None
-    checks: list[SubjectCheck]
-
-
-@dataclass(frozen=True, slots=True)
-class RegionDiscipline:
-    """One other region's discipline list entries for a subject, from the replica."""
-
-    region: Region
-    replica: ReplicaCursor | None  # None: this node keeps no replica of the region
-    entries: tuple[CreditRecord, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class JointDiscipline:
-    subject: Subject
-    on_date: date
-    scopes: tuple[Scope, ...]
-    regions: tuple[RegionDiscipline, ...]
-
-
-def in_force(record: CreditRecord, day: date) -> bool:
-    """A list entry in force on ``day``: listed by then, not removed, neither revoked nor repaired."""
-    return (
-        record.status is RecordStatus.IN_FORCE
-        and record.decided_on <= day
-        and (record.removed_on is None or record.removed_on > day)
-    )
 
 
 class NodeService:
@@ -107,17 +62,12 @@ class NodeService:
         return self.catalogue.region.value
 
     def _today(self) -> date:
-        return datetime.now(CHINA_TZ).date()
+        return china_today()
 
     def _rules(self, options: QueryOptions) -> tuple[ReportProfile, ReportWindow]:
         profile = get_profile(options.profile or self.default_profile, field="options.profile")
         window = compute_window(options.application_date or self._today(), options.years, profile)
         return profile, window
-
-    @staticmethod
-    def _check_purpose(purpose: str) -> None:
-        if len(purpose) > MAX_PURPOSE:
-            raise InvalidInput.for_field("purpose", f"查询事由过长 (purpose longer than {MAX_PURPOSE} characters)")
 
     async def catalogue_as_of(self) -> tuple[Catalogue, datetime | None]:
         return self.catalogue, await self.store.data_as_of()
@@ -133,7 +83,7 @@ class NodeService:
             InvalidWindow: a window the profile does not offer.
             InvalidInput: an over-long purpose.
         """
-        self._check_purpose(purpose)
+        check_purpose(purpose)
         subject = parse_subject(
             subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id"
         )
@@ -169,7 +119,7 @@ class NodeService:
                 f"单次最多 {self.max_batch} 个主体，实际 {len(subject_ids)} "
                 f"(at most {self.max_batch} subjects per call, got {len(subject_ids)}: split the list into chunks)",
             )
-        self._check_purpose(purpose)
+        check_purpose(purpose)
         profile, window = self._rules(options)
         parsed = parse_subjects(subject_ids, pilot_codes=self.pilot_codes, today=self._today())
         valid_ids = [p.id for p in parsed if isinstance(p, Subject)]
@@ -223,7 +173,7 @@ class NodeService:
             InvalidIdentifier, InvalidWindow: as :meth:`query`.
         """
         origin = self._origin(origin_name)
-        self._check_purpose(purpose)
+        check_purpose(purpose)
         subject = parse_subject(
             subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id"
         )
@@ -251,7 +201,7 @@ class NodeService:
             InvalidIdentifier: the subject identifier is invalid.
             InvalidInput: a scope that is not a list; an over-long purpose.
         """
-        self._check_purpose(purpose)
+        check_purpose(purpose)
         chosen = tuple(dict.fromkeys(scopes)) or DISCIPLINE_SCOPES
         not_lists = [s.value for s in chosen if not s.is_list]
         if not_lists:
@@ -272,5 +222,10 @@ class NodeService:
             entries = sorted(
                 (r for r in found.get(region, ()) if in_force(r, day)), key=lambda r: (r.decided_on, r.decision_no)
             )
-            regions.append(RegionDiscipline(region, cursor, tuple(entries) if cursor is not None else ()))
+            freshness = (
+                None
+                if cursor is None
+                else ReplicaFreshness(cursor.last_seq, cursor.synced_at, cursor.origin_data_as_of)
+            )
+            regions.append(RegionDiscipline(region, freshness, tuple(entries) if cursor is not None else ()))
         return JointDiscipline(subject, day, chosen, tuple(regions))

@@ -15,10 +15,11 @@ import structlog
 from credit.audit import Action, Event, Outcome
 from credit.cases import check_attachment
 from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
+from federation import wire
 from federation.assertions import BATCH, AssertionVerifier, OnBehalfOf
 from federation.tls import peer_identity
 from infra.auditlog import AuditLog
-from nodes import convert
+from nodes.feed import feed_batch_to_pb
 from nodes.objections import ObjectionDesk
 from nodes.service import NodeService
 from nodes.store import FeedRow
@@ -132,7 +133,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             catalogue, as_of = await self.service.replica_catalogue(request.origin)
         else:
             catalogue, as_of = await self.service.catalogue_as_of()
-        return convert.catalogue_to_pb(catalogue, as_of)
+        return wire.catalogue_to_pb(catalogue, as_of)
 
     async def QuerySubject(
         self,
@@ -142,11 +143,11 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         await self._asserted(context, request.subject_id.strip().upper(), Action.NODE_QUERY)
         result = await self.service.query(
             request.subject_id,
-            convert.KIND_FROM_PB.get(request.subject_kind),
-            convert.options_from_pb(request.options),
+            wire.KIND_FROM_PB.get(request.subject_kind),
+            wire.options_from_pb(request.options),
             purpose=request.purpose,
         )
-        return convert.result_to_pb(result)
+        return wire.result_to_pb(result)
 
     async def CheckSubjects(
         self,
@@ -155,9 +156,9 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
     ) -> pb.CheckSubjectsResponse:
         await self._asserted(context, BATCH, Action.NODE_BATCH)
         batch = await self.service.check(
-            request.subject_ids, convert.options_from_pb(request.options), purpose=request.purpose
+            request.subject_ids, wire.options_from_pb(request.options), purpose=request.purpose
         )
-        return convert.batch_to_pb(self.service.region, batch)
+        return wire.batch_to_pb(self.service.region, batch)
 
     async def WatchChanges(
         self,
@@ -170,7 +171,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         while True:
             page = await store.changes(cursor, FEED_PAGE)
             for seq, record in page:
-                yield convert.change_to_pb(self.service.region, seq, record)
+                yield wire.change_to_pb(self.service.region, seq, record)
                 cursor = seq
             if len(page) < FEED_PAGE:
                 if not request.follow:
@@ -217,7 +218,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                     pending = asyncio.ensure_future(read(cursor))  # read ahead while this one is sent
                 news = disputes if disputes != said_disputes else None
                 if page or news is not None or not said_caught_up or time.monotonic() >= heartbeat_due:
-                    yield convert.feed_batch_to_pb(
+                    yield feed_batch_to_pb(
                         region, page, caught_up=caught_up, head_seq=head, data_as_of=as_of, disputes=news
                     )
                     said_caught_up = caught_up
@@ -246,11 +247,11 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         result, replica = await self.service.query_replica(
             request.origin,
             query.subject_id,
-            convert.KIND_FROM_PB.get(query.subject_kind),
-            convert.options_from_pb(query.options),
+            wire.KIND_FROM_PB.get(query.subject_kind),
+            wire.options_from_pb(query.options),
             purpose=query.purpose,
         )
-        return convert.replica_result_to_pb(
+        return wire.replica_result_to_pb(
             result, served_by=self.service.region, replica_as_of=replica.synced_at, last_seq=replica.last_seq
         )
 
@@ -260,15 +261,15 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         context: grpc.aio.ServicerContext[pb.JointDisciplineRequest, pb.JointDisciplineResponse],
     ) -> pb.JointDisciplineResponse:
         await self._asserted(context, request.subject_id.strip().upper(), Action.NODE_QUERY, " joint-discipline")
-        on_date = convert.date_from_pb(request.on_date, "on_date") if request.HasField("on_date") else None
+        on_date = wire.date_from_pb(request.on_date, "on_date") if request.HasField("on_date") else None
         answer = await self.service.joint_discipline(
             request.subject_id,
-            convert.KIND_FROM_PB.get(request.subject_kind),
-            convert.scopes_from_pb(request.scopes, "scopes"),
+            wire.KIND_FROM_PB.get(request.subject_kind),
+            wire.scopes_from_pb(request.scopes, "scopes"),
             on_date,
             purpose=request.purpose,
         )
-        return convert.discipline_to_pb(self.service.region, answer)
+        return wire.discipline_to_pb(self.service.region, answer)
 
     # Objections and credit repair
 
@@ -305,7 +306,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         context: grpc.aio.ServicerContext[pb.FileObjectionRequest, pb.Objection],
     ) -> pb.Objection:
         subject = request.subject_id.strip().upper()
-        kind = convert.CASE_KIND_FROM_PB.get(request.kind)
+        kind = wire.CASE_KIND_FROM_PB.get(request.kind)
         asserted = await self._asserted(
             context, subject, Action.OBJECTION_FILED, f" record={request.record_id[:64]} kind={kind}"
         )
@@ -323,7 +324,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             attachment=attachment,
         )
         log.info("case_filed", number=case.number, record=case.record_id, kind=case.kind.value)
-        return convert.case_to_pb(case)
+        return wire.case_to_pb(case)
 
     async def ListObjections(
         self,
@@ -333,12 +334,12 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         subject = await self._reader(context, request.subject_id, " list")
         cases = await self._desk().list(
             subject_id=subject,
-            state=convert.CASE_STATE_FROM_PB.get(request.state),
-            kind=convert.CASE_KIND_FROM_PB.get(request.kind),
+            state=wire.CASE_STATE_FROM_PB.get(request.state),
+            kind=wire.CASE_KIND_FROM_PB.get(request.kind),
             limit=request.limit or 100,
             before=request.before,
         )
-        return pb.ListObjectionsResponse(objections=[convert.case_to_pb(case) for case in cases])
+        return pb.ListObjectionsResponse(objections=[wire.case_to_pb(case) for case in cases])
 
     async def GetObjection(
         self,
@@ -347,14 +348,14 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
     ) -> pb.Objection:
         subject = await self._reader(context, request.subject_id, f" case={request.number[:40]}")
         case = await self._desk().get(request.number, subject_id=subject, with_attachment=request.with_attachment)
-        return convert.case_to_pb(case)
+        return wire.case_to_pb(case)
 
     async def ResolveObjection(
         self,
         request: pb.ResolveObjectionRequest,
         context: grpc.aio.ServicerContext[pb.ResolveObjectionRequest, pb.Objection],
     ) -> pb.Objection:
-        resolution = convert.RESOLUTION_FROM_PB.get(request.resolution)
+        resolution = wire.RESOLUTION_FROM_PB.get(request.resolution)
         by = await self._authority(context, Action.OBJECTION_RESOLVED, f" case={request.number[:40]} as={resolution}")
         if resolution is None:
             raise InvalidInput.for_field("resolution", "请选择处理结论 (resolution is required)")
@@ -363,10 +364,10 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             resolution,
             note=request.note,
             resolved_by=by,
-            correction=convert.correction_from_pb(request.correction, request.HasField("correction")),
+            correction=wire.correction_from_pb(request.correction, request.HasField("correction")),
         )
         log.info("case_resolved", number=case.number, resolution=resolution.value, version=case.new_version)
-        return convert.case_to_pb(case)
+        return wire.case_to_pb(case)
 
     async def RepairRecord(
         self,
@@ -376,4 +377,4 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         by = await self._authority(context, Action.CREDIT_REPAIRED, f" record={request.record_id[:64]}")
         case = await self._desk().repair(request.record_id, note=request.note, resolved_by=by)
         log.info("credit_repaired", number=case.number, record=case.record_id, version=case.new_version)
-        return convert.case_to_pb(case)
+        return wire.case_to_pb(case)

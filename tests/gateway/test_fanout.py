@@ -13,12 +13,13 @@ import pytest
 from credit.catalogue import catalogue
 from credit.identifiers import parse_subject
 from credit.profiles import get_profile
+from credit.queries import QueryOptions
 from credit.regions import Region
 from credit.report import RegionFailure, Verdict, merge
 from credit.rules import SubjectResult
 from credit.window import compute_window
 from gateway.fanout import CircuitBreaker, FanOut, GrpcNodeClient, RetryBudget
-from nodes.service import NodeService, QueryOptions
+from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.store import MemoryRecordStore
 from protos.credit.v1 import node_pb2_grpc

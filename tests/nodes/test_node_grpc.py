@@ -15,7 +15,7 @@ from credit.identifiers import SubjectKind
 from credit.profiles import get_profile
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
-from nodes.convert import SCOPE_TO_PB
+from federation.wire import SCOPE_TO_PB
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import StartNode
 from tests.nodes.builders import ACME, APPLIED, CUTOFF, OTHER, penalty

@@ -574,15 +574,16 @@ def test_jjj_node_takes_its_peers() -> None:
 async def test_the_feed_encodes_stored_rows_as_the_records_they_are(db_url: str) -> None:
     """The batched feed reads rows raw from the driver; what it sends must be exactly
     what the record-by-record feed sends."""
-    from nodes import convert
+    from federation import wire
+    from nodes.feed import feed_batch_to_pb
 
     load(db_url, [*RECORDS, penalty(decision_no="PU-1", removed_on=date(2025, 1, 1))])
     store = SqlRecordStore(sync_engine(db_url), region=Region.TIANJIN)
     try:
         rows = await store.feed(0, 100)
         changes = await store.changes(0, 100)
-        batch = convert.feed_batch_to_pb("tianjin", rows, caught_up=True, head_seq=0, data_as_of=None)
-        assert list(batch.changes) == [convert.change_to_pb("", seq, record) for seq, record in changes]
+        batch = feed_batch_to_pb("tianjin", rows, caught_up=True, head_seq=0, data_as_of=None)
+        assert list(batch.changes) == [wire.change_to_pb("", seq, record) for seq, record in changes]
         assert await store.head_seq() == changes[-1][0]
     finally:
         store.close()

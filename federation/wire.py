@@ -1,20 +1,21 @@
-"""Domain values to and from their ``credit.v1`` protobuf messages."""
+"""The node contract on the wire: domain values to and from their ``credit.v1`` protobuf
+messages, both directions. Nodes encode their answers with it, the gateway and peer nodes
+decode them; the change feed's stored-row encoder stays with the node (``nodes.feed``)."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from credit.cases import Attachment, Case, CaseKind, CaseState, Correction, Resolution
 from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidInput, InvalidWindow
 from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
+from credit.queries import BatchResult, JointDiscipline, QueryOptions
 from credit.regions import Region
 from credit.rules import (
     CreditRecord,
@@ -28,8 +29,6 @@ from credit.rules import (
     SubjectSummary,
 )
 from credit.window import ReportWindow
-from nodes.service import BatchResult, JointDiscipline, QueryOptions
-from nodes.store import FeedRow
 from protos.credit.v1 import node_pb2 as pb
 
 # The generated stubs type enum fields as the enum "class" (an int subclass that exists
@@ -76,7 +75,7 @@ def date_from_pb(value: pb.Date, field: str) -> date:
         ) from None
 
 
-def _set_time(target: object, value: datetime | None) -> None:
+def set_time(target: object, value: datetime | None) -> None:
     if value is not None:
         target.FromDatetime(value)  # type: ignore[attr-defined]
 
@@ -101,7 +100,7 @@ def catalogue_to_pb(catalogue: Catalogue, data_as_of: datetime | None) -> pb.Cat
             scopes=[SCOPE_TO_PB[s] for s in entry.scopes],
             authorities=entry.authorities,
         )
-    _set_time(out.data_as_of, data_as_of)
+    set_time(out.data_as_of, data_as_of)
     return out
 
 
@@ -157,7 +156,7 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
         catalogue_version=result.catalogue_version,
         warnings=result.warnings,
     )
-    _set_time(out.data_as_of, result.data_as_of)
+    set_time(out.data_as_of, result.data_as_of)
     encoded = []
     for item in result.results:
         if item.outcome is Outcome.NOT_COVERED:
@@ -198,7 +197,7 @@ def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
         window=window_to_pb(batch.window),
         catalogue_version=batch.catalogue_version,
     )
-    _set_time(out.data_as_of, batch.data_as_of)
+    set_time(out.data_as_of, batch.data_as_of)
     add = out.checks.add
     kinds = KIND_TO_PB
     for check in batch.checks:
@@ -218,87 +217,6 @@ def change_to_pb(region: str, seq: int, record: CreditRecord) -> pb.RecordChange
     return out
 
 
-_KIND_NUMBER = {kind.value: number for kind, number in KIND_TO_PB.items()}
-_SCOPE_NUMBER = {scope.value: number for scope, number in SCOPE_TO_PB.items()}
-_PROCEDURE_NUMBER = {procedure.value: number for procedure, number in PROCEDURE_TO_PB.items()}
-_STATUS_NUMBER = {status.value: number for status, number in STATUS_TO_PB.items()}
-_FEED_DATES: dict[object, pb.Date] = {}
-_FEED_TIMES: dict[object, Timestamp] = {}
-
-
-def _feed_date(value: str | date) -> pb.Date:
-    # A feed carries few distinct days and ingest times: each is built once.
-    message = _FEED_DATES.get(value)
-    if message is None:
-        day = date.fromisoformat(value) if isinstance(value, str) else value
-        if len(_FEED_DATES) > 100_000:
-            _FEED_DATES.clear()
-        message = _FEED_DATES[value] = date_to_pb(day)
-    return message
-
-
-def _feed_time(value: str | datetime | None) -> Timestamp:
-    message = _FEED_TIMES.get(value)
-    if message is None:
-        message = Timestamp()
-        if value is not None:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-            message.FromDatetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-        if len(_FEED_TIMES) > 10_000:
-            _FEED_TIMES.clear()
-        _FEED_TIMES[value] = message
-    return message
-
-
-def feed_batch_to_pb(
-    region: str,
-    rows: Sequence[FeedRow],
-    *,
-    caught_up: bool,
-    head_seq: int,
-    data_as_of: datetime | None,
-    disputes: frozenset[str] | None = None,
-) -> pb.ChangeBatch:
-    """Versions of the change feed in one message, straight from their stored form
-    (:meth:`nodes.store.RecordStore.feed`); the region is named once, on the batch.
-    ``disputes``, when given, is the region's whole set of records under objection."""
-    out = pb.ChangeBatch(region=region, caught_up=caught_up, head_seq=head_seq)
-    _set_time(out.data_as_of, data_as_of)
-    if disputes is not None:
-        out.disputes.SetInParent()
-        out.disputes.record_ids.extend(sorted(disputes))
-    changes = out.changes
-    for (
-        seq, record_id, version, _current, subject_id, subject_kind, subject_name, domain, scope, decision_no,
-        authority, decided_on, category, content, procedure, status, publicity_until, removed_on, source,
-        ingested_at, content_hash,
-    ) in rows:  # fmt: skip
-        r = changes.add(seq=seq).record
-        r.record_id = record_id
-        r.version = version
-        r.subject_id = subject_id
-        r.subject_kind = _KIND_NUMBER[subject_kind]
-        r.subject_name = subject_name
-        r.domain = domain
-        r.scope = _SCOPE_NUMBER[scope]
-        r.decision_no = decision_no
-        r.authority = authority
-        r.decided_on.CopyFrom(_feed_date(decided_on))
-        r.category = category
-        r.content = content
-        r.procedure = _PROCEDURE_NUMBER[procedure]
-        r.status = _STATUS_NUMBER[status]
-        if publicity_until is not None:
-            r.publicity_until.CopyFrom(_feed_date(publicity_until))
-        if removed_on is not None:
-            r.removed_on.CopyFrom(_feed_date(removed_on))
-        p = r.provenance
-        p.source = source
-        p.content_hash = content_hash
-        p.ingested_at.CopyFrom(_feed_time(ingested_at))
-    return out
-
-
 def replica_result_to_pb(
     result: SubjectResult, *, served_by: str, replica_as_of: datetime | None, last_seq: int
 ) -> pb.SubjectResult:
@@ -306,7 +224,7 @@ def replica_result_to_pb(
     out = result_to_pb(result)
     out.replica.served_by = served_by
     out.replica.last_seq = last_seq
-    _set_time(out.replica.replica_as_of, replica_as_of)
+    set_time(out.replica.replica_as_of, replica_as_of)
     return out
 
 
@@ -336,8 +254,8 @@ def discipline_to_pb(region: str, answer: JointDiscipline) -> pb.JointDiscipline
             record_to_pb(record, entry.entries.add())
         if item.replica is not None:
             entry.last_seq = item.replica.last_seq
-            _set_time(entry.replica_as_of, item.replica.synced_at)
-            _set_time(entry.data_as_of, item.replica.origin_data_as_of)
+            set_time(entry.replica_as_of, item.replica.synced_at)
+            set_time(entry.data_as_of, item.replica.origin_data_as_of)
     return out
 
 
@@ -467,7 +385,7 @@ def case_to_pb(case: Case) -> pb.Objection:
         )
     if case.resolution is not None:
         out.resolution = RESOLUTION_TO_PB[case.resolution]
-    _set_time(out.resolved_at, case.resolved_at)
+    set_time(out.resolved_at, case.resolved_at)
     if case.record is not None:
         record_to_pb(case.record, out.record)
     return out
