@@ -24,6 +24,7 @@ from typing import Any
 import jwt
 import structlog
 
+from credit import policy
 from credit.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from credit.regions import Region
 from credit.signing import (
@@ -42,8 +43,6 @@ METADATA_KEY = "x-jjj-on-behalf-of"
 BATCH = "*"
 MAX_LIFETIME = 120  # seconds from iat to exp: an assertion is for the call at hand
 LEEWAY = 30  # seconds of clock difference between the gateway and a node
-# Roles that may ask about many subjects at once (a batch check's "*").
-BATCH_ROLES = frozenset({"agency", "admin"})
 _USED_SWEEP = 10_000  # assertion ids kept before the expired ones are swept
 
 
@@ -154,7 +153,7 @@ class AssertionVerifier:
         asserted = str(claims.get("subject", ""))
         if asserted != subject:
             raise PermissionDenied("代查声明的主体与查询不符 (the assertion is for another subject)")
-        if asserted == BATCH and str(claims.get("role", "")) not in BATCH_ROLES:
+        if asserted == BATCH and not policy.may_batch(str(claims.get("role", ""))):
             raise PermissionDenied(
                 f"角色 {claims.get('role')!r} 不能批量查询 (a batch assertion needs an agency or admin role)"
             )

@@ -10,7 +10,6 @@ against the gateway's key ring, so key rotation does not log anyone out.
 from __future__ import annotations
 
 import asyncio
-import enum
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from credit.audit import Action, Event, Outcome
 from credit.errors import InvalidInput, TooManyAttempts, Unauthenticated
+from credit.policy import Principal, Role
 from credit.signing import ACCEPTED_ALGORITHMS, Keyring, SigningKey, TokenType, sign_claims, token_header
 from gateway.registry import Account, Registry
 from infra.auditlog import AuditLog
@@ -36,27 +36,6 @@ AUDIENCE = "jjj-gateway"
 _HASHER = PasswordHasher()  # Argon2id, library defaults (64 MiB, t=3)
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 LOCK_AFTER = 5
-
-
-class Role(enum.StrEnum):
-    __hash__ = str.__hash__
-
-    ENTERPRISE = "enterprise"  # 经营主体
-    PERSON = "person"  # 自然人
-    THIRD_PARTY = "third_party"  # bank, tender office, employer
-    AGENCY = "agency"  # 出证机关 / 部门 officer
-    ADMIN = "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking, as a verified session says."""
-
-    username: str
-    role: Role
-    subject_id: str | None
-    issuer: str
-    region: str | None = None  # an agency officer's region; None: every region
 
 
 def hash_password(password: str) -> str:

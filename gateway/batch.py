@@ -40,17 +40,18 @@ from aiohttp import web
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from credit import policy
 from credit.audit import Action, Event
 from credit.catalogue import Domain, Scope, domains
 from credit.clock import iso_z
-from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound
+from credit.policy import Principal
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE
 from credit.regions import Region
 from credit.signing import BATCH_SUMMARY_FORMAT, TokenType, sign
 from federation import wire
 from federation.assertions import BATCH, on_behalf_of
-from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
 from gateway.service import ReportService
@@ -218,8 +219,7 @@ class BatchService:
     # Submitting
 
     def _may_batch(self, principal: Principal) -> None:
-        if principal.role not in (Role.AGENCY, Role.ADMIN):
-            raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
+        policy.require_batch(principal)
 
     async def submit(
         self, principal: Principal, subjects: Sequence[str], *, purpose: str, years: int = 0, profile_id: str = ""
@@ -427,7 +427,7 @@ class BatchService:
             NotFound: no such job of this officer.
         """
         job = await asyncio.to_thread(self._job, job_id)
-        if job is None or (principal.role is not Role.ADMIN and job["created_by"] != principal.username):
+        if job is None or not policy.sees_job(principal, job["created_by"]):
             raise NotFound(f"没有编号为 {job_id} 的核查任务 (no batch job {job_id} of yours)")
 
         def counts() -> dict[str, int]:

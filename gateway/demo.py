@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from credit.demo import DEMO_SUBJECTS
-from gateway.auth import Role, hash_password
+from credit.policy import Role
+from gateway.auth import hash_password
 from gateway.registry import Account, Registry
 
 

@@ -25,14 +25,15 @@ import jwt
 import segno
 from sqlalchemy import Table, insert, select, update
 
+from credit import policy
 from credit.audit import Action, Event, Outcome
 from credit.clock import iso_z
 from credit.codes import new_grant_code, parse_grant_code
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import parse_subject
+from credit.policy import Principal, Role
 from credit.queries import MAX_PURPOSE
 from credit.signing import ALGORITHM, TokenType, VerificationError, sign_claims, token_header
-from gateway.auth import Principal, Role
 from gateway.models import GrantRow
 from gateway.service import IssuedReport, ReportService
 from gateway.throttle import AddressLimit
@@ -215,9 +216,7 @@ class GrantService:
         return f"{self.public_url}/g/{code}"
 
     def _owner(self, principal: Principal) -> str:
-        if principal.role not in (Role.ENTERPRISE, Role.PERSON) or not principal.subject_id:
-            raise PermissionDenied("只有经营主体或个人可以授权 (only an enterprise or a person can grant access)")
-        return principal.subject_id
+        return policy.require_granting_subject(principal)
 
     async def preview(self, principal: Principal, terms: GrantTerms, *, subject_id: str = "") -> Preview:
         """The report the grantee would see, issued now, and a token to confirm it with.
@@ -323,7 +322,7 @@ class GrantService:
             "grant_id": "g_" + secrets.token_hex(8),
             "code_hash": code_hash(code),
             "subject_id": claims["subject"],
-            "subject_kind": "person" if principal.role is Role.PERSON else "enterprise",
+            "subject_kind": policy.subject_kind_of(principal).value,
             "created_by": principal.username,
             "grantee": terms["grantee"],
             "purpose": terms["purpose"],
@@ -494,13 +493,13 @@ class GrantService:
 
         def revoke(conn: Any) -> Any:
             query = update(grants).where(grants.c.grant_id == grant_id, grants.c.revoked_at.is_(None))
-            if principal.role is not Role.ADMIN:
+            if not policy.manages_every_grant(principal):
                 query = query.where(grants.c.subject_id == principal.subject_id)
             conn.execute(query.values(revoked_at=now))
             return conn.execute(select(grants).where(grants.c.grant_id == grant_id)).mappings().first()
 
         row = await self.registry.writes.submit(revoke)
-        if row is None or (principal.role is not Role.ADMIN and row["subject_id"] != principal.subject_id):
+        if row is None or (not policy.manages_every_grant(principal) and row["subject_id"] != principal.subject_id):
             raise NotFound(f"没有编号为 {grant_id} 的授权 (no grant {grant_id} of yours)")
         grant = _grant(row)
         await self.audit.record(

@@ -9,7 +9,8 @@ from typing import Any
 import grpc
 
 from credit.errors import FailedPrecondition, InvalidInput, Unauthenticated
-from gateway.auth import Principal, Sessions, login
+from credit.policy import Principal
+from gateway.auth import Sessions, login
 from gateway.batch import BatchService, JobStatus, signed_summary, stream_csv
 from gateway.grants import GrantService
 from gateway.registry import Registry

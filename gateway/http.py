@@ -18,6 +18,7 @@ import structlog
 from aiohttp import BodyPartReader, web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from credit import policy
 from credit.audit import Entry, checkpoint_document
 from credit.cases import CaseKind, CaseState, Resolution
 from credit.clock import iso_z
@@ -30,9 +31,10 @@ from credit.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
+from credit.policy import Principal
 from credit.regions import Region
 from gateway import inputs
-from gateway.auth import Principal, Role, Sessions, login, logout
+from gateway.auth import Sessions, login, logout
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
 from gateway.objections import ObjectionService, attachment_response, case_body, correction_from_body
@@ -329,8 +331,7 @@ async def get_audit_mine(request: web.Request) -> web.Response:
 
 async def get_audit(request: web.Request) -> web.Response:
     who = principal(request)
-    if who.role is not Role.ADMIN:
-        raise PermissionDenied("仅管理员可查看全部记录 (the full audit log is for administrators)")
+    policy.require_full_audit(who)
     limit = _int_query(request, "limit", 100, 1, 1000) or 100
     before = _int_query(request, "before", None, 1, 2**62)
     subject, actor = request.query.get("subject"), request.query.get("actor")
@@ -468,7 +469,7 @@ async def post_objection(request: web.Request) -> web.Response:
 async def get_objections(request: web.Request) -> web.Response:
     who = principal(request)
     service = request.app[OBJECTIONS]
-    if who.role in (Role.AGENCY, Role.ADMIN):
+    if policy.decides_cases(who):
         region = Region.parse(request.query.get("region", ""), field="region")
         state = request.query.get("state")
         kind = request.query.get("kind")

@@ -24,6 +24,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
+from credit import policy
 from credit.audit import Action, Event
 from credit.cases import Case, CaseKind, CaseState, Correction, Resolution, check_attachment, parse_case_number
 from credit.clock import iso_z_or_none
@@ -36,18 +37,16 @@ from credit.errors import (
     PermissionDenied,
     Unavailable,
 )
+from credit.policy import Principal
 from credit.regions import Region
 from credit.signing import verify
 from federation import wire
 from federation.assertions import BATCH, on_behalf_of
-from gateway.auth import Principal, Role
 from gateway.fanout import GrpcNodeClient
 from gateway.service import ReportService
 from protos.credit.v1 import node_pb2 as pb
 
 CALL_TIMEOUT = 10.0
-AUTHORITIES = (Role.AGENCY, Role.ADMIN)
-SUBJECTS = (Role.ENTERPRISE, Role.PERSON)
 
 
 def node_failure(region: Region, error: grpc.aio.AioRpcError) -> CreditError:
@@ -105,23 +104,6 @@ class ObjectionService:
             Event(principal.username, principal.role.value, action, subject, purpose, detail=detail)
         )
 
-    @staticmethod
-    def _authority(principal: Principal, region: Region) -> None:
-        """An agency officer of the region (or of every region), or an admin."""
-        if principal.role not in AUTHORITIES:
-            raise PermissionDenied("仅认定机关工作人员或管理员可办理 (only agency officers and admins decide cases)")
-        if principal.role is Role.AGENCY and principal.region and principal.region != region.value:
-            raise PermissionDenied(
-                f"您只能办理本地区的办件，此件属于{region.name_zh} "
-                f"(an officer of {principal.region} decides that region's cases only; this is {region.value})"
-            )
-
-    @staticmethod
-    def _subject(principal: Principal) -> str:
-        if principal.role not in SUBJECTS or not principal.subject_id:
-            raise PermissionDenied("仅信用主体本人可提出异议或修复申请 (only the subject itself files a case)")
-        return principal.subject_id
-
     # The subject's side
 
     async def file(
@@ -145,7 +127,7 @@ class ObjectionService:
             FailedPrecondition: a case of the kind is already open on the record.
             Unavailable: the owning node cannot be reached.
         """
-        subject = self._subject(principal)
+        subject = policy.require_filing_subject(principal)
         checked = check_attachment(*attachment) if attachment is not None else None
         entry = await self.reports.registry.report_by_number(report_no.strip())
         if entry is None or entry.subject_id != subject:
@@ -175,7 +157,7 @@ class ObjectionService:
         Raises:
             PermissionDenied: not a subject.
         """
-        subject = self._subject(principal)
+        subject = policy.require_filing_subject(principal)
 
         async def one(region: Region) -> list[Case]:
             assertion = self._assertion(principal, region, subject, "查看异议办理进度")
@@ -207,11 +189,11 @@ class ObjectionService:
             Unavailable: the node cannot be reached.
         """
         region, _kind, _id = parse_case_number(number)
-        if principal.role in AUTHORITIES:
-            self._authority(principal, region)
+        if policy.decides_cases(principal):
+            policy.require_authority(principal, region)
             subject, asserted = "", BATCH
         else:
-            subject = asserted = self._subject(principal)
+            subject = asserted = policy.require_filing_subject(principal)
         assertion = self._assertion(principal, region, asserted, "查看异议办件")
         request = pb.GetObjectionRequest(
             number=number.strip().upper(), with_attachment=with_attachment, subject_id=subject
@@ -243,7 +225,7 @@ class ObjectionService:
             InvalidInput: a limit out of range or a bad ``before``.
             Unavailable: the node cannot be reached.
         """
-        self._authority(principal, region)
+        policy.require_authority(principal, region)
         request = pb.ListObjectionsRequest(limit=limit, before=before)
         if state is not None:
             request.state = wire.CASE_STATE_TO_PB[state]
@@ -273,7 +255,7 @@ class ObjectionService:
             Unavailable: the node cannot be reached.
         """
         region, _kind, _id = parse_case_number(number)
-        self._authority(principal, region)
+        policy.require_authority(principal, region)
         request = pb.ResolveObjectionRequest(
             number=number.strip().upper(), resolution=wire.RESOLUTION_TO_PB[resolution], note=note
         )
@@ -301,7 +283,7 @@ class ObjectionService:
             FailedPrecondition: the record is not in force.
             Unavailable: the node cannot be reached.
         """
-        self._authority(principal, region)
+        policy.require_authority(principal, region)
         assertion = self._assertion(principal, region, BATCH, "信用修复")
         request = pb.RepairRecordRequest(record_id=record_id, note=note)
         reply = await self._call(region, "RepairRecord", request, assertion)

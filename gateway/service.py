@@ -12,19 +12,20 @@ from typing import Any
 
 import structlog
 
+from credit import policy
 from credit.audit import Action, Event, Outcome
 from credit.clock import china_date, parse_iso
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
-from credit.errors import CreditError, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
+from credit.errors import CreditError, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
+from credit.policy import Principal
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
 from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
-from gateway.auth import Principal, Role
 from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
 from gateway.throttle import AddressLimit
@@ -134,9 +135,8 @@ class ReportService:
         self.default_profile = default_profile
 
     async def _may_ask_for(self, principal: Principal, subject_id: str, purpose: str = "") -> None:
-        if principal.role is Role.ADMIN:
-            return
-        if principal.role in (Role.ENTERPRISE, Role.PERSON) and principal.subject_id == subject_id:
+        refusal = policy.report_refusal(principal, subject_id)
+        if refusal is None:
             return
         log.warning("access_refused", username=principal.username, role=principal.role.value, subject=subject_id)
         await self.audit.record(
@@ -150,13 +150,7 @@ class ReportService:
                 "report of another subject",
             )
         )
-        if principal.role in (Role.ENTERPRISE, Role.PERSON):
-            raise PermissionDenied("只能查询本主体的报告 (you may only get the report of your own subject)")
-        if principal.role is Role.AGENCY:
-            raise PermissionDenied("机关核查请使用批量核查 (agency officers check subjects through batch checks)")
-        raise PermissionDenied(
-            "第三方须经主体授权方可查询 (a third party needs the subject's authorisation to get its report)"
-        )
+        raise refusal
 
     async def issue(
         self,

@@ -336,8 +336,10 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def _cmd_accounts(args: argparse.Namespace) -> int:
+    from credit import policy
     from credit.identifiers import parse_subject
-    from gateway.auth import Role, hash_password
+    from credit.policy import Role
+    from gateway.auth import hash_password
     from gateway.registry import Account, Registry
     from gateway.settings import GatewaySettings
 
@@ -347,10 +349,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidInput.for_field("role", f"one of {', '.join(r.value for r in Role)}") from None
     subject = parse_subject(args.subject, field="subject").id if args.subject else None
-    if role in (Role.ENTERPRISE, Role.PERSON) and subject is None:
-        raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
-    if args.region is not None and role is not Role.AGENCY:
-        raise InvalidInput.for_field("region", "only an agency officer's account has a region")
+    policy.check_account(role, subject, args.region)
     password = sys.stdin.readline().rstrip("\n")
     if len(password) < 12:
         raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import structlog
 
+from credit import policy
 from credit.audit import Action, Event, Outcome
 from credit.cases import check_attachment
 from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
@@ -36,7 +37,6 @@ log = structlog.get_logger("jjj.node")
 GATEWAYS = ("gateway:",)
 MEMBERS = ("gateway:", "node:")
 # Who may list and decide every case, by the role the on-behalf-of assertion names.
-AUTHORITY_ROLES = ("agency", "admin")
 
 
 class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[misc]  # generated base, untyped
@@ -287,7 +287,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         asserted = await self._asserted(context, BATCH, action, note)
         if asserted is None:
             return "unasserted"
-        if asserted.role not in AUTHORITY_ROLES:
+        if not policy.is_authority(asserted.role):
             raise PermissionDenied("仅认定机关或管理员可办理 (only an authority may list or decide every case)")
         return asserted.user
 

@@ -26,16 +26,18 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from credit import policy
 from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
+from credit.policy import Principal
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
 from gateway import inputs
-from gateway.auth import Principal, Role, Sessions, login, logout
+from gateway.auth import Sessions, login, logout
 from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
 from gateway.grants import GrantService, GrantTerms
-from gateway.objections import AUTHORITIES, ObjectionService, attachment_response, case_body, find_record
+from gateway.objections import ObjectionService, attachment_response, case_body, find_record
 from gateway.pdf import render as render_pdf
 from gateway.pdf import verify_pdf
 from gateway.registry import Registry
@@ -184,8 +186,10 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
     if not token:
         token = mint_csrf(request, request.cookies.get(SESSION_COOKIE, ""))
         request[NEW_CSRF] = token
+    who = _who(request)
     html = _ENV.get_template(template).render(
-        who=_who(request),
+        who=who,
+        menu=policy.menu(who) if who else None,
         csrf=token,
         verdict_words=VERDICT_WORDS,
         verdict_explained=VERDICT_EXPLAINED,
@@ -328,10 +332,10 @@ async def post_logout(request: web.Request) -> web.StreamResponse:
 
 async def ask(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
-    if who.role is Role.THIRD_PARTY:
+    if policy.needs_grant(who):
         return notice(request, "第三方查询", "第三方须持有主体授予的授权码方可查看其报告。",
                       "请使用主体提供的二维码或链接，或在下方输入授权码。", back="/g")  # fmt: skip
-    if who.role is Role.AGENCY:
+    if policy.checks_in_batches(who):
         return _redirect("/agency")
     return page(
         request,
@@ -610,8 +614,8 @@ async def objections_page(request: web.Request) -> web.StreamResponse:
     service = _objections(request)
     filed = request.query.get("filed", "")
     message = f"申请已提交，办件编号 {filed[:20]}。处理结果将在此页显示。" if filed else ""
-    if who.role in AUTHORITIES:
-        own = [Region(who.region)] if who.role is Role.AGENCY and who.region else list(Region)
+    if policy.decides_cases(who):
+        own = policy.case_regions(who)
         region = Region.parse(request.query.get("region", "") or own[0].value, field="region")
         state = "closed" if request.query.get("state") == "closed" else "open"
         cases = await service.list(who, region, state=CaseState(state))
@@ -647,8 +651,7 @@ async def objection_attachment(request: web.Request) -> web.StreamResponse:
 
 def _officer(request: web.Request) -> Principal:
     who = _signed_in(request)
-    if who.role not in (Role.AGENCY, Role.ADMIN):
-        raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
+    policy.require_batch(who)
     return who
 
 

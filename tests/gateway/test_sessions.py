@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from credit.errors import Unauthenticated
+from credit.policy import Role
 from credit.signing import Keyring, SigningKey
-from gateway.auth import Role, Sessions
+from gateway.auth import Sessions
 from gateway.registry import Account
 
 ACCOUNT = Account("clean-co", "x", "enterprise", "91120116MA05JQ1X4C", "清洁公司")

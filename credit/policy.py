@@ -1,0 +1,220 @@
+"""Who may do what: every role rule of the federation, in one place.
+
+The gateway's rooms (reports, grants, batch checks, objections, the API and the portal)
+ask this module and never compare roles themselves; a node applies the same batch rule
+to the on-behalf-of assertions it is sent. Each rule either answers a question
+(``may_…``, ``sees_…``) or raises :class:`~credit.errors.PermissionDenied` with the
+words a user reads (``require_…``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from credit.errors import InvalidInput, PermissionDenied
+from credit.identifiers import SubjectKind
+from credit.regions import Region
+
+
+class Role(enum.StrEnum):
+    __hash__ = str.__hash__
+
+    ENTERPRISE = "enterprise"  # 经营主体
+    PERSON = "person"  # 自然人
+    THIRD_PARTY = "third_party"  # bank, tender office, employer
+    AGENCY = "agency"  # 出证机关 / 部门 officer
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, as a verified session says."""
+
+    username: str
+    role: Role
+    subject_id: str | None
+    issuer: str
+    region: str | None = None  # an agency officer's region; None: every region
+
+
+# Roles that speak for one subject of their own; roles that decide cases and check many.
+_SUBJECT_ROLES = frozenset({Role.ENTERPRISE, Role.PERSON})
+_AUTHORITY_ROLES = frozenset({Role.AGENCY, Role.ADMIN})
+
+
+# Accounts
+
+
+def check_account(role: Role, subject_id: str | None, region: str | None) -> None:
+    """An account's role, subject and region fit together.
+
+    Raises:
+        InvalidInput: a subject role without a subject, or a region on an account other
+            than an agency officer's.
+    """
+    if role in _SUBJECT_ROLES and subject_id is None:
+        raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
+    if region is not None and role is not Role.AGENCY:
+        raise InvalidInput.for_field("region", "only an agency officer's account has a region")
+
+
+def speaks_for_subject(principal: Principal) -> bool:
+    """An enterprise or a person signed in as itself (its own reports, grants and cases)."""
+    return principal.role in _SUBJECT_ROLES and bool(principal.subject_id)
+
+
+def subject_kind_of(principal: Principal) -> SubjectKind:
+    """The kind of subject a subject's account speaks for."""
+    return SubjectKind.PERSON if principal.role is Role.PERSON else SubjectKind.ENTERPRISE
+
+
+# Reports
+
+
+def may_ask_for_any_subject(principal: Principal) -> bool:
+    """An administrator gets any subject's report directly; everyone else only their own."""
+    return principal.role is Role.ADMIN
+
+
+def report_refusal(principal: Principal, subject_id: str) -> PermissionDenied | None:
+    """Why ``principal`` may not get ``subject_id``'s report directly, or None when it may."""
+    if principal.role is Role.ADMIN:
+        return None
+    if principal.role in _SUBJECT_ROLES and principal.subject_id == subject_id:
+        return None
+    if principal.role in _SUBJECT_ROLES:
+        return PermissionDenied("只能查询本主体的报告 (you may only get the report of your own subject)")
+    if principal.role is Role.AGENCY:
+        return PermissionDenied("机关核查请使用批量核查 (agency officers check subjects through batch checks)")
+    return PermissionDenied(
+        "第三方须经主体授权方可查询 (a third party needs the subject's authorisation to get its report)"
+    )
+
+
+def needs_grant(principal: Principal) -> bool:
+    """A third party sees a report only through a grant the subject made."""
+    return principal.role is Role.THIRD_PARTY
+
+
+def checks_in_batches(principal: Principal) -> bool:
+    """An agency officer's way to a subject is a batch check, not a single report."""
+    return principal.role is Role.AGENCY
+
+
+# Grants
+
+
+def require_granting_subject(principal: Principal) -> str:
+    """The subject whose grants ``principal`` makes; returns its identifier.
+
+    Raises:
+        PermissionDenied: not an enterprise or person signed in as itself.
+    """
+    if not speaks_for_subject(principal):
+        raise PermissionDenied("只有经营主体或个人可以授权 (only an enterprise or a person can grant access)")
+    return principal.subject_id  # type: ignore[return-value]  # speaks_for_subject: set
+
+
+def manages_every_grant(principal: Principal) -> bool:
+    """An administrator revokes any grant; a subject only its own."""
+    return principal.role is Role.ADMIN
+
+
+# Batch checks
+
+
+def is_authority(role: str) -> bool:
+    """An agency officer or an administrator, by the role a session or an assertion names.
+
+    Authorities check many subjects at once (an assertion for the batch ``*``) and list and
+    decide every case; a node applies this to the role an on-behalf-of assertion carries.
+    """
+    return role in _AUTHORITY_ROLES
+
+
+def may_batch(role: str) -> bool:
+    """Agency officers and administrators check many subjects at once (a batch's ``*``)."""
+    return is_authority(role)
+
+
+def require_batch(principal: Principal) -> None:
+    """Raises: PermissionDenied: not an agency officer or administrator."""
+    if not may_batch(principal.role):
+        raise PermissionDenied("仅机关工作人员可进行批量核查 (batch checks are for agency officers)")
+
+
+def sees_job(principal: Principal, created_by: str) -> bool:
+    """An officer sees the batch jobs they submitted; an administrator sees every job."""
+    return principal.role is Role.ADMIN or created_by == principal.username
+
+
+# Objections and credit repair
+
+
+def decides_cases(principal: Principal) -> bool:
+    """Agency officers and administrators list and decide cases; subjects file them."""
+    return is_authority(principal.role)
+
+
+def case_regions(principal: Principal) -> list[Region]:
+    """The regions whose cases ``principal`` decides: an officer's own, or all."""
+    if principal.role is Role.AGENCY and principal.region:
+        return [Region(principal.region)]
+    return list(Region)
+
+
+def require_authority(principal: Principal, region: Region) -> None:
+    """An agency officer of ``region`` (or of every region), or an administrator.
+
+    Raises:
+        PermissionDenied: anyone else, or an officer of another region.
+    """
+    if not decides_cases(principal):
+        raise PermissionDenied("仅认定机关工作人员或管理员可办理 (only agency officers and admins decide cases)")
+    if principal.role is Role.AGENCY and principal.region and principal.region != region.value:
+        raise PermissionDenied(
+            f"您只能办理本地区的办件，此件属于{region.name_zh} "
+            f"(an officer of {principal.region} decides that region's cases only; this is {region.value})"
+        )
+
+
+def require_filing_subject(principal: Principal) -> str:
+    """The subject filing a case; returns its identifier.
+
+    Raises:
+        PermissionDenied: not an enterprise or person signed in as itself.
+    """
+    if not speaks_for_subject(principal):
+        raise PermissionDenied("仅信用主体本人可提出异议或修复申请 (only the subject itself files a case)")
+    return principal.subject_id  # type: ignore[return-value]  # speaks_for_subject: set
+
+
+# Audit
+
+
+def require_full_audit(principal: Principal) -> None:
+    """Raises: PermissionDenied: the full audit log is for administrators only."""
+    if principal.role is not Role.ADMIN:
+        raise PermissionDenied("仅管理员可查看全部记录 (the full audit log is for administrators)")
+
+
+# What the portal offers each role
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    own: bool  # 我的报告, 授权查询, 异议与修复, 查询记录
+    batch: bool  # 批量核查
+    cases: bool  # 异议办理
+    any_report: bool  # 查询报告 for any subject
+
+
+def menu(principal: Principal) -> Menu:
+    """The portal's menu entries ``principal`` sees."""
+    return Menu(
+        own=speaks_for_subject(principal),
+        batch=principal.role is Role.AGENCY,
+        cases=decides_cases(principal),
+        any_report=may_ask_for_any_subject(principal),
+    )
