@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from credit.catalogue import Scope
 from credit.errors import InvalidInput
-from credit.identifiers import Subject
+from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus, SubjectSummary
@@ -59,6 +59,27 @@ class BatchResult:
     catalogue_version: str
     data_as_of: datetime | None
     checks: list[SubjectCheck]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckLine:
+    """One subject's line of a region's batch answer, as the gateway tabulates it: its
+    kind (None when its identifier was rejected), why it was rejected, and its hits as
+    (domain, scope, count)."""
+
+    kind: SubjectKind | None
+    rejected: str = ""
+    hits: tuple[tuple[str, Scope, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeNotice:
+    """One entry of a node's change feed as a follower that only marks what changed
+    reads it: the feed position and the record version it stored."""
+
+    seq: int
+    record_id: str
+    version: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -15,7 +16,15 @@ from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidInput, InvalidWindow
 from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
-from credit.queries import BatchResult, JointDiscipline, QueryOptions
+from credit.queries import (
+    BatchResult,
+    ChangeNotice,
+    CheckLine,
+    JointDiscipline,
+    QueryOptions,
+    RegionDiscipline,
+    ReplicaFreshness,
+)
 from credit.regions import Region
 from credit.rules import (
     CreditRecord,
@@ -78,6 +87,30 @@ def date_from_pb(value: pb.Date, field: str) -> date:
 def set_time(target: object, value: datetime | None) -> None:
     if value is not None:
         target.FromDatetime(value)  # type: ignore[attr-defined]
+
+
+def options_to_pb(options: QueryOptions) -> pb.QueryOptions:
+    out = pb.QueryOptions(profile=options.profile, years=options.years)
+    if options.application_date:
+        out.application_date.CopyFrom(date_to_pb(options.application_date))
+    return out
+
+
+def query_to_pb(subject: Subject, options: QueryOptions, purpose: str) -> pb.QuerySubjectRequest:
+    return pb.QuerySubjectRequest(
+        subject_id=subject.id, subject_kind=KIND_TO_PB[subject.kind], options=options_to_pb(options), purpose=purpose
+    )
+
+
+def correction_to_pb(correction: Correction) -> pb.Correction:
+    out = pb.Correction(
+        category=correction.category or "", content=correction.content or "", decision_no=correction.decision_no or ""
+    )
+    for name in ("decided_on", "publicity_until", "removed_on"):
+        value = getattr(correction, name)
+        if value is not None:
+            getattr(out, name).CopyFrom(date_to_pb(value))
+    return out
 
 
 def options_from_pb(message: pb.QueryOptions) -> QueryOptions:
@@ -444,4 +477,76 @@ def case_from_pb(message: pb.Objection) -> Case:
         resolved_at=message.resolved_at.ToDatetime(tzinfo=UTC) if message.HasField("resolved_at") else None,
         new_version=message.new_version,
         record=record_from_pb(region, message.record) if message.HasField("record") else None,
+    )
+
+
+# Batch answers, kept as the bytes they came in (a batch job stores them as they are).
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAnswer:
+    """A node's answer to one chunk of a batch check, as its wire bytes."""
+
+    payload: bytes
+
+    @classmethod
+    def of(cls, region: str, batch: BatchResult) -> CheckAnswer:
+        """The answer a node gives for ``batch`` (what an in-process node client returns)."""
+        return cls(batch_to_pb(region, batch).SerializeToString())
+
+    def lines(self) -> list[CheckLine]:
+        """Raises: google.protobuf.message.DecodeError: not a batch answer."""
+        return check_lines(self.payload)
+
+
+_PLAIN_LINES = {kind: CheckLine(kind) for kind in SubjectKind}
+
+
+def check_lines(payload: bytes) -> list[CheckLine]:
+    """The lines of a stored batch answer, one per subject asked, in order.
+
+    Raises:
+        google.protobuf.message.DecodeError: not a batch answer.
+    """
+    reply = pb.CheckSubjectsResponse.FromString(payload)
+    lines = []
+    plain = _PLAIN_LINES
+    for check in reply.checks:
+        kind = KIND_FROM_PB.get(check.subject_kind)
+        if check.rejected or check.hits or kind is None:
+            hits = tuple((hit.domain, SCOPE_FROM_PB[hit.scope], hit.count) for hit in check.hits)
+            lines.append(CheckLine(kind, check.rejected, hits))
+        else:
+            lines.append(plain[kind])
+    return lines
+
+
+def change_notice_from_pb(message: pb.RecordChange) -> ChangeNotice:
+    return ChangeNotice(message.seq, message.record.record_id, message.record.version)
+
+
+def discipline_from_pb(message: pb.JointDisciplineResponse) -> JointDiscipline:
+    """A joint-discipline answer as a domain value.
+
+    Raises:
+        InvalidInput: a malformed message.
+    """
+    subject = Subject(message.subject_id, KIND_FROM_PB[message.subject_kind], tuple(message.warnings))
+    regions = []
+    for item in message.regions:
+        region = Region.parse(item.region)
+        replica = None
+        if item.replicated:
+            replica = ReplicaFreshness(
+                item.last_seq,
+                item.replica_as_of.ToDatetime(tzinfo=UTC) if item.HasField("replica_as_of") else None,
+                item.data_as_of.ToDatetime(tzinfo=UTC) if item.HasField("data_as_of") else None,
+            )
+        entries = tuple(record_from_pb(region, record) for record in item.entries)
+        regions.append(RegionDiscipline(region, replica, entries))
+    return JointDiscipline(
+        subject,
+        date_from_pb(message.on_date, "on_date"),
+        tuple(SCOPE_FROM_PB[scope] for scope in message.scopes),
+        tuple(regions),
     )

@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
 import structlog
 from aiohttp import web
 from sqlalchemy import Table, func, insert, select, update
@@ -44,18 +43,17 @@ from credit import policy
 from credit.audit import Action, Event
 from credit.catalogue import Domain, Scope, domains
 from credit.clock import iso_z
-from credit.errors import BatchTooLarge, FailedPrecondition, InvalidInput, NotFound
+from credit.errors import BatchTooLarge, CreditError, FailedPrecondition, InvalidInput, NotFound
 from credit.policy import Principal
 from credit.profiles import get_profile
-from credit.queries import MAX_PURPOSE
+from credit.queries import MAX_PURPOSE, CheckLine, QueryOptions
 from credit.regions import Region
 from credit.signing import BATCH_SUMMARY_FORMAT, TokenType, sign
 from federation import wire
 from federation.assertions import BATCH, on_behalf_of
-from gateway.fanout import GrpcNodeClient
+from federation.client import NodeClient, NodeUnavailable, status_text
 from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
 from gateway.service import ReportService
-from protos.credit.v1 import node_pb2 as pb
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -209,7 +207,7 @@ def _entries(text: str) -> list[str]:
 
 
 class BatchService:
-    def __init__(self, reports: ReportService, clients: dict[Region, GrpcNodeClient], *, chunk: int = CHUNK) -> None:
+    def __init__(self, reports: ReportService, clients: Mapping[Region, NodeClient], *, chunk: int = CHUNK) -> None:
         self.reports = reports
         self.registry = reports.registry
         self.clients = clients
@@ -350,7 +348,7 @@ class BatchService:
         job = await asyncio.to_thread(self._job, job_id)
         if job is None:
             return
-        options = pb.QueryOptions(profile=job["profile"], years=job["years"])
+        options = QueryOptions(profile=job["profile"], years=job["years"])
         try:
             await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
         except asyncio.CancelledError:
@@ -374,7 +372,7 @@ class BatchService:
         )
         log.info("batch_done", job_id=job_id, subjects=job["total"])
 
-    async def _run_region(self, job: Any, region: Region, options: pb.QueryOptions) -> None:
+    async def _run_region(self, job: Any, region: Region, options: QueryOptions) -> None:
         client = self.clients[region]
         missing = await asyncio.to_thread(self._missing, job["job_id"], region)
         queue: asyncio.Queue[int] = asyncio.Queue()
@@ -390,12 +388,9 @@ class BatchService:
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
-    async def _ask(
-        self, client: GrpcNodeClient, subjects: list[str], job: Any, options: pb.QueryOptions
-    ) -> tuple[bytes, str]:
+    async def _ask(self, client: NodeClient, subjects: list[str], job: Any, options: QueryOptions) -> tuple[bytes, str]:
         # A region that stays down is recorded as unavailable for the chunk after a few
         # tries: the job finishes, and its table says which subjects that region missed.
-        request = pb.CheckSubjectsRequest(subject_ids=subjects, options=options, purpose=job["purpose"])
         last = ""
         for attempt in range(3):
             # Each try its own assertion: a node accepts an assertion once.
@@ -409,11 +404,13 @@ class BatchService:
                 regions=[client.region],
             )
             try:
-                reply = await client.check_subjects(request, timeout=CALL_TIMEOUT, assertion=assertion)
-                return reply.SerializeToString(), ""
-            except grpc.aio.AioRpcError as error:
-                last = f"{error.code().name}: {error.details()}"
-                if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                answer = await client.check_subjects(
+                    subjects, options, purpose=job["purpose"], timeout=CALL_TIMEOUT, assertion=assertion
+                )
+                return answer.payload, ""
+            except CreditError as error:
+                last = status_text(error)
+                if not (isinstance(error, NodeUnavailable) and error.transient):
                     break
                 await asyncio.sleep(RETRY_PAUSE * (attempt + 1))
         return b"", f"该地区暂不可用 ({last})"
@@ -472,15 +469,10 @@ class BatchService:
             if text is None:
                 return
             subjects = _entries(str(text))
-            decoded: dict[str, list[pb.SubjectCheck] | None] = {}
+            decoded: dict[str, list[CheckLine] | None] = {}
             for region in regions:
                 answer, failure = answers.get(region, (b"", "未完成 (not checked yet)"))
-                if failure or not answer:
-                    decoded[region] = None
-                else:
-                    reply = pb.CheckSubjectsResponse()
-                    reply.ParseFromString(answer)
-                    decoded[region] = list(reply.checks)
+                decoded[region] = None if failure or not answer else wire.check_lines(answer)
             for i, subject in enumerate(subjects):
                 reason = refusal(subject)
                 if reason:
@@ -492,13 +484,11 @@ class BatchService:
                     if checks is None:
                         row.regions[region] = None
                         continue
-                    check = checks[i]
-                    if check.rejected:
-                        row.rejected = check.rejected
-                    row.kind = row.kind or wire.KIND_FROM_PB.get(check.subject_kind, "") or ""
-                    row.regions[region] = [
-                        (hit.domain, wire.SCOPE_FROM_PB[hit.scope].value, hit.count) for hit in check.hits
-                    ]
+                    line = checks[i]
+                    if line.rejected:
+                        row.rejected = line.rejected
+                    row.kind = row.kind or line.kind or ""
+                    row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
                 yield row
             chunk_no += 1
 

@@ -1,6 +1,7 @@
 """Asking the three regional nodes at once, within deadlines, without multiplying load.
 
-- One long-lived gRPC channel per region (:class:`GrpcNodeClient`).
+- One client per region (:class:`federation.client.NodeClient`; over gRPC, one
+  long-lived channel).
 - All regions are asked concurrently under one overall deadline; each call also has its
   own per-region deadline, carried to the node as the gRPC deadline.
 - Only UNAVAILABLE is retried (the query is an idempotent read), with tenacity, full
@@ -22,251 +23,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
-import grpc
 import structlog
-from google.protobuf.message import Message
-from prometheus_client import Counter, Histogram
+from prometheus_client import Histogram
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from credit.catalogue import Catalogue
 from credit.clock import iso_z
+from credit.errors import CreditError
 from credit.identifiers import Subject
 from credit.profiles import ReportProfile
 from credit.queries import QueryOptions
 from credit.regions import Region
 from credit.report import RegionFailure, ReplicaResult
 from credit.rules import SubjectResult
-from federation import wire
-from federation.assertions import METADATA_KEY
-from protos.credit.v1 import node_pb2 as pb
-from protos.credit.v1 import node_pb2_grpc
+from federation.client import NODE_CALLS, REPLICA_CALLS, NodeClient, NodeUnavailable, failure_reason
 
 log = structlog.get_logger("jjj.gateway")
 
-NODE_CALLS = Counter("jjj_gateway_node_calls_total", "Calls made to regional nodes", ["region", "code"])
-REPLICA_CALLS = Counter(
-    "jjj_gateway_replica_calls_total",
-    "Regions asked of another region's replica after their own node failed",
-    ["origin", "served_by", "outcome"],
-)
 FANOUT_SECONDS = Histogram(
     "jjj_gateway_fanout_seconds",
     "Time to get all three regions' answers",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
 )
-
-
-class NodeError(Exception):
-    """A node call failed; ``retryable`` when another attempt may succeed."""
-
-    def __init__(self, reason: str, *, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-
-
-class NodeClient(Protocol):
-    region: Region
-
-    async def query(
-        self,
-        subject: Subject,
-        profile: ReportProfile,
-        options: QueryOptions,
-        *,
-        purpose: str,
-        timeout: float,
-        assertion: str = "",
-    ) -> SubjectResult:
-        """One subject's result, asked with an on-behalf-of assertion. Raises: NodeError."""
-
-    async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
-        """The region's catalogue, or with ``origin`` that region's catalogue as this
-        node's replica holds it. Raises: NodeError."""
-
-    async def query_replica(
-        self,
-        origin: Region,
-        subject: Subject,
-        profile: ReportProfile,
-        options: QueryOptions,
-        *,
-        purpose: str,
-        timeout: float,
-        assertion: str = "",
-    ) -> ReplicaResult:
-        """``origin``'s result for one subject from this node's replica of it. Raises: NodeError."""
-
-
-def _node_error(region: Region, error: grpc.aio.AioRpcError) -> NodeError:
-    code = error.code()
-    NODE_CALLS.labels(region.value, code.name).inc()
-    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-        return NodeError("超时 (deadline exceeded)", retryable=False)
-    if code is grpc.StatusCode.UNAVAILABLE:
-        return NodeError(f"无法连接 (unavailable: {error.details()})", retryable=True)
-    return NodeError(f"{code.name}: {error.details()}", retryable=False)
-
-
-class GrpcNodeClient:
-    """A region's node over one long-lived channel."""
-
-    def __init__(
-        self,
-        region: Region,
-        address: str,
-        *,
-        channel: grpc.aio.Channel | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-    ) -> None:
-        self.region = region
-        self.address = address
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        if channel is not None:
-            self.channel = channel
-        elif credentials is not None:
-            self.channel = grpc.aio.secure_channel(address, credentials, options=options)
-        else:
-            self.channel = grpc.aio.insecure_channel(address, options=options)
-        self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
-
-    @staticmethod
-    def _request(subject: Subject, options: QueryOptions, purpose: str) -> pb.QuerySubjectRequest:
-        request = pb.QuerySubjectRequest(
-            subject_id=subject.id,
-            subject_kind=wire.KIND_TO_PB[subject.kind],
-            options=pb.QueryOptions(profile=options.profile, years=options.years),
-            purpose=purpose,
-        )
-        if options.application_date:
-            request.options.application_date.CopyFrom(wire.date_to_pb(options.application_date))
-        return request
-
-    async def query(
-        self,
-        subject: Subject,
-        profile: ReportProfile,
-        options: QueryOptions,
-        *,
-        purpose: str,
-        timeout: float,
-        assertion: str = "",
-    ) -> SubjectResult:
-        request = self._request(subject, options, purpose)
-        try:
-            metadata = ((METADATA_KEY, assertion),) if assertion else None
-            reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=metadata)
-        except grpc.aio.AioRpcError as error:
-            raise _node_error(self.region, error) from error
-        NODE_CALLS.labels(self.region.value, "OK").inc()
-        if reply.region != self.region.value:
-            raise NodeError(f"node at {self.address} answers for {reply.region}", retryable=False)
-        return wire.result_from_pb(reply, subject, profile)
-
-    async def check_subjects(
-        self, request: pb.CheckSubjectsRequest, *, timeout: float, assertion: str
-    ) -> pb.CheckSubjectsResponse:
-        """A batch check as the node answers it (batch jobs store the answer as it came).
-
-        Raises:
-            grpc.aio.AioRpcError: the call failed.
-        """
-        reply: pb.CheckSubjectsResponse = await self._stub.CheckSubjects(
-            request, timeout=timeout, metadata=((METADATA_KEY, assertion),)
-        )
-        return reply
-
-    async def watch_changes(self, after_seq: int) -> AsyncIterator[pb.RecordChange]:
-        """The node's change feed after ``after_seq``, followed; read in batches (one
-        message per change is several times slower to catch up on).
-
-        Raises:
-            grpc.aio.AioRpcError: the stream broke.
-        """
-        batches: AsyncIterator[pb.ChangeBatch] = self._stub.WatchChangeBatches(
-            pb.WatchChangesRequest(after_seq=after_seq, follow=True)
-        )
-        async for batch in batches:
-            for change in batch.changes:
-                yield change
-
-    async def head_seq(self, *, timeout: float) -> int:
-        """The highest change-feed position the node has stored.
-
-        Raises:
-            grpc.aio.AioRpcError: the call failed.
-        """
-        # Asked from beyond any position the feed can reach, the feed answers at once
-        # with one empty batch that names its head.
-        request = pb.WatchChangesRequest(after_seq=2**63 - 1, follow=False, max_batch=1)
-        async for batch in self._stub.WatchChangeBatches(request, timeout=timeout):
-            return int(batch.head_seq)
-        return 0
-
-    async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
-        request = pb.GetCatalogueRequest(origin=origin.value if origin is not None else "")
-        try:
-            reply = await self._stub.GetCatalogue(request, timeout=timeout)
-        except grpc.aio.AioRpcError as error:
-            raise _node_error(self.region, error) from error
-        if origin is not None and reply.region != origin.value:
-            raise NodeError(
-                f"node at {self.address} sent {reply.region}'s catalogue for {origin.value}", retryable=False
-            )
-        return wire.catalogue_from_pb(reply)
-
-    async def query_replica(
-        self,
-        origin: Region,
-        subject: Subject,
-        profile: ReportProfile,
-        options: QueryOptions,
-        *,
-        purpose: str,
-        timeout: float,
-        assertion: str = "",
-    ) -> ReplicaResult:
-        request = pb.QueryReplicaRequest(origin=origin.value, query=self._request(subject, options, purpose))
-        try:
-            metadata = ((METADATA_KEY, assertion),) if assertion else None
-            reply = await self._stub.QueryReplica(request, timeout=timeout, metadata=metadata)
-        except grpc.aio.AioRpcError as error:
-            code = error.code()
-            REPLICA_CALLS.labels(origin.value, self.region.value, code.name).inc()
-            if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise NodeError("超时 (deadline exceeded)", retryable=False) from error
-            raise NodeError(f"{code.name}: {error.details()}", retryable=False) from error
-        if reply.region != origin.value or reply.replica.served_by != self.region.value:
-            raise NodeError(
-                f"node at {self.address} answered for {reply.region} served by {reply.replica.served_by}",
-                retryable=False,
-            )
-        as_of = reply.replica.replica_as_of.ToDatetime(tzinfo=UTC) if reply.replica.HasField("replica_as_of") else None
-        result = wire.result_from_pb(reply, subject, profile)
-        return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
-
-    async def cases(self, method: str, request: Message, *, timeout: float, assertion: str) -> Any:
-        """One of the node's objection and credit repair calls (``FileObjection``,
-        ``ListObjections``, ``GetObjection``, ``ResolveObjection``, ``RepairRecord``),
-        made with an on-behalf-of assertion; its reply as the node sent it.
-
-        Raises:
-            grpc.aio.AioRpcError: the node refused or could not be reached.
-        """
-        if method not in _CASE_CALLS:
-            raise ValueError(f"not a case call: {method}")
-        return await getattr(self._stub, method)(request, timeout=timeout, metadata=((METADATA_KEY, assertion),))
-
-    async def close(self) -> None:
-        await self.channel.close(None)
-
-
-_CASE_CALLS = frozenset({"FileObjection", "ListObjections", "GetObjection", "ResolveObjection", "RepairRecord"})
 
 
 @dataclass
@@ -360,8 +142,8 @@ class FanOut:
         async def one(state: _Region) -> None:
             try:
                 state.catalogue = await state.client.catalogue(timeout=self.region_deadline)
-            except NodeError as error:
-                log.warning("catalogue_unavailable", region=state.client.region.value, reason=error.reason)
+            except CreditError as error:
+                log.warning("catalogue_unavailable", region=state.client.region.value, reason=failure_reason(error))
 
         await asyncio.gather(*(one(state) for state in self._regions.values()))
 
@@ -427,7 +209,7 @@ class FanOut:
 
         def may_retry(error: BaseException) -> bool:
             return (
-                isinstance(error, NodeError)
+                isinstance(error, NodeUnavailable)
                 and error.retryable
                 and own_expires - time.monotonic() > 0.05
                 and state.budget.spend()
@@ -445,14 +227,15 @@ class FanOut:
                     result = await state.client.query(
                         subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion()
                     )
-        except NodeError as error:
+        except CreditError as error:
             state.breaker.failure()
-            log.info("region_failed", region=region.value, reason=error.reason)
-            return await failed(error.reason)
+            reason = failure_reason(error)
+            log.info("region_failed", region=region.value, reason=reason)
+            return await failed(reason)
         state.breaker.success()
         if state.catalogue is None or state.catalogue.version != result.catalogue_version:
             # Without it the answer is merged on its own; the catalogue is fetched next time.
-            with contextlib.suppress(NodeError):
+            with contextlib.suppress(CreditError):
                 state.catalogue = await state.client.catalogue(timeout=max(0.001, expires - time.monotonic()))
         return result
 
@@ -500,8 +283,8 @@ class FanOut:
                     timeout=min(self.region_deadline, remaining),
                     assertion=assertion(),
                 )
-            except NodeError as error:
-                refusals.append(f"{serving.value}: {error.reason}")
+            except CreditError as error:
+                refusals.append(f"{serving.value}: {failure_reason(error)}")
                 continue
             refusal = self._stale(origin, result)
             if refusal:
@@ -518,7 +301,7 @@ class FanOut:
                 reason=reason,
             )
             if state.catalogue is None or state.catalogue.version != result.catalogue_version:
-                with contextlib.suppress(NodeError):
+                with contextlib.suppress(CreditError):
                     state.catalogue = await peer.client.catalogue(
                         timeout=max(0.001, expires - time.monotonic()), origin=origin
                     )

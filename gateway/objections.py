@@ -15,14 +15,12 @@ who filed, read and decided what.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-import grpc
 from aiohttp import web
-from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 
 from credit import policy
 from credit.audit import Action, Event
@@ -30,51 +28,22 @@ from credit.cases import Case, CaseKind, CaseState, Correction, Resolution, chec
 from credit.clock import iso_z_or_none
 from credit.errors import (
     CreditError,
-    FailedPrecondition,
-    FieldViolation,
     InvalidInput,
     NotFound,
-    PermissionDenied,
     Unavailable,
 )
 from credit.policy import Principal
 from credit.regions import Region
 from credit.signing import verify
-from federation import wire
 from federation.assertions import BATCH, on_behalf_of
-from gateway.fanout import GrpcNodeClient
+from federation.client import NodeClient
 from gateway.service import ReportService
-from protos.credit.v1 import node_pb2 as pb
 
 CALL_TIMEOUT = 10.0
 
 
-def node_failure(region: Region, error: grpc.aio.AioRpcError) -> CreditError:
-    """The error a node's refusal means to the gateway's caller, with its field violations."""
-    code = error.code()
-    detail = str(error.details() or code.name)
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        violations: tuple[FieldViolation, ...] = ()
-        trailers: Any = error.trailing_metadata() or ()
-        for key, value in trailers:
-            if key == "grpc-status-details-bin" and isinstance(value, bytes):
-                status = status_pb2.Status.FromString(value)
-                for packed in status.details:
-                    bad = error_details_pb2.BadRequest()
-                    if packed.Unpack(bad):
-                        violations += tuple(FieldViolation(v.field, v.description) for v in bad.field_violations)
-        return InvalidInput(detail, violations)
-    if code is grpc.StatusCode.NOT_FOUND:
-        return NotFound(detail)
-    if code is grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(detail)
-    if code is grpc.StatusCode.PERMISSION_DENIED:
-        return PermissionDenied(detail)
-    return Unavailable(f"{region.name_zh}节点暂不可用，请稍后再试 ({region.value}: {code.name}: {detail})")
-
-
 class ObjectionService:
-    def __init__(self, reports: ReportService, clients: dict[Region, GrpcNodeClient]) -> None:
+    def __init__(self, reports: ReportService, clients: Mapping[Region, NodeClient]) -> None:
         self.reports = reports
         self.clients = clients
         self.audit = reports.audit
@@ -90,14 +59,12 @@ class ObjectionService:
             regions=[region],
         )
 
-    async def _call(self, region: Region, method: str, request: Message, assertion: str) -> Any:
+    def _client(self, region: Region) -> NodeClient:
+        """Raises: Unavailable: no node is configured for the region."""
         client = self.clients.get(region)
         if client is None:
             raise Unavailable(f"未配置{region.name_zh}节点 (no node configured for {region.value})")
-        try:
-            return await client.cases(method, request, timeout=CALL_TIMEOUT, assertion=assertion)
-        except grpc.aio.AioRpcError as error:
-            raise node_failure(region, error) from error
+        return client
 
     async def _audited(self, principal: Principal, action: Action, subject: str, purpose: str, detail: str) -> None:
         await self.audit.record(
@@ -133,14 +100,10 @@ class ObjectionService:
         if entry is None or entry.subject_id != subject:
             raise NotFound(f"您没有编号为 {report_no[:40]} 的报告 (no report {report_no[:40]} of yours)")
         region, _record = find_record(verify(entry.jws, self.reports.keyring), record_id)
-        request = pb.FileObjectionRequest(
-            subject_id=subject, record_id=record_id, kind=wire.CASE_KIND_TO_PB[kind], reason=reason
-        )
-        if checked is not None:
-            request.attachment.CopyFrom(pb.Attachment(filename=checked.filename, data=checked.data))
         assertion = self._assertion(principal, region, subject, f"{kind.name_zh}申请")
-        reply = await self._call(region, "FileObjection", request, assertion)
-        case = wire.case_from_pb(reply)
+        case = await self._client(region).file_objection(
+            subject, record_id, kind, reason, checked, timeout=CALL_TIMEOUT, assertion=assertion
+        )
         await self._audited(
             principal,
             Action.OBJECTION_FILED,
@@ -161,9 +124,9 @@ class ObjectionService:
 
         async def one(region: Region) -> list[Case]:
             assertion = self._assertion(principal, region, subject, "查看异议办理进度")
-            request = pb.ListObjectionsRequest(subject_id=subject, limit=1000)
-            reply = await self._call(region, "ListObjections", request, assertion)
-            return [wire.case_from_pb(message) for message in reply.objections]
+            return await self._client(region).list_objections(
+                subject_id=subject, limit=1000, timeout=CALL_TIMEOUT, assertion=assertion
+            )
 
         regions = list(self.clients)
         answers = await asyncio.gather(*(one(region) for region in regions), return_exceptions=True)
@@ -195,11 +158,13 @@ class ObjectionService:
         else:
             subject = asserted = policy.require_filing_subject(principal)
         assertion = self._assertion(principal, region, asserted, "查看异议办件")
-        request = pb.GetObjectionRequest(
-            number=number.strip().upper(), with_attachment=with_attachment, subject_id=subject
+        case = await self._client(region).get_objection(
+            number.strip().upper(),
+            subject_id=subject,
+            with_attachment=with_attachment,
+            timeout=CALL_TIMEOUT,
+            assertion=assertion,
         )
-        reply = await self._call(region, "GetObjection", request, assertion)
-        case = wire.case_from_pb(reply)
         # The gateway's own log says who read which case, and who downloaded its
         # attachment (the node logs the call as well, in its region).
         what = "attachment downloaded" if with_attachment else "case read"
@@ -226,14 +191,10 @@ class ObjectionService:
             Unavailable: the node cannot be reached.
         """
         policy.require_authority(principal, region)
-        request = pb.ListObjectionsRequest(limit=limit, before=before)
-        if state is not None:
-            request.state = wire.CASE_STATE_TO_PB[state]
-        if kind is not None:
-            request.kind = wire.CASE_KIND_TO_PB[kind]
         assertion = self._assertion(principal, region, BATCH, "异议办理")
-        reply = await self._call(region, "ListObjections", request, assertion)
-        return [wire.case_from_pb(message) for message in reply.objections]
+        return await self._client(region).list_objections(
+            state=state, kind=kind, limit=limit, before=before, timeout=CALL_TIMEOUT, assertion=assertion
+        )
 
     async def resolve(
         self,
@@ -256,14 +217,10 @@ class ObjectionService:
         """
         region, _kind, _id = parse_case_number(number)
         policy.require_authority(principal, region)
-        request = pb.ResolveObjectionRequest(
-            number=number.strip().upper(), resolution=wire.RESOLUTION_TO_PB[resolution], note=note
-        )
-        if correction is not None:
-            request.correction.CopyFrom(_correction_to_pb(correction))
         assertion = self._assertion(principal, region, BATCH, "异议办理")
-        reply = await self._call(region, "ResolveObjection", request, assertion)
-        case = wire.case_from_pb(reply)
+        case = await self._client(region).resolve_objection(
+            number.strip().upper(), resolution, note, correction, timeout=CALL_TIMEOUT, assertion=assertion
+        )
         await self._audited(
             principal,
             Action.OBJECTION_RESOLVED,
@@ -285,9 +242,7 @@ class ObjectionService:
         """
         policy.require_authority(principal, region)
         assertion = self._assertion(principal, region, BATCH, "信用修复")
-        request = pb.RepairRecordRequest(record_id=record_id, note=note)
-        reply = await self._call(region, "RepairRecord", request, assertion)
-        case = wire.case_from_pb(reply)
+        case = await self._client(region).repair_record(record_id, note, timeout=CALL_TIMEOUT, assertion=assertion)
         await self._audited(
             principal,
             Action.CREDIT_REPAIRED,
@@ -329,17 +284,6 @@ def attachment_response(case: Case) -> web.Response:
             "Content-Security-Policy": "sandbox",
         },
     )
-
-
-def _correction_to_pb(correction: Correction) -> pb.Correction:
-    out = pb.Correction(
-        category=correction.category or "", content=correction.content or "", decision_no=correction.decision_no or ""
-    )
-    for name in ("decided_on", "publicity_until", "removed_on"):
-        value = getattr(correction, name)
-        if value is not None:
-            getattr(out, name).CopyFrom(wire.date_to_pb(value))
-    return out
 
 
 def case_body(case: Case) -> dict[str, Any]:

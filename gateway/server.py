@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,12 +17,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from credit.errors import CreditError
+from federation.client import GrpcNodeClient, NodeClient
 from federation.interceptors import ServiceInterceptor
 from federation.tls import channel_credentials
 from gateway.auth import Sessions
 from gateway.batch import BatchService
 from gateway.checkpoints import watch_peer_checkpoints
-from gateway.fanout import FanOut, GrpcNodeClient
+from gateway.fanout import FanOut
 from gateway.federation import refresh_peers, watch_peers
 from gateway.grants import GrantService
 from gateway.grpc_api import ReportGatewayServicer
@@ -46,7 +48,7 @@ class RunningGateway:
     runner: web.AppRunner
     port: int
     registry: Registry
-    clients: list[GrpcNodeClient]
+    clients: list[NodeClient]
     grpc_server: grpc.aio.Server
     grpc_port: int
     key_watch: asyncio.Task[None] | None = None
@@ -88,8 +90,11 @@ class RunningGateway:
         await asyncio.to_thread(self.registry.close)
 
 
-async def start_gateway(settings: GatewaySettings) -> RunningGateway:
+async def start_gateway(settings: GatewaySettings, clients: Sequence[NodeClient] | None = None) -> RunningGateway:
     """Open the registry and keys, connect to the nodes, and serve HTTP and gRPC.
+
+    ``clients`` are the nodes to ask; by default a gRPC client for each of
+    ``settings.nodes`` (tests pass in-process nodes).
 
     Raises:
         InvalidInput: bad settings.
@@ -101,19 +106,28 @@ async def start_gateway(settings: GatewaySettings) -> RunningGateway:
         registry = await asyncio.to_thread(Registry.open, settings.db_url)
         undo.callback(registry.close)
         undo.push_async_callback(registry.writes.flush)
-        running = await _start(settings, registry, undo)
+        running = await _start(settings, registry, undo, clients)
         undo.pop_all()
     return running
 
 
-async def _start(settings: GatewaySettings, registry: Registry, undo: contextlib.AsyncExitStack) -> RunningGateway:
+async def _start(
+    settings: GatewaySettings,
+    registry: Registry,
+    undo: contextlib.AsyncExitStack,
+    given: Sequence[NodeClient] | None,
+) -> RunningGateway:
     grpc_credentials = grpc_api_credentials(settings)  # bad TLS settings stop the start here
     store = KeyStore(Path(settings.keys_dir))
     signing_key = await asyncio.to_thread(store.ensure)
     keyring = await asyncio.to_thread(store.keyring)
     tls = settings.tls_files()
     credentials = channel_credentials(tls) if tls is not None else None
-    clients = [GrpcNodeClient(region, address, credentials=credentials) for region, address in settings.nodes.items()]
+    clients: list[NodeClient] = (
+        list(given)
+        if given is not None
+        else [GrpcNodeClient(region, address, credentials=credentials) for region, address in settings.nodes.items()]
+    )
     for client in clients:
         undo.push_async_callback(client.close)
     fanout = FanOut(

@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-import grpc
 import structlog
 from sqlalchemy import Connection, and_, or_, select, update
 
+from credit.errors import CreditError
 from credit.regions import Region
-from gateway.fanout import GrpcNodeClient
+from federation.client import NodeClient, status_text
 from gateway.registry import Registry, feed_cursors, report_records, reports
 
 log = structlog.get_logger("jjj.gateway")
@@ -57,7 +57,7 @@ def supersede(conn: Connection, region: Region, changes: Sequence[tuple[str, int
 
 
 class SupersedeWatcher:
-    def __init__(self, registry: Registry, clients: Sequence[GrpcNodeClient], *, retry: float = 2.0) -> None:
+    def __init__(self, registry: Registry, clients: Sequence[NodeClient], *, retry: float = 2.0) -> None:
         self.registry = registry
         self.clients = clients
         self.retry = retry
@@ -76,13 +76,13 @@ class SupersedeWatcher:
         if await asyncio.to_thread(self._has_reports):
             return
 
-        async def one(client: GrpcNodeClient) -> None:
+        async def one(client: NodeClient) -> None:
             if await asyncio.to_thread(self._read_cursor, client.region):
                 return
             try:
                 head = await client.head_seq(timeout=timeout)
-            except grpc.aio.AioRpcError as error:
-                log.info("feed_head_unknown", region=client.region.value, code=error.code().name)
+            except CreditError as error:
+                log.info("feed_head_unknown", region=client.region.value, code=error.grpc_code)
                 return
             await asyncio.to_thread(self._apply, client.region, [], head)
             log.info("feed_followed_from_head", region=client.region.value, seq=head)
@@ -109,7 +109,7 @@ class SupersedeWatcher:
         with self.registry.engine.begin() as conn:
             return supersede(conn, region, changes, seq)
 
-    async def _follow(self, client: GrpcNodeClient) -> None:
+    async def _follow(self, client: NodeClient) -> None:
         region = client.region
         while True:
             cursor = await asyncio.to_thread(self._read_cursor, region)
@@ -117,10 +117,10 @@ class SupersedeWatcher:
 
             async def read(after: int, queue: asyncio.Queue[tuple[int, str, int] | None]) -> None:
                 try:
-                    async for change in client.watch_changes(after):
-                        await queue.put((change.seq, change.record.record_id, change.record.version))
-                except grpc.aio.AioRpcError as error:
-                    log.info("change_feed_interrupted", region=region.value, code=error.code().name)
+                    async for change in client.changes(after):
+                        await queue.put((change.seq, change.record_id, change.version))
+                except CreditError as error:
+                    log.info("change_feed_interrupted", region=region.value, code=status_text(error))
                 except Exception:
                     log.exception("change_feed_failed", region=region.value)
                 # Not in a ``finally``: when the watcher is stopped, the reader is

@@ -18,7 +18,8 @@ from credit.regions import Region
 from credit.report import RegionFailure, Verdict, merge
 from credit.rules import SubjectResult
 from credit.window import compute_window
-from gateway.fanout import CircuitBreaker, FanOut, GrpcNodeClient, RetryBudget
+from federation.client import GrpcNodeClient
+from gateway.fanout import CircuitBreaker, FanOut, RetryBudget
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.store import MemoryRecordStore

@@ -19,7 +19,8 @@ from credit.regions import Region
 from credit.report import RegionFailure, ReplicaResult, Source, Verdict, merge
 from credit.rules import Outcome, SubjectResult
 from credit.window import compute_window
-from gateway.fanout import FanOut, GrpcNodeClient
+from federation.client import GrpcNodeClient
+from gateway.fanout import FanOut
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.store import MemoryRecordStore

@@ -77,18 +77,18 @@ async def test_the_watcher_stops_while_a_feed_outpaces_it(tmp_path) -> None:  # 
     """A reader blocked on a full queue is cancelled cleanly: stopping never hangs."""
     import time
 
+    from credit.queries import ChangeNotice
     from gateway.registry import Registry
     from gateway.supersede import SupersedeWatcher
-    from protos.credit.v1 import node_pb2 as pb
 
     class EndlessFeed:
         region = Region.BEIJING
 
-        async def watch_changes(self, after_seq: int):  # type: ignore[no-untyped-def]
+        async def changes(self, after_seq: int):  # type: ignore[no-untyped-def]
             seq = after_seq
             while True:
                 seq += 1
-                yield pb.RecordChange(seq=seq, record=pb.CreditRecord(record_id=f"r{seq}", version=1))
+                yield ChangeNotice(seq, f"r{seq}", 1)
 
     registry = Registry.open(f"sqlite:///{tmp_path / 'gateway.db'}")
     watcher = SupersedeWatcher(registry, [EndlessFeed()])  # type: ignore[list-item]
