@@ -1,0 +1,717 @@
+"""The portal's pages and forms, server-rendered in Chinese for people, over the same core
+as the API (mounted by :func:`gateway.portal.add_portal`).
+
+Every core flow works without JavaScript: plain forms, redirects after posts. A session is
+the same signed token the API takes, kept in an HttpOnly, SameSite cookie for its
+lifetime; every form carries a CSRF token that must match a second cookie (double
+submit). Responses carry a strict Content-Security-Policy, refuse framing, and pages with
+subject data are not cached. URLs carry report numbers and codes, never a subject's
+identifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from credit import policy
+from credit.cases import CaseKind, CaseState, Correction, Resolution
+from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
+from credit.policy import Principal
+from credit.profiles import profiles
+from credit.regions import Region
+from credit.signing import VerificationError, canonical, verify
+from gateway import inputs
+from gateway.auth import Sessions, login, logout
+from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
+from gateway.grants import GrantService, GrantTerms
+from gateway.objections import ObjectionService, attachment_response, case_body, find_record
+from gateway.pdf import render as render_pdf
+from gateway.pdf import verify_pdf
+from gateway.registry import Registry
+from gateway.service import IssuedReport, ReportService, Verification, summary_of
+
+SESSION_COOKIE = "jjj_session"
+CSRF_COOKIE = "jjj_csrf"
+STATIC = Path(__file__).with_name("static")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+VERDICT_WORDS = {
+    "clean": "三地均无违法违规记录",
+    "has_records": "存在违法违规记录",
+    "incomplete": "报告不完整：部分地区或领域未能查询",
+}
+VERDICT_EXPLAINED = {
+    "clean": "北京、天津、河北三地在查询区间内均未发现计入的违法违规记录。",
+    "has_records": "以下列出查询区间内计入的违法违规记录，请核对；如有异议可对记录提出异议。",
+    "incomplete": "部分地区或领域暂不可用，本报告不能作为无违法违规证明。请稍后重新查询。",
+}
+STATUS_WORDS = {
+    "valid": "有效",
+    "superseded": "已更新（数据发生变化，请以新报告为准）",
+    "revoked": "已撤销",
+    "unknown": "未找到",
+    "not_genuine": "非真实报告",
+}
+STATE_WORDS = {"active": "有效", "used_up": "次数已用完", "expired": "已过期", "revoked": "已撤销"}
+ROLE_WORDS = {
+    "enterprise": "经营主体",
+    "person": "个人",
+    "third_party": "第三方",
+    "agency": "机关",
+    "admin": "管理员",
+    "anonymous": "持码人",
+    "verifier": "核验",
+}
+ACTION_WORDS = {
+    "report_issued": "出具报告",
+    "report_viewed": "查看报告",
+    "grant_previewed": "预览授权",
+    "grant_created": "创建授权",
+    "grant_redeemed": "凭授权查看",
+    "grant_revoked": "撤销授权",
+    "refused": "被拒绝的查询",
+    "login": "登录",
+    "login_failed": "登录失败",
+    "objection_filed": "提交异议或修复申请",
+    "objection_viewed": "查看办件",
+    "objection_resolved": "办结异议或修复申请",
+    "credit_repaired": "信用修复",
+}
+
+_ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
+
+
+def _validity(doc: dict[str, Any]) -> dict[str, Any]:
+    """Until when a report stands in for a certificate, and whether that day has passed."""
+    return summary_of(doc, status="", now=datetime.now(UTC))
+
+
+_ENV.globals["report_validity"] = _validity
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclasses.dataclass
+class Portal:
+    service: ReportService
+    sessions: Sessions
+    registry: Registry
+    grants: GrantService
+    public_url: str
+    batches: BatchService | None = None
+    objections: ObjectionService | None = None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def verify_url(self, code: str) -> str:
+        return f"{self.public_url.rstrip('/')}/verify?code={code}"
+
+
+PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
+NEW_CSRF: web.RequestKey[str] = web.RequestKey("new_csrf", str)
+
+
+def _who(request: web.Request) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return request.app[PORTAL].sessions.verify(token)
+    except Unauthenticated:
+        return None
+
+
+# CSRF tokens are signed and bound to the session they were made for ("nonce.mac", the
+# MAC over the nonce and a digest of the session cookie): a cookie planted from elsewhere,
+# or one made for another session, does not pass, and logging in gets a fresh one.
+def _csrf_key(request: web.Request) -> bytes:
+    private = request.app[PORTAL].sessions.signing_key.private.private_bytes_raw()
+    return hashlib.sha256(b"jjj-portal-csrf\x00" + private).digest()
+
+
+def _binding(session_token: str) -> str:
+    return hashlib.sha256(session_token.encode()).hexdigest() if session_token else "-"
+
+
+def _mac(request: web.Request, nonce: str, binding: str) -> str:
+    return hmac.new(_csrf_key(request), f"{nonce}|{binding}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mint_csrf(request: web.Request, session_token: str) -> str:
+    """A new CSRF token for the session ``session_token`` ("" before logging in)."""
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_mac(request, nonce, _binding(session_token))}"
+
+
+def _csrf_valid(request: web.Request, token: str, session_token: str) -> bool:
+    nonce, _, mac = token.partition(".")
+    if not nonce or not mac:
+        return False
+    return hmac.compare_digest(mac.encode(), _mac(request, nonce, _binding(session_token)).encode())
+
+
+def _csrf(request: web.Request) -> str:
+    if request.get(NEW_CSRF):
+        return request[NEW_CSRF]
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return cookie if _csrf_valid(request, cookie, request.cookies.get(SESSION_COOKIE, "")) else ""
+
+
+def page(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    token = _csrf(request)
+    if not token:
+        token = mint_csrf(request, request.cookies.get(SESSION_COOKIE, ""))
+        request[NEW_CSRF] = token
+    who = _who(request)
+    html = _ENV.get_template(template).render(
+        who=who,
+        menu=policy.menu(who) if who else None,
+        csrf=token,
+        verdict_words=VERDICT_WORDS,
+        verdict_explained=VERDICT_EXPLAINED,
+        status_words=STATUS_WORDS,
+        state_words=STATE_WORDS,
+        role_words=ROLE_WORDS,
+        action_words=ACTION_WORDS,
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    if request.get(NEW_CSRF):
+        _set_cookie(request, response, CSRF_COOKIE, request[NEW_CSRF], max_age=None, strict=True)
+    return response
+
+
+def _set_cookie(
+    request: web.Request, response: web.StreamResponse, name: str, value: str, *, max_age: int | None, strict: bool
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=request.app[PORTAL].secure_cookies,
+        samesite="Strict" if strict else "Lax",
+    )
+
+
+def notice(request: web.Request, heading: str, *paragraphs: str, status: int = 200, back: str = "") -> web.Response:
+    return page(request, "notice.html", status=status, title=heading, heading=heading, paragraphs=paragraphs, back=back)
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+class Redirect(Exception):
+    """Leave a page for another (a session that expired, a page that needs one)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.response = _redirect(location)
+
+
+async def _form(request: web.Request, *, max_size: int = 0) -> dict[str, Any]:
+    """The posted form, once its CSRF token is checked; ``max_size`` allows a larger
+    body (an upload) than the application's default.
+
+    Raises:
+        PermissionDenied: a missing or wrong CSRF token.
+    """
+    if max_size:
+        request = request.clone(client_max_size=max_size)
+    form = dict(await request.post())
+    sent, expected = str(form.get("csrf", "")), request.cookies.get(CSRF_COOKIE, "")
+    valid = bool(expected) and _csrf_valid(request, expected, request.cookies.get(SESSION_COOKIE, ""))
+    if not valid or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PermissionDenied("表单已失效，请刷新页面后重试 (the form expired or did not come from this site)")
+    return form
+
+
+def _uploaded(form: dict[str, Any], name: str) -> tuple[str, bytes]:
+    """The file posted as ``name``: its name and bytes (empty when none was sent), its
+    temporary file closed. Its size is bounded by the form's ``max_size``."""
+    upload = form.get(name)
+    if not isinstance(upload, web.FileField):
+        return "", b""
+    with upload.file:
+        return upload.filename, upload.file.read()
+
+
+def _signed_in(request: web.Request) -> Principal:
+    who = _who(request)
+    if who is None:
+        raise Redirect("/?expired=1" if request.cookies.get(SESSION_COOKIE) else "/")
+    return who
+
+
+def portal_page(handler: Handler) -> Handler:
+    """Render the core's errors as pages (the API renders them as problem+json)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except Redirect as exc:
+            response = exc.response
+        except CreditError as exc:
+            titles = {400: "输入有误", 401: "请先登录", 403: "无权访问", 404: "未找到", 429: "尝试过于频繁"}
+            response = notice(request, titles.get(exc.http_status, "暂时无法完成"), exc.detail, status=exc.http_status)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return wrapped
+
+
+# Pages
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    if _who(request) is not None:
+        return _redirect("/report")
+    message = "会话已过期，请重新登录" if request.query.get("expired") else ""
+    return page(request, "login.html", title="登录", message=message)
+
+
+async def post_login(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    portal = request.app[PORTAL]
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    address = request.remote or "unknown"
+    try:
+        token, lifetime = await login(
+            portal.registry, portal.sessions, username, password, address=address, audit=portal.service.audit
+        )
+    except (Unauthenticated, TooManyAttempts) as exc:
+        status = 429 if isinstance(exc, TooManyAttempts) else 401
+        return page(request, "login.html", status=status, title="登录", message=exc.detail, message_kind="error",
+                    username=username)  # fmt: skip
+    response = _redirect("/report")
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
+    # A fresh CSRF token for the new session: one fixed before logging in does not carry over.
+    _set_cookie(request, response, CSRF_COOKIE, mint_csrf(request, token), max_age=None, strict=True)
+    return response
+
+
+async def post_logout(request: web.Request) -> web.StreamResponse:
+    await _form(request)
+    portal = request.app[PORTAL]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        with contextlib.suppress(Unauthenticated):  # already ended or expired: nothing to end
+            await logout(portal.registry, portal.sessions, token, audit=portal.service.audit)
+    response = _redirect("/")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def ask(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    if policy.needs_grant(who):
+        return notice(request, "第三方查询", "第三方须持有主体授予的授权码方可查看其报告。",
+                      "请使用主体提供的二维码或链接，或在下方输入授权码。", back="/g")  # fmt: skip
+    if policy.checks_in_batches(who):
+        return _redirect("/agency")
+    return page(
+        request,
+        "ask.html",
+        title="获取报告",
+        profiles=list(profiles().values()),
+        default_profile=request.app[PORTAL].service.default_profile,
+    )
+
+
+async def post_ask(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    try:
+        years = int(str(form.get("years", "3")))
+    except ValueError:
+        raise InvalidInput.for_field("years", "请选择 3 年或 5 年 (choose 3 or 5 years)") from None
+    issued = await request.app[PORTAL].service.issue(
+        who,
+        subject_id=str(form.get("subject", "")),
+        years=years,
+        profile_id=str(form.get("profile", "")),
+    )
+    return _redirect(f"/reports/{issued.document['report_no']}")
+
+
+async def _report_of(request: web.Request) -> IssuedReport:
+    return await request.app[PORTAL].service.get(_signed_in(request), request.match_info["report_no"])
+
+
+async def report_page(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return page(request, "report.html", title="信用报告", doc=issued.document, report_status=issued.status,
+                objection_links=True)  # fmt: skip
+
+
+async def report_pdf(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    portal = request.app[PORTAL]
+    # Rendering takes a fraction of a second of CPU: off the event loop.
+    data = await asyncio.to_thread(
+        render_pdf, issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"])
+    )
+    return web.Response(
+        body=data,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.pdf"'},
+    )
+
+
+async def report_jws(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return web.Response(
+        text=issued.jws,
+        content_type="application/jose",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.jws"'},
+    )
+
+
+async def report_json(request: web.Request) -> web.StreamResponse:
+    issued = await _report_of(request)
+    return web.Response(
+        text=json.dumps({"jws": issued.jws, "report": issued.document}, ensure_ascii=False, indent=2),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.json"'},
+    )
+
+
+async def grants_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    mine = await request.app[PORTAL].grants.mine(who)
+    return page(request, "grants.html", title="授权查询", grants=[g.public() for g in mine])
+
+
+def _int(form: dict[str, Any], name: str, default: int) -> int:
+    raw = str(form.get(name) or default)
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput.for_field(name, f"请填写整数 ({name} must be a whole number)") from None
+
+
+async def post_grant_preview(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    terms = GrantTerms.parse(
+        {
+            "purpose": form.get("purpose"),
+            "grantee": str(form.get("grantee") or "").strip() or None,
+            "days": _int(form, "days", 7),
+            "max_uses": _int(form, "max_uses", 1),
+            "mode": form.get("mode") or "fixed",
+            "years": _int(form, "years", 3),
+        }
+    )
+    preview = await request.app[PORTAL].grants.preview(who, terms)
+    return page(request, "preview.html", title="授权预览", doc=preview.report.document,
+                report_status=preview.report.status, terms=preview.terms, preview=preview.token)  # fmt: skip
+
+
+async def post_grant_confirm(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    created = await request.app[PORTAL].grants.create(
+        who, preview=str(form.get("preview", "")), confirm=form.get("confirm") == "yes"
+    )
+    return page(
+        request,
+        "granted.html",
+        title="授权已创建",
+        code=created.code,
+        url=created.url,
+        qr=base64.b64encode(created.qr_png).decode("ascii"),
+        grant=created.grant.public(),
+    )
+
+
+async def post_grant_revoke(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    await _form(request)
+    await request.app[PORTAL].grants.revoke(who, request.match_info["grant_id"])
+    return _redirect("/grants")
+
+
+async def redeem_page(request: web.Request) -> web.StreamResponse:
+    return page(request, "redeem.html", title="凭授权码查看", code=request.match_info.get("code", ""))
+
+
+async def post_redeem(request: web.Request) -> web.StreamResponse:
+    form = await _form(request)
+    redeemed = await request.app[PORTAL].grants.redeem(
+        str(form.get("code", "")), _who(request), address=request.remote or ""
+    )
+    grant = redeemed.grant
+    return page(request, "redeemed.html", title="授权查看", doc=redeemed.report.document,
+                report_status=redeemed.report.status, grant=grant.public(),
+                uses_left=grant.max_uses - grant.uses)  # fmt: skip
+
+
+async def history_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    if not who.subject_id:
+        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
+    portal = request.app[PORTAL]
+    entries = await portal.registry.read(lambda: portal.service.audit.find(subject=who.subject_id, limit=200))
+    rows = [
+        {
+            "at": e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "purpose": e.purpose,
+            "outcome": e.outcome,
+        }
+        for e in entries
+    ]
+    return page(request, "history.html", title="查询记录", entries=rows)
+
+
+def _verification_words(result: Verification) -> tuple[str, str]:
+    if not result.genuine:
+        if result.status == "unknown":
+            return "未找到该报告", "没有与此核验码或文件对应的已登记报告。请核对核验码，或联系出具方。"
+        return "非真实报告", "该文件不是本系统出具的真实报告，或已被改动。请勿采信。"
+    if result.status == "superseded":
+        return "报告真实，但已更新", "该报告由本系统出具，但其数据此后发生变化，请向对方索取新报告。"
+    if result.status == "revoked":
+        return "报告真实，但已撤销", "该报告由本系统出具，但已被撤销，不应再采信。"
+    return "报告真实有效", "该报告由本系统出具，内容未被改动，当前有效。"
+
+
+def _verified_page(request: web.Request, result: Verification, code: str = "") -> web.Response:
+    title, text = _verification_words(result)
+    return page(request, "verify.html", title="报告核验", result=result, result_title=title, result_text=text,
+                code=code)  # fmt: skip
+
+
+async def verify_page(request: web.Request) -> web.StreamResponse:
+    code = request.query.get("code", "").strip()
+    if not code:
+        return page(request, "verify.html", title="报告核验")
+    try:
+        result = await request.app[PORTAL].service.verify_code(code, address=request.remote or "unknown")
+    except InvalidInput as exc:
+        result = Verification(False, "unknown", exc.detail)
+    return _verified_page(request, result, code)
+
+
+async def post_verify(request: web.Request) -> web.StreamResponse:
+    form = await _form(request, max_size=17 * 1024 * 1024)
+    _name, data = _uploaded(form, "file")
+    if not data or len(data) > 16 * 1024 * 1024:
+        raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
+    return _verified_page(request, await _verify_upload(request.app[PORTAL], data))
+
+
+async def _verify_upload(portal: Portal, data: bytes) -> Verification:
+    service = portal.service
+    if data.startswith(b"%PDF"):
+        try:
+            # The QR code must lead to this site's verify page, not to a look-alike.
+            document = await asyncio.to_thread(
+                verify_pdf,
+                data,
+                service.keyring,
+                verify_url_for=lambda doc: portal.verify_url(str(doc.get("verification_code", ""))),
+            )
+        except VerificationError as exc:
+            return Verification(False, "not_genuine", exc.detail)
+        return await _registered(service, document)
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
+    if text.startswith("{"):
+        try:
+            body = inputs.loads(text, field="file")
+        except InvalidInput as exc:
+            return Verification(False, "not_genuine", f"JSON 无法解析 (the JSON cannot be read): {exc.detail}")
+        if isinstance(body, dict) and isinstance(body.get("jws"), str):
+            return await service.verify_report(body["jws"])
+        if isinstance(body, dict) and isinstance(body.get("verification_code"), str):
+            # A bare report document: genuine only if it is exactly what was signed.
+            entry = await service.registry.report_by_code(body["verification_code"])
+            if entry is not None and canonical(verify(entry.jws, service.keyring)) == canonical(body):
+                return await service.verify_report(entry.jws)
+            return Verification(False, "not_genuine", "内容与登记的报告不一致 (does not match the registered report)")
+        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
+    return await service.verify_report(text)
+
+
+async def _registered(service: ReportService, document: dict[str, Any]) -> Verification:
+    entry = await service.registry.report_by_code(str(document.get("verification_code", "")))
+    if entry is None or entry.report_no != document.get("report_no"):
+        return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
+    return await service.verify_report(entry.jws)
+
+
+def _objections(request: web.Request) -> ObjectionService:
+    objections = request.app[PORTAL].objections
+    if objections is None:
+        raise PermissionDenied("本站未开通异议办理 (objections are not handled here)")
+    return objections
+
+
+async def objection_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    report_no = request.query.get("report", "")
+    issued = await request.app[PORTAL].service.get(who, report_no)
+    region, record = find_record(issued.document, request.query.get("record", ""))
+    return page(request, "objection_new.html", title="异议与信用修复申请", rec=record, report_no=report_no,
+                region_name=region.name_zh)  # fmt: skip
+
+
+async def post_objection(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request, max_size=6 * 1024 * 1024)
+    name, data = _uploaded(form, "attachment")
+    attachment = (name, data) if data else None
+    kind = str(form.get("kind", "objection"))
+    if kind not in ("objection", "credit_repair"):
+        raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is objection or credit_repair)")
+    case = await _objections(request).file(
+        who,
+        report_no=str(form.get("report_no", "")),
+        record_id=str(form.get("record_id", "")),
+        kind=CaseKind(kind),
+        reason=str(form.get("reason", "")),
+        attachment=attachment,
+    )
+    return _redirect(f"/objections?filed={case.number}")
+
+
+async def objections_page(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    service = _objections(request)
+    filed = request.query.get("filed", "")
+    message = f"申请已提交，办件编号 {filed[:20]}。处理结果将在此页显示。" if filed else ""
+    if policy.decides_cases(who):
+        own = policy.case_regions(who)
+        region = Region.parse(request.query.get("region", "") or own[0].value, field="region")
+        state = "closed" if request.query.get("state") == "closed" else "open"
+        cases = await service.list(who, region, state=CaseState(state))
+        return page(request, "objections.html", title="异议办理", authority=True, regions=own,
+                    region=region, state=state, cases=[case_body(c) for c in cases], message=message)  # fmt: skip
+    cases, missing = await service.mine(who)
+    return page(request, "objections.html", title="我的异议与修复申请", authority=False, unavailable=missing,
+                cases=[case_body(c) for c in cases], message=message)  # fmt: skip
+
+
+async def post_objection_resolve(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    form = await _form(request)
+    number = request.match_info["number"]
+    resolution = str(form.get("resolution", ""))
+    if resolution not in {r.value for r in Resolution}:
+        raise InvalidInput.for_field("resolution", "请选择处理结论 (choose a decision)")
+    content = str(form.get("content", "")).strip()
+    case = await _objections(request).resolve(
+        who,
+        number,
+        Resolution(resolution),
+        note=str(form.get("note", "")),
+        correction=Correction(content=content) if content else None,
+    )
+    return _redirect(f"/objections?region={case.region.value}&state=closed")
+
+
+async def objection_attachment(request: web.Request) -> web.StreamResponse:
+    who = _signed_in(request)
+    return attachment_response(await _objections(request).get(who, request.match_info["number"], with_attachment=True))
+
+
+def _officer(request: web.Request) -> Principal:
+    who = _signed_in(request)
+    policy.require_batch(who)
+    return who
+
+
+def _batches(request: web.Request) -> BatchService:
+    batches = request.app[PORTAL].batches
+    if batches is None:
+        raise PermissionDenied("本站未开通批量核查 (batch checks are not enabled here)")
+    return batches
+
+
+async def agency_page(request: web.Request) -> web.StreamResponse:
+    _officer(request)
+    return page(request, "agency.html", title="批量核查")
+
+
+async def post_agency(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    form = await _form(request, max_size=49 * 1024 * 1024)
+    _name, data = _uploaded(form, "file")
+    if len(data) > 48 * 1024 * 1024:
+        raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
+    status = await _batches(request).submit(
+        who, parse_subject_list(data), purpose=str(form.get("purpose", "")), years=_int(form, "years", 3)
+    )
+    return _redirect(f"/agency/jobs/{status.job_id}")
+
+
+async def batch_page(request: web.Request) -> web.StreamResponse:
+    who = _officer(request)
+    batches = _batches(request)
+    status = await batches.status(who, request.match_info["job_id"])
+    summary = (await signed_summary(batches, status)).document if status.status == "done" else None
+    names = {region.value: region.name_zh for region in Region}
+    return page(request, "batch.html", title="批量核查", job=status.public(), summary=summary, region_names=names)
+
+
+async def batch_csv(request: web.Request) -> web.StreamResponse:
+    batches = _batches(request)
+    status = await batches.status(_officer(request), request.match_info["job_id"])
+    # Streamed: the headers leave before the page wrapper could add them.
+    return await csv_response(request, batches, status, headers=SECURITY_HEADERS)
+
+
+async def batch_xlsx(request: web.Request) -> web.StreamResponse:
+    batches = _batches(request)
+    return await xlsx_response(batches, await batches.status(_officer(request), request.match_info["job_id"]))
+
+
+async def batch_summary(request: web.Request) -> web.StreamResponse:
+    batches = _batches(request)
+    summary = await signed_summary(batches, await batches.status(_officer(request), request.match_info["job_id"]))
+    return web.Response(
+        text=json.dumps({"summary": summary.document, "jws": summary.jws}, ensure_ascii=False, indent=2),
+        content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{summary.document["job_id"]}-summary.json"'},
+    )
+
+
+async def static_css(request: web.Request) -> web.StreamResponse:
+    response = web.FileResponse(STATIC / "portal.css")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
