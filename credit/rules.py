@@ -66,6 +66,11 @@ class Outcome(enum.Enum):
     NOT_COVERED = "not_covered"  # 该地区未覆盖
 
 
+# What marks a penalty record's category as a decision not to penalise (不予行政处罚,
+# 不予处罚): the one test, which a node's SQL counting condition also applies.
+NOT_PENALISED_MARK = "不予"
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a record version came from."""
@@ -104,7 +109,7 @@ class CreditRecord:
     @property
     def not_penalised(self) -> bool:
         """A decision not to impose a penalty (不予行政处罚)."""
-        return self.scope is Scope.ADMINISTRATIVE_PENALTY and "不予" in self.category
+        return self.scope is Scope.ADMINISTRATIVE_PENALTY and NOT_PENALISED_MARK in self.category
 
 
 @dataclass(frozen=True, slots=True)

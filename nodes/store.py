@@ -45,7 +45,7 @@ from credit.catalogue import Scope
 from credit.identifiers import SubjectKind
 from credit.profiles import ReportProfile
 from credit.regions import Region
-from credit.rules import CreditRecord, Procedure, Provenance, RecordStatus, counts
+from credit.rules import NOT_PENALISED_MARK, CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
 from infra.db import as_utc, dispose_when_idle
 from nodes.models import IngestRow, RecordRow
@@ -256,7 +256,9 @@ def counted_condition(profile: ReportProfile, window: ReportWindow) -> ColumnEle
     if rule.simplified_procedure:
         conditions.append(c.procedure != Procedure.SIMPLIFIED.value)
     if rule.not_penalised:
-        conditions.append(not_(and_(c.scope == Scope.ADMINISTRATIVE_PENALTY.value, c.category.contains("不予"))))
+        conditions.append(
+            not_(and_(c.scope == Scope.ADMINISTRATIVE_PENALTY.value, c.category.contains(NOT_PENALISED_MARK)))
+        )
     conditions.append(
         or_(
             and_(
