@@ -53,7 +53,7 @@ class Action(enum.StrEnum):
     FEED_READ = "feed_read"  # a member began reading a node's change feed
 
 
-class Outcome(enum.StrEnum):
+class EventOutcome(enum.StrEnum):
     OK = "ok"
     REFUSED = "refused"
     FAILED = "failed"
@@ -72,7 +72,7 @@ class Event:
     action: Action
     subject: str = ""
     purpose: str = ""
-    outcome: Outcome = Outcome.OK
+    outcome: EventOutcome = EventOutcome.OK
     detail: str = ""
 
 

@@ -23,7 +23,7 @@ import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from credit.audit import Action, Event, Outcome
+from credit.audit import Action, Event, EventOutcome
 from credit.errors import InvalidInput, TooManyAttempts, Unauthenticated
 from credit.policy import Principal, Role
 from credit.signing import ACCEPTED_ALGORITHMS, Keyring, SigningKey, TokenType, sign_claims, token_header
@@ -274,7 +274,7 @@ async def login(
     except (Unauthenticated, TooManyAttempts) as exc:
         if audit is not None:
             await audit.record(
-                Event(username[:128], "", Action.LOGIN_FAILED, outcome=Outcome.REFUSED, detail=exc.detail[:200])
+                Event(username[:128], "", Action.LOGIN_FAILED, outcome=EventOutcome.REFUSED, detail=exc.detail[:200])
             )
         raise
     if audit is not None:

@@ -26,7 +26,7 @@ import segno
 from sqlalchemy import Table, insert, select, update
 
 from credit import policy
-from credit.audit import Action, Event, Outcome
+from credit.audit import Action, Event, EventOutcome
 from credit.clock import iso_z
 from credit.codes import new_grant_code, parse_grant_code
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
@@ -236,7 +236,7 @@ class GrantService:
                     Action.REFUSED,
                     parse_subject(subject_id, field="subject").id,
                     terms.purpose,
-                    Outcome.REFUSED,
+                    EventOutcome.REFUSED,
                     "grant for another subject",
                 )
             )
@@ -385,20 +385,22 @@ class GrantService:
         except (InvalidInput, TooManyAttempts) as exc:
             # Refusals are audited too: a malformed or throttled code is someone trying.
             await self.audit.record(
-                Event(actor, role, Action.REFUSED, "", "", Outcome.REFUSED, f"grant redemption: {exc.detail}"[:200])
+                Event(
+                    actor, role, Action.REFUSED, "", "", EventOutcome.REFUSED, f"grant redemption: {exc.detail}"[:200]
+                )
             )
             raise
         digest = code_hash(canonical_code)
         grant = await self.registry.read(self._by_hash, digest)
         if grant is None:
             await self.audit.record(
-                Event(actor, role, Action.REFUSED, "", "", Outcome.REFUSED, "grant redemption: unknown code")
+                Event(actor, role, Action.REFUSED, "", "", EventOutcome.REFUSED, "grant redemption: unknown code")
             )
             raise NotFound("没有与此授权码对应的授权 (no grant has this authorisation code)")
 
         async def refuse(reason: str, message: str) -> PermissionDenied:
             await self.audit.record(
-                Event(actor, role, Action.REFUSED, grant.subject_id, grant.purpose, Outcome.REFUSED, reason)
+                Event(actor, role, Action.REFUSED, grant.subject_id, grant.purpose, EventOutcome.REFUSED, reason)
             )
             return PermissionDenied(message)
 

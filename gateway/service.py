@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from credit import policy
-from credit.audit import Action, Event, Outcome
+from credit.audit import Action, Event, EventOutcome
 from credit.clock import china_date, parse_iso
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
 from credit.document import Issue, report_document
@@ -146,7 +146,7 @@ class ReportService:
                 Action.REFUSED,
                 subject_id,
                 purpose[:MAX_PURPOSE],
-                Outcome.REFUSED,
+                EventOutcome.REFUSED,
                 "report of another subject",
             )
         )
@@ -322,7 +322,7 @@ class ReportService:
                 "public",
                 "verifier",
                 Action.VERIFIED,
-                outcome=Outcome.REFUSED,
+                outcome=EventOutcome.REFUSED,
                 detail=f"code refused from {address or '-'}: {reason}"[:200],
             )
         )
@@ -333,7 +333,7 @@ class ReportService:
                 "public",
                 "verifier",
                 Action.VERIFIED,
-                outcome=Outcome.OK if found else Outcome.REFUSED,
+                outcome=EventOutcome.OK if found else EventOutcome.REFUSED,
                 detail=f"{how} sha256={report_hash or '-'}",
             )
         )

@@ -13,7 +13,7 @@ import grpc
 import structlog
 
 from credit import policy
-from credit.audit import Action, Event, Outcome
+from credit.audit import Action, Event, EventOutcome
 from credit.cases import check_attachment
 from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
 from federation import wire
@@ -106,7 +106,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                         "",
                         Action.REFUSED,
                         "" if subject == BATCH else subject[:18],
-                        outcome=Outcome.REFUSED,
+                        outcome=EventOutcome.REFUSED,
                         detail=exc.detail[:500],
                     )
                 )

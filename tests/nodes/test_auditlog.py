@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import delete, update
 
-from credit.audit import Action, Event, Outcome
+from credit.audit import Action, Event, EventOutcome
 from credit.signing import Keyring, SigningKey
 from infra.auditlog import AuditLog, entries
 from infra.db import sync_engine
@@ -45,7 +45,7 @@ async def test_concurrent_appends_make_one_sealed_chain(audit: AuditLog) -> None
     mine = audit.find(subject="S1")
     assert [e.seq for e in mine] == sorted((e.seq for e in mine), reverse=True)
     assert {e.subject for e in mine} == {"S1"} and len(mine) == 7
-    refused = await audit.record(Event("x", "third_party", Action.REFUSED, "S1", outcome=Outcome.REFUSED))
+    refused = await audit.record(Event("x", "third_party", Action.REFUSED, "S1", outcome=EventOutcome.REFUSED))
     assert refused.seq == 36 and audit.verify(RING).intact
 
 
