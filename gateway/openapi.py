@@ -1,32 +1,150 @@
-"""The OpenAPI 3.1 description of the HTTP API, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/v1/openapi.json.
+
+It lists every status each operation answers, errors included (``application/problem+json``,
+RFC 9457), with a schema for every body. The tests hold every answer they get to it
+(tests/gateway/contract.py): a status, a media type or an object member it does not
+describe fails them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-_PROBLEM = {
-    "description": "Problem (RFC 9457)",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+_REGIONS = ["beijing", "tianjin", "hebei"]
+_SCOPES = [
+    "administrative_penalty",
+    "serious_dishonesty_list",
+    "abnormal_operations_list",
+    "serious_illegal_dishonesty_list",
+    "fatal_accident_list",
+    "administrative_coercion",
+    "criminal_judgment",
+]
+_VERDICTS = ["clean", "has_records", "incomplete"]
+_REPORT_STATUSES = ["valid", "superseded", "revoked"]
+_CASE_KINDS = ["objection", "credit_repair"]
+_RESOLUTIONS = ["upheld", "corrected", "revoked", "repaired", "refused"]
+
+_STRING = {"type": "string"}
+_INTEGER = {"type": "integer"}
+_BOOLEAN = {"type": "boolean"}
+_DATE = {"type": "string", "format": "date"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_OPTIONAL_STRING = {"type": ["string", "null"]}
+_OPTIONAL_DATE = {"type": ["string", "null"], "format": "date"}
+_OPTIONAL_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(name: str) -> dict[str, Any]:
+    return {"anyOf": [_ref(name), {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = (), **more: Any) -> dict[str, Any]:
+    """An object with these members, all present unless named ``optional``."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        **more,
+    }
+
+
+def _json(schema: dict[str, Any], description: str, **headers: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema or _STRING}
+
+
+_LOCATION = _header("Where the created resource is read")
+
+_PROBLEMS = {
+    400: "The request is malformed or a field is invalid (invalid-params names it)",
+    401: "No session, or not a valid one",
+    403: "The session's account may not do this",
+    404: "No such resource (or not one of the caller's)",
+    409: "The resource is not in a state that allows this",
+    413: "The body is too large",
+    429: "Too many attempts: retry after the number of seconds in Retry-After",
+    500: "Internal error",
+    503: "A regional node that must answer cannot be reached",
 }
-_REPORT = {
-    "description": "A signed report",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuedReport"}}},
-}
-_VERIFICATION = {
-    "description": "Verification result",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Verification"}}},
-}
+
+
+def _problem(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": f"{_PROBLEMS[status]} (problem, RFC 9457)",
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": _header('The scheme to use: Bearer realm="jjj"')}
+    if status == 429:
+        response["headers"] = {"Retry-After": _header("Seconds to wait", {"type": "integer", "minimum": 0})}
+    return response
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    """Problem answers for these statuses, and 500, which any operation may answer."""
+    return {str(status): _problem(status) for status in (*statuses, 500)}
+
+
+_REPORT = _json(_ref("IssuedReport"), "A signed report")
+_VERIFICATION = _json(_ref("Verification"), "Verification result")
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-_CASE = {
-    "description": "The case",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Case"}}},
-}
+_CASE = _json(_ref("Case"), "The case")
+_CREATED_CASE = _json(_ref("Case"), "The case", Location=_LOCATION)
+_AUDIT = _json(_object({"entries": {"type": "array", "items": _ref("AuditEntry")}}), "Audit entries, newest first")
 _CASE_NUMBER = {
     "name": "number",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^(BJ|TJ|HE)-(YY|XF)-[0-9]+$"},
+    "schema": {"type": "string", "pattern": "^(BJ|TJ|HE)-(YY|XF)-[0-9]{1,12}$"},
 }
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": _STRING}
+
+
+def _binary(media_type: str) -> dict[str, Any]:
+    """A download: the body is the file's bytes."""
+    return {"schema": {"type": "string", "contentMediaType": media_type}}
+
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# The members of a report as the API returns it, shared by the answers that add to them.
+_ISSUED = {
+    "report_no": _STRING,
+    "verification_code": _STRING,
+    "verdict": {"enum": _VERDICTS},
+    "status": {"enum": _REPORT_STATUSES},
+    "jws": {"type": "string", "description": "the report, signed: compact JWS (alg Ed25519, typ jjj-report+jws)"},
+    "report": _ref("Report"),
+}
+
+_RECORD_IN_REPORT = _object(
+    {
+        "decision_no": _STRING,
+        "authority": _STRING,
+        "decided_on": _DATE,
+        "category": _STRING,
+        "content": _STRING,
+        "procedure": {"enum": ["general", "simplified", "n/a"]},
+        "status": {"enum": ["in_force", "repaired", "revoked"]},
+        "publicity_until": _OPTIONAL_DATE,
+        "removed_on": _OPTIONAL_DATE,
+        "record_id": _STRING,
+        "version": _INTEGER,
+        "objection": {"const": "open", "description": "present while an objection to the record is open"},
+    },
+    optional=("objection",),
+)
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -41,24 +159,16 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Log in; returns a session token (an Ed25519-signed JWT, typ jjj-session+jwt)",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Login"}}},
+                    "content": {"application/json": {"schema": _ref("Login")}},
                 },
-                "responses": {
-                    "200": {
-                        "description": "Session",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}},
-                    },
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "429": _PROBLEM,
-                },
+                "responses": {"200": _json(_ref("Session"), "Session"), **_errors(400, 401, 413, 429)},
             }
         },
         "/api/v1/logout": {
             "post": {
                 "summary": "End this session: its token no longer counts, in any gateway process",
                 "security": _BEARER,
-                "responses": {"204": {"description": "Logged out"}, "401": _PROBLEM},
+                "responses": {"204": {"description": "Logged out"}, **_errors(401)},
             }
         },
         "/api/v1/reports": {
@@ -67,24 +177,31 @@ OPENAPI: dict[str, Any] = {
                 "security": _BEARER,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReportRequest"}}},
+                    "content": {"application/json": {"schema": _ref("ReportRequest")}},
                 },
-                "responses": {"201": _REPORT, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM},
+                "responses": {
+                    "201": _json(_ref("IssuedReport"), "The signed report, registered", Location=_LOCATION),
+                    **_errors(400, 401, 403, 413),
+                },
             }
         },
         "/api/v1/reports/{report_no}": {
             "get": {
                 "summary": "A registered report",
                 "security": _BEARER,
-                "parameters": [{"name": "report_no", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _REPORT, "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+                "parameters": [{"name": "report_no", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {"200": _REPORT, **_errors(401, 403, 404)},
             }
         },
         "/api/v1/verify/{code}": {
             "get": {
                 "summary": "Look a report up by its verification code (public)",
-                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _VERIFICATION, "400": _PROBLEM, "404": _VERIFICATION},
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _VERIFICATION,
+                    "404": _json(_ref("Verification"), "No report has this code (genuine: false)"),
+                    **_errors(400, 429),
+                },
             }
         },
         "/api/v1/verify": {
@@ -99,7 +216,7 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                 },
-                "responses": {"200": _VERIFICATION, "400": _PROBLEM},
+                "responses": {"200": _VERIFICATION, **_errors(400, 413)},
             }
         },
         "/api/v1/grants/preview": {
@@ -108,9 +225,12 @@ OPENAPI: dict[str, Any] = {
                 "security": _BEARER,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GrantTerms"}}},
+                    "content": {"application/json": {"schema": _ref("GrantTerms")}},
                 },
-                "responses": {"200": _REPORT, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM},
+                "responses": {
+                    "200": _json(_ref("GrantPreview"), "The report the grantee will see, and the preview token"),
+                    **_errors(400, 401, 403, 413),
+                },
             }
         },
         "/api/v1/grants": {
@@ -130,36 +250,42 @@ OPENAPI: dict[str, Any] = {
                     },
                 },
                 "responses": {
-                    "201": {
-                        "description": "The grant, its authorisation code, link and QR code (PNG, base64)",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedGrant"}}},
-                    },
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "403": _PROBLEM,
-                    "412": _PROBLEM,
+                    "201": _json(
+                        _ref("CreatedGrant"), "The grant, its authorisation code, link and QR code (PNG, base64)"
+                    ),
+                    **_errors(400, 401, 403, 409, 413),
                 },
             },
             "get": {
                 "summary": "The subject's grants",
                 "security": _BEARER,
-                "responses": {"200": {"description": "Grants"}, "401": _PROBLEM, "403": _PROBLEM},
+                "responses": {
+                    "200": _json(_object({"grants": {"type": "array", "items": _ref("Grant")}}), "Grants"),
+                    **_errors(401, 403),
+                },
             },
         },
         "/api/v1/grants/{grant_id}/revoke": {
             "post": {
                 "summary": "Revoke a grant",
                 "security": _BEARER,
-                "parameters": [{"name": "grant_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "The revoked grant"}, "401": _PROBLEM, "404": _PROBLEM},
+                "parameters": [{"name": "grant_id", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _json(_object({"grant": _ref("Grant")}), "The revoked grant"),
+                    **_errors(401, 404),
+                },
             }
         },
         "/api/v1/grants/{code}/report": {
             "get": {
                 "summary": "Redeem an authorisation code: the granted report (one use)",
                 "description": "A grant naming a grantee needs that account's session (Bearer).",
-                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _REPORT, "400": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+                "security": [{}, *_BEARER],
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _json(_ref("RedeemedGrant"), "The granted report, and what is left of the grant"),
+                    **_errors(400, 401, 403, 404, 429),
+                },
             }
         },
         "/api/v1/audit/mine": {
@@ -170,7 +296,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "before", "in": "query", "schema": {"type": "integer"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
                 ],
-                "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
+                "responses": {"200": _AUDIT, **_errors(400, 401, 403)},
             }
         },
         "/api/v1/audit": {
@@ -186,32 +312,27 @@ OPENAPI: dict[str, Any] = {
                         ("limit", "integer"),
                     )
                 ],
-                "responses": {"200": {"description": "Audit entries"}, "401": _PROBLEM, "403": _PROBLEM},
+                "responses": {"200": _AUDIT, **_errors(400, 401, 403)},
             }
         },
         "/api/v1/audit/checkpoint": {
             "get": {
                 "summary": "The latest signed checkpoint of the audit log (public), for peer instances to keep",
                 "responses": {
-                    "200": {
-                        "description": "What the checkpoint seals and its compact JWS (typ jjj-audit-checkpoint+jws)",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "issuer": {"type": "string"},
-                                        "seq": {"type": "integer"},
-                                        "hash": {"type": "string"},
-                                        "at": {"type": "string", "format": "date-time"},
-                                        "kid": {"type": "string"},
-                                        "jws": {"type": "string"},
-                                    },
-                                }
+                    "200": _json(
+                        _object(
+                            {
+                                "issuer": _STRING,
+                                "seq": _INTEGER,
+                                "hash": _STRING,
+                                "at": _DATE_TIME,
+                                "kid": _STRING,
+                                "jws": _STRING,
                             }
-                        },
-                    },
-                    "404": _PROBLEM,
+                        ),
+                        "What the checkpoint seals and its compact JWS (typ jjj-audit-checkpoint+jws)",
+                    ),
+                    **_errors(404),
                 },
             }
         },
@@ -227,16 +348,13 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}},
+                        "application/json": {"schema": _ref("BatchRequest")},
                         "text/csv": {"schema": {"type": "string", "description": "identifiers in the first column"}},
                     },
                 },
                 "responses": {
-                    "202": {"description": "The job, running; poll its Location"},
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "403": _PROBLEM,
-                    "413": _PROBLEM,
+                    "202": _json(_ref("BatchJob"), "The job, running; poll its Location", Location=_LOCATION),
+                    **_errors(400, 401, 403, 413),
                 },
             }
         },
@@ -244,36 +362,55 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "A batch job's progress per region",
                 "security": _BEARER,
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "Job status"}, "401": _PROBLEM, "404": _PROBLEM},
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json(_ref("BatchJob"), "Job status"), **_errors(401, 404)},
             }
         },
         "/api/v1/batches/{job_id}/table.csv": {
             "get": {
                 "summary": "The check statistics table (协助核查情况统计表), CSV",
                 "security": _BEARER,
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "CSV, UTF-8 with BOM"}, "401": _PROBLEM, "404": _PROBLEM},
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "CSV, UTF-8 with BOM",
+                        "content": {"text/csv": {"schema": {"type": "string", "pattern": "^\ufeff"}}},
+                    },
+                    **_errors(401, 404),
+                },
             }
         },
         "/api/v1/batches/{job_id}/table.xlsx": {
             "get": {
                 "summary": "The check statistics table, XLSX",
                 "security": _BEARER,
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "XLSX workbook"}, "401": _PROBLEM, "404": _PROBLEM},
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": {"description": "XLSX workbook", "content": {_XLSX: _binary(_XLSX)}},
+                    **_errors(401, 404),
+                },
             }
         },
         "/api/v1/batches/{job_id}/summary": {
             "get": {
                 "summary": "The signed summary of a finished job (counts, the table's SHA-256)",
                 "security": _BEARER,
-                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [_JOB_ID],
                 "responses": {
-                    "200": {"description": "{summary, jws}"},
-                    "401": _PROBLEM,
-                    "404": _PROBLEM,
-                    "412": _PROBLEM,
+                    "200": _json(
+                        _object(
+                            {
+                                "summary": _ref("BatchSummary"),
+                                "jws": {
+                                    "type": "string",
+                                    "description": "the summary, signed (typ jjj-batch-summary+jws)",
+                                },
+                            }
+                        ),
+                        "The summary, readable and signed",
+                    ),
+                    "409": _problem(409) | {"description": "The job is still running (problem, RFC 9457)"},
+                    **_errors(401, 404),
                 },
             }
         },
@@ -285,14 +422,14 @@ OPENAPI: dict[str, Any] = {
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/ObjectionRequest"}},
+                        "application/json": {"schema": _ref("ObjectionRequest")},
                         "multipart/form-data": {
                             "schema": {
                                 "type": "object",
                                 "properties": {
                                     "report_no": {"type": "string"},
                                     "record_id": {"type": "string"},
-                                    "kind": {"enum": ["objection", "credit_repair"]},
+                                    "kind": {"enum": _CASE_KINDS},
                                     "reason": {"type": "string"},
                                     "attachment": {"type": "string", "format": "binary"},
                                 },
@@ -301,16 +438,7 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                 },
-                "responses": {
-                    "201": _CASE,
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "403": _PROBLEM,
-                    "404": _PROBLEM,
-                    "409": _PROBLEM,
-                    "413": _PROBLEM,
-                    "503": _PROBLEM,
-                },
+                "responses": {"201": _CREATED_CASE, **_errors(400, 401, 403, 404, 409, 413, 503)},
             },
             "get": {
                 "summary": "A subject's cases in every region; for agency officers and admins, one region's cases",
@@ -318,15 +446,38 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "authorities"},
                     {"name": "state", "in": "query", "schema": {"enum": ["open", "closed"]}},
-                    {"name": "kind", "in": "query", "schema": {"enum": ["objection", "credit_repair"]}},
+                    {"name": "kind", "in": "query", "schema": {"enum": _CASE_KINDS}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                     {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "a case number"},
                 ],
                 "responses": {
-                    "200": {"description": "{objections: [Case], unavailable: {region: reason}}"},
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "503": _PROBLEM,
+                    "200": _json(
+                        {
+                            "oneOf": [
+                                _object(
+                                    {
+                                        "objections": {"type": "array", "items": _ref("Case")},
+                                        "unavailable": {
+                                            "type": "object",
+                                            "description": "the regions that did not answer, and why",
+                                            "propertyNames": {"enum": _REGIONS},
+                                            "additionalProperties": _STRING,
+                                        },
+                                    },
+                                    description="A subject's cases, from every region that answered",
+                                ),
+                                _object(
+                                    {
+                                        "region": {"enum": _REGIONS},
+                                        "objections": {"type": "array", "items": _ref("Case")},
+                                    },
+                                    description="One region's cases, for an authority",
+                                ),
+                            ]
+                        },
+                        "Cases, newest first",
+                    ),
+                    **_errors(400, 401, 403, 503),
                 },
             },
         },
@@ -335,7 +486,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "One case (the subject's own, or any for an authority)",
                 "security": _BEARER,
                 "parameters": [_CASE_NUMBER],
-                "responses": {"200": _CASE, "400": _PROBLEM, "401": _PROBLEM, "403": _PROBLEM, "404": _PROBLEM},
+                "responses": {"200": _CASE, **_errors(400, 401, 403, 404, 503)},
             }
         },
         "/api/v1/objections/{number}/attachment": {
@@ -343,7 +494,13 @@ OPENAPI: dict[str, Any] = {
                 "summary": "The case's attachment (PDF, PNG or JPEG)",
                 "security": _BEARER,
                 "parameters": [_CASE_NUMBER],
-                "responses": {"200": {"description": "The file"}, "401": _PROBLEM, "404": _PROBLEM},
+                "responses": {
+                    "200": {
+                        "description": "The file, as a download (Content-Disposition: attachment)",
+                        "content": {kind: _binary(kind) for kind in ("application/pdf", "image/png", "image/jpeg")},
+                    },
+                    **_errors(400, 401, 403, 404, 503),
+                },
             }
         },
         "/api/v1/objections/{number}/resolve": {
@@ -354,16 +511,9 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [_CASE_NUMBER],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resolution"}}},
+                    "content": {"application/json": {"schema": _ref("Resolution")}},
                 },
-                "responses": {
-                    "200": _CASE,
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "403": _PROBLEM,
-                    "404": _PROBLEM,
-                    "409": _PROBLEM,
-                },
+                "responses": {"200": _CASE, **_errors(400, 401, 403, 404, 409, 413, 503)},
             }
         },
         "/api/v1/repairs": {
@@ -386,22 +536,51 @@ OPENAPI: dict[str, Any] = {
                         }
                     },
                 },
+                "responses": {"201": _CREATED_CASE, **_errors(400, 401, 403, 404, 409, 413, 503)},
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
                 "responses": {
-                    "201": _CASE,
-                    "400": _PROBLEM,
-                    "401": _PROBLEM,
-                    "403": _PROBLEM,
-                    "404": _PROBLEM,
-                    "409": _PROBLEM,
+                    "200": _json(
+                        _object(
+                            {
+                                "openapi": {"const": "3.1.0"},
+                                "info": {"type": "object", "additionalProperties": True},
+                                "paths": {"type": "object", "additionalProperties": True},
+                                "components": {"type": "object", "additionalProperties": True},
+                            },
+                        ),
+                        "OpenAPI 3.1",
+                    ),
+                    **_errors(),
                 },
             }
         },
         "/.well-known/jwks.json": {
-            "get": {"summary": "The gateway's public signing keys", "responses": {"200": {"description": "JWKS"}}}
+            "get": {
+                "summary": "The gateway's public signing keys",
+                "responses": {
+                    "200": _json(_object({"keys": {"type": "array", "items": _ref("Jwk")}}), "JWKS (RFC 7517)"),
+                    **_errors(),
+                },
+            }
         },
-        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "responses": {"200": _json(_object({"status": {"const": "ok"}}), "ok"), **_errors()},
+            }
+        },
         "/metrics": {
-            "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition"}}}
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {"description": "text exposition", "content": {"text/plain": {"schema": _STRING}}},
+                    **_errors(),
+                },
+            }
         },
     },
     "components": {
@@ -412,7 +591,7 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "report_no": {"type": "string"},
                     "record_id": {"type": "string"},
-                    "kind": {"enum": ["objection", "credit_repair"], "default": "objection"},
+                    "kind": {"enum": _CASE_KINDS, "default": "objection"},
                     "reason": {"type": "string", "maxLength": 2000},
                     "attachment": {
                         "type": "object",
@@ -425,7 +604,7 @@ OPENAPI: dict[str, Any] = {
             "Resolution": {
                 "type": "object",
                 "properties": {
-                    "resolution": {"enum": ["upheld", "corrected", "revoked", "repaired", "refused"]},
+                    "resolution": {"enum": _RESOLUTIONS},
                     "note": {"type": "string", "maxLength": 2000},
                     "correction": {
                         "type": "object",
@@ -445,55 +624,76 @@ OPENAPI: dict[str, Any] = {
                 },
                 "required": ["resolution", "note"],
             },
-            "Case": {
-                "type": "object",
-                "properties": {
-                    "number": {"type": "string"},
-                    "region": {"type": "string"},
-                    "kind": {"enum": ["objection", "credit_repair"]},
+            "Case": _object(
+                {
+                    "number": {"type": "string", "examples": ["BJ-YY-00000012"]},
+                    "region": {"enum": _REGIONS},
+                    "region_name": _STRING,
+                    "kind": {"enum": _CASE_KINDS},
+                    "kind_name": _STRING,
                     "state": {"enum": ["open", "closed"]},
-                    "record_id": {"type": "string"},
-                    "record_version": {"type": "integer"},
-                    "reason": {"type": "string"},
-                    "attachment": {"type": ["object", "null"]},
-                    "filed_at": {"type": "string", "format": "date-time"},
-                    "resolution": {"type": ["string", "null"]},
-                    "resolution_note": {"type": ["string", "null"]},
-                    "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+                    "state_name": _STRING,
+                    "record_id": _STRING,
+                    "record_version": _INTEGER,
+                    "subject_id": _STRING,
+                    "reason": _STRING,
+                    "attachment": _nullable("CaseAttachment"),
+                    "filed_by": _STRING,
+                    "filed_at": _DATE_TIME,
+                    "resolution": {"enum": [*_RESOLUTIONS, None]},
+                    "resolution_name": _OPTIONAL_STRING,
+                    "resolution_note": _OPTIONAL_STRING,
+                    "resolved_by": _OPTIONAL_STRING,
+                    "resolved_at": _OPTIONAL_DATE_TIME,
                     "new_version": {"type": ["integer", "null"]},
-                    "record": {"type": ["object", "null"], "description": "the record's current version"},
-                },
-            },
-            "Problem": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
+                    "record": {
+                        "anyOf": [_ref("CaseRecord"), {"type": "null"}],
+                        "description": "the record's current version",
+                    },
+                }
+            ),
+            "CaseAttachment": _object(
+                {
+                    "filename": _STRING,
+                    "content_type": {"enum": ["application/pdf", "image/png", "image/jpeg"]},
+                    "size": _INTEGER,
+                    "sha256": _STRING,
+                }
+            ),
+            "CaseRecord": _object(
+                {
+                    "decision_no": _STRING,
+                    "authority": _STRING,
+                    "decided_on": _DATE,
+                    "domain": _STRING,
+                    "scope": {"enum": _SCOPES},
+                    "category": _STRING,
+                    "content": _STRING,
+                    "status": {"enum": ["in_force", "repaired", "revoked"]},
+                    "version": _INTEGER,
+                    "under_objection": _BOOLEAN,
+                }
+            ),
+            "Problem": _object(
+                {
+                    "type": _STRING,
+                    "title": _STRING,
+                    "status": _INTEGER,
+                    "detail": _STRING,
+                    "instance": {"type": "string", "description": "the request path"},
                     "invalid-params": {
                         "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
-                        },
+                        "items": _object({"name": _STRING, "reason": _STRING}),
                     },
                 },
-            },
+                optional=("instance", "invalid-params"),
+            ),
             "Login": {
                 "type": "object",
                 "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
                 "required": ["username", "password"],
             },
-            "Session": {
-                "type": "object",
-                "properties": {
-                    "token": {"type": "string"},
-                    "token_type": {"const": "Bearer"},
-                    "expires_in": {"type": "integer"},
-                },
-            },
+            "Session": _object({"token": _STRING, "token_type": {"const": "Bearer"}, "expires_in": _INTEGER}),
             "ReportRequest": {
                 "type": "object",
                 "properties": {
@@ -507,17 +707,90 @@ OPENAPI: dict[str, Any] = {
                 },
                 "description": "The application date is the day of issue (China Standard Time): it cannot be given.",
             },
-            "IssuedReport": {
-                "type": "object",
-                "properties": {
-                    "report_no": {"type": "string"},
-                    "verification_code": {"type": "string"},
-                    "verdict": {"enum": ["clean", "has_records", "incomplete"]},
-                    "status": {"enum": ["valid", "superseded", "revoked"]},
-                    "report": {"type": "object"},
-                    "jws": {"type": "string"},
+            "IssuedReport": _object(_ISSUED),
+            "GrantPreview": _object(
+                {
+                    **_ISSUED,
+                    "preview": {"type": "string", "description": "the token that confirms the grant (POST /grants)"},
+                    "terms": _object(
+                        {
+                            "purpose": _STRING,
+                            "grantee": _OPTIONAL_STRING,
+                            "days": _INTEGER,
+                            "max_uses": _INTEGER,
+                            "mode": {"enum": ["fixed", "fresh"]},
+                            "years": _INTEGER,
+                            "profile": _STRING,
+                        }
+                    ),
+                }
+            ),
+            "RedeemedGrant": _object(
+                {
+                    **_ISSUED,
+                    "grant": _object({"purpose": _STRING, "uses_left": _INTEGER, "expires_at": _DATE_TIME}),
+                }
+            ),
+            "Report": _object(
+                {
+                    "format": {"const": "jjj-credit-report/1"},
+                    "title": _STRING,
+                    "report_no": _STRING,
+                    "verification_code": _STRING,
+                    "issuer": _STRING,
+                    "issued_at": _DATE_TIME,
+                    "profile": _object({"id": _STRING, "version": _INTEGER}),
+                    "subject": _object({"id": _STRING, "kind": {"enum": ["enterprise", "person"]}, "name": _STRING}),
+                    "window": _object(
+                        {
+                            "application_date": _DATE,
+                            "years": _INTEGER,
+                            "start": _DATE,
+                            "cutoff": _DATE,
+                            "calendar_exact": _BOOLEAN,
+                        }
+                    ),
+                    "regions": {"type": "array", "items": _ref("ReportRegion")},
+                    "lines": {"type": "array", "items": _ref("ReportLine")},
+                    "verdict": {"enum": _VERDICTS},
+                    "notes": {"type": "array", "items": _STRING},
                 },
-            },
+                description="The signed document (what the JWS carries)",
+            ),
+            "ReportRegion": _object(
+                {
+                    "region": {"enum": _REGIONS},
+                    "name": _STRING,
+                    "status": {"enum": ["answered", "unavailable"]},
+                    "catalogue_version": _OPTIONAL_STRING,
+                    "data_as_of": _OPTIONAL_DATE_TIME,
+                    "reason": _OPTIONAL_STRING,
+                    "source": {"enum": ["node", "replica"]},
+                    "served_by": {"enum": _REGIONS, "description": "replica only: the region whose node answered"},
+                    "served_by_name": _STRING,
+                    "replica_as_of": _OPTIONAL_DATE_TIME,
+                },
+                optional=("served_by", "served_by_name", "replica_as_of"),
+            ),
+            "ReportLine": _object(
+                {
+                    "domain": _STRING,
+                    "domain_name": _STRING,
+                    "scope": {"enum": _SCOPES},
+                    "scope_name": _STRING,
+                    "cells": {"type": "array", "items": _ref("ReportCell")},
+                }
+            ),
+            "ReportCell": _object(
+                {
+                    "region": {"enum": _REGIONS},
+                    "outcome": {"enum": ["no_record", "records", "not_covered", "unavailable"]},
+                    "records": {"type": "array", "items": _RECORD_IN_REPORT},
+                    "excluded": {"type": "integer", "description": "records outside the window or the rules"},
+                    "reason": _STRING,
+                },
+                optional=("records", "excluded", "reason"),
+            ),
             "BatchRequest": {
                 "type": "object",
                 "properties": {
@@ -528,6 +801,58 @@ OPENAPI: dict[str, Any] = {
                 },
                 "required": ["purpose", "subjects"],
             },
+            "BatchJob": _object(
+                {
+                    "job_id": _STRING,
+                    "purpose": _STRING,
+                    "created_by": _STRING,
+                    "status": {"enum": ["running", "done", "failed"]},
+                    "total": _INTEGER,
+                    "progress": {
+                        "type": "object",
+                        "propertyNames": {"enum": _REGIONS},
+                        "additionalProperties": _object(
+                            {"chunks_done": _INTEGER, "chunks": _INTEGER, "subjects_done": _INTEGER}
+                        ),
+                    },
+                    "created_at": _DATE_TIME,
+                    "finished_at": _OPTIONAL_DATE_TIME,
+                    "profile": _STRING,
+                    "years": _INTEGER,
+                }
+            ),
+            "BatchSummary": _object(
+                {
+                    "format": {"const": "jjj-batch-summary/1"},
+                    "title": _STRING,
+                    "job_id": _STRING,
+                    "purpose": _STRING,
+                    "requested_by": _STRING,
+                    "profile": _STRING,
+                    "years": _INTEGER,
+                    "created_at": _DATE_TIME,
+                    "finished_at": _OPTIONAL_DATE_TIME,
+                    "status": {"enum": ["running", "done", "failed"]},
+                    "counts": _object(
+                        {
+                            "subjects": _INTEGER,
+                            "rejected": _INTEGER,
+                            "with_records": _INTEGER,
+                            "clear": _INTEGER,
+                            "incomplete": _INTEGER,
+                        }
+                    ),
+                    "regions": {
+                        "type": "object",
+                        "propertyNames": {"enum": _REGIONS},
+                        "additionalProperties": _object(
+                            {"with_records": _INTEGER, "no_record": _INTEGER, "unavailable": _INTEGER}
+                        ),
+                    },
+                    "table_csv_sha256": _STRING,
+                    "issuer": _STRING,
+                }
+            ),
             "GrantTerms": {
                 "type": "object",
                 "properties": {
@@ -541,52 +866,80 @@ OPENAPI: dict[str, Any] = {
                 },
                 "required": ["purpose"],
             },
-            "CreatedGrant": {
-                "type": "object",
-                "properties": {
-                    "grant": {"type": "object"},
+            "Grant": _object(
+                {
+                    "grant_id": _STRING,
+                    "purpose": _STRING,
+                    "grantee": _OPTIONAL_STRING,
+                    "mode": {"enum": ["fixed", "fresh"]},
+                    "report_no": _STRING,
+                    "max_uses": _INTEGER,
+                    "uses": _INTEGER,
+                    "created_at": _DATE_TIME,
+                    "expires_at": _DATE_TIME,
+                    "revoked_at": _OPTIONAL_DATE_TIME,
+                    "state": {"enum": ["active", "revoked", "expired", "used_up"]},
+                }
+            ),
+            "CreatedGrant": _object(
+                {
+                    "grant": _ref("Grant"),
                     "code": {"type": "string", "examples": ["SQ-7K3M-9QXR-2D8F-WH4T-A2B4-K"]},
                     "url": {"type": "string", "format": "uri"},
-                    "qr_png": {"type": "string", "contentEncoding": "base64"},
-                },
-            },
-            "Verification": {
-                "type": "object",
-                "properties": {
-                    "genuine": {"type": "boolean"},
-                    "status": {"enum": ["valid", "superseded", "revoked", "unknown", "not_genuine"]},
-                    "reason": {"type": ["string", "null"]},
-                    "summary": {"oneOf": [{"$ref": "#/components/schemas/VerifiedSummary"}, {"type": "null"}]},
-                },
-            },
-            "VerifiedSummary": {
-                "type": "object",
-                "properties": {
-                    "report_no": {"type": "string"},
-                    "subject_id": {"type": "string"},
-                    "subject_name": {"type": "string"},
+                    "qr_png": {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png"},
+                }
+            ),
+            "AuditEntry": _object(
+                {
+                    "seq": _INTEGER,
+                    "at": _DATE_TIME,
+                    "actor": _STRING,
+                    "role": _STRING,
+                    "action": _STRING,
+                    "subject": _OPTIONAL_STRING,
+                    "purpose": _OPTIONAL_STRING,
+                    "outcome": _STRING,
+                    "detail": _OPTIONAL_STRING,
+                }
+            ),
+            "Jwk": _object(
+                {
+                    "kty": {"const": "OKP"},
+                    "crv": {"const": "Ed25519"},
+                    "x": _STRING,
+                    "kid": _STRING,
+                    "alg": {"const": "Ed25519"},
+                    "use": {"const": "sig"},
+                }
+            ),
+            "Verification": _object(
+                {
+                    "genuine": _BOOLEAN,
+                    "status": {"enum": [*_REPORT_STATUSES, "unknown", "not_genuine"]},
+                    "reason": _OPTIONAL_STRING,
+                    "summary": _nullable("VerifiedSummary"),
+                }
+            ),
+            "VerifiedSummary": _object(
+                {
+                    "report_no": _STRING,
+                    "subject_id": _STRING,
+                    "subject_name": _STRING,
                     "profile": {"type": "string", "description": "id@version of the report profile"},
-                    "title": {"type": "string"},
-                    "window": {
-                        "type": "object",
-                        "properties": {
-                            "application_date": {"type": "string", "format": "date"},
-                            "years": {"type": "integer"},
-                            "start": {"type": "string", "format": "date"},
-                            "cutoff": {"type": "string", "format": "date"},
-                        },
-                    },
-                    "verdict": {"enum": ["clean", "has_records", "incomplete"]},
-                    "issued_at": {"type": "string", "format": "date-time"},
+                    "title": _STRING,
+                    "window": _object({"application_date": _DATE, "years": _INTEGER, "start": _DATE, "cutoff": _DATE}),
+                    "verdict": {"enum": _VERDICTS},
+                    "issued_at": _DATE_TIME,
                     "valid_until": {
                         "type": "string",
-                        "format": "date",
-                        "description": "the last day the report stands in for a certificate (its profile's validity)",
+                        "anyOf": [{"format": "date"}, {"const": ""}],
+                        "description": "the last day the report stands in for a certificate (its profile's "
+                        "validity); empty when the gateway no longer knows the profile",
                     },
-                    "past_validity": {"type": "boolean"},
-                    "status": {"enum": ["valid", "superseded", "revoked"]},
-                },
-            },
+                    "past_validity": _BOOLEAN,
+                    "status": {"enum": _REPORT_STATUSES},
+                }
+            ),
         },
     },
 }

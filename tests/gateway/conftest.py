@@ -18,6 +18,7 @@ from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate
 from tests.conftest import StartNode
+from tests.gateway.contract import check_answer
 
 TODAY = date(2025, 6, 16)
 
@@ -37,14 +38,25 @@ class Api:
         self.http = http
         self.base = base
 
+    async def fetch(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, bytes, aiohttp.ClientResponse]:
+        """The status, the body as bytes and the reply; an answer of the API is first
+        checked against its OpenAPI document (``check_answer``, tests/gateway/contract.py)."""
+        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as reply:
+            data = await reply.read()
+            check_answer(method, reply.url, reply.request_info.headers, reply.status, reply.headers, data)
+            return reply.status, data, reply
+
     async def call(
         self, method: str, path: str, token: str | None = None, **kwargs: Any
     ) -> tuple[int, Any, aiohttp.ClientResponse]:
-        headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as reply:
-            text = await reply.text()
-            body = json.loads(text) if text and reply.content_type.endswith("json") else text
-            return reply.status, body, reply
+        """Like :meth:`fetch`, the body decoded: JSON when the reply says so, else text."""
+        status, _, reply = await self.fetch(method, path, token, **kwargs)
+        text = await reply.text()  # the body read by fetch, decoded
+        body = json.loads(text) if text and reply.content_type.endswith("json") else text
+        return status, body, reply
 
     async def login(self, username: str, password: str) -> str:
         status, body, _ = await self.call("POST", "/api/v1/login", json={"username": username, "password": password})

@@ -88,8 +88,7 @@ async def test_a_batch_with_invalid_codes_gives_the_table_and_a_signed_summary(g
 
 
 async def _raw(api: Api, path: str, token: str) -> tuple[int, bytes, aiohttp.ClientResponse]:
-    async with api.http.get(api.base + path, headers={"Authorization": f"Bearer {token}"}) as reply:
-        return reply.status, await reply.read(), reply
+    return await api.fetch("GET", path, token)
 
 
 async def test_bad_batches_are_refused(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -107,24 +106,24 @@ async def test_bad_batches_are_refused(gateway) -> None:  # type: ignore[no-unty
         status, problem, _ = await api.call("POST", "/api/v1/batches", officer, json=body)
         assert status == 400 and problem["invalid-params"][0]["name"] == field, (body, problem)
     too_many = json.dumps({"purpose": "核查", "subjects": ["x"] * 1_000_001}).encode()
-    async with api.http.post(
-        api.base + "/api/v1/batches",
-        data=io.BytesIO(too_many),
-        headers={"Authorization": f"Bearer {officer}", "Content-Type": "application/json"},
-    ) as reply:
-        problem = await reply.json(content_type=None)
-        assert reply.status == 400 and "1,000,000" in problem["detail"]
+    status, data, _ = await api.fetch(
+        "POST", "/api/v1/batches", officer, data=io.BytesIO(too_many), headers={"Content-Type": "application/json"}
+    )
+    problem = json.loads(data)
+    assert status == 400 and "1,000,000" in problem["detail"]
     status, problem, _ = await api.call("GET", "/api/v1/batches/b_nonexistent", officer)
     assert status == 404
     # A CSV upload with a header row and a GBK-free UTF-8 BOM works too.
     listed = "\ufeff统一社会信用代码\n" + "\n".join([SUBJECTS["clean"], SUBJECTS["records"]]) + "\n"
-    async with api.http.post(
-        api.base + "/api/v1/batches?purpose=%E6%A0%B8%E6%9F%A5",
+    status, data, _ = await api.fetch(
+        "POST",
+        "/api/v1/batches?purpose=%E6%A0%B8%E6%9F%A5",
+        officer,
         data=listed.encode(),
-        headers={"Authorization": f"Bearer {officer}", "Content-Type": "text/csv"},
-    ) as reply:
-        assert reply.status == 202
-        job = await reply.json()
+        headers={"Content-Type": "text/csv"},
+    )
+    assert status == 202
+    job = json.loads(data)
     assert job["total"] == 2 and job["purpose"] == "核查"
     await _until_done(api, officer, job["job_id"])
 

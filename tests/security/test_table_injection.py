@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -42,12 +43,14 @@ class Checked:
 
 async def _submit(api: Api, officer: str, subjects: list[str] | str, purpose: str = "资格审查") -> tuple[int, Any]:
     if isinstance(subjects, str):  # an uploaded CSV list
-        async with api.http.post(
-            f"{api.base}/api/v1/batches?purpose={quote(purpose)}",
+        status, data, _ = await api.fetch(
+            "POST",
+            f"/api/v1/batches?purpose={quote(purpose)}",
+            officer,
             data=subjects.encode("utf-8"),
-            headers={"Authorization": f"Bearer {officer}", "Content-Type": "text/csv"},
-        ) as reply:
-            return reply.status, await reply.json(content_type=None)
+            headers={"Content-Type": "text/csv"},
+        )
+        return status, json.loads(data)
     status, body, _ = await api.call(
         "POST", "/api/v1/batches", officer, json={"purpose": purpose, "subjects": subjects}
     )
@@ -66,11 +69,8 @@ async def _tables(api: Api, officer: str, job_id: str) -> Checked:
     status, text, _ = await api.call("GET", f"/api/v1/batches/{job_id}/table.csv", officer)
     assert status == 200 and text.startswith("\ufeff")
     csv_rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
-    async with api.http.get(
-        f"{api.base}/api/v1/batches/{job_id}/table.xlsx", headers={"Authorization": f"Bearer {officer}"}
-    ) as reply:
-        assert reply.status == 200, await reply.text()
-        data = await reply.read()
+    status, data, _ = await api.fetch("GET", f"/api/v1/batches/{job_id}/table.xlsx", officer)
+    assert status == 200, data.decode("utf-8", "replace")
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     formulas = [cell.coordinate for row in sheet.iter_rows() for cell in row if cell.data_type == "f"]
     assert formulas == []  # every cell a value
