@@ -7,25 +7,44 @@ longer the current picture.
 Each region's feed is followed from a cursor kept in the gateway's database; a batch of
 changes and the cursor move are written in one transaction, so a restart neither loses
 nor repeats work (and marking is idempotent anyway).
+
+The following itself is :class:`federation.follower.Follower`, the loop a node's replica
+of a peer uses too: changes are read ahead while the previous group is marked, a break
+before any progress is retried with full-jitter exponential backoff (``retry`` seconds
+at first, growing to ``max_backoff``), a break after progress reconnects at once.
+
+The idle timeout works without heartbeats. A node's feed sends an empty batch every few
+seconds when idle, but :meth:`federation.client.NodeClient.changes` yields changes only,
+and :class:`~federation.client.GrpcNodeClient` drops those empty batches: a quiet region
+and a dead connection look the same from here. Rather than reach past the client for
+the raw stream, the gateway keeps the protocol and takes a generous ``idle_timeout``
+(five minutes by default) with ``heartbeats=False``: a feed that says nothing for that
+long is reopened from the cursor at once and quietly — not counted as a failure, not
+backed off — so a connection that died without a word is replaced within minutes, and
+a region with nothing to report costs one new stream per period.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from credit.errors import CreditError
+from credit.queries import ChangeNotice
 from credit.regions import Region
 from federation.client import NodeClient, status_text
+from federation.follower import FeedBroken, Follower
 from gateway.registry import Registry, feed_cursors, report_records, reports
 
 log = structlog.get_logger("jjj.gateway")
 
-BATCH = 500
+BATCH = 500  # changes marked in one transaction at most
+IDLE_TIMEOUT = 300.0  # a feed that said nothing for this long is reopened (no heartbeats reach the gateway)
 
 
 def _cursor(conn: Connection, region: Region) -> int:
@@ -57,10 +76,27 @@ def supersede(conn: Connection, region: Region, changes: Sequence[tuple[str, int
 
 
 class SupersedeWatcher:
-    def __init__(self, registry: Registry, clients: Sequence[NodeClient], *, retry: float = 2.0) -> None:
+    """Follows every region's change feed and marks the reports the changes supersede.
+
+    ``retry`` is the backoff after a break before any progress (seconds at first, full
+    jitter, doubling up to ``max_backoff``); ``idle_timeout`` how long a feed may say
+    nothing before it is reopened (see the module's description).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        clients: Sequence[NodeClient],
+        *,
+        retry: float = 2.0,
+        max_backoff: float = 30.0,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.registry = registry
         self.clients = clients
         self.retry = retry
+        self.max_backoff = max_backoff
+        self.idle_timeout = idle_timeout
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start_new_registry_at_heads(self, *, timeout: float = 5.0) -> None:
@@ -110,46 +146,71 @@ class SupersedeWatcher:
             return supersede(conn, region, changes, seq)
 
     async def _follow(self, client: NodeClient) -> None:
-        region = client.region
-        while True:
-            cursor = await asyncio.to_thread(self._read_cursor, region)
-            queue: asyncio.Queue[tuple[int, str, int] | None] = asyncio.Queue(maxsize=BATCH * 4)
-
-            async def read(after: int, queue: asyncio.Queue[tuple[int, str, int] | None]) -> None:
-                try:
-                    async for change in client.changes(after):
-                        await queue.put((change.seq, change.record_id, change.version))
-                except CreditError as error:
-                    log.info("change_feed_interrupted", region=region.value, code=status_text(error))
-                except Exception:
-                    log.exception("change_feed_failed", region=region.value)
-                # Not in a ``finally``: when the watcher is stopped, the reader is
-                # cancelled, possibly while waiting on a full queue that nobody reads
-                # any more; waiting to put the end marker there would never return.
-                await queue.put(None)
-
-            reader = asyncio.create_task(read(cursor, queue))
-            try:
-                ended = False
-                while not ended:
-                    # Whatever has arrived, up to a batch, in one transaction.
-                    item = await queue.get()
-                    batch = []
-                    while item is not None:
-                        batch.append(item)
-                        if len(batch) >= BATCH or queue.empty():
-                            break
-                        item = queue.get_nowait()
-                    ended = item is None
-                    if batch:
-                        await self._flush(region, [(rid, v) for _, rid, v in batch], batch[-1][0])
-            finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
-            await asyncio.sleep(self.retry)
+        follower = Follower(
+            _RegionFeed(self, client),
+            log=log.bind(region=client.region.value),
+            event="supersede",
+            group_size=BATCH,
+            queue_size=BATCH * 4,
+            idle_timeout=self.idle_timeout,
+            heartbeats=False,
+            backoff=self.retry,
+            max_backoff=self.max_backoff,
+        )
+        await follower.run()
 
     async def _flush(self, region: Region, changes: list[tuple[str, int]], seq: int) -> None:
         marked = await asyncio.to_thread(self._apply, region, changes, seq)
         if marked:
             log.info("reports_superseded", region=region.value, reports=marked, through_seq=seq)
+
+
+@dataclass
+class _RegionFeed:
+    """The watcher's side of one region's feed (a :class:`~federation.follower.FeedSink`
+    of change notices, one change each)."""
+
+    watcher: SupersedeWatcher
+    client: NodeClient
+
+    async def prepare(self) -> int:
+        """The region's stored cursor.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the registry cannot be read.
+        """
+        return await asyncio.to_thread(self.watcher._read_cursor, self.client.region)
+
+    def open(self, cursor: int) -> AsyncIterator[ChangeNotice]:
+        """The region's changes after ``cursor``.
+
+        Raises:
+            CreditError: (when iterated) the node refused or could not be reached.
+        """
+        return self.client.changes(cursor)
+
+    def size(self, item: ChangeNotice) -> int:
+        return 1
+
+    def foreign(self, item: ChangeNotice) -> str | None:
+        return None  # a notice names no region: the feed is the one this region's client opened
+
+    async def apply(self, group: Sequence[ChangeNotice], cursor: int) -> int:
+        """Mark what the group supersedes and move the cursor past it; the new cursor.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the registry cannot be written.
+        """
+        seq = group[-1].seq
+        await self.watcher._flush(self.client.region, [(c.record_id, c.version) for c in group], seq)
+        return seq
+
+    def failure(self, error: Exception, *, progressed: bool) -> FeedBroken | None:
+        if isinstance(error, CreditError):
+            return FeedBroken(status_text(error), progressed=progressed)
+        if isinstance(error, SQLAlchemyError):  # the database's trouble: back off whatever was marked
+            return FeedBroken(f"cannot write the registry: {error}", progressed=False)
+        return None
+
+    def broken(self, broken: FeedBroken) -> None:
+        pass  # the follower logs it; the gateway keeps no state of its feeds

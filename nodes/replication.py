@@ -8,13 +8,17 @@ transaction together with the cursor (:meth:`nodes.replica.ReplicaStore.apply`).
 broken stream, a peer that is down or one that falls silent (no batch, not even a
 heartbeat, within ``idle_timeout``) is retried with full-jitter exponential backoff
 (tenacity), from the stored cursor: nothing is lost, nothing is applied twice.
+
+The loop itself — the reader, the groups, the idle timeout, the backoff, stopping and
+logging — is :class:`federation.follower.Follower`, shared with the gateway; this module
+is the replica's side of it (:class:`_PeerFeed`): the batches are read and stored raw,
+as the peer sent them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,10 +26,10 @@ import grpc
 import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
 from credit.regions import Region
-from nodes.replica import Applied, CursorMoved, Received, ReplicaStore
+from federation.follower import FeedBroken, Follower
+from nodes.replica import CursorMoved, Received, ReplicaStore
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
@@ -45,15 +49,6 @@ REPLICA_SYNCED = Gauge(
 FEED_BREAKS = Counter("jjj_node_replica_reconnects_total", "Broken or refused peer feeds", ["region", "origin"])
 
 CATALOGUE_TIMEOUT = 10.0
-
-
-class FeedBroken(Exception):
-    """The feed stopped; ``progressed`` when something was applied (or heard) first."""
-
-    def __init__(self, reason: str, *, progressed: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.progressed = progressed
 
 
 @dataclass
@@ -90,7 +85,6 @@ class Subscriber:
         self.max_backoff = max_backoff
         self.state = SubscriberState()
         self._labels = (store.region.value, origin.value)
-        self._breaks = 0
         self._channel: grpc.aio.Channel | None = None
 
     def _open(self) -> grpc.aio.Channel:
@@ -108,152 +102,118 @@ class Subscriber:
             self._channel = None
 
     async def run(self) -> None:
-        """Follow the peer until cancelled."""
-        while True:
-            try:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception(lambda e: isinstance(e, FeedBroken) and not e.progressed),
-                    wait=wait_random_exponential(multiplier=self.backoff, max=self.max_backoff),
-                    before_sleep=self._before_sleep,
-                    reraise=True,
-                ):
-                    with attempt:
-                        await self._session()
-            except FeedBroken as broken:
-                # It had made progress: reconnect at once, with the backoff started afresh.
-                self._broken(broken)
+        """Follow the peer until cancelled.
 
-    def _broken(self, broken: FeedBroken) -> None:
-        self.state.connected = False
-        self.state.last_error = broken.reason
-        FEED_BREAKS.labels(*self._labels).inc()
-        self._breaks += 1
-        # A peer that is not up yet (all three start together) is routine; say so loudly
-        # only when it keeps failing.
-        report = log.warning if self._breaks > 10 or broken.progressed else log.info
-        report("replica_feed_broken", origin=self.origin.value, address=self.address, reason=broken.reason)
-
-    def _before_sleep(self, retry_state: RetryCallState) -> None:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(error, FeedBroken):
-            self._broken(error)
-
-    async def _session(self) -> None:
-        progressed = False
-        stub = node_pb2_grpc.RegionalNodeStub(self._open())
-        call: grpc.aio.UnaryStreamCall[pb.WatchChangesRequest, pb.ChangeBatch] | None = None
-        reader: asyncio.Task[None] | None = None
-        queue: asyncio.Queue[Received | FeedBroken] | None = None
-        try:
-            cursor = await self.store.write(lambda: self.store.start(self.origin, self.address))
-            catalogue = await stub.GetCatalogue(pb.GetCatalogueRequest(), timeout=CATALOGUE_TIMEOUT)
-            if catalogue.region != self.origin.value:
-                raise FeedBroken(
-                    f"the node at {self.address} is {catalogue.region or '?'}, not {self.origin.value}",
-                    progressed=False,
-                )
-            await self.store.write(lambda: self.store.save_catalogue(self.origin, catalogue))
-            call = stub.WatchChangeBatches(
-                pb.WatchChangesRequest(after_seq=cursor.last_seq, follow=True, max_batch=self.max_batch)
-            )
-            self.state.connected = True
-            log.info("replica_following", origin=self.origin.value, address=self.address, after_seq=cursor.last_seq)
+        Raises:
+            asyncio.CancelledError: when cancelled (the feed's reader stopped, its call
+                cancelled, and no write of it still under way).
+        """
+        feed = _PeerFeed(
+            store=self.store,
+            origin=self.origin,
+            address=self.address,
+            max_batch=self.max_batch,
+            state=self.state,
+            channel=self._open,
+            labels=self._labels,
+        )
+        follower = Follower(
+            feed,
+            log=log.bind(origin=self.origin.value, address=self.address),
+            event="replica",
+            group_size=self.apply_max,
             # Room for a whole group: while one group is written the next one gathers,
             # and large groups are what make a catch-up fast (each commit rewrites the
             # index pages its changes touched).
-            queue = asyncio.Queue(maxsize=self.apply_max // self.max_batch + 2)
-            reader = asyncio.create_task(self._read(call, queue))
-            last = cursor.last_seq
-            pending: FeedBroken | None = None
-            while pending is None:
-                first = await queue.get()
-                if isinstance(first, FeedBroken):
-                    pending = first
-                    break
-                group = [first]
-                size = len(first.batch.changes)
-                while size < self.apply_max and not queue.empty():
-                    item = queue.get_nowait()
-                    if isinstance(item, FeedBroken):
-                        pending = item
-                        break
-                    group.append(item)
-                    size += len(item.batch.changes)
-                applied = await self.store.write(
-                    functools.partial(self.store.apply, self.origin, group, after_seq=last)
-                )
-                last = applied.last_seq
-                progressed = True
-                self._breaks = 0
-                self._applied(applied)
-            raise FeedBroken(pending.reason, progressed=progressed or pending.progressed)
-        except FeedBroken:
-            raise
-        except grpc.aio.AioRpcError as error:
-            raise FeedBroken(f"{error.code().name}: {error.details()}", progressed=progressed) from error
-        except CursorMoved as moved:
-            raise FeedBroken(str(moved), progressed=progressed) from moved
-        except SQLAlchemyError as error:
-            raise FeedBroken(f"cannot write the replica: {error}", progressed=False) from error
-        except Exception as error:  # a follower never stops on its own: logged, retried
-            log.exception("replica_follower_error", origin=self.origin.value)
-            raise FeedBroken(f"unexpected error: {error!r}", progressed=False) from error
-        finally:
-            if reader is not None:
-                await _stop(reader, queue)
-            if call is not None:
-                call.cancel()
+            queue_size=self.apply_max // self.max_batch + 2,
+            idle_timeout=self.idle_timeout,
+            heartbeats=True,  # the peer sends an empty batch every few seconds when idle
+            backoff=self.backoff,
+            max_backoff=self.max_backoff,
+        )
+        await follower.run()
 
-    def _applied(self, applied: Applied) -> None:
-        self.state.applied += applied.applied
-        REPLICA_CHANGES.labels(*self._labels).inc(applied.applied)
-        REPLICA_LAG.labels(*self._labels).set(max(0, applied.head_seq - applied.last_seq))
-        if applied.synced_at is not None:
-            REPLICA_SYNCED.labels(*self._labels).set(applied.synced_at.timestamp())
 
-    async def _read(
-        self,
-        call: grpc.aio.UnaryStreamCall[pb.WatchChangesRequest, pb.ChangeBatch],
-        queue: asyncio.Queue[Received | FeedBroken],
-    ) -> None:
-        heard = False
-        stream = aiter(call)
+@dataclass
+class _PeerFeed:
+    """The replica's side of a peer's feed (a :class:`~federation.follower.FeedSink` of
+    the peer's raw batches, as received: records are stored as sent, never decoded)."""
+
+    store: ReplicaStore
+    origin: Region
+    address: str
+    max_batch: int
+    state: SubscriberState
+    channel: Callable[[], grpc.aio.Channel]
+    labels: tuple[str, str]
+
+    async def prepare(self) -> int:
+        """The stored cursor, once the peer's catalogue is checked and stored.
+
+        Raises:
+            FeedBroken: the peer is of another region.
+            grpc.aio.AioRpcError: the catalogue cannot be read.
+            sqlalchemy.exc.SQLAlchemyError: the replica cannot be written.
+        """
+        stub = node_pb2_grpc.RegionalNodeStub(self.channel())
+        cursor = await self.store.write(lambda: self.store.start(self.origin, self.address))
+        catalogue = await stub.GetCatalogue(pb.GetCatalogueRequest(), timeout=CATALOGUE_TIMEOUT)
+        if catalogue.region != self.origin.value:
+            raise FeedBroken(
+                f"the node at {self.address} is {catalogue.region or '?'}, not {self.origin.value}",
+                progressed=False,
+            )
+        await self.store.write(lambda: self.store.save_catalogue(self.origin, catalogue))
+        return cursor.last_seq
+
+    async def open(self, cursor: int) -> AsyncIterator[Received]:
+        """The peer's batches after ``cursor``, each with the time it arrived.
+
+        Raises:
+            grpc.aio.AioRpcError: the stream broke or was refused.
+        """
+        stub = node_pb2_grpc.RegionalNodeStub(self.channel())
+        call = stub.WatchChangeBatches(pb.WatchChangesRequest(after_seq=cursor, follow=True, max_batch=self.max_batch))
+        self.state.connected = True
         try:
-            while True:
-                try:
-                    batch = await asyncio.wait_for(anext(stream), self.idle_timeout)
-                except TimeoutError:
-                    await queue.put(FeedBroken(f"nothing from the peer for {self.idle_timeout:g} s", progressed=heard))
-                    return
-                except StopAsyncIteration:
-                    await queue.put(FeedBroken("the peer ended the feed", progressed=heard))
-                    return
-                if batch.region != self.origin.value:
-                    await queue.put(
-                        FeedBroken(
-                            f"the feed at {self.address} is {batch.region}'s, not {self.origin.value}'s",
-                            progressed=heard,
-                        )
-                    )
-                    return
-                heard = True
-                await queue.put(Received(batch, datetime.now(UTC)))
-        except grpc.aio.AioRpcError as error:
-            await queue.put(FeedBroken(f"{error.code().name}: {error.details()}", progressed=heard))
+            async for batch in call:
+                yield Received(batch, datetime.now(UTC))
+        finally:
+            call.cancel()
 
+    def size(self, item: Received) -> int:
+        return len(item.batch.changes)
 
-async def _stop(reader: asyncio.Task[None], queue: asyncio.Queue[Received | FeedBroken] | None) -> None:
-    """Stop a feed reader for good. A cancellation that arrives as ``wait_for`` finishes
-    can be lost (Python before 3.12): the reader would go on and block on the full queue
-    that no one drains any more. So it is cancelled until it is done, and whatever it
-    waits to put is taken."""
-    while not reader.done():
-        reader.cancel()
-        if queue is not None:
-            with contextlib.suppress(asyncio.QueueEmpty):
-                while True:
-                    queue.get_nowait()
-        await asyncio.wait({reader}, timeout=0.1)
-    if not reader.cancelled():
-        with contextlib.suppress(Exception):
-            reader.result()
+    def foreign(self, item: Received) -> str | None:
+        if item.batch.region != self.origin.value:
+            return f"the feed at {self.address} is {item.batch.region}'s, not {self.origin.value}'s"
+        return None
+
+    async def apply(self, group: Sequence[Received], cursor: int) -> int:
+        """Write a group with the cursor, in one transaction; the new cursor.
+
+        Raises:
+            CursorMoved: someone else applied changes of this origin meanwhile.
+            sqlalchemy.exc.SQLAlchemyError: the replica cannot be written.
+        """
+        applied = await self.store.write(functools.partial(self.store.apply, self.origin, group, after_seq=cursor))
+        self.state.applied += applied.applied
+        REPLICA_CHANGES.labels(*self.labels).inc(applied.applied)
+        REPLICA_LAG.labels(*self.labels).set(max(0, applied.head_seq - applied.last_seq))
+        if applied.synced_at is not None:
+            REPLICA_SYNCED.labels(*self.labels).set(applied.synced_at.timestamp())
+        return applied.last_seq
+
+    def failure(self, error: Exception, *, progressed: bool) -> FeedBroken | None:
+        if isinstance(error, grpc.aio.AioRpcError):
+            return FeedBroken(f"{error.code().name}: {error.details()}", progressed=progressed)
+        if isinstance(error, CursorMoved):
+            return FeedBroken(str(error), progressed=progressed)
+        if isinstance(error, SQLAlchemyError):  # the database's trouble: back off whatever was applied
+            return FeedBroken(f"cannot write the replica: {error}", progressed=False)
+        return None
+
+    def broken(self, broken: FeedBroken) -> None:
+        self.state.connected = False
+        self.state.last_error = broken.reason
+        FEED_BREAKS.labels(*self.labels).inc()
