@@ -24,8 +24,8 @@ import aiohttp
 from bench.gateway import ROWS_PER_SUBJECT, _spawn, _wait_http, seed, spawn_node
 from bench.node import machine, write_section
 from credit.regions import Region
+from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
-from gateway.keys import KeyStore
 from gateway.registry import Registry
 from nodes.seed import synthetic_subject
 

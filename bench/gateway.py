@@ -30,8 +30,8 @@ import aiohttp
 
 from bench.node import machine, percentile, write_section
 from credit.regions import Region
+from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
-from gateway.keys import KeyStore
 from gateway.registry import Registry
 from nodes.seed import synthetic_subject
 

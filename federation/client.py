@@ -360,15 +360,17 @@ class GrpcNodeClient:
 
     async def changes(self, after_seq: int) -> AsyncIterator[ChangeNotice]:
         # Read in batches: one message per change is several times slower to catch up on.
-        batches: AsyncIterator[pb.ChangeBatch] = self._stub.WatchChangeBatches(
-            pb.WatchChangesRequest(after_seq=after_seq, follow=True)
-        )
+        call = self._stub.WatchChangeBatches(pb.WatchChangesRequest(after_seq=after_seq, follow=True))
         try:
-            async for batch in batches:
+            async for batch in call:
+                if batch.region and batch.region != self.region.value:
+                    raise self._wrong(f"the feed at {self.address} is {batch.region}'s, not {self.region.value}'s")
                 for change in batch.changes:
                     yield wire.change_notice_from_pb(change)
         except grpc.aio.AioRpcError as error:
             raise self._failed(error) from error
+        finally:
+            call.cancel()  # a follower that stops reading ends the stream on the node too
 
     async def head_seq(self, *, timeout: float) -> int:
         # Asked from beyond any position the feed can reach, the feed answers at once

@@ -4,7 +4,7 @@ A follower reads a feed from a stored cursor and writes what it reads, group by 
 each group together with the cursor it moves to, so a restart neither loses nor repeats
 work. Two follow the nodes' feeds today: a node's replica of a peer region
 (:mod:`nodes.replication`, reading raw ``ChangeBatch`` messages) and the gateway's marking
-of superseded reports (:mod:`gateway.supersede`, reading ``ChangeNotice`` values). What
+of superseded reports (:mod:`gateway.reports.supersede`, reading ``ChangeNotice`` values). What
 they share is here, in :class:`Follower`; what differs is the caller's :class:`FeedSink`.
 
 The follower owns:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from credit.demo import DEMO_SUBJECTS
 from credit.policy import Role
-from gateway.auth import hash_password
+from gateway.access.auth import hash_password
 from gateway.registry import Account, Registry
 
 

@@ -20,21 +20,21 @@ from credit.errors import CreditError
 from federation.client import GrpcNodeClient, NodeClient
 from federation.interceptors import ServiceInterceptor
 from federation.tls import channel_credentials
-from gateway.auth import Sessions
-from gateway.batch import BatchService
-from gateway.checkpoints import watch_peer_checkpoints
-from gateway.fanout import FanOut
-from gateway.federation import refresh_peers, watch_peers
-from gateway.grants import GrantService
-from gateway.grpc_api import ReportGatewayServicer
-from gateway.http import build_app
-from gateway.keys import KeyStore
-from gateway.objections import ObjectionService
-from gateway.portal import PORTAL
+from gateway.access.auth import Sessions
+from gateway.access.checkpoints import watch_peer_checkpoints
+from gateway.access.grants import GrantService
+from gateway.access.keys import KeyStore
+from gateway.access.peers import refresh_peers, watch_peers
+from gateway.api.grpc_api import ReportGatewayServicer
+from gateway.api.http import build_app
+from gateway.batch.jobs import BatchService
+from gateway.objections.service import ObjectionService
+from gateway.portal import PORTAL, Portal, add_portal
 from gateway.registry import Registry
-from gateway.service import ReportService
+from gateway.reports.fanout import FanOut
+from gateway.reports.service import ReportService
+from gateway.reports.supersede import SupersedeWatcher
 from gateway.settings import GatewaySettings
-from gateway.supersede import SupersedeWatcher
 from infra.auditlog import AuditLog, PeerCheckpoints
 from infra.lifecycle import until_stopped
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
@@ -161,17 +161,16 @@ async def _start(
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
     batches = BatchService(service, {client.region: client for client in clients})
     objections = ObjectionService(service, {client.region: client for client in clients})
-    runner = web.AppRunner(
-        build_app(
-            service=service,
-            sessions=sessions,
-            registry=registry,
-            grants=grants,
-            batches=batches,
-            objections=objections,
-        ),
-        access_log=None,
+    app = build_app(
+        service=service,
+        sessions=sessions,
+        registry=registry,
+        grants=grants,
+        batches=batches,
+        objections=objections,
     )
+    add_portal(app, Portal(service, sessions, registry, grants, grants.public_url, batches, objections))
+    runner = web.AppRunner(app, access_log=None)
     watcher = SupersedeWatcher(registry, clients)
     await watcher.start_new_registry_at_heads()  # before any report can be issued
     await runner.setup()

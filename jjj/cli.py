@@ -227,8 +227,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import json
 
     from federation.tls import init_federation
+    from gateway.access.keys import KeyStore
     from gateway.demo import seed_demo_accounts
-    from gateway.keys import KeyStore
     from gateway.registry import Registry
 
     certs = data / "certs"
@@ -339,7 +339,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     from credit import policy
     from credit.identifiers import parse_subject
     from credit.policy import Role
-    from gateway.auth import hash_password
+    from gateway.access.auth import hash_password
     from gateway.registry import Account, Registry
     from gateway.settings import GatewaySettings
 
@@ -378,7 +378,7 @@ def _keys_dir(args: argparse.Namespace) -> Path:
 def _cmd_keys(args: argparse.Namespace) -> int:
     import json
 
-    from gateway.keys import KeyStore
+    from gateway.access.keys import KeyStore
 
     store = KeyStore(_keys_dir(args))
     if args.action == "rotate":
@@ -590,7 +590,7 @@ def _cmd_objections(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from credit.signing import Keyring, TokenType, VerificationError, verify
-    from gateway.pdf import verify_pdf
+    from gateway.reports.pdf import verify_pdf
 
     keyring = Keyring.from_jwks(_read_jwks(args.jwks))
     try:
@@ -617,7 +617,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
-    from gateway.service import summary_of
+    from gateway.reports.service import summary_of
 
     shown = summary_of(document, status="", now=datetime.now(UTC))
     window = shown["window"]

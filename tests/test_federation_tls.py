@@ -16,8 +16,8 @@ from cryptography import x509
 from credit.errors import FailedPrecondition
 from credit.regions import Region
 from federation.tls import gateway_identity, init_ca, init_federation, issue, node_identity
+from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
-from gateway.keys import KeyStore
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import DEMO_SUBJECTS, generate

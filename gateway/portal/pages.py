@@ -34,15 +34,18 @@ from credit.policy import Principal
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import VerificationError, canonical, verify
-from gateway import inputs
-from gateway.auth import Sessions, login, logout
-from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
-from gateway.grants import GrantService, GrantTerms
-from gateway.objections import ObjectionService, attachment_response, case_body, find_record
-from gateway.pdf import render as render_pdf
-from gateway.pdf import verify_pdf
+from gateway.access.auth import Sessions, login, logout
+from gateway.access.grants import GrantService, GrantTerms
+from gateway.api import inputs
+from gateway.api.cases import attachment_response, case_body
+from gateway.api.downloads import csv_response, xlsx_response
+from gateway.batch.jobs import BatchService, parse_subject_list
+from gateway.batch.tables import signed_summary
+from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
-from gateway.service import IssuedReport, ReportService, Verification, summary_of
+from gateway.reports.pdf import render as render_pdf
+from gateway.reports.pdf import verify_pdf
+from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
 
 SESSION_COOKIE = "jjj_session"
 CSRF_COOKIE = "jjj_csrf"

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from credit.regions import Region
+from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
-from gateway.keys import KeyStore
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate

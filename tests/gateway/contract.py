@@ -1,4 +1,4 @@
-"""The API's answers held to its OpenAPI document (``gateway.openapi.OPENAPI``).
+"""The API's answers held to its OpenAPI document (``gateway.api.openapi.OPENAPI``).
 
 Every answer the tests get from ``Api.call`` or ``Api.fetch`` (tests/gateway/conftest.py)
 under ``/api/``, or from another path the document lists, goes through
@@ -26,7 +26,7 @@ from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.templating.responses.finders import ResponseFinder
 from yarl import URL
 
-from gateway.openapi import OPENAPI
+from gateway.api.openapi import OPENAPI
 
 
 def _octets(value: bytes, **parameters: str) -> str:

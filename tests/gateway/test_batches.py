@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from credit.regions import Region
 from credit.signing import TokenType, verify
-from gateway.batch import results
+from gateway.batch.jobs import results
 from gateway.server import start_gateway
 from nodes.seed import DEMO_SUBJECTS, synthetic_subject
 from tests.gateway.conftest import Api

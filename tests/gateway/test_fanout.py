@@ -19,7 +19,7 @@ from credit.report import RegionFailure, Verdict, merge
 from credit.rules import SubjectResult
 from credit.window import compute_window
 from federation.client import GrpcNodeClient
-from gateway.fanout import CircuitBreaker, FanOut, RetryBudget
+from gateway.reports.fanout import CircuitBreaker, FanOut, RetryBudget
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.store import MemoryRecordStore

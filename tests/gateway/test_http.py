@@ -17,8 +17,8 @@ from jwcrypto import jws as jw_jws
 
 from credit.regions import Region
 from credit.signing import SigningKey
-from gateway.http import SERVICE, SESSIONS
-from gateway.keys import KeyStore
+from gateway.access.keys import KeyStore
+from gateway.api.http import SERVICE, SESSIONS
 from nodes.seed import DEMO_SUBJECTS
 from tests.gateway.conftest import TODAY, issue_on
 

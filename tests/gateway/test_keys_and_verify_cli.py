@@ -13,7 +13,7 @@ import pytest
 from credit.document import FORMAT
 from credit.errors import FailedPrecondition
 from credit.signing import sign, verify
-from gateway.keys import KeyStore
+from gateway.access.keys import KeyStore
 
 DOCUMENT = {
     "format": FORMAT,

@@ -186,7 +186,7 @@ async def test_a_region_that_is_down_is_named_not_hidden(gateway) -> None:  # ty
 
 
 async def test_an_officer_of_one_region_decides_that_regions_cases_only(gateway) -> None:  # type: ignore[no-untyped-def]
-    from gateway.auth import hash_password
+    from gateway.access.auth import hash_password
     from gateway.registry import Account
 
     api, running, _nodes = gateway

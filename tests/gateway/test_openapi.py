@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from gateway.openapi import OPENAPI
+from gateway.api.openapi import OPENAPI
 from tests.gateway.conftest import Api
 from tests.gateway.contract import ContractBroken, answer, check, check_answer, contract, sent
 

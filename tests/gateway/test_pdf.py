@@ -28,7 +28,7 @@ from credit.catalogue import Scope, domains
 from credit.document import FORMAT, TITLE
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey, VerificationError, sign
-from gateway.pdf import ATTACHMENT, CJK_FONT_FILE, INCOMPLETE_BANNER, VERDICT, render, verify_pdf
+from gateway.reports.pdf import ATTACHMENT, CJK_FONT_FILE, INCOMPLETE_BANNER, VERDICT, render, verify_pdf
 
 KEY = SigningKey.generate()
 KEYRING = Keyring([KEY.private.public_key()])
@@ -374,7 +374,7 @@ def test_another_process_renders_the_same_bytes(printed: Callable[[str], Printed
     report = printed("incomplete")
     (tmp_path / "in.json").write_text(json.dumps([report.document, report.jws, report.url]), encoding="utf-8")
     script = (
-        "import hashlib, json, sys; from gateway.pdf import render; d, j, u = json.load(open(sys.argv[1]));"
+        "import hashlib, json, sys; from gateway.reports.pdf import render; d, j, u = json.load(open(sys.argv[1]));"
         "print(hashlib.sha256(render(d, j, verify_url=u)).hexdigest())"
     )
     root = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import zxingcpp
 from PIL import Image
 
 from credit.regions import Region
-from gateway.pdf import verify_pdf
+from gateway.reports.pdf import verify_pdf
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("JJJ_TEST_ARTIFACTS", "var/test-artifacts"))

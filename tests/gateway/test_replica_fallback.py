@@ -19,9 +19,9 @@ import pytest
 from pypdf import PdfReader
 
 from credit.regions import Region
+from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
-from gateway.keys import KeyStore
-from gateway.pdf import render, verify_pdf
+from gateway.reports.pdf import render, verify_pdf
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate

@@ -20,7 +20,7 @@ from credit.report import RegionFailure, ReplicaResult, Source, Verdict, merge
 from credit.rules import Outcome, SubjectResult
 from credit.window import compute_window
 from federation.client import GrpcNodeClient
-from gateway.fanout import FanOut
+from gateway.reports.fanout import FanOut
 from nodes.service import NodeService
 from nodes.servicer import RegionalNodeServicer
 from nodes.store import MemoryRecordStore

@@ -23,11 +23,11 @@ from credit.queries import QueryOptions
 from credit.regions import Region
 from federation import wire
 from federation.client import NodeUnavailable, node_error, status_text
-from gateway.batch import csv_chunks
-from gateway.objections import ObjectionService
+from gateway.batch.tables import csv_chunks
+from gateway.objections.service import ObjectionService
+from gateway.reports.supersede import SupersedeWatcher
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
-from gateway.supersede import SupersedeWatcher
 from tests.memory_node import MemoryNode, record, unavailable
 
 TODAY = date(2025, 6, 16)
@@ -105,7 +105,7 @@ async def test_a_node_refusal_is_not_retried_and_says_why(house) -> None:  # typ
 
 async def test_a_batch_tabulates_every_region_and_a_missing_one(house, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     running, nodes = house
-    monkeypatch.setattr("gateway.batch.RETRY_PAUSE", 0.01)
+    monkeypatch.setattr("gateway.batch.jobs.RETRY_PAUSE", 0.01)
     nodes[Region.BEIJING].fail = NodeUnavailable(Region.BEIJING, "DEADLINE_EXCEEDED", "Deadline Exceeded")
     batches = running.batches
     job = await batches.submit(officer(running), [COMPANY, CLEAN, "not-a-code"], purpose="招标核查")

@@ -10,7 +10,7 @@ import pytest
 from credit.errors import Unauthenticated
 from credit.policy import Role
 from credit.signing import Keyring, SigningKey
-from gateway.auth import Sessions
+from gateway.access.auth import Sessions
 from gateway.registry import Account
 
 ACCOUNT = Account("clean-co", "x", "enterprise", "91120116MA05JQ1X4C", "清洁公司")

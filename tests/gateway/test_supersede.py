@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+import pytest
+
 from credit.regions import Region
 from credit.rules import RecordStatus
 from nodes.records import make_draft
@@ -79,7 +81,7 @@ async def test_the_watcher_stops_while_a_feed_outpaces_it(tmp_path) -> None:  # 
 
     from credit.queries import ChangeNotice
     from gateway.registry import Registry
-    from gateway.supersede import SupersedeWatcher
+    from gateway.reports.supersede import SupersedeWatcher
 
     class EndlessFeed:
         region = Region.BEIJING
@@ -124,3 +126,19 @@ async def test_a_new_gateway_follows_the_feeds_from_their_heads(gateway) -> None
         heads[region.value] = changes[-1].seq if changes else 0
         assert await next(c for c in running.clients if c.region is region).head_seq(timeout=5) == heads[region.value]
     assert any(heads.values()) and cursors == heads
+
+
+async def test_a_feed_from_the_wrong_region_is_refused(tmp_path, start_node_at) -> None:  # type: ignore[no-untyped-def]
+    """A client configured for Beijing that reaches Tianjin's node does not take Tianjin's
+    changes for Beijing's."""
+    from federation.client import GrpcNodeClient, NodeUnavailable
+
+    drafts = [d for batch in generate(Region.TIANJIN, subjects=5, today=TODAY) for d in batch]
+    tianjin = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path / 'tj.db'}", drafts)
+    client = GrpcNodeClient(Region.BEIJING, tianjin.address)
+    try:
+        with pytest.raises(NodeUnavailable, match="tianjin's, not beijing's"):
+            async for _ in client.changes(0):
+                pass
+    finally:
+        await client.close()

@@ -19,9 +19,9 @@ from sqlalchemy import delete, func, select, update
 from credit.audit import Action, Checkpoint, Entry, Event, checkpoint_document, entry_hash, open_checkpoint
 from credit.errors import InvalidInput
 from credit.signing import Keyring, SigningKey
-from gateway.checkpoints import witness_peers
-from gateway.http import SESSIONS
-from gateway.keys import KeyStore
+from gateway.access.checkpoints import witness_peers
+from gateway.access.keys import KeyStore
+from gateway.api.http import SESSIONS
 from gateway.registry import Registry
 from gateway.server import start_gateway
 from gateway.settings import GatewaySettings

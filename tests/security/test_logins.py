@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.auth import ADDRESS_LIMIT, LOCK_AFTER
-from gateway.grpc_api import peer_address
+from gateway.access.auth import ADDRESS_LIMIT, LOCK_AFTER
+from gateway.api.grpc_api import peer_address
 from protos.credit.v1 import gateway_pb2 as gpb
 from protos.credit.v1 import gateway_pb2_grpc
 

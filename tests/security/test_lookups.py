@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from credit.codes import new_verification_code
-from gateway.service import LOOKUPS_PER_MINUTE
+from gateway.reports.service import LOOKUPS_PER_MINUTE
 
 
 async def test_lookups_are_limited_per_address_and_refusals_audited(gateway: Any) -> None:
@@ -35,7 +35,7 @@ async def test_a_malformed_code_is_refused_and_audited(gateway: Any) -> None:
 
 async def test_grant_codes_are_limited_per_address_and_refusals_audited(gateway: Any) -> None:
     from credit.codes import new_grant_code
-    from gateway.grants import CODE_LOOKUPS_PER_MINUTE
+    from gateway.access.grants import CODE_LOOKUPS_PER_MINUTE
 
     api, running, _ = gateway
     assert running.service is not None

@@ -26,9 +26,9 @@ from pypdf.generic import (
     TextStringObject,
 )
 
-import gateway.pdf
+import gateway.reports.pdf
 from credit.signing import SigningKey, VerificationError, sign
-from gateway.pdf import ATTACHMENT, MAX_DECODED_BYTES, MAX_PAGES, PdfTooLarge, render, verify_pdf
+from gateway.reports.pdf import ATTACHMENT, MAX_DECODED_BYTES, MAX_PAGES, PdfTooLarge, render, verify_pdf
 from tests.gateway.test_pdf import KEY, KEYRING, MISMATCH, document, replace_attachment, tamper, url_for
 
 MiB = 1024 * 1024
@@ -293,7 +293,7 @@ def test_too_many_pages_are_refused_naming_the_limit_before_any_page_is_decoded(
     def decoded(*args: Any) -> bytes:
         raise AssertionError("a page was decoded")
 
-    monkeypatch.setattr(gateway.pdf, "_page_content", decoded)
+    monkeypatch.setattr(gateway.reports.pdf, "_page_content", decoded)
     with pytest.raises(PdfTooLarge) as caught:
         verify_pdf(padded, KEYRING, verify_url_for=url_for)
     assert f"上限 {MAX_PAGES} 页" in caught.value.detail and f"at most {MAX_PAGES}" in caught.value.detail
@@ -318,8 +318,8 @@ def test_a_forged_report_is_refused_before_any_page_is_read(
         read.append("page tree")
         raise AssertionError("the page tree was walked")
 
-    monkeypatch.setattr(gateway.pdf, "_page_content", page_content)
-    monkeypatch.setattr(gateway.pdf, "_page_count", page_count)
+    monkeypatch.setattr(gateway.reports.pdf, "_page_content", page_content)
+    monkeypatch.setattr(gateway.reports.pdf, "_page_count", page_count)
     detail = refused(forged)
     assert "未知签名密钥" in detail and not read
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gateway import auth
-from gateway.auth import Sessions
-from gateway.http import SESSIONS
+from gateway.access import auth
+from gateway.access.auth import Sessions
+from gateway.api.http import SESSIONS
 from gateway.registry import Account
 
 

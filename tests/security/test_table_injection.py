@@ -17,7 +17,8 @@ import openpyxl
 import pytest
 from sqlalchemy import update
 
-from gateway import batch
+from gateway.batch import jobs as batch
+from gateway.batch import tables
 from nodes.seed import DEMO_SUBJECTS
 from tests.security.conftest import Api
 
@@ -128,7 +129,7 @@ async def test_cells_that_begin_like_a_formula_are_quoted_in_csv_and_xlsx(gatewa
     ]
     assert not [cell for cell in cells if cell.startswith(TRIGGERS)]
     # A cell that would begin with a tab or CR has it escaped, so it begins with neither.
-    assert [batch.table_text(v) for v in ("\t=1", "\r+1", "\t")] == ["\\x09=1", "\\x0d+1", "\\x09"]
+    assert [tables.table_text(v) for v in ("\t=1", "\r+1", "\t")] == ["\\x09=1", "\\x0d+1", "\\x09"]
 
 
 async def test_every_control_character_gives_a_downloadable_xlsx(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -33,10 +33,10 @@ from credit.signing import (
     verify,
 )
 from federation.assertions import METADATA_KEY, AssertionVerifier, on_behalf_of
-from gateway.auth import Sessions
-from gateway.grants import grantee_name, grantee_of
-from gateway.http import SESSIONS
-from gateway.keys import KeyStore
+from gateway.access.auth import Sessions
+from gateway.access.grants import grantee_name, grantee_of
+from gateway.access.keys import KeyStore
+from gateway.api.http import SESSIONS
 from gateway.registry import Account
 from nodes.seed import DEMO_SUBJECTS
 from tests.gateway.conftest import Api

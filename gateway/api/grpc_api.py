@@ -10,11 +10,12 @@ import grpc
 
 from credit.errors import FailedPrecondition, InvalidInput, Unauthenticated
 from credit.policy import Principal
-from gateway.auth import Sessions, login
-from gateway.batch import BatchService, JobStatus, signed_summary, stream_csv
-from gateway.grants import GrantService
+from gateway.access.auth import Sessions, login
+from gateway.access.grants import GrantService
+from gateway.batch.jobs import BatchService, JobStatus
+from gateway.batch.tables import signed_summary, stream_csv
 from gateway.registry import Registry
-from gateway.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
+from gateway.reports.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
 from protos.credit.v1 import gateway_pb2 as pb
 from protos.credit.v1 import gateway_pb2_grpc
 

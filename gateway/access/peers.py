@@ -14,7 +14,7 @@ import structlog
 
 from credit.errors import FailedPrecondition
 from credit.signing import Keyring, VerificationError
-from gateway.auth import Sessions
+from gateway.access.auth import Sessions
 
 log = structlog.get_logger("jjj.gateway")
 

@@ -33,15 +33,17 @@ from credit.errors import (
 )
 from credit.policy import Principal
 from credit.regions import Region
-from gateway import inputs
-from gateway.auth import Sessions, login, logout
-from gateway.batch import BatchService, csv_response, parse_subject_list, signed_summary, xlsx_response
-from gateway.grants import GrantService, GrantTerms
-from gateway.objections import ObjectionService, attachment_response, case_body, correction_from_body
-from gateway.openapi import OPENAPI
-from gateway.portal import Portal, add_portal
+from gateway.access.auth import Sessions, login, logout
+from gateway.access.grants import GrantService, GrantTerms
+from gateway.api import inputs
+from gateway.api.cases import attachment_response, case_body, correction_from_body
+from gateway.api.downloads import csv_response, xlsx_response
+from gateway.api.openapi import OPENAPI
+from gateway.batch.jobs import BatchService, parse_subject_list
+from gateway.batch.tables import signed_summary
+from gateway.objections.service import ObjectionService
 from gateway.registry import Registry
-from gateway.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
+from gateway.reports.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -547,7 +549,6 @@ def build_app(
     grants: GrantService,
     batches: BatchService | None = None,
     objections: ObjectionService | None = None,
-    public_url: str = "",
 ) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
     app[SERVICE] = service
@@ -589,5 +590,4 @@ def build_app(
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/audit/checkpoint", get_audit_checkpoint)
-    add_portal(app, Portal(service, sessions, registry, grants, public_url or grants.public_url, batches, objections))
     return app

@@ -35,9 +35,9 @@ from credit.policy import Principal, Role
 from credit.queries import MAX_PURPOSE
 from credit.signing import ALGORITHM, TokenType, VerificationError, sign_claims, token_header
 from gateway.models import GrantRow
-from gateway.service import IssuedReport, ReportService
-from gateway.throttle import AddressLimit
+from gateway.reports.service import IssuedReport, ReportService
 from infra.db import as_utc
+from infra.throttle import AddressLimit
 
 grants: Table = GrantRow.__table__  # type: ignore[assignment]
 

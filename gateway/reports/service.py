@@ -26,10 +26,10 @@ from credit.report import merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
-from gateway.fanout import FanOut
 from gateway.registry import RegisteredReport, Registry
-from gateway.throttle import AddressLimit
+from gateway.reports.fanout import FanOut
 from infra.auditlog import AuditLog
+from infra.throttle import AddressLimit
 
 log = structlog.get_logger("jjj.gateway")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)

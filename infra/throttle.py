@@ -3,7 +3,7 @@
 A code is 80 random bits, so guessing is hopeless; the limit keeps one address from
 turning lookups into load on the registry and rows in the audit log. It lives in each
 process: the limit is per address and per gateway process. Logins, where a shared count
-matters, are throttled in the database (:mod:`gateway.auth`).
+matters, are throttled in the gateway's database.
 """
 
 from __future__ import annotations

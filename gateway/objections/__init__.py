@@ -1,0 +1,1 @@
+"""Objections and credit repair, filed with and decided at the node that owns the record."""

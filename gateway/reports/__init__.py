@@ -1,0 +1,1 @@
+"""Reports: issuing (fan-out, merge, sign, register), verifying, supersession and the PDF."""
