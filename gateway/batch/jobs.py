@@ -37,7 +37,6 @@ from sqlalchemy.exc import IntegrityError
 
 from credit import policy
 from credit.audit import Action, Event
-from credit.catalogue import Scope
 from credit.clock import iso_z
 from credit.errors import BatchTooLarge, CreditError, InvalidInput, NotFound
 from credit.policy import Principal
@@ -61,7 +60,6 @@ CHUNK = 5_000
 IN_FLIGHT = 2  # calls per region at a time
 CALL_TIMEOUT = 30.0
 RETRY_PAUSE = 2.0
-SCOPE_NAMES = {scope: scope.name_zh for scope in Scope}
 
 
 @dataclass(frozen=True, slots=True)

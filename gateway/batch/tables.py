@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from credit import labels
 from credit.catalogue import Domain, Scope, domains
 from credit.clock import iso_z
 from credit.errors import FailedPrecondition
@@ -19,9 +20,6 @@ from gateway.batch.jobs import BatchService, JobStatus, Row, escaped
 from gateway.reports.service import ReportService
 
 HEADER = ["序号", "主体代码", "主体类型", "核查结果", *(f"{r.name_zh}" for r in Region), "有记录的领域", "说明"]
-
-
-KIND_WORDS = {"enterprise": "经营主体", "person": "自然人"}
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP, CSV injection). Tab and CR
@@ -67,7 +65,7 @@ def _texts(row: Row, names: Mapping[str, Domain]) -> list[str]:
     else:
         verdict = "三地均无记录"
     note = f"{'、'.join(missing)}暂不可用" if missing else ""
-    return [row.subject, KIND_WORDS.get(str(row.kind), str(row.kind)), verdict, *cells, "；".join(found), note]
+    return [row.subject, labels.SUBJECT_KIND.get(str(row.kind), str(row.kind)), verdict, *cells, "；".join(found), note]
 
 
 def csv_chunks(rows: Iterable[Row]) -> Iterator[bytes]:

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from credit import policy
+from credit import labels, policy
 from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal
@@ -59,49 +59,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-}
-
-VERDICT_WORDS = {
-    "clean": "三地均无违法违规记录",
-    "has_records": "存在违法违规记录",
-    "incomplete": "报告不完整：部分地区或领域未能查询",
-}
-VERDICT_EXPLAINED = {
-    "clean": "北京、天津、河北三地在查询区间内均未发现计入的违法违规记录。",
-    "has_records": "以下列出查询区间内计入的违法违规记录，请核对；如有异议可对记录提出异议。",
-    "incomplete": "部分地区或领域暂不可用，本报告不能作为无违法违规证明。请稍后重新查询。",
-}
-STATUS_WORDS = {
-    "valid": "有效",
-    "superseded": "已更新（数据发生变化，请以新报告为准）",
-    "revoked": "已撤销",
-    "unknown": "未找到",
-    "not_genuine": "非真实报告",
-}
-STATE_WORDS = {"active": "有效", "used_up": "次数已用完", "expired": "已过期", "revoked": "已撤销"}
-ROLE_WORDS = {
-    "enterprise": "经营主体",
-    "person": "个人",
-    "third_party": "第三方",
-    "agency": "机关",
-    "admin": "管理员",
-    "anonymous": "持码人",
-    "verifier": "核验",
-}
-ACTION_WORDS = {
-    "report_issued": "出具报告",
-    "report_viewed": "查看报告",
-    "grant_previewed": "预览授权",
-    "grant_created": "创建授权",
-    "grant_redeemed": "凭授权查看",
-    "grant_revoked": "撤销授权",
-    "refused": "被拒绝的查询",
-    "login": "登录",
-    "login_failed": "登录失败",
-    "objection_filed": "提交异议或修复申请",
-    "objection_viewed": "查看办件",
-    "objection_resolved": "办结异议或修复申请",
-    "credit_repaired": "信用修复",
 }
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
@@ -195,12 +152,12 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
         who=who,
         menu=policy.menu(who) if who else None,
         csrf=token,
-        verdict_words=VERDICT_WORDS,
-        verdict_explained=VERDICT_EXPLAINED,
-        status_words=STATUS_WORDS,
-        state_words=STATE_WORDS,
-        role_words=ROLE_WORDS,
-        action_words=ACTION_WORDS,
+        verdict_words=labels.VERDICT,
+        verdict_explained=labels.VERDICT_EXPLAINED,
+        status_words=labels.REPORT_STATUS,
+        state_words=labels.GRANT_STATE,
+        role_words=labels.ACTOR_ROLE,
+        action_words=labels.ACTION,
         **context,
     )
     response = web.Response(text=html, content_type="text/html", status=status)

@@ -82,7 +82,9 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from credit import labels
 from credit.document import FORMAT
+from credit.report import Verdict
 from credit.signing import Keyring, VerificationError, verify
 
 ATTACHMENT = "report.jws"
@@ -118,14 +120,9 @@ _GREEN = colors.HexColor("#1e6b33")
 _GREEN_BG = colors.HexColor("#e8f5ec")
 _GREY_BG = colors.HexColor("#eef0f3")
 
-REGION_STATUS = {"answered": "已应答", "unavailable": "暂不可用"}
-SUBJECT_KIND = {"enterprise": ("经营主体", "统一社会信用代码"), "person": ("自然人", "公民身份号码")}
-RECORD_STATUS = {"in_force": "有效", "repaired": "已信用修复", "revoked": "已撤销"}
-VERDICT = {
-    "clean": "三地均无违法违规记录",
-    "has_records": "存在违法违规记录",
-    "incomplete": "报告不完整——部分地区或领域未能查询，不能作为无违法违规证明",
-}
+REGION_STATUS = labels.REGION_STATUS
+RECORD_STATUS = labels.RECORD_STATUS
+VERDICT = {**labels.VERDICT, Verdict.INCOMPLETE: labels.INCOMPLETE_NOT_A_CERTIFICATE}
 INCOMPLETE_BANNER = VERDICT["incomplete"]
 
 # ReportLab keeps per-document state on shared font objects; one build at a time.
@@ -315,7 +312,8 @@ def _details(document: Mapping[str, Any], s: _Styles) -> Any:
     subject = document.get("subject", {})
     window = document.get("window", {})
     profile = document.get("profile", {})
-    kind, id_name = SUBJECT_KIND.get(str(subject.get("kind")), (_text(subject.get("kind")), "主体标识"))
+    kind = labels.SUBJECT_KIND.get(str(subject.get("kind")), _text(subject.get("kind")))
+    id_name = labels.IDENTIFIER_NAME.get(str(subject.get("kind")), "主体标识")
     period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}（近 {_text(window.get('years'))} 年）"
     if window.get("calendar_exact") is False:
         period += "；节假日安排未公布，截止日按周一至周五推算"

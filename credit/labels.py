@@ -1,0 +1,80 @@
+"""The Chinese words people read for the federation's values, shared by the portal, the
+printed report and the officers' tables, so that one thing is called the same everywhere.
+
+Tables are keyed by the domain enums; those are ``StrEnum``s, so a document's plain
+string (``"clean"``) finds its label too. A test checks every member has one.
+"""
+
+from __future__ import annotations
+
+from credit.audit import Action
+from credit.identifiers import SubjectKind
+from credit.policy import Role
+from credit.report import RegionStatus, Verdict
+from credit.rules import RecordStatus
+
+VERDICT: dict[str, str] = {
+    Verdict.CLEAN: "三地均无违法违规记录",
+    Verdict.HAS_RECORDS: "存在违法违规记录",
+    Verdict.INCOMPLETE: "报告不完整：部分地区或领域未能查询",
+}
+# The incomplete verdict where it must also say what the paper cannot be used for.
+INCOMPLETE_NOT_A_CERTIFICATE = "报告不完整——部分地区或领域未能查询，不能作为无违法违规证明"
+VERDICT_EXPLAINED: dict[str, str] = {
+    Verdict.CLEAN: "北京、天津、河北三地在查询区间内均未发现计入的违法违规记录。",
+    Verdict.HAS_RECORDS: "以下列出查询区间内计入的违法违规记录，请核对；如有异议可对记录提出异议。",
+    Verdict.INCOMPLETE: "部分地区或领域暂不可用，本报告不能作为无违法违规证明。请稍后重新查询。",
+}
+
+REGION_STATUS: dict[str, str] = {RegionStatus.ANSWERED: "已应答", RegionStatus.UNAVAILABLE: "暂不可用"}
+RECORD_STATUS: dict[str, str] = {
+    RecordStatus.IN_FORCE: "有效",
+    RecordStatus.REPAIRED: "已信用修复",
+    RecordStatus.REVOKED: "已撤销",
+}
+
+SUBJECT_KIND: dict[str, str] = {SubjectKind.ENTERPRISE: "经营主体", SubjectKind.PERSON: "自然人"}
+IDENTIFIER_NAME: dict[str, str] = {SubjectKind.ENTERPRISE: "统一社会信用代码", SubjectKind.PERSON: "公民身份号码"}
+
+# A registered report's status, as a verifier is told it.
+REPORT_STATUS: dict[str, str] = {
+    "valid": "有效",
+    "superseded": "已更新（数据发生变化，请以新报告为准）",
+    "revoked": "已撤销",
+    "unknown": "未找到",
+    "not_genuine": "非真实报告",
+}
+GRANT_STATE: dict[str, str] = {"active": "有效", "used_up": "次数已用完", "expired": "已过期", "revoked": "已撤销"}
+
+# Who did something, in an access history (besides the roles: holders of a grant code
+# and anonymous verifiers).
+ACTOR_ROLE: dict[str, str] = {
+    Role.ENTERPRISE: "经营主体",
+    Role.PERSON: "个人",
+    Role.THIRD_PARTY: "第三方",
+    Role.AGENCY: "机关",
+    Role.ADMIN: "管理员",
+    "anonymous": "持码人",
+    "verifier": "核验",
+}
+ACTION: dict[str, str] = {
+    Action.LOGIN: "登录",
+    Action.LOGIN_FAILED: "登录失败",
+    Action.LOGOUT: "退出登录",
+    Action.REPORT_ISSUED: "出具报告",
+    Action.REPORT_VIEWED: "查看报告",
+    Action.GRANT_PREVIEWED: "预览授权",
+    Action.GRANT_CREATED: "创建授权",
+    Action.GRANT_REDEEMED: "凭授权查看",
+    Action.GRANT_REVOKED: "撤销授权",
+    Action.VERIFIED: "核验报告",
+    Action.BATCH_CHECK: "批量核查",
+    Action.REFUSED: "被拒绝的查询",
+    Action.NODE_QUERY: "地区节点查询",
+    Action.NODE_BATCH: "地区节点批量核查",
+    Action.OBJECTION_FILED: "提交异议或修复申请",
+    Action.OBJECTION_VIEWED: "查看办件",
+    Action.OBJECTION_RESOLVED: "办结异议或修复申请",
+    Action.CREDIT_REPAIRED: "信用修复",
+    Action.FEED_READ: "读取变更数据",
+}

@@ -1,0 +1,41 @@
+"""Every value people can meet has its Chinese words, and plain strings find them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from credit import labels
+from credit.audit import Action
+from credit.identifiers import SubjectKind
+from credit.policy import Role
+from credit.report import RegionStatus, Verdict
+from credit.rules import RecordStatus
+
+LATIN = re.compile(r"[A-Za-z]")
+
+
+@pytest.mark.parametrize(
+    ("table", "members"),
+    [
+        (labels.VERDICT, Verdict),
+        (labels.VERDICT_EXPLAINED, Verdict),
+        (labels.REGION_STATUS, RegionStatus),
+        (labels.RECORD_STATUS, RecordStatus),
+        (labels.SUBJECT_KIND, SubjectKind),
+        (labels.IDENTIFIER_NAME, SubjectKind),
+        (labels.ACTOR_ROLE, Role),
+        (labels.ACTION, Action),
+    ],
+)
+def test_every_member_has_chinese_words(table: dict[str, str], members: type) -> None:
+    for member in members:  # type: ignore[attr-defined]
+        words = table[member]
+        assert words and not LATIN.search(words), (member, words)
+        assert table[str(member.value)] == words  # a document's plain string finds it too
+
+
+def test_the_printed_incomplete_verdict_says_it_is_no_certificate() -> None:
+    assert labels.VERDICT[Verdict.INCOMPLETE] in labels.INCOMPLETE_NOT_A_CERTIFICATE.replace("——", "：")
+    assert "不能作为无违法违规证明" in labels.INCOMPLETE_NOT_A_CERTIFICATE
