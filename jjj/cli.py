@@ -589,8 +589,8 @@ def _cmd_objections(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from credit.signing import Keyring, TokenType, VerificationError, verify
-    from gateway.reports.pdf import verify_pdf
+    from credit.signing import Keyring, VerificationError
+    from gateway.reports.verify import signed_document
 
     keyring = Keyring.from_jwks(_read_jwks(args.jwks))
     try:
@@ -598,22 +598,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"NOT GENUINE: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    verify_url_for = None
+    if args.jwks.startswith(("http://", "https://")):
+        # Keys fetched from a gateway: its verify page is where a PDF's QR code must lead.
+        site = args.jwks.split("/.well-known/", 1)[0].rstrip("/")
+        verify_url_for = lambda doc: f"{site}/verify?code={doc.get('verification_code', '')}"  # noqa: E731
     try:
-        if data.startswith(b"%PDF"):
-            verify_url_for = None
-            if args.jwks.startswith(("http://", "https://")):
-                # Keys fetched from a gateway: its verify page is where the QR code must lead.
-                site = args.jwks.split("/.well-known/", 1)[0].rstrip("/")
-                verify_url_for = lambda doc: f"{site}/verify?code={doc.get('verification_code', '')}"  # noqa: E731
-            document = verify_pdf(data, keyring, verify_url_for=verify_url_for)
-        else:
-            try:
-                token = data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise VerificationError("不是签名报告或 PDF (neither a signed report nor a PDF)") from None
-            # A report only: a session, grant preview or batch summary is signed by the same
-            # key and is not one.
-            document = verify(token, keyring, typ=TokenType.REPORT)
+        document = signed_document(data, keyring, verify_url_for=verify_url_for)
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
@@ -719,8 +710,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--dir", "--keys-dir", help="key directory (default $JJJ_GATEWAY_KEYS_DIR or var/keys)")
     keys.set_defaults(func=_cmd_keys)
 
-    verify = sub.add_parser("verify", help="verify a signed report or its PDF offline (exit 0 genuine, 1 not)")
-    verify.add_argument("file", help="the signed report (compact JWS) or the printed report (PDF)")
+    verify = sub.add_parser(
+        "verify", help="verify a signed report, JSON holding it, or its PDF, offline (exit 0 genuine, 1 not)"
+    )
+    verify.add_argument("file", help='the signed report (compact JWS, or JSON {"jws": …}) or the printed report (PDF)')
     verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
     verify.set_defaults(func=_cmd_verify)
 

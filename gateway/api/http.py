@@ -44,6 +44,7 @@ from gateway.batch.tables import signed_summary
 from gateway.objections.service import ObjectionService
 from gateway.registry import Registry
 from gateway.reports.service import APPLICATION_DATE_IS_TODAY, IssuedReport, ReportService, Verification
+from gateway.reports.verify import verify_address
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -203,6 +204,14 @@ async def get_verify_code(request: web.Request) -> web.Response:
 
 async def post_verify(request: web.Request) -> web.Response:
     data = await request.read()
+    service = request.app[SERVICE]
+    if request.content_type == "application/pdf" or data.startswith(b"%PDF"):
+        # The printed report: its QR code must lead to this site's verify page.
+        public = request.app[GRANTS].public_url
+        result = await service.verify_upload(
+            data, verify_url_for=lambda doc: verify_address(public, str(doc.get("verification_code", "")))
+        )
+        return web.json_response(_verification_body(result))
     if request.content_type == "application/json":
         body = inputs.loads(data)
         text = str(body.get("jws", "")) if isinstance(body, dict) else ""
@@ -213,7 +222,7 @@ async def post_verify(request: web.Request) -> web.Response:
             raise InvalidInput.for_field("body", "请求体不是 UTF-8 编码 (the body is not UTF-8)") from None
     if not text:
         raise InvalidInput.for_field("jws", 'send the signed report (compact JWS) as the body or as {"jws": …}')
-    result = await request.app[SERVICE].verify_report(text)
+    result = await service.verify_report(text)
     return web.json_response(_verification_body(result))
 
 

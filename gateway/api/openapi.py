@@ -206,11 +206,14 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/verify": {
             "post": {
-                "summary": "Verify a signed report (public)",
+                "summary": "Verify a signed report or a printed one (public)",
                 "requestBody": {
                     "required": True,
                     "content": {
                         "text/plain": {"schema": {"type": "string", "description": "compact JWS"}},
+                        "application/pdf": {
+                            "schema": {"type": "string", "format": "binary", "description": "the printed report"}
+                        },
                         "application/json": {
                             "schema": {"type": "object", "properties": {"jws": {"type": "string"}}, "required": ["jws"]}
                         },

@@ -33,10 +33,8 @@ from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAt
 from credit.policy import Principal
 from credit.profiles import profiles
 from credit.regions import Region
-from credit.signing import VerificationError, canonical, verify
 from gateway.access.auth import Sessions, login, logout
 from gateway.access.grants import GrantService, GrantTerms
-from gateway.api import inputs
 from gateway.api.cases import attachment_response, case_body
 from gateway.api.downloads import csv_response, xlsx_response
 from gateway.batch.jobs import BatchService, parse_subject_list
@@ -44,8 +42,8 @@ from gateway.batch.tables import signed_summary
 from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
 from gateway.reports.pdf import render as render_pdf
-from gateway.reports.pdf import verify_pdf
 from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
+from gateway.reports.verify import verify_address
 
 SESSION_COOKIE = "jjj_session"
 CSRF_COOKIE = "jjj_csrf"
@@ -89,7 +87,7 @@ class Portal:
         return self.public_url.startswith("https://")
 
     def verify_url(self, code: str) -> str:
-        return f"{self.public_url.rstrip('/')}/verify?code={code}"
+        return verify_address(self.public_url, code)
 
 
 PORTAL: web.AppKey[Portal] = web.AppKey("portal", Portal)
@@ -490,49 +488,12 @@ async def post_verify(request: web.Request) -> web.StreamResponse:
     _name, data = _uploaded(form, "file")
     if not data or len(data) > 16 * 1024 * 1024:
         raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
-    return _verified_page(request, await _verify_upload(request.app[PORTAL], data))
-
-
-async def _verify_upload(portal: Portal, data: bytes) -> Verification:
-    service = portal.service
-    if data.startswith(b"%PDF"):
-        try:
-            # The QR code must lead to this site's verify page, not to a look-alike.
-            document = await asyncio.to_thread(
-                verify_pdf,
-                data,
-                service.keyring,
-                verify_url_for=lambda doc: portal.verify_url(str(doc.get("verification_code", ""))),
-            )
-        except VerificationError as exc:
-            return Verification(False, "not_genuine", exc.detail)
-        return await _registered(service, document)
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
-    if text.startswith("{"):
-        try:
-            body = inputs.loads(text, field="file")
-        except InvalidInput as exc:
-            return Verification(False, "not_genuine", f"JSON 无法解析 (the JSON cannot be read): {exc.detail}")
-        if isinstance(body, dict) and isinstance(body.get("jws"), str):
-            return await service.verify_report(body["jws"])
-        if isinstance(body, dict) and isinstance(body.get("verification_code"), str):
-            # A bare report document: genuine only if it is exactly what was signed.
-            entry = await service.registry.report_by_code(body["verification_code"])
-            if entry is not None and canonical(verify(entry.jws, service.keyring)) == canonical(body):
-                return await service.verify_report(entry.jws)
-            return Verification(False, "not_genuine", "内容与登记的报告不一致 (does not match the registered report)")
-        return Verification(False, "not_genuine", "文件无法识别 (not a PDF, a signed report or JSON)")
-    return await service.verify_report(text)
-
-
-async def _registered(service: ReportService, document: dict[str, Any]) -> Verification:
-    entry = await service.registry.report_by_code(str(document.get("verification_code", "")))
-    if entry is None or entry.report_no != document.get("report_no"):
-        return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
-    return await service.verify_report(entry.jws)
+    portal = request.app[PORTAL]
+    # The QR code must lead to this site's verify page, not to a look-alike.
+    result = await portal.service.verify_upload(
+        data, verify_url_for=lambda doc: portal.verify_url(str(doc.get("verification_code", "")))
+    )
+    return _verified_page(request, result)
 
 
 def _objections(request: web.Request) -> ObjectionService:

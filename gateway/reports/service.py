@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -28,6 +29,7 @@ from credit.window import compute_window
 from federation.assertions import on_behalf_of
 from gateway.registry import RegisteredReport, Registry
 from gateway.reports.fanout import FanOut
+from gateway.reports.verify import read_upload
 from infra.auditlog import AuditLog
 from infra.throttle import AddressLimit
 
@@ -353,6 +355,32 @@ class ReportService:
                 False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)", None
             )
         return Verification(True, entry.status, summary=summary_of(document, status=entry.status, now=self.clock()))
+
+    async def verify_upload(
+        self, data: bytes, *, verify_url_for: Callable[[dict[str, Any]], str] | None = None
+    ) -> Verification:
+        """Whether a handed-in report (a PDF, a JWS, JSON holding one, or the bare JSON
+        document) is genuine, and its registered status (see :mod:`gateway.reports.verify`).
+
+        Raises nothing for a file that is not genuine: the answer says why.
+        """
+        try:
+            upload = await asyncio.to_thread(read_upload, data, self.keyring, verify_url_for=verify_url_for)
+        except VerificationError as exc:
+            return Verification(False, "not_genuine", exc.detail)
+        if upload.token:
+            return await self.verify_report(upload.token)
+        if upload.bare is not None:
+            # A bare report document: genuine only if it is exactly what was signed.
+            entry = await self.registry.report_by_code(str(upload.bare["verification_code"]))
+            if entry is not None and canonical(verify(entry.jws, self.keyring)) == canonical(upload.bare):
+                return await self.verify_report(entry.jws)
+            return Verification(False, "not_genuine", "内容与登记的报告不一致 (does not match the registered report)")
+        printed = upload.printed or {}
+        entry = await self.registry.report_by_code(str(printed.get("verification_code", "")))
+        if entry is None or entry.report_no != printed.get("report_no"):
+            return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
+        return await self.verify_report(entry.jws)
 
 
 def _subject_name(answers: dict[Any, Any]) -> str:
