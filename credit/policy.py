@@ -193,6 +193,18 @@ def require_filing_subject(principal: Principal) -> str:
 # Audit
 
 
+def require_own_history(principal: Principal) -> str:
+    """The subject whose access history ``principal`` reads (who asked about it); returns
+    its identifier.
+
+    Raises:
+        PermissionDenied: an account that speaks for no subject.
+    """
+    if not principal.subject_id:
+        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
+    return principal.subject_id
+
+
 def require_full_audit(principal: Principal) -> None:
     """Raises: PermissionDenied: the full audit log is for administrators only."""
     if principal.role is not Role.ADMIN:

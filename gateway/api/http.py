@@ -27,7 +27,6 @@ from credit.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    PermissionDenied,
     TooManyAttempts,
     Unauthenticated,
 )
@@ -35,6 +34,7 @@ from credit.policy import Principal
 from credit.regions import Region
 from gateway.access.auth import Sessions, login, logout
 from gateway.access.grants import GrantService, GrantTerms
+from gateway.access.history import History
 from gateway.api import inputs
 from gateway.api.cases import attachment_response, case_body, correction_from_body
 from gateway.api.downloads import csv_response, xlsx_response
@@ -62,6 +62,7 @@ REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
 GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
 OBJECTIONS: web.AppKey[ObjectionService] = web.AppKey("objections", ObjectionService)
+HISTORY: web.AppKey[History] = web.AppKey("history", History)
 MAX_OBJECTION_BYTES = 6 * 1024 * 1024  # a 4 MiB attachment, base64-encoded, and the rest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -330,25 +331,18 @@ def _int_query(request: web.Request, name: str, default: int | None, low: int, h
 
 async def get_audit_mine(request: web.Request) -> web.Response:
     who = principal(request)
-    if not who.subject_id:
-        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
     limit = _int_query(request, "limit", 100, 1, 1000) or 100
     before = _int_query(request, "before", None, 1, 2**62)
-    entries = await request.app[REGISTRY].read(
-        lambda: request.app[SERVICE].audit.find(subject=who.subject_id, before=before, limit=limit)
-    )
+    entries = await request.app[HISTORY].mine(who, before=before, limit=limit)
     return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
 
 
 async def get_audit(request: web.Request) -> web.Response:
     who = principal(request)
-    policy.require_full_audit(who)
     limit = _int_query(request, "limit", 100, 1, 1000) or 100
     before = _int_query(request, "before", None, 1, 2**62)
     subject, actor = request.query.get("subject"), request.query.get("actor")
-    entries = await request.app[REGISTRY].read(
-        lambda: request.app[SERVICE].audit.find(subject=subject, actor=actor, before=before, limit=limit)
-    )
+    entries = await request.app[HISTORY].everything(who, subject=subject, actor=actor, before=before, limit=limit)
     return web.json_response({"entries": [_entry_body(entry) for entry in entries]})
 
 
@@ -566,6 +560,7 @@ def build_app(
     # Logouts and account changes end sessions in the database every process shares.
     sessions.watch_ended(registry.ended_sessions)
     app[GRANTS] = grants
+    app[HISTORY] = History(service.audit, registry)
     if batches is not None:
         app[BATCHES] = batches
         app.router.add_post("/api/v1/batches", post_batch)

@@ -35,6 +35,7 @@ from credit.profiles import profiles
 from credit.regions import Region
 from gateway.access.auth import Sessions, login, logout
 from gateway.access.grants import GrantService, GrantTerms
+from gateway.access.history import History
 from gateway.api.cases import attachment_response, case_body
 from gateway.api.downloads import csv_response, xlsx_response
 from gateway.batch.jobs import BatchService, parse_subject_list
@@ -435,11 +436,8 @@ async def post_redeem(request: web.Request) -> web.StreamResponse:
 
 
 async def history_page(request: web.Request) -> web.StreamResponse:
-    who = _signed_in(request)
-    if not who.subject_id:
-        raise PermissionDenied("只有经营主体或个人有自己的查询记录 (only a subject has its own access history)")
     portal = request.app[PORTAL]
-    entries = await portal.registry.read(lambda: portal.service.audit.find(subject=who.subject_id, limit=200))
+    entries = await History(portal.service.audit, portal.registry).mine(_signed_in(request), limit=200)
     rows = [
         {
             "at": e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),

@@ -136,3 +136,11 @@ def test_the_menu_follows_the_rules() -> None:
     assert policy.menu(BANK) == policy.Menu(own=False, batch=False, cases=False, any_report=False)
     assert policy.menu(OFFICER) == policy.Menu(own=False, batch=True, cases=True, any_report=False)
     assert policy.menu(ADMIN) == policy.Menu(own=False, batch=False, cases=True, any_report=True)
+
+
+def test_only_a_subject_has_its_own_history() -> None:
+    assert policy.require_own_history(ENTERPRISE) == COMPANY
+    assert policy.require_own_history(PERSON) == PERSON_ID
+    for principal in (BANK, OFFICER, ADMIN):
+        with pytest.raises(PermissionDenied, match="查询记录"):
+            policy.require_own_history(principal)
