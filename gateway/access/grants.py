@@ -16,30 +16,24 @@ import dataclasses
 import hashlib
 import io
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import segno
-from sqlalchemy import Table, insert, select, update
 
 from credit import policy
 from credit.audit import Action, Event, EventOutcome
-from credit.clock import iso_z
 from credit.codes import new_grant_code, parse_grant_code
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from credit.identifiers import parse_subject
 from credit.policy import Principal, Role
 from credit.queries import MAX_PURPOSE
 from credit.signing import ALGORITHM, TokenType, VerificationError, sign_claims, token_header
-from gateway.models import GrantRow
+from gateway.access.grant_store import Grant, GrantStore
 from gateway.reports.service import IssuedReport, ReportService
-from infra.db import as_utc
 from infra.throttle import AddressLimit
-
-grants: Table = GrantRow.__table__  # type: ignore[assignment]
 
 MAX_DAYS = 30
 MAX_USES = 100
@@ -106,49 +100,6 @@ class Preview:
 
 
 @dataclass(frozen=True, slots=True)
-class Grant:
-    grant_id: str
-    subject_id: str
-    created_by: str
-    grantee: str | None
-    purpose: str
-    mode: str
-    report_no: str
-    profile: str
-    years: int
-    max_uses: int
-    uses: int
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-    def state(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at <= now:
-            return "expired"
-        if self.uses >= self.max_uses:
-            return "used_up"
-        return "active"
-
-    def public(self, now: datetime | None = None) -> dict[str, Any]:
-        moment = now or datetime.now(UTC)
-        return {
-            "grant_id": self.grant_id,
-            "purpose": self.purpose,
-            "grantee": self.grantee,
-            "mode": self.mode,
-            "report_no": self.report_no,
-            "max_uses": self.max_uses,
-            "uses": self.uses,
-            "created_at": iso_z(self.created_at),
-            "expires_at": iso_z(self.expires_at),
-            "revoked_at": iso_z(self.revoked_at) if self.revoked_at else None,
-            "state": self.state(moment),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class CreatedGrant:
     grant: Grant
     code: str
@@ -183,13 +134,6 @@ def grantee_name(user: str, issuer: str, home: str) -> str:
     return user if issuer == home and "@" not in user else f"{user}@{issuer}"
 
 
-def _grant(row: Mapping[Any, Any]) -> Grant:
-    values = {name: row[name] for name in Grant.__slots__}
-    for name in ("created_at", "expires_at", "revoked_at"):
-        values[name] = as_utc(values[name])
-    return Grant(**values)
-
-
 def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode("ascii")).hexdigest()
 
@@ -205,6 +149,7 @@ class GrantService:
     def __init__(self, reports: ReportService, *, public_url: str) -> None:
         self.reports = reports
         self.registry = reports.registry
+        self.store = GrantStore(reports.registry)
         self.audit = reports.audit
         self.public_url = public_url.rstrip("/")
         # Authorisation codes tried per client address (and process): a code is 80 random
@@ -338,17 +283,9 @@ class GrantService:
             "last_used_at": None,
         }
 
-        def store(conn: Any) -> bool:
-            # A preview is confirmed once: its report can stand behind one grant only.
-            taken = conn.execute(select(grants.c.grant_id).where(grants.c.report_no == row["report_no"])).first()
-            if taken is not None:
-                return False
-            conn.execute(insert(grants).values(**row))
-            return True
-
-        if not await self.registry.writes.submit(store):
+        grant = await self.store.add(row)
+        if grant is None:
             raise FailedPrecondition("此预览已确认过，请重新预览 (this preview was confirmed already: preview again)")
-        grant = _grant(row)
         await self.audit.record(
             Event(
                 principal.username,
@@ -361,11 +298,6 @@ class GrantService:
         )
         url = self.url_for(code)
         return CreatedGrant(grant, code, url, qr_png(url))
-
-    def _by_hash(self, digest: str) -> Grant | None:
-        with self.registry.engine.connect() as conn:
-            row = conn.execute(select(grants).where(grants.c.code_hash == digest)).mappings().first()
-        return _grant(row) if row is not None else None
 
     async def redeem(self, code: str, principal: Principal | None, *, address: str = "") -> Redeemed:
         """The report a grant lets its holder see, counting one use.
@@ -391,7 +323,7 @@ class GrantService:
             )
             raise
         digest = code_hash(canonical_code)
-        grant = await self.registry.read(self._by_hash, digest)
+        grant = await self.store.by_code_hash(digest)
         if grant is None:
             await self.audit.record(
                 Event(actor, role, Action.REFUSED, "", "", EventOutcome.REFUSED, "grant redemption: unknown code")
@@ -416,21 +348,8 @@ class GrantService:
             )
         now = datetime.now(UTC)
 
-        def use(conn: Any) -> int:
-            result = conn.execute(
-                update(grants)
-                .where(
-                    grants.c.code_hash == digest,
-                    grants.c.revoked_at.is_(None),
-                    grants.c.uses < grants.c.max_uses,
-                    grants.c.expires_at > now,
-                )
-                .values(uses=grants.c.uses + 1, last_used_at=now)
-            )
-            return int(result.rowcount)
-
-        if await self.registry.writes.submit(use) != 1:
-            current = await self.registry.read(self._by_hash, digest) or grant
+        if not await self.store.use(digest, now):
+            current = await self.store.by_code_hash(digest) or grant
             state = current.state(now)
             messages = {
                 "revoked": "授权已被撤销 (the grant was revoked)",
@@ -471,19 +390,7 @@ class GrantService:
         """
         subject = self._owner(principal)
 
-        def read() -> list[Grant]:
-            with self.registry.engine.connect() as conn:
-                rows = (
-                    conn.execute(
-                        select(grants).where(grants.c.subject_id == subject).order_by(grants.c.created_at.desc())
-                    )
-                    .mappings()
-                    .all()
-                )
-            return [_grant(row) for row in rows]
-
-        result: list[Grant] = await self.registry.read(read)
-        return result
+        return await self.store.of_subject(subject)
 
     async def revoke(self, principal: Principal, grant_id: str) -> Grant:
         """Revoke one of the subject's grants (an admin may revoke any).
@@ -493,17 +400,10 @@ class GrantService:
         """
         now = datetime.now(UTC)
 
-        def revoke(conn: Any) -> Any:
-            query = update(grants).where(grants.c.grant_id == grant_id, grants.c.revoked_at.is_(None))
-            if not policy.manages_every_grant(principal):
-                query = query.where(grants.c.subject_id == principal.subject_id)
-            conn.execute(query.values(revoked_at=now))
-            return conn.execute(select(grants).where(grants.c.grant_id == grant_id)).mappings().first()
-
-        row = await self.registry.writes.submit(revoke)
-        if row is None or (not policy.manages_every_grant(principal) and row["subject_id"] != principal.subject_id):
+        owner = None if policy.manages_every_grant(principal) else principal.subject_id or ""
+        grant = await self.store.revoke(grant_id, now, subject_id=owner)
+        if grant is None:
             raise NotFound(f"没有编号为 {grant_id} 的授权 (no grant {grant_id} of yours)")
-        grant = _grant(row)
         await self.audit.record(
             Event(
                 principal.username,

@@ -21,7 +21,7 @@ from sqlalchemy import update
 
 from credit.codes import ALPHABET, GRANT_BODY, luhn32_check
 from credit.signing import SigningKey
-from gateway.access.grants import grants
+from gateway.access.grant_store import grants
 from infra.auditlog import AuditLog, entries
 from infra.db import sync_engine
 from protos.credit.v1 import gateway_pb2 as gpb
