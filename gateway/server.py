@@ -28,6 +28,7 @@ from gateway.access.peers import refresh_peers, watch_peers
 from gateway.api.grpc_api import ReportGatewayServicer
 from gateway.api.http import build_app
 from gateway.batch.jobs import BatchService
+from gateway.batch.store import JobStore
 from gateway.objections.service import ObjectionService
 from gateway.portal import PORTAL, Portal, add_portal
 from gateway.registry import Registry
@@ -159,7 +160,7 @@ async def _start(
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
-    batches = BatchService(service, {client.region: client for client in clients})
+    batches = BatchService(service, {client.region: client for client in clients}, store=JobStore(registry))
     objections = ObjectionService(service, {client.region: client for client in clients})
     app = build_app(
         service=service,

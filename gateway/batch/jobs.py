@@ -1,13 +1,13 @@
 """Batch checks (信用互查互认): an agency officer checks many subjects at once.
 
-A job is stored before any node is asked: its list in chunks (``batch_inputs``), and,
-per chunk and region, the node's answer as it came (``batch_results``, the serialised
-``CheckSubjectsResponse``). A runner asks each region for the chunks it has not
-answered yet, with a bounded number of calls in flight per region; a chunk's answer is
-written with one insert keyed by (job, chunk, region), so a job interrupted by a restart
-resumes where it stopped, and nothing is checked twice into the result. Reading the
-result streams chunk by chunk, so memory does not grow with the batch: the statistics
-table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
+A job is stored before any node is asked: its list in chunks, and, per chunk and region,
+the node's answer as it came (the serialised ``CheckSubjectsResponse``), all kept by the
+:class:`~gateway.batch.store.JobStore`, which holds the room's SQL. A runner asks each
+region for the chunks it has not answered yet, with a bounded number of calls in flight
+per region; a chunk's answer is written with one insert keyed by (job, chunk, region), so
+a job interrupted by a restart resumes where it stopped, and nothing is checked twice
+into the result. Reading the result streams chunk by chunk, so memory does not grow with
+the batch: the statistics table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
 
 An entry is one element of the list as given (an element of the JSON array or of the gRPC
 field, the first cell of an uploaded CSV row), and it stays one entry everywhere: a chunk
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,8 +31,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from credit import policy
 from credit.audit import Action, Event
@@ -46,14 +43,13 @@ from credit.regions import Region
 from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from federation.client import NodeClient, NodeUnavailable, status_text
-from gateway.models import BatchInputRow, BatchJobRow, BatchResultRow
+from gateway.batch.store import Answer, JobStore, StoredJob
+from gateway.batch.store import inputs as inputs  # the tables, where tests and tools have reached them
+from gateway.batch.store import jobs as jobs
+from gateway.batch.store import results as results
 from gateway.reports.service import ReportService
 
 log = structlog.get_logger("jjj.gateway")
-
-jobs: Table = BatchJobRow.__table__  # type: ignore[assignment]
-inputs: Table = BatchInputRow.__table__  # type: ignore[assignment]
-results: Table = BatchResultRow.__table__  # type: ignore[assignment]
 
 MAX_SUBJECTS = 1_000_000
 CHUNK = 5_000
@@ -181,28 +177,20 @@ def escaped(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
-def _stored(chunk: Sequence[str]) -> str:
-    return json.dumps(list(chunk), ensure_ascii=False)
-
-
-def _entries(text: str) -> list[str]:
-    """A stored chunk's entries. Chunks of jobs stored before chunks were JSON arrays hold
-    their entries joined by newlines; such a chunk is read that way, so the job resumes."""
-    if text.startswith("["):
-        try:
-            entries = json.loads(text)
-        except json.JSONDecodeError:
-            pass
-        else:
-            if isinstance(entries, list) and all(isinstance(entry, str) for entry in entries):
-                return entries
-    return text.split("\n")
-
-
 class BatchService:
-    def __init__(self, reports: ReportService, clients: Mapping[Region, NodeClient], *, chunk: int = CHUNK) -> None:
+    """Batch jobs: submitted, run against every region, read back as table rows. Its jobs
+    are kept by ``store``, by default a :class:`JobStore` on the report service's registry."""
+
+    def __init__(
+        self,
+        reports: ReportService,
+        clients: Mapping[Region, NodeClient],
+        *,
+        store: JobStore | None = None,
+        chunk: int = CHUNK,
+    ) -> None:
         self.reports = reports
-        self.registry = reports.registry
+        self.store = store if store is not None else JobStore(reports.registry)
         self.clients = clients
         self.chunk = chunk
         self._runners: dict[str, asyncio.Task[None]] = {}
@@ -221,6 +209,7 @@ class BatchService:
             PermissionDenied: not an agency officer (or admin).
             InvalidInput: no purpose, an empty list, bad years or profile.
             BatchTooLarge: more than a million subjects.
+            sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         self._may_batch(principal)
         purpose = purpose.strip()
@@ -234,32 +223,21 @@ class BatchService:
             raise InvalidInput.for_field("years", f"可选 {profile.window_years} 年 (one of {profile.window_years})")
         years = years or profile.default_years
         job_id = "b_" + secrets.token_hex(8)
-        now = datetime.now(UTC)
         chunks = [subjects[i : i + self.chunk] for i in range(0, len(subjects), self.chunk)]
-
-        def store() -> None:
-            with self.registry.engine.begin() as conn:
-                conn.execute(
-                    insert(jobs).values(
-                        job_id=job_id,
-                        created_by=principal.username,
-                        role=principal.role.value,
-                        purpose=purpose,
-                        profile=profile.id,
-                        years=years,
-                        total=len(subjects),
-                        chunks=len(chunks),
-                        status="running",
-                        created_at=now,
-                        finished_at=None,
-                    )
-                )
-                conn.execute(
-                    insert(inputs),
-                    [{"job_id": job_id, "chunk_no": n, "subjects": _stored(c)} for n, c in enumerate(chunks)],
-                )
-
-        await asyncio.to_thread(store)
+        job = StoredJob(
+            job_id=job_id,
+            created_by=principal.username,
+            role=principal.role.value,
+            purpose=purpose,
+            profile=profile.id,
+            years=years,
+            total=len(subjects),
+            chunks=len(chunks),
+            status="running",
+            created_at=datetime.now(UTC),
+            finished_at=None,
+        )
+        await self.store.create(job, chunks)
         await self.reports.audit.record(
             Event(
                 principal.username,
@@ -275,99 +253,75 @@ class BatchService:
     # Running
 
     def start(self, job_id: str) -> None:
+        """Start the job's runner in the background, unless one is running already.
+
+        Raises:
+            RuntimeError: no event loop is running.
+        """
         if job_id not in self._runners or self._runners[job_id].done():
             self._runners[job_id] = asyncio.create_task(self._run(job_id))
 
     async def resume_all(self) -> list[str]:
-        """Start the runner of every job a previous process left unfinished."""
+        """Start the runner of every job a previous process left unfinished; their ids.
 
-        def pending() -> list[str]:
-            with self.registry.engine.connect() as conn:
-                return list(conn.execute(select(jobs.c.job_id).where(jobs.c.status == "running")).scalars())
-
-        unfinished = await asyncio.to_thread(pending)
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        unfinished = await self.store.unfinished()
         for job_id in unfinished:
             log.info("batch_resumed", job_id=job_id)
             self.start(job_id)
         return unfinished
 
     async def stop(self) -> None:
+        """Cancel every runner and wait until they have stopped; their jobs stay unfinished
+        and resume in the next process. Raises nothing: a runner's error ends with it."""
         for task in self._runners.values():
             task.cancel()
         await asyncio.gather(*self._runners.values(), return_exceptions=True)
 
     async def wait(self, job_id: str) -> None:
+        """Wait until the job's runner in this process ends (at once when there is none).
+
+        Raises:
+            asyncio.CancelledError: the runner was cancelled (the service stopped).
+            Whatever ended the runner: the database could not be read or written.
+        """
         task = self._runners.get(job_id)
         if task is not None:
             await asyncio.shield(task)
 
-    def _job(self, job_id: str) -> Any:
-        with self.registry.engine.connect() as conn:
-            return conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
-
-    def _missing(self, job_id: str, region: Region) -> list[int]:
-        with self.registry.engine.connect() as conn:
-            answered = select(results.c.chunk_no).where(results.c.job_id == job_id, results.c.region == region.value)
-            return list(
-                conn.execute(
-                    select(inputs.c.chunk_no)
-                    .where(inputs.c.job_id == job_id, inputs.c.chunk_no.not_in(answered))
-                    .order_by(inputs.c.chunk_no)
-                ).scalars()
-            )
-
-    def _chunk(self, job_id: str, chunk_no: int) -> list[str]:
+    async def _chunk(self, job_id: str, chunk_no: int) -> list[str]:
         """A chunk's entries as the nodes are asked about them: a refused entry goes in its
         escaped form, a placeholder that keeps the answers in step with the entries (its
         answer is not used)."""
-        with self.registry.engine.connect() as conn:
-            text = conn.execute(
-                select(inputs.c.subjects).where(inputs.c.job_id == job_id, inputs.c.chunk_no == chunk_no)
-            ).scalar_one()
-        return [escaped(entry) if refusal(entry) else entry for entry in _entries(str(text))]
-
-    def _store(self, job_id: str, chunk_no: int, region: Region, answer: bytes, failure: str) -> None:
-        try:
-            with self.registry.engine.begin() as conn:
-                conn.execute(
-                    insert(results).values(
-                        job_id=job_id, chunk_no=chunk_no, region=region.value, answer=answer, failure=failure
-                    )
-                )
-        except IntegrityError:
-            pass  # answered already (a runner from before a restart got there): keep the first
+        return [escaped(entry) if refusal(entry) else entry for entry in await self.store.chunk(job_id, chunk_no)]
 
     async def _run(self, job_id: str) -> None:
-        job = await asyncio.to_thread(self._job, job_id)
+        job = await self.store.job(job_id)
         if job is None:
             return
-        options = QueryOptions(profile=job["profile"], years=job["years"])
+        options = QueryOptions(profile=job.profile, years=job.years)
         try:
             await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
         except asyncio.CancelledError:
             log.info("batch_paused", job_id=job_id)
             raise
-        finished = datetime.now(UTC)
-
-        def finish() -> None:
-            with self.registry.engine.begin() as conn:
-                conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(status="done", finished_at=finished))
-
-        await asyncio.to_thread(finish)
+        await self.store.finish(job_id, datetime.now(UTC))
         await self.reports.audit.record(
             Event(
-                job["created_by"],
-                job["role"],
+                job.created_by,
+                job.role,
                 Action.BATCH_CHECK,
-                purpose=job["purpose"],
-                detail=f"{job_id} done: {job['total']} subjects",
+                purpose=job.purpose,
+                detail=f"{job_id} done: {job.total} subjects",
             )
         )
-        log.info("batch_done", job_id=job_id, subjects=job["total"])
+        log.info("batch_done", job_id=job_id, subjects=job.total)
 
-    async def _run_region(self, job: Any, region: Region, options: QueryOptions) -> None:
+    async def _run_region(self, job: StoredJob, region: Region, options: QueryOptions) -> None:
         client = self.clients[region]
-        missing = await asyncio.to_thread(self._missing, job["job_id"], region)
+        missing = await self.store.missing(job.job_id, region)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for chunk_no in missing:
             queue.put_nowait(chunk_no)
@@ -375,13 +329,13 @@ class BatchService:
         async def worker() -> None:
             while not queue.empty():
                 chunk_no = queue.get_nowait()
-                subjects = await asyncio.to_thread(self._chunk, job["job_id"], chunk_no)
-                answer, failure = await self._ask(client, subjects, job, options)
-                await asyncio.to_thread(self._store, job["job_id"], chunk_no, region, answer, failure)
+                subjects = await self._chunk(job.job_id, chunk_no)
+                answer = await self._ask(client, subjects, job, options)
+                await self.store.add_answer(job.job_id, chunk_no, region, answer)  # False: answered already, kept
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
-    async def _ask(self, client: NodeClient, subjects: list[str], job: Any, options: QueryOptions) -> tuple[bytes, str]:
+    async def _ask(self, client: NodeClient, subjects: list[str], job: StoredJob, options: QueryOptions) -> Answer:
         # A region that stays down is recorded as unavailable for the chunk after a few
         # tries: the job finishes, and its table says which subjects that region missed.
         last = ""
@@ -390,23 +344,23 @@ class BatchService:
             assertion = on_behalf_of(
                 self.reports.signing_key,
                 issuer=self.reports.issuer,
-                user=job["created_by"],
-                role=job["role"],
+                user=job.created_by,
+                role=job.role,
                 subject=BATCH,
-                purpose=job["purpose"],
+                purpose=job.purpose,
                 regions=[client.region],
             )
             try:
                 answer = await client.check_subjects(
-                    subjects, options, purpose=job["purpose"], timeout=CALL_TIMEOUT, assertion=assertion
+                    subjects, options, purpose=job.purpose, timeout=CALL_TIMEOUT, assertion=assertion
                 )
-                return answer.payload, ""
+                return Answer(answer.payload, "")
             except CreditError as error:
                 last = status_text(error)
                 if not (isinstance(error, NodeUnavailable) and error.transient):
                     break
                 await asyncio.sleep(RETRY_PAUSE * (attempt + 1))
-        return b"", f"该地区暂不可用 ({last})"
+        return Answer(b"", f"该地区暂不可用 ({last})")
 
     # Reading
 
@@ -415,58 +369,42 @@ class BatchService:
 
         Raises:
             NotFound: no such job of this officer.
+            sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        job = await asyncio.to_thread(self._job, job_id)
-        if job is None or not policy.sees_job(principal, job["created_by"]):
+        job = await self.store.job(job_id)
+        if job is None or not policy.sees_job(principal, job.created_by):
             raise NotFound(f"没有编号为 {job_id} 的核查任务 (no batch job {job_id} of yours)")
-
-        def counts() -> dict[str, int]:
-            with self.registry.engine.connect() as conn:
-                rows = conn.execute(
-                    select(results.c.region, func.count()).where(results.c.job_id == job_id).group_by(results.c.region)
-                ).all()
-            return {str(region): int(n) for region, n in rows}
-
-        done = await asyncio.to_thread(counts)
+        done = await self.store.answered(job_id)
         return JobStatus(
-            job["job_id"],
-            job["purpose"],
-            job["created_by"],
-            job["status"],
-            job["total"],
-            job["chunks"],
+            job.job_id,
+            job.purpose,
+            job.created_by,
+            job.status,
+            job.total,
+            job.chunks,
             {region.value: done.get(region.value, 0) for region in self.clients},
-            job["created_at"],
-            job["finished_at"],
-            job["profile"],
-            job["years"],
+            job.created_at,
+            job.finished_at,
+            job.profile,
+            job.years,
         )
 
     def rows(self, job_id: str) -> Iterator[Row]:
-        """Every subject's line, in the order submitted, a chunk at a time."""
+        """Every subject's line, in the order submitted, a chunk at a time: synchronous,
+        for worker threads (each chunk is read from the database as the iteration
+        reaches it).
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
         regions = [region.value for region in self.clients]
-        chunk_no = 0
-        while True:
-            with self.registry.engine.connect() as conn:
-                text = conn.execute(
-                    select(inputs.c.subjects).where(inputs.c.job_id == job_id, inputs.c.chunk_no == chunk_no)
-                ).scalar()
-                answers = {
-                    row.region: (row.answer, row.failure)
-                    for row in conn.execute(
-                        select(results.c.region, results.c.answer, results.c.failure).where(
-                            results.c.job_id == job_id, results.c.chunk_no == chunk_no
-                        )
-                    )
-                }
-            if text is None:
-                return
-            subjects = _entries(str(text))
+        not_yet = Answer(b"", "未完成 (not checked yet)")
+        for chunk in self.store.chunks(job_id):
             decoded: dict[str, list[CheckLine] | None] = {}
             for region in regions:
-                answer, failure = answers.get(region, (b"", "未完成 (not checked yet)"))
-                decoded[region] = None if failure or not answer else wire.check_lines(answer)
-            for i, subject in enumerate(subjects):
+                answer = chunk.answers.get(region, not_yet)
+                decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
+            for i, subject in enumerate(chunk.entries):
                 reason = refusal(subject)
                 if reason:
                     yield Row(subject, rejected=reason)
@@ -483,7 +421,3 @@ class BatchService:
                     row.kind = row.kind or line.kind or ""
                     row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
                 yield row
-            chunk_no += 1
-
-
-# The statistics table (协助核查情况统计表)
