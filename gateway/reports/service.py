@@ -342,6 +342,8 @@ class ReportService:
 
     async def verify_report(self, token: str) -> Verification:
         """Whether a signed report is genuine, and its registered status."""
+        if not token.isascii():  # never a compact JWS (and not hashable as sent: lone surrogates)
+            return Verification(False, "not_genuine", "不是完整的签名报告 (not a compact JWS: non-ASCII characters)")
         digest = hashlib.sha256(token.strip().encode()).hexdigest()
         try:
             document = verify(token, self.keyring)

@@ -63,7 +63,10 @@ def read_upload(
     except (ValueError, RecursionError) as exc:  # malformed, too deep, or a number too long
         raise VerificationError(f"JSON 无法解析 (the JSON cannot be read): {exc}") from None
     if isinstance(body, dict) and isinstance(body.get("jws"), str):
-        return Upload(token=body["jws"].strip())
+        token = body["jws"].strip()
+        if not token.isascii():  # a compact JWS is base64url and dots; JSON may smuggle in anything
+            raise VerificationError("不是完整的签名报告 (not a compact JWS: it holds characters outside ASCII)")
+        return Upload(token=token)
     if isinstance(body, dict) and isinstance(body.get("verification_code"), str):
         return Upload(bare=body)
     raise VerificationError(UNRECOGNISED)
