@@ -122,7 +122,8 @@ class BatchJobRow(Base):
 
 
 class BatchInputRow(Base):
-    """A job's list, a chunk per row (identifiers joined by newlines)."""
+    """A job's list, a chunk per row (its entries as a JSON array; rows stored before that hold
+    them joined by newlines, and are still read)."""
 
     __tablename__ = "batch_inputs"
 
