@@ -1,12 +1,12 @@
 """The registry of issued reports and the accounts, in the gateway's own database.
 
 Synchronous SQLAlchemy Core, each call one unit of work on a worker thread (see
-:class:`nodes.store.SqlRecordStore` for why), SQLite by default and PostgreSQL by URL.
+:class:`infra.db.SqlRunner` for why), SQLite by default and PostgreSQL by URL.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +25,7 @@ from gateway.models import (
     ReportRow,
     SessionRevocationRow,
 )
-from infra.db import GroupCommit, as_utc, dispose_when_idle, migrate, sync_engine
+from infra.db import GroupCommit, SqlRunner, as_utc, dispose_when_idle, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
@@ -36,6 +36,9 @@ revocations: Table = SessionRevocationRow.__table__  # type: ignore[assignment]
 SESSION_HORIZON = timedelta(days=2)
 report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
 feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
+# Worker threads: as many as asyncio's default pool, which the registry used before it
+# had its own.
+_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,10 @@ class Registry:
     load one commit serves many reports, and no report is acknowledged before its row
     is committed. The audit log shares the same writer."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, threads: int = _THREADS) -> None:
         self.engine = engine
         self.writes = GroupCommit(engine)
+        self._sql = SqlRunner(engine, name="registry", threads=threads)
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -98,20 +102,22 @@ class Registry:
         return cls(sync_engine(url))
 
     def close(self) -> None:
-        """Close the database's connections, once the work still running on worker
-        threads has given its connection back."""
+        """Stop the registry's worker threads once their work has ended, and close the
+        database's connections once the work still running on other threads has given
+        its connection back. Calls that need a worker thread raise RuntimeError afterwards."""
+        self._sql.close()
         dispose_when_idle(self.engine)
 
-    async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(work, *args)
-
     async def read(self, work: Any, *args: Any) -> Any:
-        """Run a short read (a function of ``args`` using ``self.engine``): inline on
-        SQLite, where a point lookup is cheaper than the hop to a worker thread (see
-        nodes.store.SqlRecordStore), on a worker thread elsewhere."""
-        if self.engine.dialect.name == "sqlite":
-            return work(*args)
-        return await asyncio.to_thread(work, *args)
+        """Run a short read (a function of ``args`` using ``self.engine``): a small unit
+        of work for :class:`infra.db.SqlRunner`, so inline on SQLite, where a point
+        lookup is cheaper than the hop to a worker thread, and on a worker thread elsewhere.
+
+        Raises:
+            RuntimeError: the registry is closed (on PostgreSQL).
+            Whatever ``work`` raises.
+        """
+        return await self._sql.call(work, *args, small=True)
 
     async def add_report(self, entry: RegisteredReport, records: Sequence[tuple[str, str, int]] = ()) -> None:
         """Register an issued report and the record versions it contains (region,
@@ -164,7 +170,7 @@ class Registry:
             conn.execute(update(reports).where(reports.c.report_no == report_no).values(status=status))
 
     async def set_status(self, report_no: str, status: str) -> None:
-        await self._run(self._set_status, report_no, status)
+        await self._sql.call(self._set_status, report_no, status)
 
     # Accounts
 
@@ -227,7 +233,7 @@ class Registry:
             )
 
     async def record_login(self, username: str, *, failed_logins: int, locked_until: datetime | None) -> None:
-        await self._run(self._login_result, username, failed_logins, locked_until)
+        await self._sql.call(self._login_result, username, failed_logins, locked_until)
 
     def _count_account_attempt(self, username: str) -> int:
         with self.engine.begin() as conn:
@@ -242,7 +248,7 @@ class Registry:
     async def count_account_attempt(self, username: str) -> int:
         """Count a login attempt on an account before its password is checked, atomically
         (parallel attempts each see their own number); a right password resets it."""
-        result: int = await self._run(self._count_account_attempt, username)
+        result: int = await self._sql.call(self._count_account_attempt, username)
         return result
 
     def _take_attempt(self, key: str, now: datetime, window: timedelta, limit: int) -> tuple[int | None, int]:
@@ -267,7 +273,7 @@ class Registry:
     async def take_attempt(self, key: str, *, now: datetime, window: timedelta, limit: int) -> tuple[int | None, int]:
         """Count an attempt under ``key`` (a client address) unless ``limit`` were counted in
         the last ``window``: (its id, 0), or (None, seconds to wait)."""
-        result: tuple[int | None, int] = await self._run(self._take_attempt, key, now, window, limit)
+        result: tuple[int | None, int] = await self._sql.call(self._take_attempt, key, now, window, limit)
         return result
 
     def _forget_attempt(self, attempt_id: int) -> None:
@@ -276,7 +282,7 @@ class Registry:
 
     async def forget_attempt(self, attempt_id: int) -> None:
         """An attempt whose password was right no longer counts against its address."""
-        await self._run(self._forget_attempt, attempt_id)
+        await self._sql.call(self._forget_attempt, attempt_id)
 
 
 def _fields(value: Any) -> dict[str, Any]:

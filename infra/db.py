@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, TypeVarTuple, overload
 
 from alembic import command
 from alembic.config import Config
@@ -30,6 +32,7 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 _T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
 def database_url(url: str) -> str:
@@ -193,3 +196,112 @@ class GroupCommit:
                         future.set_exception(value)
         finally:
             self._writer = None
+
+
+class SqlRunner:
+    """Synchronous SQLAlchemy work run off the event loop: the one way the services do it.
+
+    Each call is one unit of work on a small pool of worker threads of the runner's own
+    (named after its user), awaited by the event loop. Async drivers pay a thread hop
+    (aiosqlite) or an extra round trip per DBAPI call; one hop per unit of work was
+    measured 3–4× faster on SQLite and clearly faster on PostgreSQL, with the same code
+    for both. The work runs in a copy of the caller's context variables (as with
+    :func:`asyncio.to_thread`), so a request's log fields follow it.
+
+    Small reads on SQLite run inline, on the event loop itself (``small=True``): such a
+    read is an index probe of about a tenth of a millisecond that holds the GIL for most
+    of it, so handing it to a thread and waking the loop again costs more than the read,
+    and the loop could not run meanwhile anyway. On PostgreSQL a read waits on the
+    network with the GIL released, so nothing runs inline there; nor does work not marked
+    small, on either database.
+
+    With ``autocommit_reads``, :meth:`with_connection` hands the work a connection in
+    autocommit on PostgreSQL: no BEGIN/ROLLBACK round trips, but each statement sees its
+    own snapshot, so it is for reads only. SQLite's driver opens no transaction for a
+    SELECT in the first place, so its connections stay as they are.
+
+    Writes that must never overlap go through :meth:`write`, on one writer thread.
+
+    The engine belongs to the caller: :meth:`close` stops the threads, it does not
+    dispose of the engine.
+    """
+
+    def __init__(self, engine: Engine, *, name: str, threads: int, autocommit_reads: bool = False) -> None:
+        sqlite = engine.dialect.name == "sqlite"
+        self.engine = engine
+        # What :meth:`with_connection` connects through.
+        self.reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit_reads and not sqlite else engine
+        )
+        self._inline_small = sqlite
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-write")
+
+    def inline(self, *, small: bool) -> bool:
+        """Whether work of this size runs on the event loop itself (see the class)."""
+        return small and self._inline_small
+
+    async def with_connection(self, work: Callable[[Connection], _T], *, small: bool = False) -> _T:
+        """``work`` given a connection from :attr:`reader`, closed afterwards; its result.
+
+        Use the connection for reads, or commit explicitly: what is left uncommitted is
+        rolled back. When the caller is cancelled, work already on a thread still runs to
+        its end; its result is dropped.
+
+        Raises:
+            RuntimeError: the runner is closed (work that would run on a thread).
+            Whatever ``work`` or the database raises.
+        """
+        return await self.call(self._connected, work, small=small)
+
+    def _connected(self, work: Callable[[Connection], _T]) -> _T:
+        with self.reader.connect() as conn:
+            return work(conn)
+
+    async def call(self, work: Callable[[*_Ts], _T], *args: *_Ts, small: bool = False) -> _T:
+        """``work(*args)`` (a plain function that uses the database itself); its result.
+
+        When the caller is cancelled, work already on a thread still runs to its end;
+        its result is dropped.
+
+        Raises:
+            RuntimeError: the runner is closed (work that would run on a thread).
+            Whatever ``work`` raises.
+        """
+        if self.inline(small=small):
+            return work(*args)
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, work, *args)
+
+    async def write(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on the writer thread, after the writes submitted before it; its result.
+
+        One write at a time, so that the writers of one runner never contend for the
+        database's write lock. A write cannot be stopped half-way: when the caller is
+        cancelled (once or more), it still waits until the write has committed or rolled
+        back before the cancellation goes on, so that once a caller has stopped, nothing
+        of its write is still being written.
+
+        Raises:
+            RuntimeError: the runner is closed.
+            asyncio.CancelledError: the caller was cancelled (raised once the write ended).
+            Whatever ``work`` raises.
+        """
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(self._writer, context.run, work)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([future])
+            raise
+
+    def close(self) -> None:
+        """Stop the threads once the work submitted to them has ended (idempotent).
+
+        Small reads on SQLite still run inline afterwards; anything else raises
+        RuntimeError.
+        """
+        self._writer.shutdown(wait=True)
+        self._pool.shutdown(wait=True)

@@ -20,12 +20,10 @@ its own system too.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -49,12 +47,11 @@ from credit.cases import (
 from credit.errors import FailedPrecondition, InvalidInput, NotFound
 from credit.regions import Region
 from credit.rules import CreditRecord, RecordStatus
-from infra.db import as_utc
+from infra.db import SqlRunner, as_utc
 from nodes.models import IngestRow, ObjectionRow, RecordRow
 from nodes.records import content_hash
 from nodes.store import lock_versions, record_from_row
 
-_T = TypeVar("_T")
 MAX_LIST = 1000  # cases per listing
 objections: Table = ObjectionRow.__table__  # type: ignore[assignment]
 records: Table = RecordRow.__table__  # type: ignore[assignment]
@@ -64,23 +61,21 @@ ingests: Table = IngestRow.__table__  # type: ignore[assignment]
 class ObjectionDesk:
     """The cases of one node, in its database (SQLite or PostgreSQL).
 
-    Each call is one unit of work on a small thread pool, like the record store; a
-    resolution and the record version it stores commit together.
+    Each call is one unit of work on a small thread pool (:class:`infra.db.SqlRunner`),
+    like the record store; the open-objection lookups are small, run inline on SQLite.
+    A resolution and the record version it stores commit together.
     """
 
     def __init__(self, engine: Engine, *, region: Region, threads: int = 2) -> None:
         self.engine = engine
         self.region = region
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"objections-{region.value}")
+        self._sql = SqlRunner(engine, name=f"objections-{region.value}", threads=threads)
         self._sqlite = engine.dialect.name == "sqlite"
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-    async def _run(self, work: Callable[[], _T], *, small: bool = False) -> _T:
-        if small and self._sqlite:
-            return work()  # an index probe: cheaper than the hop to a thread
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        """Stop the worker threads once the work given to them has ended (the engine
+        belongs to the caller)."""
+        self._sql.close()
 
     # Reading
 
@@ -91,7 +86,7 @@ class ObjectionDesk:
             with self.engine.connect() as conn:
                 return frozenset(conn.execute(_OPEN_FOR, {"subject_id": subject_id}).scalars())
 
-        return await self._run(work, small=True)
+        return await self._sql.call(work, small=True)
 
     async def disputed(self) -> frozenset[str]:
         """Every record of the region that has an open objection (what the change feed
@@ -101,7 +96,7 @@ class ObjectionDesk:
             with self.engine.connect() as conn:
                 return frozenset(conn.execute(_OPEN_ALL).scalars())
 
-        return await self._run(work, small=True)
+        return await self._sql.call(work, small=True)
 
     async def list(
         self,
@@ -137,7 +132,7 @@ class ObjectionDesk:
                 current = self._current_of(conn, {row.record_id for row in rows})
                 return [self._case(row, current.get(row.record_id)) for row in rows]
 
-        return await self._run(work)
+        return await self._sql.call(work)
 
     async def get(self, number: str, *, subject_id: str | None = None, with_attachment: bool = False) -> Case:
         """One case; with ``subject_id``, only if it is that subject's.
@@ -157,7 +152,7 @@ class ObjectionDesk:
                 current = self._current_of(conn, {row.record_id})
                 return self._case(row, current.get(row.record_id), with_attachment=with_attachment)
 
-        return await self._run(work)
+        return await self._sql.call(work)
 
     def _own(self, number: str) -> int:
         region, _kind, case_id = parse_case_number(number)
@@ -259,7 +254,7 @@ class ObjectionDesk:
                         f"该记录已有处理中的{kind.name_zh}申请 (an open {kind.value} case exists for this record)"
                     ) from exc
 
-        case_id = await self._run(work)
+        case_id = await self._sql.call(work)
         return await self.get(case_number(self.region, kind, case_id))
 
     # Deciding
@@ -331,7 +326,7 @@ class ObjectionDesk:
                 if closed.rowcount != 1:
                     raise FailedPrecondition(f"办件 {number} 已办结 (case {number} is already closed)")
 
-        await self._run(work)
+        await self._sql.call(work)
         return await self.get(number)
 
     async def repair(self, record_id: str, *, note: str, resolved_by: str, now: datetime | None = None) -> Case:
@@ -383,7 +378,7 @@ class ObjectionDesk:
                 conn.execute(update(objections).where(objections.c.id == case_id).values(new_version=new_version))
                 return case_id
 
-        case_id = await self._run(work)
+        case_id = await self._sql.call(work)
         return await self.get(case_number(self.region, CaseKind.CREDIT_REPAIR, case_id))
 
     def _store_version(

@@ -16,11 +16,9 @@ applier started from, so two appliers racing on one database cannot both apply a
 
 from __future__ import annotations
 
-import asyncio
 import operator
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -36,7 +34,7 @@ from credit.errors import CreditError
 from credit.regions import Region
 from credit.rules import CreditRecord
 from federation import wire
-from infra.db import as_utc
+from infra.db import SqlRunner, as_utc
 from nodes.models import ReplicaCursorRow, ReplicaDisputeRow, ReplicaRecordRow
 from nodes.store import in_values
 from protos.credit.v1 import node_pb2 as pb
@@ -119,45 +117,36 @@ class ReplicaStore:
     Writes (:meth:`apply`) are synchronous, one transaction per group of changes, and
     run on the store's one writer thread (:meth:`write`), so that the replicas of
     several peers never contend for the database's write lock. Reads are awaited on a
-    small thread pool, like :class:`nodes.store.SqlRecordStore`'s.
+    small thread pool, in autocommit on PostgreSQL, like
+    :class:`nodes.store.SqlRecordStore`'s (both through :class:`infra.db.SqlRunner`).
     """
 
     def __init__(self, engine: Engine, *, region: Region, threads: int = 2) -> None:
         self.engine = engine
         self.region = region
-        sqlite = engine.dialect.name == "sqlite"
-        self._reader = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._sqlite = sqlite
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"replica-{region.value}")
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replica-write-{region.value}")
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._sql = SqlRunner(engine, name=f"replica-{region.value}", threads=threads, autocommit_reads=True)
         self._catalogues: dict[str, Catalogue] = {}
         self._cursors: tuple[float, dict[Region, ReplicaCursor]] = (0.0, {})
 
-    async def _run(self, work: Callable[[Connection], _T]) -> _T:
-        def unit() -> _T:
-            with self._reader.connect() as conn:
-                return work(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, unit)
-
     async def write(self, work: Callable[[], _T]) -> _T:
-        """Run a synchronous write on the writer thread.
+        """Run a synchronous write on the writer thread, after the writes before it.
 
         A write cannot be stopped half-way: when the caller is cancelled, the
         cancellation waits until the write has committed or rolled back, so that once a
         follower has stopped nothing of it is still being written.
+
+        Raises:
+            RuntimeError: the store is closed.
+            asyncio.CancelledError: the caller was cancelled (raised once the write ended).
+            Whatever ``work`` raises.
         """
-        future = asyncio.get_running_loop().run_in_executor(self._writer, work)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future])
-            raise
+        return await self._sql.write(work)
 
     def close(self) -> None:
-        """Stop the threads (the engine belongs to the caller)."""
-        self._writer.shutdown(wait=True)
-        self._pool.shutdown(wait=True)
+        """Stop the threads once the work given to them has ended (the engine belongs
+        to the caller)."""
+        self._sql.close()
 
     # ------------------------------------------------------------------ cursors
 
@@ -192,7 +181,7 @@ class ReplicaStore:
 
     def read_cursors(self) -> dict[Region, ReplicaCursor]:
         """Every origin's cursor, read now."""
-        with self._reader.connect() as conn:
+        with self._sql.reader.connect() as conn:
             found = {
                 cursor.origin: cursor
                 for cursor in (self._cursor_from_row(row) for row in conn.execute(select(replica_cursors)))
@@ -205,7 +194,7 @@ class ReplicaStore:
         checked, found = self._cursors
         if time.monotonic() - checked < 1.0:
             return found
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.read_cursors)
+        return await self._sql.call(self.read_cursors)
 
     async def cursor(self, origin: Region) -> ReplicaCursor | None:
         return (await self.cursors()).get(origin)
@@ -380,7 +369,7 @@ class ReplicaStore:
 
     async def current_for(self, origin: Region, subject_id: str) -> list[CreditRecord]:
         """The current version of every record of one subject in the origin's replica."""
-        return await self._run(
+        return await self._sql.with_connection(
             lambda conn: [
                 _decode(origin, blob, disputed)
                 for blob, disputed in conn.execute(_CURRENT_FOR, {"origin": origin.value, "subject_id": subject_id})
@@ -402,10 +391,10 @@ class ReplicaStore:
                 found.setdefault(origin, []).append(_decode(origin, blob, disputed))
             return found
 
-        return await self._run(work)
+        return await self._sql.with_connection(work)
 
     def counts(self) -> dict[Region, tuple[int, int]]:
         """(versions, current records) held per origin."""
         query = select(_c.origin, func.count(), func.count().filter(_c.current)).group_by(_c.origin)
-        with self._reader.connect() as conn:
+        with self._sql.reader.connect() as conn:
             return {Region(origin): (versions, current) for origin, versions, current in conn.execute(query)}

@@ -13,15 +13,13 @@ current version changes nothing. Nothing is ever overwritten or deleted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,11 +45,10 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import NOT_PENALISED_MARK, CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
-from infra.db import as_utc, dispose_when_idle
+from infra.db import SqlRunner, as_utc, dispose_when_idle
 from nodes.models import IngestRow, RecordRow
 from nodes.records import RecordDraft
 
-_T = TypeVar("_T")
 records: Table = RecordRow.__table__  # type: ignore[assignment]
 ingests: Table = IngestRow.__table__  # type: ignore[assignment]
 
@@ -337,45 +334,27 @@ class SqlRecordStore:
     """Records in SQLite or PostgreSQL through SQLAlchemy Core.
 
     Each read is one unit of work on a small pool of worker threads with a synchronous
-    engine, awaited by the event loop. Async drivers pay a thread hop (aiosqlite) or an
-    extra round trip per DBAPI call; measured on the benchmark machine, one hop per
-    query is 3–4× faster for SQLite and clearly faster for PostgreSQL too, and it is
-    the same code for both.
-
-    One exception: on SQLite a one-subject lookup (an index probe of a tenth of a
-    millisecond, holding the GIL for most of it) runs on the event loop itself, since
-    the hop to a thread costs more than the lookup.
+    engine, awaited by the event loop (:class:`infra.db.SqlRunner`, which says why),
+    in autocommit on PostgreSQL. One-subject lookups and other point reads are small:
+    on SQLite they run on the event loop itself.
     """
 
     def __init__(self, engine: Engine, *, region: Region, threads: int = 4) -> None:
-        # PostgreSQL reads in autocommit: no BEGIN/ROLLBACK round trips. SQLite's driver
-        # opens no transaction for a SELECT in the first place.
-        self.engine = (
-            engine if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
+        self._sql = SqlRunner(engine, name=f"store-{region.value}", threads=threads, autocommit_reads=True)
+        # The engine reads go through: in autocommit on PostgreSQL.
+        self.engine = self._sql.reader
         self.region = region
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"store-{region.value}")
         self._as_of: tuple[float, datetime | None] = (0.0, None)
-        self._inline_small = engine.dialect.name == "sqlite"
         self._counting_cache: dict[tuple[str, int, date, date], tuple[str, Any, int | str]] = {}
-
-    async def _run(self, work: Callable[[Connection], _T], *, small: bool = False) -> _T:
-        def unit() -> _T:
-            with self.engine.connect() as conn:
-                return work(conn)
-
-        if small and self._inline_small:
-            return unit()
-        return await asyncio.get_running_loop().run_in_executor(self._pool, unit)
 
     def close(self) -> None:
         """Stop the worker threads and close the engine's connections."""
-        self._pool.shutdown(wait=True)
+        self._sql.close()
         dispose_when_idle(self.engine)
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
         region = self.region
-        return await self._run(
+        return await self._sql.with_connection(
             lambda conn: [
                 record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
             ],
@@ -396,7 +375,7 @@ class SqlRecordStore:
                     found.setdefault(row.subject_id, []).append(record_from_row(region, row))
             return found
 
-        return await self._run(work)
+        return await self._sql.with_connection(work)
 
     def _counting(self, profile: ReportProfile, window: ReportWindow) -> tuple[str, Any, int | str]:
         """The counting statement for a profile and window, compiled once into the
@@ -448,7 +427,7 @@ class SqlRecordStore:
                     found.setdefault(subject_id, []).append((domain, _SCOPES[scope], count))
             return found
 
-        return await self._run(work)
+        return await self._sql.with_connection(work)
 
     async def data_as_of(self) -> datetime | None:
         # Read at most once a second: every query reports it, and it changes only when
@@ -456,7 +435,7 @@ class SqlRecordStore:
         checked, value = self._as_of
         if time.monotonic() - checked < 1.0:
             return value
-        latest = await self._run(
+        latest = await self._sql.with_connection(
             lambda conn: conn.execute(select(func.max(ingests.c.finished_at))).scalar(), small=True
         )
         value = as_utc(latest)
@@ -466,10 +445,12 @@ class SqlRecordStore:
     async def changes(self, after_seq: int, limit: int) -> list[tuple[int, CreditRecord]]:
         query = select(records).where(records.c.seq > after_seq).order_by(records.c.seq).limit(limit)
         region = self.region
-        return await self._run(lambda conn: [(row.seq, record_from_row(region, row)) for row in conn.execute(query)])
+        return await self._sql.with_connection(
+            lambda conn: [(row.seq, record_from_row(region, row)) for row in conn.execute(query)]
+        )
 
     async def head_seq(self) -> int:
-        return await self._run(lambda conn: conn.execute(_HEAD_SEQ).scalar() or 0, small=True)
+        return await self._sql.with_connection(lambda conn: conn.execute(_HEAD_SEQ).scalar() or 0, small=True)
 
     async def feed(self, after_seq: int, limit: int) -> list[FeedRow]:
         # Straight from the driver's cursor: SQLAlchemy's rows, and its SQLite date and
@@ -483,7 +464,7 @@ class SqlRecordStore:
             finally:
                 cursor.close()
 
-        return await self._run(work)
+        return await self._sql.with_connection(work)
 
 
 def lock_versions(conn: Connection) -> None:
