@@ -7,13 +7,13 @@ Synchronous SQLAlchemy Core, each call one unit of work on a worker thread (see
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
@@ -28,6 +28,7 @@ from gateway.models import (
 from infra.db import GroupCommit, SqlRunner, as_utc, dispose_when_idle, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_T = TypeVar("_T")
 reports: Table = ReportRow.__table__  # type: ignore[assignment]
 accounts: Table = AccountRow.__table__  # type: ignore[assignment]
 login_attempts: Table = LoginAttemptRow.__table__  # type: ignore[assignment]
@@ -119,6 +120,16 @@ class Registry:
         """
         return await self._sql.call(work, *args, small=True)
 
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run ``work(*args)`` (synchronous work with ``self.engine``) on one of the
+        registry's worker threads.
+
+        Raises:
+            RuntimeError: the registry is closed.
+            Whatever ``work`` raises.
+        """
+        return await self._sql.call(work, *args)
+
     async def add_report(self, entry: RegisteredReport, records: Sequence[tuple[str, str, int]] = ()) -> None:
         """Register an issued report and the record versions it contains (region,
         record id, version); returns once committed.
@@ -173,6 +184,52 @@ class Registry:
         await self._sql.call(self._set_status, report_no, status)
 
     # Accounts
+
+    # Supersession: the change feeds the gateway follows, and the reports they touch
+
+    def has_reports(self) -> bool:
+        """Whether any report was ever registered.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        with self.engine.connect() as conn:
+            return conn.execute(select(reports.c.report_no).limit(1)).first() is not None
+
+    def feed_cursor(self, region: str) -> int:
+        """How far the region's change feed has been followed (0: not yet).
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        with self.engine.connect() as conn:
+            value = conn.execute(select(feed_cursors.c.seq).where(feed_cursors.c.region == region)).scalar()
+        return int(value or 0)
+
+    def mark_superseded(self, region: str, changes: Sequence[tuple[str, int]], seq: int) -> int:
+        """Mark superseded the valid reports that contain an earlier version of any of
+        the region's changed records (record id, new version), and move the region's
+        cursor to ``seq``, in one transaction; the number of reports marked.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be written.
+        """
+        marked = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(changes), 200):
+                part = changes[start : start + 200]
+                older = or_(*(and_(report_records.c.record_id == rid, report_records.c.version < v) for rid, v in part))
+                affected = select(report_records.c.report_no).where(report_records.c.region == region, older)
+                result = conn.execute(
+                    update(reports)
+                    .where(reports.c.status == "valid", reports.c.report_no.in_(affected))
+                    .values(status="superseded")
+                )
+                marked += int(result.rowcount or 0)
+            moved = conn.execute(update(feed_cursors).where(feed_cursors.c.region == region).values(seq=seq))
+            if moved.rowcount == 0:
+                conn.execute(feed_cursors.insert().values(region=region, seq=seq))
+        return marked
 
     def _account(self, username: str) -> Account | None:
         with self.engine.connect() as conn:

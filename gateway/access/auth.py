@@ -10,6 +10,7 @@ against the gateway's key ring, so key rotation does not log anyone out.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -213,7 +214,7 @@ async def logout(registry: Registry, sessions: Sessions, token: str, *, audit: A
     """
     principal = sessions.verify(token)
     token_id, expires = sessions.end(token)
-    await asyncio.to_thread(registry.end_session, token_id, expires_at=expires)
+    await registry.run(functools.partial(registry.end_session, token_id, expires_at=expires))
     if audit is not None:
         await audit.record(Event(principal.username, principal.role.value, Action.LOGOUT))
 

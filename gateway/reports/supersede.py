@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from credit.errors import CreditError
@@ -39,40 +38,12 @@ from credit.queries import ChangeNotice
 from credit.regions import Region
 from federation.client import NodeClient, status_text
 from federation.follower import FeedBroken, Follower
-from gateway.registry import Registry, feed_cursors, report_records, reports
+from gateway.registry import Registry
 
 log = structlog.get_logger("jjj.gateway")
 
 BATCH = 500  # changes marked in one transaction at most
 IDLE_TIMEOUT = 300.0  # a feed that said nothing for this long is reopened (no heartbeats reach the gateway)
-
-
-def _cursor(conn: Connection, region: Region) -> int:
-    value = conn.execute(select(feed_cursors.c.seq).where(feed_cursors.c.region == region.value)).scalar()
-    return int(value or 0)
-
-
-def supersede(conn: Connection, region: Region, changes: Sequence[tuple[str, int]], seq: int) -> int:
-    """Mark the valid reports containing an earlier version of any changed record, and
-    move the region's cursor to ``seq``; the number of reports marked.
-
-    Raises:
-        sqlalchemy.exc.OperationalError: the database cannot be written.
-    """
-    marked = 0
-    for start in range(0, len(changes), 200):
-        part = changes[start : start + 200]
-        older = or_(*(and_(report_records.c.record_id == rid, report_records.c.version < v) for rid, v in part))
-        affected = select(report_records.c.report_no).where(report_records.c.region == region.value, older)
-        result = conn.execute(
-            update(reports)
-            .where(reports.c.status == "valid", reports.c.report_no.in_(affected))
-            .values(status="superseded")
-        )
-        marked += int(result.rowcount or 0)
-    if conn.execute(update(feed_cursors).where(feed_cursors.c.region == region.value).values(seq=seq)).rowcount == 0:
-        conn.execute(feed_cursors.insert().values(region=region.value, seq=seq))
-    return marked
 
 
 class SupersedeWatcher:
@@ -109,25 +80,24 @@ class SupersedeWatcher:
         region that has a cursor already, or whose node does not answer, is left to
         follow from where it is.
         """
-        if await asyncio.to_thread(self._has_reports):
+        if await self.registry.run(self._has_reports):
             return
 
         async def one(client: NodeClient) -> None:
-            if await asyncio.to_thread(self._read_cursor, client.region):
+            if await self.registry.run(self._read_cursor, client.region):
                 return
             try:
                 head = await client.head_seq(timeout=timeout)
             except CreditError as error:
                 log.info("feed_head_unknown", region=client.region.value, code=error.grpc_code)
                 return
-            await asyncio.to_thread(self._apply, client.region, [], head)
+            await self.registry.run(self._apply, client.region, [], head)
             log.info("feed_followed_from_head", region=client.region.value, seq=head)
 
         await asyncio.gather(*(one(client) for client in self.clients))
 
     def _has_reports(self) -> bool:
-        with self.registry.engine.connect() as conn:
-            return conn.execute(select(reports.c.report_no).limit(1)).first() is not None
+        return self.registry.has_reports()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._follow(client)) for client in self.clients]
@@ -138,12 +108,10 @@ class SupersedeWatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _read_cursor(self, region: Region) -> int:
-        with self.registry.engine.connect() as conn:
-            return _cursor(conn, region)
+        return self.registry.feed_cursor(region.value)
 
     def _apply(self, region: Region, changes: list[tuple[str, int]], seq: int) -> int:
-        with self.registry.engine.begin() as conn:
-            return supersede(conn, region, changes, seq)
+        return self.registry.mark_superseded(region.value, changes, seq)
 
     async def _follow(self, client: NodeClient) -> None:
         follower = Follower(
@@ -160,7 +128,7 @@ class SupersedeWatcher:
         await follower.run()
 
     async def _flush(self, region: Region, changes: list[tuple[str, int]], seq: int) -> None:
-        marked = await asyncio.to_thread(self._apply, region, changes, seq)
+        marked = await self.registry.run(self._apply, region, changes, seq)
         if marked:
             log.info("reports_superseded", region=region.value, reports=marked, through_seq=seq)
 
@@ -179,7 +147,7 @@ class _RegionFeed:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the registry cannot be read.
         """
-        return await asyncio.to_thread(self.watcher._read_cursor, self.client.region)
+        return await self.watcher.registry.run(self.watcher._read_cursor, self.client.region)
 
     def open(self, cursor: int) -> AsyncIterator[ChangeNotice]:
         """The region's changes after ``cursor``.
