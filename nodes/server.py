@@ -152,7 +152,8 @@ async def start_node(settings: NodeSettings) -> RunningNode:
             "checked, or pass --allow-unasserted for development",
         )
     tls = settings.tls_files()
-    audit = AuditLog(store.engine)
+    # The audit chain needs real transactions: not the store's autocommit reader engine.
+    audit = AuditLog(engine)
     servicer = RegionalNodeServicer(
         service=service,
         assertions=assertions,

@@ -77,3 +77,16 @@ async def test_reordered_entries_are_named(audit: AuditLog) -> None:
     _database_edit(audit, update(entries).where(entries.c.seq == 16).values(seq=15))
     _database_edit(audit, update(entries).where(entries.c.seq == -1).values(seq=16))
     assert audit.verify(RING).broken_at == 15
+
+
+async def test_a_node_writes_its_audit_chain_in_transactions(start_node_at, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The node's store reads in autocommit on PostgreSQL; its audit log must not: a group
+    of appends (the chain head moved, the entries inserted) commits or rolls back whole."""
+    from credit.regions import Region
+
+    node = await start_node_at(Region.TIANJIN, pg_url)
+    audit = node.node.servicer.audit
+    assert audit is not None
+    assert node.node.store.engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    assert audit.engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    assert audit.writes.engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
