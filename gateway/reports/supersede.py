@@ -42,7 +42,7 @@ from gateway.registry import Registry
 
 log = structlog.get_logger("jjj.gateway")
 
-BATCH = 500  # changes marked in one transaction at most
+MARK_GROUP = 500  # changes marked in one transaction at most
 IDLE_TIMEOUT = 300.0  # a feed that said nothing for this long is reopened (no heartbeats reach the gateway)
 
 
@@ -118,8 +118,8 @@ class SupersedeWatcher:
             _RegionFeed(self, client),
             log=log.bind(region=client.region.value),
             event="supersede",
-            group_size=BATCH,
-            queue_size=BATCH * 4,
+            group_size=MARK_GROUP,
+            queue_size=MARK_GROUP * 4,
             idle_timeout=self.idle_timeout,
             heartbeats=False,
             backoff=self.retry,
