@@ -36,3 +36,30 @@ def parse_iso(text: str) -> datetime:
         ValueError: not an ISO 8601 date and time.
     """
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def beijing_text(moment: datetime | str | None, *, seconds: bool = True) -> str:
+    """An instant as people in China read it: Beijing time in the Chinese date format
+    (``2026年12月2日 15:30:49``). Takes a datetime (naive = UTC) or the ISO text a
+    document holds; a day alone (``2026-12-02``) prints as ``2026年12月2日``; empty for
+    None or empty text, and text that is no date is shown as it is.
+
+    Raises nothing.
+    """
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        text = moment
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text)
+                return f"{day.year}年{day.month}月{day.day}日"
+            instant = parse_iso(text)
+        except ValueError:
+            return text
+    else:
+        instant = moment
+    instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    local = instant.astimezone(CHINA_TZ)
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    return f"{local.year}年{local.month}月{local.day}日 {clock}"

@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from credit import labels, policy
 from credit.cases import CaseKind, CaseState, Correction, Resolution
+from credit.clock import beijing_text
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal
 from credit.profiles import profiles
@@ -61,6 +62,7 @@ SECURITY_HEADERS = {
 }
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
+_ENV.filters["beijing"] = beijing_text  # every time on a page: Beijing time, Chinese date format
 
 
 def _validity(doc: dict[str, Any]) -> dict[str, Any]:
@@ -440,7 +442,7 @@ async def history_page(request: web.Request) -> web.StreamResponse:
     entries = await History(portal.service.audit, portal.registry).mine(_signed_in(request), limit=200)
     rows = [
         {
-            "at": e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "at": beijing_text(e.at),
             "actor": e.actor,
             "role": e.role,
             "action": e.action,

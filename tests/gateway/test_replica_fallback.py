@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from pypdf import PdfReader
 
+from credit.clock import beijing_text
 from credit.regions import Region
 from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
@@ -147,7 +148,8 @@ async def test_a_stopped_region_is_served_from_a_replica_and_says_so(federation)
         "GET", f"/reports/{after['report_no']}", headers={"Cookie": f"jjj_session={token}"}
     )
     assert status == 200
-    assert f"由{tianjin['served_by_name']}节点副本提供，数据截至 {tianjin['replica_as_of']}" in page
+    as_of = beijing_text(tianjin["replica_as_of"])  # pages print Beijing time
+    assert f"由{tianjin['served_by_name']}节点副本提供，数据截至 {as_of}" in page
 
 
 async def test_a_replica_answer_keeps_the_objection_mark(federation) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
+from credit.clock import beijing_text
 from nodes.seed import DEMO_SUBJECTS
 from protos.credit.v1 import gateway_pb2 as gpb
 from protos.credit.v1 import gateway_pb2_grpc
@@ -92,7 +93,8 @@ async def test_verification_shows_what_the_report_covers_and_its_validity(gatewa
 
     status, page, _ = await api.call("GET", f"/verify?code={body['verification_code']}")
     assert status == 200
-    assert report["window"]["start"] in page and report["window"]["cutoff"] in page
+    # Pages print days and times in Beijing time, in the Chinese date format.
+    assert beijing_text(report["window"]["start"]) in page and beijing_text(report["window"]["cutoff"]) in page
     assert "已超过有效期" in page and "有效期至" in page
 
 
