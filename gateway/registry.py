@@ -164,6 +164,35 @@ class Registry:
         data["retain_until"] = as_utc(data["retain_until"])
         return RegisteredReport(**data)
 
+    def _reports_of(self, subject_id: str, requested_by: str, offset: int, limit: int) -> list[RegisteredReport]:
+        query = (
+            select(reports)
+            .where(reports.c.subject_id == subject_id, reports.c.requested_by == requested_by)
+            .order_by(reports.c.issued_at.desc(), reports.c.report_no.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["issued_at"] = as_utc(data["issued_at"])
+            data["retain_until"] = as_utc(data["retain_until"])
+            out.append(RegisteredReport(**data))
+        return out
+
+    async def reports_of(
+        self, subject_id: str, *, requested_by: str, offset: int = 0, limit: int = 20
+    ) -> list[RegisteredReport]:
+        """The reports about ``subject_id`` that ``requested_by`` had issued, newest first.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        result: list[RegisteredReport] = await self._sql.call(self._reports_of, subject_id, requested_by, offset, limit)
+        return result
+
     async def report_by_number(self, report_no: str) -> RegisteredReport | None:
         result: RegisteredReport | None = await self.read(self._one_report, "report_no", report_no)
         return result

@@ -299,13 +299,27 @@ async def ask(request: web.Request) -> web.StreamResponse:
                       "请使用主体提供的二维码或链接，或在下方输入授权码。", back="/g")  # fmt: skip
     if policy.checks_in_batches(who):
         return _redirect("/agency")
+    number = _page_number(request)
+    recent, more = await request.app[PORTAL].service.mine(who, page=number, per_page=RECENT_PER_PAGE)
     return page(
         request,
         "ask.html",
         title="获取报告",
         profiles=list(profiles().values()),
         default_profile=request.app[PORTAL].service.default_profile,
+        recent=recent,
+        page_number=number,
+        more=more,
     )
+
+
+RECENT_PER_PAGE = 20
+
+
+def _page_number(request: web.Request) -> int:
+    """The ``page`` of a listing (1 when absent or not a number from 1 to 10000)."""
+    raw = request.query.get("page", "1")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 10_000 else 1
 
 
 async def post_ask(request: web.Request) -> web.StreamResponse:

@@ -279,6 +279,25 @@ class ReportService:
         )
         return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
 
+    async def mine(
+        self, principal: Principal, *, page: int = 1, per_page: int = 20
+    ) -> tuple[list[RegisteredReport], bool]:
+        """A page (counted from 1) of the reports a subject's account had issued about its
+        own subject, newest first, and whether another page follows; none for an account
+        that speaks for no subject.
+
+        Raises:
+            InvalidInput: a page below 1 or beyond what anyone pages through.
+        """
+        if not 1 <= page <= 10_000:
+            raise InvalidInput.for_field("page", "页码应为 1 至 10000 (page must be 1 to 10000)")
+        if not policy.speaks_for_subject(principal) or principal.subject_id is None:
+            return [], False
+        found = await self.registry.reports_of(
+            principal.subject_id, requested_by=principal.username, offset=(page - 1) * per_page, limit=per_page + 1
+        )
+        return found[:per_page], len(found) > per_page
+
     async def registered(self, report_no: str) -> IssuedReport:
         """A registered report with its current status, for a caller already authorised.
 

@@ -1,0 +1,38 @@
+"""我的报告: a subject's account finds the reports it had issued, newest first, a page at a time."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gateway.portal import pages
+from tests.gateway.conftest import TODAY, issue_on
+
+
+async def test_my_reports_lists_earlier_reports_with_paging(gateway: Any, monkeypatch: Any) -> None:
+    api, running, _ = gateway
+    monkeypatch.setattr(pages, "RECENT_PER_PAGE", 2)
+    issue_on(running, TODAY)
+    token = await api.login("records-co", "demo-records-2024")
+    issued = []
+    for _ in range(3):
+        status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"years": 3})
+        assert status == 201
+        issued.append(body["report_no"])
+    # Another subject's report never shows.
+    other = await api.login("clean-co", "demo-clean-2024")
+    status, theirs, _ = await api.call("POST", "/api/v1/reports", other, json={"years": 3})
+    assert status == 201
+
+    cookie = {"Cookie": f"jjj_session={token}"}
+    _, first, _ = await api.call("GET", "/report", headers=cookie)
+    _, second, _ = await api.call("GET", "/report?page=2", headers=cookie)
+    listed = lambda page: re.findall(r'href="/reports/([^"]+)"', page)  # noqa: E731
+    assert set(listed(first)) | set(listed(second)) == set(issued)
+    assert len(listed(first)) == 2 and len(listed(second)) == 1
+    assert "下一页" in first and "上一页" not in first
+    assert "上一页" in second and "下一页" not in second
+    assert theirs["report_no"] not in first + second
+    # Nonsense page numbers fall back to the first page.
+    _, odd, _ = await api.call("GET", "/report?page=-3", headers=cookie)
+    assert listed(odd) == listed(first)
