@@ -217,6 +217,7 @@ def require_full_audit(principal: Principal) -> None:
 @dataclass(frozen=True, slots=True)
 class Menu:
     own: bool  # 我的报告, 授权查询, 异议与修复, 查询记录
+    redeem: bool  # 凭授权码查看
     batch: bool  # 批量核查
     cases: bool  # 异议办理
     any_report: bool  # 查询报告 for any subject
@@ -226,6 +227,7 @@ def menu(principal: Principal) -> Menu:
     """The portal's menu entries ``principal`` sees."""
     return Menu(
         own=speaks_for_subject(principal),
+        redeem=needs_grant(principal),
         batch=principal.role is Role.AGENCY,
         cases=decides_cases(principal),
         any_report=may_ask_for_any_subject(principal),

@@ -295,8 +295,7 @@ async def post_logout(request: web.Request) -> web.StreamResponse:
 async def ask(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     if policy.needs_grant(who):
-        return notice(request, "第三方查询", "第三方须持有主体授予的授权码方可查看其报告。",
-                      "请使用主体提供的二维码或链接，或在下方输入授权码。", back="/g")  # fmt: skip
+        return _redirect("/g")  # a third party sees a report through the code a subject gave it
     if policy.checks_in_batches(who):
         return _redirect("/agency")
     number = _page_number(request)

@@ -132,10 +132,11 @@ def test_account_shapes(role: Role, subject: str | None, region: str | None, ok:
 
 
 def test_the_menu_follows_the_rules() -> None:
-    assert policy.menu(ENTERPRISE) == policy.Menu(own=True, batch=False, cases=False, any_report=False)
-    assert policy.menu(BANK) == policy.Menu(own=False, batch=False, cases=False, any_report=False)
-    assert policy.menu(OFFICER) == policy.Menu(own=False, batch=True, cases=True, any_report=False)
-    assert policy.menu(ADMIN) == policy.Menu(own=False, batch=False, cases=True, any_report=True)
+    no = {"own": False, "redeem": False, "batch": False, "cases": False, "any_report": False}
+    assert policy.menu(ENTERPRISE) == policy.Menu(**{**no, "own": True})
+    assert policy.menu(BANK) == policy.Menu(**{**no, "redeem": True})
+    assert policy.menu(OFFICER) == policy.Menu(**{**no, "batch": True, "cases": True})
+    assert policy.menu(ADMIN) == policy.Menu(**{**no, "cases": True, "any_report": True})
 
 
 def test_only_a_subject_has_its_own_history() -> None:

@@ -36,3 +36,18 @@ async def test_my_reports_lists_earlier_reports_with_paging(gateway: Any, monkey
     # Nonsense page numbers fall back to the first page.
     _, odd, _ = await api.call("GET", "/report?page=-3", headers=cookie)
     assert listed(odd) == listed(first)
+
+
+async def test_the_bank_lands_on_the_code_form_and_its_menu_has_it(gateway: Any) -> None:
+    api, _, _ = gateway
+    token = await api.login("bank", "demo-bank-2024")
+    cookie = {"Cookie": f"jjj_session={token}"}
+    status, _, reply = await api.call("GET", "/report", headers=cookie, allow_redirects=False)
+    assert status in (302, 303) and reply.headers["Location"] == "/g"
+    _, page, _ = await api.call("GET", "/g", headers=cookie)
+    assert 'name="code"' in page and 'href="/g">凭授权码查看</a>' in page
+    # Accounts that speak for a subject do not get the entry.
+    _, own, _ = await api.call(
+        "GET", "/report", headers={"Cookie": f"jjj_session={await api.login('clean-co', 'demo-clean-2024')}"}
+    )
+    assert "凭授权码查看</a>" not in own
