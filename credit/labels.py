@@ -7,6 +7,8 @@ string (``"clean"``) finds its label too. A test checks every member has one.
 
 from __future__ import annotations
 
+import re
+
 from credit.audit import Action
 from credit.identifiers import SubjectKind
 from credit.policy import Role
@@ -78,3 +80,23 @@ ACTION: dict[str, str] = {
     Action.CREDIT_REPAIRED: "信用修复",
     Action.FEED_READ: "读取变更数据",
 }
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_ENGLISH_TAIL = re.compile(r"\s*[(（]([^()（）]*[A-Za-z][^()（）]*)[)）]\s*$")
+
+
+def chinese_only(detail: str, fallback: str = "请求未能完成，请检查后重试。") -> str:
+    """An error's words for a Chinese page: the Chinese part of ``中文 (English)``.
+
+    The federation's errors say it in Chinese, then in English in brackets (the API's
+    problem details keep both); pages show the Chinese only. A detail with no Chinese at
+    all gives ``fallback``.
+    """
+    text = detail.strip()
+    while True:
+        trimmed = _ENGLISH_TAIL.sub("", text)
+        if trimmed == text or not _CJK.search(trimmed):
+            break
+        text = trimmed
+    return text if _CJK.search(text) else fallback

@@ -63,6 +63,9 @@ GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
 OBJECTIONS: web.AppKey[ObjectionService] = web.AppKey("objections", ObjectionService)
 HISTORY: web.AppKey[History] = web.AppKey("history", History)
+# What an unknown address outside the machine paths answers with, when a portal is mounted.
+NOT_FOUND_PAGE: web.AppKey[Handler] = web.AppKey("not_found_page")
+MACHINE_PATHS = ("/api/", "/.well-known/", "/metrics", "/healthz")
 MAX_OBJECTION_BYTES = 6 * 1024 * 1024  # a 4 MiB attachment, base64-encoded, and the rest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,7 +96,11 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         if isinstance(exc, Unauthenticated):
             response.headers["WWW-Authenticate"] = 'Bearer realm="jjj"'
     except web.HTTPException as exc:
-        response = problem(exc.status, exc.reason, exc.text or exc.reason)
+        page_for_people = request.app.get(NOT_FOUND_PAGE)
+        if exc.status == 404 and page_for_people is not None and not request.path.startswith(MACHINE_PATHS):
+            response = await page_for_people(request)  # a person's browser: a page, with a way back
+        else:
+            response = problem(exc.status, exc.reason, exc.text or exc.reason)
     except Exception:
         log.exception("http_failed", path=request.path)
         response = problem(500, "Internal error", "内部错误，请稍后再试 (internal error; please try again later)")

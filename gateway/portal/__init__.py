@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.api.http import NOT_FOUND_PAGE
 from gateway.portal.pages import (
     PORTAL,
     Handler,
@@ -21,6 +22,7 @@ from gateway.portal.pages import (
     grants_page,
     history_page,
     home,
+    not_found_page,
     objection_attachment,
     objection_page,
     objections_page,
@@ -51,6 +53,7 @@ __all__ = ["PORTAL", "Portal", "add_portal"]
 def add_portal(app: web.Application, portal: Portal) -> None:
     """Mount the portal's pages on ``app``."""
     app[PORTAL] = portal
+    app[NOT_FOUND_PAGE] = portal_page(not_found_page)
     routes: list[tuple[str, str, Handler]] = [
         ("GET", "/", home),
         ("POST", "/login", post_login),

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -231,6 +232,26 @@ def _signed_in(request: web.Request) -> Principal:
     return who
 
 
+def way_back(request: web.Request) -> str:
+    """Where an error page's 返回 leads: the page of this site the visitor came from
+    (a form's page), else the home page. Only a path of this site, never another origin."""
+    referer = request.headers.get("Referer", "")
+    parsed = urlsplit(referer)
+    if parsed.netloc and parsed.netloc != request.host:
+        return "/"
+    path = parsed.path or "/"
+    if not path.startswith("/") or path.startswith("//") or path.startswith("/api/"):
+        return "/"
+    return path + (f"?{parsed.query}" if parsed.query else "")
+
+
+async def not_found_page(request: web.Request) -> web.StreamResponse:
+    """A page for an address the site does not have (the API's own paths answer in JSON)."""
+    return notice(
+        request, "页面不存在", "您访问的页面不存在，请检查地址，或从首页进入。", status=404, back=way_back(request)
+    )
+
+
 def portal_page(handler: Handler) -> Handler:
     """Render the core's errors as pages (the API renders them as problem+json)."""
 
@@ -241,7 +262,13 @@ def portal_page(handler: Handler) -> Handler:
             response = exc.response
         except CreditError as exc:
             titles = {400: "输入有误", 401: "请先登录", 403: "无权访问", 404: "未找到", 429: "尝试过于频繁"}
-            response = notice(request, titles.get(exc.http_status, "暂时无法完成"), exc.detail, status=exc.http_status)
+            response = notice(
+                request,
+                titles.get(exc.http_status, "暂时无法完成"),
+                labels.chinese_only(exc.detail),
+                status=exc.http_status,
+                back=way_back(request),
+            )
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")

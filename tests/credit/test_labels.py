@@ -39,3 +39,21 @@ def test_every_member_has_chinese_words(table: dict[str, str], members: type) ->
 def test_the_printed_incomplete_verdict_says_it_is_no_certificate() -> None:
     assert labels.VERDICT[Verdict.INCOMPLETE] in labels.INCOMPLETE_NOT_A_CERTIFICATE.replace("——", "：")
     assert "不能作为无违法违规证明" in labels.INCOMPLETE_NOT_A_CERTIFICATE
+
+
+OFFICER_REFUSAL = "您只能办理本地区的办件，此件属于天津 (an officer of beijing decides that region's cases only)"
+
+
+@pytest.mark.parametrize(
+    ("detail", "shown"),
+    [
+        ("只能查询本主体的报告 (you may only get the report of your own subject)", "只能查询本主体的报告"),
+        ("尝试过于频繁，请 30 秒后再试 (too many lookups from here: retry in 30 s)", "尝试过于频繁，请 30 秒后再试"),
+        (OFFICER_REFUSAL, "您只能办理本地区的办件，此件属于天津"),
+        ("没有编号为 JJJ-1 的报告 (no report numbered JJJ-1)", "没有编号为 JJJ-1 的报告"),
+        ("must be a str", "请求未能完成，请检查后重试。"),
+        ("已撤销（第 2 版）", "已撤销（第 2 版）"),  # Chinese in brackets stays
+    ],
+)
+def test_pages_show_the_chinese_part_of_an_error(detail: str, shown: str) -> None:
+    assert labels.chinese_only(detail) == shown
