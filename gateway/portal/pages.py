@@ -59,7 +59,8 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # The site sees which of its own pages a visitor came from (an error page's way back); no one else does.
+    "Referrer-Policy": "same-origin",
 }
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
