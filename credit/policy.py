@@ -64,6 +64,11 @@ def speaks_for_subject(principal: Principal) -> bool:
     return principal.role in _SUBJECT_ROLES and bool(principal.subject_id)
 
 
+def own_subject(principal: Principal) -> str | None:
+    """The subject an enterprise's or a person's account speaks for; None for any other."""
+    return principal.subject_id if speaks_for_subject(principal) else None
+
+
 def subject_kind_of(principal: Principal) -> SubjectKind:
     """The kind of subject a subject's account speaks for."""
     return SubjectKind.PERSON if principal.role is Role.PERSON else SubjectKind.ENTERPRISE
@@ -111,9 +116,10 @@ def require_granting_subject(principal: Principal) -> str:
     Raises:
         PermissionDenied: not an enterprise or person signed in as itself.
     """
-    if not speaks_for_subject(principal):
+    subject = own_subject(principal)
+    if subject is None:
         raise PermissionDenied("只有经营主体或个人可以授权 (only an enterprise or a person can grant access)")
-    return principal.subject_id  # type: ignore[return-value]  # speaks_for_subject: set
+    return subject
 
 
 def manages_every_grant(principal: Principal) -> bool:
@@ -185,9 +191,10 @@ def require_filing_subject(principal: Principal) -> str:
     Raises:
         PermissionDenied: not an enterprise or person signed in as itself.
     """
-    if not speaks_for_subject(principal):
+    subject = own_subject(principal)
+    if subject is None:
         raise PermissionDenied("仅信用主体本人可提出异议或修复申请 (only the subject itself files a case)")
-    return principal.subject_id  # type: ignore[return-value]  # speaks_for_subject: set
+    return subject
 
 
 # Audit

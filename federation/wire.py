@@ -494,10 +494,6 @@ class CheckAnswer:
         """The answer a node gives for ``batch`` (what an in-process node client returns)."""
         return cls(batch_to_pb(region, batch).SerializeToString())
 
-    def lines(self) -> list[CheckLine]:
-        """Raises: google.protobuf.message.DecodeError: not a batch answer."""
-        return check_lines(self.payload)
-
 
 _PLAIN_LINES = {kind: CheckLine(kind) for kind in SubjectKind}
 

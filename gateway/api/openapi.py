@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-_REGIONS = ["beijing", "tianjin", "hebei"]
-_SCOPES = [
-    "administrative_penalty",
-    "serious_dishonesty_list",
-    "abnormal_operations_list",
-    "serious_illegal_dishonesty_list",
-    "fatal_accident_list",
-    "administrative_coercion",
-    "criminal_judgment",
-]
-_VERDICTS = ["clean", "has_records", "incomplete"]
+from credit.cases import CaseKind, Resolution
+from credit.catalogue import Scope
+from credit.document import FORMAT as REPORT_FORMAT
+from credit.regions import Region
+from credit.report import Verdict
+from credit.signing import BATCH_SUMMARY_FORMAT
+
+# The enums are the core's own: the document cannot name a value the code does not have.
+_REGIONS = [region.value for region in Region]
+_SCOPES = [scope.value for scope in Scope]
+_VERDICTS = [verdict.value for verdict in Verdict]
 _REPORT_STATUSES = ["valid", "superseded", "revoked"]
-_CASE_KINDS = ["objection", "credit_repair"]
-_RESOLUTIONS = ["upheld", "corrected", "revoked", "repaired", "refused"]
+_CASE_KINDS = [kind.value for kind in CaseKind]
+_RESOLUTIONS = [resolution.value for resolution in Resolution]
 
 _STRING = {"type": "string"}
 _INTEGER = {"type": "integer"}
@@ -37,6 +37,11 @@ _OPTIONAL_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _per_region(value: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An object keyed by region names, each holding ``value``."""
+    return {"type": "object", "propertyNames": {"enum": _REGIONS}, "additionalProperties": value, **more}
 
 
 def _nullable(name: str) -> dict[str, Any]:
@@ -460,12 +465,9 @@ OPENAPI: dict[str, Any] = {
                                 _object(
                                     {
                                         "objections": {"type": "array", "items": _ref("Case")},
-                                        "unavailable": {
-                                            "type": "object",
-                                            "description": "the regions that did not answer, and why",
-                                            "propertyNames": {"enum": _REGIONS},
-                                            "additionalProperties": _STRING,
-                                        },
+                                        "unavailable": _per_region(
+                                            _STRING, description="the regions that did not answer, and why"
+                                        ),
                                     },
                                     description="A subject's cases, from every region that answered",
                                 ),
@@ -736,7 +738,7 @@ OPENAPI: dict[str, Any] = {
             ),
             "Report": _object(
                 {
-                    "format": {"const": "jjj-credit-report/1"},
+                    "format": {"const": REPORT_FORMAT},
                     "title": _STRING,
                     "report_no": _STRING,
                     "verification_code": _STRING,
@@ -811,13 +813,9 @@ OPENAPI: dict[str, Any] = {
                     "created_by": _STRING,
                     "status": {"enum": ["running", "done", "failed"]},
                     "total": _INTEGER,
-                    "progress": {
-                        "type": "object",
-                        "propertyNames": {"enum": _REGIONS},
-                        "additionalProperties": _object(
-                            {"chunks_done": _INTEGER, "chunks": _INTEGER, "subjects_done": _INTEGER}
-                        ),
-                    },
+                    "progress": _per_region(
+                        _object({"chunks_done": _INTEGER, "chunks": _INTEGER, "subjects_done": _INTEGER})
+                    ),
                     "created_at": _DATE_TIME,
                     "finished_at": _OPTIONAL_DATE_TIME,
                     "profile": _STRING,
@@ -826,7 +824,7 @@ OPENAPI: dict[str, Any] = {
             ),
             "BatchSummary": _object(
                 {
-                    "format": {"const": "jjj-batch-summary/1"},
+                    "format": {"const": BATCH_SUMMARY_FORMAT},
                     "title": _STRING,
                     "job_id": _STRING,
                     "purpose": _STRING,
@@ -845,13 +843,9 @@ OPENAPI: dict[str, Any] = {
                             "incomplete": _INTEGER,
                         }
                     ),
-                    "regions": {
-                        "type": "object",
-                        "propertyNames": {"enum": _REGIONS},
-                        "additionalProperties": _object(
-                            {"with_records": _INTEGER, "no_record": _INTEGER, "unavailable": _INTEGER}
-                        ),
-                    },
+                    "regions": _per_region(
+                        _object({"with_records": _INTEGER, "no_record": _INTEGER, "unavailable": _INTEGER})
+                    ),
                     "table_csv_sha256": _STRING,
                     "issuer": _STRING,
                 }

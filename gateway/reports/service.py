@@ -291,10 +291,11 @@ class ReportService:
         """
         if not 1 <= page <= 10_000:
             raise InvalidInput.for_field("page", "页码应为 1 至 10000 (page must be 1 to 10000)")
-        if not policy.speaks_for_subject(principal) or principal.subject_id is None:
+        subject = policy.own_subject(principal)
+        if subject is None:
             return [], False
         found = await self.registry.reports_of(
-            principal.subject_id, requested_by=principal.username, offset=(page - 1) * per_page, limit=per_page + 1
+            subject, requested_by=principal.username, offset=(page - 1) * per_page, limit=per_page + 1
         )
         return found[:per_page], len(found) > per_page
 

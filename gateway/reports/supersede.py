@@ -80,11 +80,11 @@ class SupersedeWatcher:
         region that has a cursor already, or whose node does not answer, is left to
         follow from where it is.
         """
-        if await self.registry.run(self._has_reports):
+        if await self.registry.run(self.registry.has_reports):
             return
 
         async def one(client: NodeClient) -> None:
-            if await self.registry.run(self._read_cursor, client.region):
+            if await self.registry.run(self.registry.feed_cursor, client.region.value):
                 return
             try:
                 head = await client.head_seq(timeout=timeout)
@@ -96,9 +96,6 @@ class SupersedeWatcher:
 
         await asyncio.gather(*(one(client) for client in self.clients))
 
-    def _has_reports(self) -> bool:
-        return self.registry.has_reports()
-
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._follow(client)) for client in self.clients]
 
@@ -106,9 +103,6 @@ class SupersedeWatcher:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _read_cursor(self, region: Region) -> int:
-        return self.registry.feed_cursor(region.value)
 
     def _apply(self, region: Region, changes: list[tuple[str, int]], seq: int) -> int:
         return self.registry.mark_superseded(region.value, changes, seq)
@@ -147,7 +141,7 @@ class _RegionFeed:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the registry cannot be read.
         """
-        return await self.watcher.registry.run(self.watcher._read_cursor, self.client.region)
+        return await self.watcher.registry.run(self.watcher.registry.feed_cursor, self.client.region.value)
 
     def open(self, cursor: int) -> AsyncIterator[ChangeNotice]:
         """The region's changes after ``cursor``.
