@@ -10,6 +10,7 @@ words a user reads (``require_…``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from credit.errors import InvalidInput, PermissionDenied
@@ -36,6 +37,7 @@ class Principal:
     subject_id: str | None
     issuer: str
     region: str | None = None  # an agency officer's region; None: every region
+    organisation: str | None = None  # the unified social credit code of the account's organisation
 
 
 # Roles that speak for one subject of their own; roles that decide cases and check many.
@@ -46,17 +48,28 @@ _AUTHORITY_ROLES = frozenset({Role.AGENCY, Role.ADMIN})
 # Accounts
 
 
-def check_account(role: Role, subject_id: str | None, region: str | None) -> None:
-    """An account's role, subject and region fit together.
+def check_account(role: Role, subject_id: str | None, region: str | None, organisation: str | None = None) -> None:
+    """An account's role, subject, region and organisation fit together.
 
     Raises:
-        InvalidInput: a subject role without a subject, or a region on an account other
-            than an agency officer's.
+        InvalidInput: a subject role without a subject, a region on an account other than
+            an agency officer's, or a third party's account without its organisation
+            (grants are made out to organisations: a bank's account must say whose it is).
     """
     if role in _SUBJECT_ROLES and subject_id is None:
         raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
     if region is not None and role is not Role.AGENCY:
         raise InvalidInput.for_field("region", "only an agency officer's account has a region")
+    if role is Role.THIRD_PARTY and organisation is None:
+        raise InvalidInput.for_field("org", "a third party's account needs --org (its organisation's credit code)")
+
+
+def account_organisation(role: Role, subject_id: str | None, given: str | None) -> str | None:
+    """The organisation an account belongs to: the one given, else, for an enterprise's
+    account, the enterprise itself."""
+    if given is None and role is Role.ENTERPRISE:
+        return subject_id
+    return given
 
 
 def speaks_for_subject(principal: Principal) -> bool:
@@ -82,8 +95,15 @@ def may_ask_for_any_subject(principal: Principal) -> bool:
     return principal.role is Role.ADMIN
 
 
-def report_refusal(principal: Principal, subject_id: str) -> PermissionDenied | None:
-    """Why ``principal`` may not get ``subject_id``'s report directly, or None when it may."""
+def report_refusal(
+    principal: Principal, subject_id: str, *, redeemers: Sequence[Redeemer] = (), home: str = ""
+) -> PermissionDenied | None:
+    """Why ``principal`` may not get ``subject_id``'s report, or None when it may: its own
+    subject's, any for an administrator, and one that ``principal`` (or its organisation)
+    was given through a live grant (``redeemers``: who redeemed grants for this report,
+    ``home``: this instance), so that a bank keeps the report it was shown."""
+    if any(holds_redemption(principal, redeemer, home=home) for redeemer in redeemers):
+        return None
     if principal.role is Role.ADMIN:
         return None
     if principal.role in _SUBJECT_ROLES and principal.subject_id == subject_id:
@@ -125,6 +145,61 @@ def require_granting_subject(principal: Principal) -> str:
 def manages_every_grant(principal: Principal) -> bool:
     """An administrator revokes any grant; a subject only its own."""
     return principal.role is Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class Grantee:
+    """Whom a grant is made out to: one account (``username`` at ``issuer``), every
+    account of one organisation of this instance (``organisation``), or, with neither,
+    whoever holds the code."""
+
+    username: str | None = None
+    issuer: str | None = None
+    organisation: str | None = None
+
+
+def may_redeem(principal: Principal | None, grantee: Grantee, *, home: str) -> bool:
+    """Whether ``principal`` (None: not signed in) may use a grant made out to ``grantee``.
+
+    A named account is that account at its issuer: the same username at another instance
+    of the federation is someone else. An organisation is any account of it at this
+    instance (``home``), whose accounts this instance keeps and vouches for; a peer's word
+    on an account's organisation does not open a grant here.
+    """
+    if grantee.username is not None:
+        return principal is not None and (principal.username, principal.issuer) == (grantee.username, grantee.issuer)
+    if grantee.organisation is not None:
+        return principal is not None and principal.issuer == home and principal.organisation == grantee.organisation
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemer:
+    """Who redeemed a grant: an account (``username`` at ``issuer``), for a grant to an
+    organisation also that organisation, or an anonymous holder of the code (no issuer;
+    its browser holds a secret instead)."""
+
+    username: str
+    issuer: str
+    organisation: str | None = None
+
+
+def holds_redemption(principal: Principal | None, redeemer: Redeemer, *, home: str, holder: bool = False) -> bool:
+    """Whether ``principal`` may open again what ``redeemer`` was given through a grant
+    (the report, its PDF, JWS and JSON): the redeeming account itself, any account of the
+    organisation the grant was made out to (at this instance, ``home``), or, for an
+    anonymous redemption, the browser that holds its secret (``holder``)."""
+    if not redeemer.issuer:
+        return holder
+    if principal is None:
+        return False
+    if (principal.username, principal.issuer) == (redeemer.username, redeemer.issuer):
+        return True
+    return (
+        redeemer.organisation is not None
+        and principal.issuer == home
+        and principal.organisation == redeemer.organisation
+    )
 
 
 # Batch checks

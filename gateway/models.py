@@ -47,6 +47,20 @@ class AccountRow(Base):
     # An agency officer's region (whose authorities' objections the officer decides);
     # None: every region (the federation's credit centre).
     region: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # The organisation the account belongs to (its unified social credit code): a grant
+    # made out to the organisation is redeemed by any of its accounts.
+    org_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
+
+
+class OrganisationRow(Base):
+    """An organisation whose accounts use this gateway (a bank, a tender office), by its
+    unified social credit code: a grantor who types the code is shown the name."""
+
+    __tablename__ = "organisations"
+
+    code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class LoginAttemptRow(Base):
@@ -87,10 +101,13 @@ class GrantRow(Base):
     subject_id: Mapped[str] = mapped_column(String(18))
     subject_kind: Mapped[str] = mapped_column(String(10))
     created_by: Mapped[str] = mapped_column(String(64))
-    grantee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    grantee: Mapped[str | None] = mapped_column(String(64), nullable=True)  # one account
+    grantee_org: Mapped[str | None] = mapped_column(String(18), nullable=True)  # any account of an organisation
     purpose: Mapped[str] = mapped_column(String(200))
     mode: Mapped[str] = mapped_column(String(8))  # fixed: one issued report; fresh: a new one at each use
-    report_no: Mapped[str] = mapped_column(String(32))  # the previewed report
+    # fixed: the report issued when the grant was confirmed; fresh: empty (grants stored
+    # before previews stopped issuing reports hold the previewed report).
+    report_no: Mapped[str] = mapped_column(String(32))
     profile: Mapped[str] = mapped_column(String(40))
     years: Mapped[int] = mapped_column(Integer)
     max_uses: Mapped[int] = mapped_column(Integer)
@@ -99,8 +116,36 @@ class GrantRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The preview the grant was confirmed from: a preview is confirmed once.
+    preview_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (Index("ix_grants_subject", "subject_id"),)
+    __table_args__ = (
+        Index("ix_grants_subject", "subject_id"),
+        Index("ix_grants_preview", "preview_id", unique=True),
+    )
+
+
+class RedemptionRow(Base):
+    """One use of a grant: the report it served to whom, kept so that the redeemer can
+    open it again (and download it) without using the grant again."""
+
+    __tablename__ = "grant_redemptions"
+
+    redemption_id: Mapped[str] = mapped_column(String(48), primary_key=True)  # unguessable
+    grant_id: Mapped[str] = mapped_column(String(32))
+    report_no: Mapped[str] = mapped_column(String(32))
+    redeemed_by: Mapped[str] = mapped_column(String(128))  # the account, or anonymous@address
+    issuer: Mapped[str] = mapped_column(String(200))  # the instance whose session it was; empty: anonymous
+    org_code: Mapped[str | None] = mapped_column(String(18), nullable=True)  # a grant to an organisation
+    # An anonymous redeemer's browser holds the secret whose SHA-256 this is.
+    holder_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    redeemed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_grant_redemptions_report", "report_no"),
+        Index("ix_grant_redemptions_redeemer", "redeemed_by", "redeemed_at"),
+        Index("ix_grant_redemptions_org", "org_code", "redeemed_at"),
+    )
 
 
 class BatchJobRow(Base):

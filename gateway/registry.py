@@ -21,6 +21,7 @@ from gateway.models import (
     AccountRow,
     FeedCursorRow,
     LoginAttemptRow,
+    OrganisationRow,
     ReportRecordRow,
     ReportRow,
     SessionRevocationRow,
@@ -37,6 +38,7 @@ revocations: Table = SessionRevocationRow.__table__  # type: ignore[assignment]
 SESSION_HORIZON = timedelta(days=2)
 report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
 feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
+organisations: Table = OrganisationRow.__table__  # type: ignore[assignment]
 # Worker threads: as many as asyncio's default pool, which the registry used before it
 # had its own.
 _THREADS = min(32, (os.cpu_count() or 1) + 4)
@@ -68,6 +70,15 @@ class Account:
     failed_logins: int = 0
     locked_until: datetime | None = None
     region: str | None = None  # an agency officer's region; None: every region
+    org_code: str | None = None  # the organisation's unified social credit code
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """An organisation whose accounts use the gateway (a bank, a tender office)."""
+
+    code: str  # unified social credit code
+    name: str
 
 
 # Statements built once: SQLAlchemy caches their compiled form, and building a
@@ -282,6 +293,38 @@ class Registry:
             conn.execute(insert(accounts).values(**_fields(account), created_at=now))
             if existed:
                 self._end_sessions(conn, f"user:{account.username}", now, now + SESSION_HORIZON)
+
+    def add_organisation(self, organisation: Organisation) -> None:
+        """Create an organisation or rename it (administration, seeding)."""
+        with self.engine.begin() as conn:
+            renamed = conn.execute(
+                update(organisations).where(organisations.c.code == organisation.code).values(name=organisation.name)
+            ).rowcount
+            if not renamed:
+                conn.execute(
+                    insert(organisations).values(
+                        code=organisation.code, name=organisation.name, created_at=datetime.now(UTC)
+                    )
+                )
+
+    def find_organisation(self, code: str) -> Organisation | None:
+        """The organisation with this unified social credit code, or None (synchronous).
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        with self.engine.connect() as conn:
+            name = conn.execute(select(organisations.c.name).where(organisations.c.code == code)).scalar()
+        return Organisation(code, str(name)) if name is not None else None
+
+    async def organisation(self, code: str) -> Organisation | None:
+        """The organisation with this unified social credit code, or None.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        result: Organisation | None = await self.read(self.find_organisation, code)
+        return result
 
     def remove_account(self, username: str) -> bool:
         """Remove an account and end its sessions; False when there was none."""

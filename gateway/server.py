@@ -22,6 +22,7 @@ from federation.interceptors import ServiceInterceptor
 from federation.tls import channel_credentials
 from gateway.access.auth import Sessions
 from gateway.access.checkpoints import watch_peer_checkpoints
+from gateway.access.grant_store import RedemptionStore
 from gateway.access.grants import GrantService
 from gateway.access.keys import KeyStore
 from gateway.access.peers import refresh_peers, watch_peers
@@ -157,6 +158,8 @@ async def _start(
         issuer=settings.issuer,
         audit=audit,
         default_profile=settings.default_profile,
+        # Whoever was given a report through a grant may open and download it again.
+        redeemers=RedemptionStore(registry).redeemers_of,
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")

@@ -337,10 +337,10 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
 
 def _cmd_accounts(args: argparse.Namespace) -> int:
     from credit import policy
-    from credit.identifiers import parse_subject
+    from credit.identifiers import SubjectKind, parse_subject
     from credit.policy import Role
     from gateway.access.auth import hash_password
-    from gateway.registry import Account, Registry
+    from gateway.registry import Account, Organisation, Registry
     from gateway.settings import GatewaySettings
 
     settings = GatewaySettings.from_env(db_url=args.db)
@@ -349,12 +349,18 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidInput.for_field("role", f"one of {', '.join(r.value for r in Role)}") from None
     subject = parse_subject(args.subject, field="subject").id if args.subject else None
-    policy.check_account(role, subject, args.region)
+    given = parse_subject(args.org, kind=SubjectKind.ENTERPRISE, field="org").id if args.org else None
+    org = policy.account_organisation(role, subject, given)
+    policy.check_account(role, subject, args.region, org)
     password = sys.stdin.readline().rstrip("\n")
     if len(password) < 12:
         raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")
     registry = Registry.open(settings.db_url)
     try:
+        if org is not None and args.org_name:
+            registry.add_organisation(Organisation(org, args.org_name.strip()))
+        elif org is not None and registry.find_organisation(org) is None and args.org:
+            raise InvalidInput.for_field("org_name", f"{org} is a new organisation: name it with --org-name")
         registry.add_account(
             Account(
                 args.username,
@@ -363,6 +369,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
                 subject,
                 args.name or args.username,
                 region=args.region.value if args.region is not None else None,
+                org_code=org,
             )
         )
     finally:
@@ -696,6 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--role", required=True, help="enterprise, person, third_party, agency or admin")
     accounts.add_argument("--subject", help="the enterprise's or person's identifier")
     accounts.add_argument("--name", help="display name")
+    accounts.add_argument(
+        "--org",
+        help="the unified social credit code of the account's organisation: grants made out to it are redeemed by "
+        "any of its accounts (needed for a third party; an enterprise's default: its subject)",
+    )
+    accounts.add_argument("--org-name", help="the organisation's name (needed the first time an --org is used)")
     accounts.add_argument(
         "--region",
         type=_region,

@@ -3,8 +3,9 @@
 Passwords are hashed with Argon2id (argon2-cffi). Five wrong passwords in a row lock an
 account for a minute, doubling with each further failure (to an hour); the answer to a
 locked account says when to try again. A session is a short-lived JWT signed by the
-gateway with Ed25519 (typ jjj-session+jwt; iss, sub, aud, iat, nbf, exp, jti, role, subject), checked
-against the gateway's key ring, so key rotation does not log anyone out.
+gateway with Ed25519 (typ jjj-session+jwt; iss, sub, aud, iat, nbf, exp, jti, role, subject,
+and region and org where the account has them), checked against the gateway's key ring,
+so key rotation does not log anyone out.
 """
 
 from __future__ import annotations
@@ -166,9 +167,14 @@ class Sessions:
             role = Role(claims["role"])
         except (KeyError, ValueError) as exc:
             raise Unauthenticated("会话无效 (no valid role)") from exc
-        region = claims.get("region")
+        region, organisation = claims.get("region"), claims.get("org")
         principal = Principal(
-            str(claims["sub"]), role, claims.get("subject"), str(claims["iss"]), str(region) if region else None
+            str(claims["sub"]),
+            role,
+            claims.get("subject"),
+            str(claims["iss"]),
+            str(region) if region else None,
+            str(organisation) if organisation else None,
         )
         return _Verified(principal, float(claims["exp"]), str(header["kid"]), str(claims["jti"]), float(claims["iat"]))
 
@@ -203,6 +209,8 @@ class Sessions:
         }
         if account.region:
             claims["region"] = account.region
+        if account.org_code:
+            claims["org"] = account.org_code  # the account's organisation: grants made out to it
         return sign_claims(claims, self.signing_key, TokenType.SESSION), int(self.lifetime.total_seconds())
 
 

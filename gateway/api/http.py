@@ -33,7 +33,7 @@ from credit.errors import (
 from credit.policy import Principal
 from credit.regions import Region
 from gateway.access.auth import Sessions, login, logout
-from gateway.access.grants import GrantService, GrantTerms
+from gateway.access.grants import GrantService, GrantTerms, Redeemed
 from gateway.access.history import History
 from gateway.api import inputs
 from gateway.api.cases import attachment_response, case_body, correction_from_body
@@ -261,8 +261,16 @@ async def post_grant_preview(request: web.Request) -> web.Response:
     body = await _json(request)
     terms = GrantTerms.parse(body)
     preview = await request.app[GRANTS].preview(who, terms, subject_id=_field(body, "subject", str, "") or "")
-    extra = {"preview": preview.token, "terms": dataclasses.asdict(preview.terms)}
-    return _report_response(preview.report, extra=extra)
+    organisation = preview.organisation
+    return web.json_response(
+        {
+            "preview": preview.token,
+            "terms": dataclasses.asdict(preview.terms),
+            "grantee_org": {"code": organisation.code, "name": organisation.name} if organisation else None,
+            "verdict": preview.draft["verdict"],
+            "report": preview.draft,
+        }
+    )
 
 
 async def post_grant(request: web.Request) -> web.Response:
@@ -271,12 +279,15 @@ async def post_grant(request: web.Request) -> web.Response:
     created = await request.app[GRANTS].create(
         who, preview=_field(body, "preview", str, "") or "", confirm=body.get("confirm") is True
     )
+    organisation = created.organisation
     return web.json_response(
         {
             "grant": created.grant.public(),
             "code": created.code,
             "url": created.url,
             "qr_png": base64.b64encode(created.qr_png).decode("ascii"),
+            "grantee_org": {"code": organisation.code, "name": organisation.name} if organisation else None,
+            "changed": created.changed,
         },
         status=201,
     )
@@ -292,21 +303,34 @@ async def post_grant_revoke(request: web.Request) -> web.Response:
     return web.json_response({"grant": grant.public()})
 
 
-async def get_grant_report(request: web.Request) -> web.Response:
-    redeemed = await request.app[GRANTS].redeem(
-        request.match_info["code"], _optional_principal(request), address=request.remote or ""
-    )
+def _redeemed_response(redeemed: Redeemed) -> web.Response:
     grant = redeemed.grant
-    extra = {
+    extra: dict[str, Any] = {
         "grant": {
             "purpose": grant.purpose,
             "uses_left": grant.max_uses - grant.uses,
             "expires_at": grant.public()["expires_at"],
-        }
+        },
+        "redemption_id": redeemed.redemption_id or None,
     }
     response = _report_response(redeemed.report, extra=extra)
     response.headers["Cache-Control"] = "no-store"
+    if redeemed.redemption_id:
+        # Read it again there, as often as needed, without using the grant again.
+        response.headers["Content-Location"] = f"/api/v1/redemptions/{redeemed.redemption_id}"
     return response
+
+
+async def get_grant_report(request: web.Request) -> web.Response:
+    redeemed = await request.app[GRANTS].redeem(
+        request.match_info["code"], _optional_principal(request), address=request.remote or ""
+    )
+    return _redeemed_response(redeemed)
+
+
+async def get_redemption(request: web.Request) -> web.Response:
+    redeemed = await request.app[GRANTS].redemption(request.match_info["redemption_id"], principal(request))
+    return _redeemed_response(redeemed)
 
 
 def _entry_body(entry: Entry) -> dict[str, Any]:
@@ -594,6 +618,7 @@ def build_app(
     app.router.add_get("/api/v1/grants", get_grants)
     app.router.add_post("/api/v1/grants/{grant_id}/revoke", post_grant_revoke)
     app.router.add_get("/api/v1/grants/{code}/report", get_grant_report)
+    app.router.add_get("/api/v1/redemptions/{redemption_id}", get_redemption)
     app.router.add_get("/api/v1/audit/mine", get_audit_mine)
     app.router.add_get("/api/v1/audit", get_audit)
     app.router.add_get("/.well-known/jwks.json", get_jwks)

@@ -229,14 +229,17 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/grants/preview": {
             "post": {
-                "summary": "Preview a grant: the report the grantee will see, and a token to confirm it",
+                "summary": "Preview a grant: what the grantee will see, and a token to confirm it",
+                "description": "The report is asked for and merged but not issued: the preview's document has no "
+                "number, no verification code and no signature, and nothing is registered. A fixed grant's report "
+                "is issued when the grant is created; a fresh grant's at each redemption.",
                 "security": _BEARER,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("GrantTerms")}},
                 },
                 "responses": {
-                    "200": _json(_ref("GrantPreview"), "The report the grantee will see, and the preview token"),
+                    "200": _json(_ref("GrantPreview"), "What the grantee will see (not issued), and the preview token"),
                     **_errors(400, 401, 403, 413),
                 },
             }
@@ -287,12 +290,33 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/grants/{code}/report": {
             "get": {
                 "summary": "Redeem an authorisation code: the granted report (one use)",
-                "description": "A grant naming a grantee needs that account's session (Bearer).",
+                "description": "A grant made out to an account needs that account's session (Bearer); one made "
+                "out to an organisation, the session of any of its accounts at this gateway. Each call uses the "
+                "grant once; a signed-in redeemer's answer names the redemption (redemption_id, and its address in "
+                "Content-Location), which gives the same report again without another use.",
                 "security": [{}, *_BEARER],
                 "parameters": [{"name": "code", "in": "path", "required": True, "schema": _STRING}],
                 "responses": {
                     "200": _json(_ref("RedeemedGrant"), "The granted report, and what is left of the grant"),
                     **_errors(400, 401, 403, 404, 429),
+                },
+            }
+        },
+        "/api/v1/redemptions/{redemption_id}": {
+            "get": {
+                "summary": "A redemption again: the report a grant gave, without using the grant",
+                "description": "For the redeeming account, or any account of the organisation the grant was made "
+                "out to, while the grant is neither revoked nor expired. The report's number also opens it at "
+                "GET /api/v1/reports/{report_no} for them.",
+                "security": _BEARER,
+                "parameters": [{"name": "redemption_id", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {
+                    "200": _json(
+                        _ref("RedeemedGrant"),
+                        "The report the redemption gave, and what is left of the grant",
+                        **{"Content-Location": _header("This redemption's address")},
+                    ),
+                    **_errors(401, 403, 404),
                 },
             }
         },
@@ -715,12 +739,19 @@ OPENAPI: dict[str, Any] = {
             "IssuedReport": _object(_ISSUED),
             "GrantPreview": _object(
                 {
-                    **_ISSUED,
                     "preview": {"type": "string", "description": "the token that confirms the grant (POST /grants)"},
+                    "verdict": {"enum": _VERDICTS},
+                    "report": {
+                        **_ref("Report"),
+                        "description": "the document as it would be issued now: its report_no and "
+                        "verification_code are empty, and it is neither signed nor registered",
+                    },
+                    "grantee_org": _nullable("Organisation"),
                     "terms": _object(
                         {
                             "purpose": _STRING,
                             "grantee": _OPTIONAL_STRING,
+                            "grantee_org": _OPTIONAL_STRING,
                             "days": _INTEGER,
                             "max_uses": _INTEGER,
                             "mode": {"enum": ["fixed", "fresh"]},
@@ -734,7 +765,15 @@ OPENAPI: dict[str, Any] = {
                 {
                     **_ISSUED,
                     "grant": _object({"purpose": _STRING, "uses_left": _INTEGER, "expires_at": _DATE_TIME}),
+                    "redemption_id": {
+                        "type": ["string", "null"],
+                        "description": "reads this report again without using the grant "
+                        "(GET /api/v1/redemptions/{redemption_id}); null for an anonymous redeemer",
+                    },
                 }
+            ),
+            "Organisation": _object(
+                {"code": {"type": "string", "description": "unified social credit code"}, "name": _STRING}
             ),
             "Report": _object(
                 {
@@ -855,6 +894,11 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "purpose": {"type": "string", "maxLength": 200, "examples": ["招标投标", "融资信贷"]},
                     "grantee": {"type": "string", "description": "the account that alone may redeem it"},
+                    "grantee_org": {
+                        "type": "string",
+                        "description": "the unified social credit code of the organisation whose accounts (at this "
+                        "gateway) may redeem it; not together with grantee",
+                    },
                     "days": {"type": "integer", "minimum": 1, "maximum": 30},
                     "max_uses": {"type": "integer", "minimum": 1, "maximum": 100},
                     "mode": {"enum": ["fixed", "fresh"]},
@@ -868,8 +912,12 @@ OPENAPI: dict[str, Any] = {
                     "grant_id": _STRING,
                     "purpose": _STRING,
                     "grantee": _OPTIONAL_STRING,
+                    "grantee_org": _OPTIONAL_STRING,
                     "mode": {"enum": ["fixed", "fresh"]},
-                    "report_no": _STRING,
+                    "report_no": {
+                        "type": ["string", "null"],
+                        "description": "a fixed grant's report (issued when it was created); null for a fresh grant",
+                    },
                     "max_uses": _INTEGER,
                     "uses": _INTEGER,
                     "created_at": _DATE_TIME,
@@ -884,6 +932,11 @@ OPENAPI: dict[str, Any] = {
                     "code": {"type": "string", "examples": ["SQ-7K3M-9QXR-2D8F-WH4T-A2B4-K"]},
                     "url": {"type": "string", "format": "uri"},
                     "qr_png": {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png"},
+                    "grantee_org": _nullable("Organisation"),
+                    "changed": {
+                        "type": "boolean",
+                        "description": "the report issued on confirmation says something else than the preview did",
+                    },
                 }
             ),
             "AuditEntry": _object(
@@ -926,6 +979,18 @@ OPENAPI: dict[str, Any] = {
                     "title": _STRING,
                     "window": _object({"application_date": _DATE, "years": _INTEGER, "start": _DATE, "cutoff": _DATE}),
                     "verdict": {"enum": _VERDICTS},
+                    "regions": {
+                        "type": "array",
+                        "items": _object(
+                            {
+                                "region": {"enum": _REGIONS},
+                                "name": _STRING,
+                                "status": {"enum": ["answered", "unavailable"]},
+                                "data_as_of": _OPTIONAL_DATE_TIME,
+                                "reason": _OPTIONAL_STRING,
+                            }
+                        ),
+                    },
                     "issued_at": _DATE_TIME,
                     "valid_until": {
                         "type": "string",

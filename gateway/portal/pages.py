@@ -33,10 +33,10 @@ from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.clock import beijing_text
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal
-from credit.profiles import profiles
+from credit.profiles import get_profile, profiles
 from credit.regions import Region
 from gateway.access.auth import Sessions, login, logout
-from gateway.access.grants import GrantService, GrantTerms
+from gateway.access.grants import GrantService, GrantTerms, Redeemed
 from gateway.access.history import History
 from gateway.api.cases import attachment_response, case_body
 from gateway.api.downloads import csv_response, xlsx_response
@@ -46,6 +46,7 @@ from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
 from gateway.reports.pdf import render as render_pdf
 from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
+from gateway.reports.slip import SlipTerms, grant_slip
 from gateway.reports.verify import verify_address
 
 SESSION_COOKIE = "jjj_session"
@@ -158,6 +159,7 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
         verdict_words=labels.VERDICT,
         verdict_explained=labels.VERDICT_EXPLAINED,
         status_words=labels.REPORT_STATUS,
+        region_words=labels.REGION_STATUS,
         state_words=labels.GRANT_STATE,
         role_words=labels.ACTOR_ROLE,
         action_words=labels.ACTION,
@@ -371,46 +373,64 @@ async def _report_of(request: web.Request) -> IssuedReport:
 
 async def report_page(request: web.Request) -> web.StreamResponse:
     issued = await _report_of(request)
+    # Objections are the subject's: a bank that was given the report does not file them.
+    own = policy.own_subject(_signed_in(request)) == issued.document["subject"]["id"]
     return page(request, "report.html", title="信用报告", doc=issued.document, report_status=issued.status,
-                objection_links=True)  # fmt: skip
+                objection_links=own)  # fmt: skip
 
 
-async def report_pdf(request: web.Request) -> web.StreamResponse:
-    issued = await _report_of(request)
+def _attachment(issued: IssuedReport, suffix: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.{suffix}"'}
+
+
+async def _pdf(request: web.Request, issued: IssuedReport) -> web.Response:
     portal = request.app[PORTAL]
     # Rendering takes a fraction of a second of CPU: off the event loop.
     data = await asyncio.to_thread(
         render_pdf, issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"])
     )
-    return web.Response(
-        body=data,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.pdf"'},
-    )
+    return web.Response(body=data, content_type="application/pdf", headers=_attachment(issued, "pdf"))
 
 
-async def report_jws(request: web.Request) -> web.StreamResponse:
-    issued = await _report_of(request)
-    return web.Response(
-        text=issued.jws,
-        content_type="application/jose",
-        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.jws"'},
-    )
+def _jws(issued: IssuedReport) -> web.Response:
+    return web.Response(text=issued.jws, content_type="application/jose", headers=_attachment(issued, "jws"))
 
 
-async def report_json(request: web.Request) -> web.StreamResponse:
-    issued = await _report_of(request)
+def _json_download(issued: IssuedReport) -> web.Response:
     return web.Response(
         text=json.dumps({"jws": issued.jws, "report": issued.document}, ensure_ascii=False, indent=2),
         content_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.json"'},
+        headers=_attachment(issued, "json"),
     )
+
+
+async def report_pdf(request: web.Request) -> web.StreamResponse:
+    return await _pdf(request, await _report_of(request))
+
+
+async def report_jws(request: web.Request) -> web.StreamResponse:
+    return _jws(await _report_of(request))
+
+
+async def report_json(request: web.Request) -> web.StreamResponse:
+    return _json_download(await _report_of(request))
 
 
 async def grants_page(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
-    mine = await request.app[PORTAL].grants.mine(who)
-    return page(request, "grants.html", title="授权查询", grants=[g.public() for g in mine])
+    grants = request.app[PORTAL].grants
+    mine = await grants.mine(who)
+    names = await grants.organisation_names({g.grantee_org for g in mine if g.grantee_org})
+    revoked = next((g for g in mine if g.grant_id == request.query.get("revoked") and g.revoked_at), None)
+    message = ""
+    if revoked is not None:
+        to = f"{names.get(revoked.grantee_org, '')}（{revoked.grantee_org}）" if revoked.grantee_org else ""
+        message = (
+            f"已撤销用途为“{revoked.purpose}”的授权{('（被授权方：' + to + '）') if to else ''}。"
+            "该授权码此后不能再用于查看报告。"
+        )
+    return page(request, "grants.html", title="授权查询", grants=[g.public() for g in mine], org_names=names,
+                revoked=revoked.grant_id if revoked else "", message=message)  # fmt: skip
 
 
 def _int(form: dict[str, Any], name: str, default: int) -> int:
@@ -427,7 +447,7 @@ async def post_grant_preview(request: web.Request) -> web.StreamResponse:
     terms = GrantTerms.parse(
         {
             "purpose": form.get("purpose"),
-            "grantee": str(form.get("grantee") or "").strip() or None,
+            "grantee_org": str(form.get("grantee_org") or "").strip() or None,
             "days": _int(form, "days", 7),
             "max_uses": _int(form, "max_uses", 1),
             "mode": form.get("mode") or "fixed",
@@ -435,8 +455,9 @@ async def post_grant_preview(request: web.Request) -> web.StreamResponse:
         }
     )
     preview = await request.app[PORTAL].grants.preview(who, terms)
-    return page(request, "preview.html", title="授权预览", doc=preview.report.document,
-                report_status=preview.report.status, terms=preview.terms, preview=preview.token)  # fmt: skip
+    scopes = [scope.name_zh for scope in get_profile(preview.terms.profile).scopes]
+    return page(request, "preview.html", title="授权预览", doc=preview.draft, terms=preview.terms,
+                organisation=preview.organisation, scope_names=scopes, preview=preview.token)  # fmt: skip
 
 
 async def post_grant_confirm(request: web.Request) -> web.StreamResponse:
@@ -445,6 +466,19 @@ async def post_grant_confirm(request: web.Request) -> web.StreamResponse:
     created = await request.app[PORTAL].grants.create(
         who, preview=str(form.get("preview", "")), confirm=form.get("confirm") == "yes"
     )
+    grant, organisation = created.grant, created.organisation
+    if organisation is not None:
+        grantee = f"{organisation.name}（统一社会信用代码 {organisation.code}）"
+    else:
+        grantee = f"账号 {grant.grantee}" if grant.grantee else "任何持有授权码的人"
+    name = created.report.document["subject"].get("name", "") if created.report else ""
+    subject = f"{name}（{grant.subject_id}）" if name else grant.subject_id
+    slip = await asyncio.to_thread(
+        grant_slip,
+        created.code,
+        created.url,
+        SlipTerms(subject, grantee, grant.purpose, grant.expires_at, grant.max_uses),
+    )
     return page(
         request,
         "granted.html",
@@ -452,30 +486,86 @@ async def post_grant_confirm(request: web.Request) -> web.StreamResponse:
         code=created.code,
         url=created.url,
         qr=base64.b64encode(created.qr_png).decode("ascii"),
-        grant=created.grant.public(),
+        slip=base64.b64encode(slip).decode("ascii"),
+        grant=grant.public(),
+        organisation=organisation,
+        grantee=grantee,
+        subject=subject,
+        changed=created.changed,
     )
 
 
 async def post_grant_revoke(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     await _form(request)
-    await request.app[PORTAL].grants.revoke(who, request.match_info["grant_id"])
-    return _redirect("/grants")
+    grant = await request.app[PORTAL].grants.revoke(who, request.match_info["grant_id"])
+    return _redirect(f"/grants?revoked={grant.grant_id}#mine")
 
 
 async def redeem_page(request: web.Request) -> web.StreamResponse:
-    return page(request, "redeem.html", title="凭授权码查看", code=request.match_info.get("code", ""))
+    who = _who(request)
+    redeemed = []
+    if who is not None:
+        for redemption, grant in await request.app[PORTAL].grants.redeemed_by(who):
+            redeemed.append(
+                {
+                    "redemption_id": redemption.redemption_id,
+                    "report_no": redemption.report_no,
+                    "redeemed_at": redemption.redeemed_at,
+                    "purpose": grant.purpose,
+                    "expires_at": grant.expires_at,
+                }
+            )
+    return page(request, "redeem.html", title="凭授权码查看", code=request.match_info.get("code", ""),
+                redeemed=redeemed)  # fmt: skip
+
+
+# An anonymous redeemer's browser keeps a secret that reopens what it redeemed (a signed-in
+# one is known by its account): for the longest a grant lasts, and sent to /g/ only.
+HOLDER_COOKIE = "jjj_holder"
+HOLDER_LIFETIME = 30 * 24 * 3600
 
 
 async def post_redeem(request: web.Request) -> web.StreamResponse:
+    """Redeem a code (one use), then leave for the redemption's own page, which reloads
+    without using the grant again."""
     form = await _form(request)
+    who = _who(request)
+    holder = "" if who else request.cookies.get(HOLDER_COOKIE, "") or secrets.token_urlsafe(24)
     redeemed = await request.app[PORTAL].grants.redeem(
-        str(form.get("code", "")), _who(request), address=request.remote or ""
+        str(form.get("code", "")), who, address=request.remote or "", holder=holder
     )
+    response = _redirect(f"/g/r/{redeemed.redemption_id}")
+    if holder:
+        response.set_cookie(HOLDER_COOKIE, holder, max_age=HOLDER_LIFETIME, path="/g/", httponly=True,
+                            secure=request.app[PORTAL].secure_cookies, samesite="Lax")  # fmt: skip
+    return response
+
+
+async def _redemption(request: web.Request) -> Redeemed:
+    return await request.app[PORTAL].grants.redemption(
+        request.match_info["redemption_id"], _who(request), holder=request.cookies.get(HOLDER_COOKIE, "")
+    )
+
+
+async def redemption_page(request: web.Request) -> web.StreamResponse:
+    redeemed = await _redemption(request)
     grant = redeemed.grant
     return page(request, "redeemed.html", title="授权查看", doc=redeemed.report.document,
                 report_status=redeemed.report.status, grant=grant.public(),
-                uses_left=grant.max_uses - grant.uses)  # fmt: skip
+                uses_left=grant.max_uses - grant.uses, redemption_id=redeemed.redemption_id)  # fmt: skip
+
+
+async def redemption_pdf(request: web.Request) -> web.StreamResponse:
+    return await _pdf(request, (await _redemption(request)).report)
+
+
+async def redemption_jws(request: web.Request) -> web.StreamResponse:
+    return _jws((await _redemption(request)).report)
+
+
+async def redemption_json(request: web.Request) -> web.StreamResponse:
+    return _json_download((await _redemption(request)).report)
 
 
 async def history_page(request: web.Request) -> web.StreamResponse:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,10 +20,10 @@ from credit.codes import new_report_number, new_verification_code, parse_verific
 from credit.document import Issue, report_document
 from credit.errors import CreditError, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
-from credit.policy import Principal
+from credit.policy import Principal, Redeemer
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
-from credit.report import merge
+from credit.report import MergedReport, merge
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
@@ -40,6 +40,10 @@ APPLICATION_DATE_IS_TODAY = (
     "申请日期即报告出具当日（北京时间），不能指定 (the application date is the day of issue, China Standard Time, "
     "and cannot be chosen)"
 )
+
+
+# Who was given a report (by number) through a grant that still lasts at a moment.
+RedeemerLookup = Callable[[str, datetime], Awaitable[Sequence[Redeemer]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,9 @@ class Verification:
 
 def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
     """What a verifier is shown of a genuine report: who it is about, what it covers,
-    under which rules, what it says, when it was issued and until when it stands in for
-    a certificate (its profile's validity period), and its registered status.
+    under which rules, what it says overall and whether each region answered, when it was
+    issued and until when it stands in for a certificate (its profile's validity period),
+    and its registered status: enough to match a paper report against.
 
     Raises nothing: a field the document lacks is shown empty.
     """
@@ -97,6 +102,17 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
             "cutoff": window.get("cutoff", ""),
         },
         "verdict": document.get("verdict", ""),
+        "regions": [
+            {
+                "region": str(region.get("region", "")),
+                "name": str(region.get("name", "")),
+                "status": str(region.get("status", "")),
+                "data_as_of": region.get("data_as_of"),
+                "reason": region.get("reason"),
+            }
+            for region in document.get("regions") or ()
+            if isinstance(region, dict)
+        ],
         "issued_at": issued_at,
         "valid_until": valid_until,
         "past_validity": expired,
@@ -123,7 +139,11 @@ class ReportService:
         audit: AuditLog,
         default_profile: str = "tianjin-2023",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        redeemers: RedeemerLookup | None = None,
     ) -> None:
+        # Who was given a report through a grant (kept by the grants' room, which this
+        # one cannot import): they may open it again, and download it.
+        self.redeemers = redeemers
         # The application date is the day of issue in China Standard Time, read from this
         # clock; no caller chooses it (tests set the clock).
         self.clock = clock
@@ -182,6 +202,56 @@ class ReportService:
             purpose=purpose,
         )
 
+    async def _gather(
+        self, principal: Principal, subject: Subject, years: int, profile_id: str, purpose: str
+    ) -> tuple[MergedReport, datetime, str]:
+        """Ask the three regions and merge their answers: the report's content, the moment
+        it stands for, and the subject's name as the regions know it.
+
+        Raises:
+            UnknownName: an unknown profile.
+            InvalidWindow: years other than the profile offers.
+        """
+        profile = get_profile(profile_id or self.default_profile)
+        issued_at = self.clock()
+        applied = china_date(issued_at)
+        window = compute_window(applied, years, profile)
+        options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
+
+        def assertion() -> str:
+            # One for every node call: a node accepts each assertion once.
+            return on_behalf_of(
+                self.signing_key,
+                issuer=self.issuer,
+                user=principal.username,
+                role=principal.role.value,
+                subject=subject.id,
+                purpose=purpose,
+            )
+
+        answers = await self.fanout.query(subject, profile, options, purpose=purpose, assertion=assertion)
+        report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
+        return report, issued_at, _subject_name(answers)
+
+    async def draft(
+        self, principal: Principal, *, subject_id: str, years: int = 0, profile_id: str = "", purpose: str = ""
+    ) -> dict[str, Any]:
+        """What the subject's report would say now, as a document that is neither numbered,
+        signed nor registered (no verification code leads to it): a grant's preview.
+
+        Raises:
+            InvalidIdentifier: the subject identifier is invalid.
+            UnknownName: an unknown profile.
+            InvalidWindow: years other than the profile offers.
+            PermissionDenied: the principal may not get this subject's report.
+        """
+        subject = parse_subject(subject_id, field="subject")
+        check_purpose(purpose)
+        await self._may_ask_for(principal, subject.id, purpose)
+        report, at, name = await self._gather(principal, subject, years, profile_id, purpose or "授权预览")
+        unissued = Issue(report_no="", verification_code="", issued_at=at, issuer=self.issuer, subject_name=name)
+        return report_document(report, unissued)
+
     async def issue_authorised(
         self,
         principal: Principal,
@@ -198,32 +268,15 @@ class ReportService:
             UnknownName: an unknown profile.
             InvalidWindow: years other than the profile offers.
         """
-        profile = get_profile(profile_id or self.default_profile)
-        issued_at = self.clock()
-        applied = china_date(issued_at)
-        window = compute_window(applied, years, profile)
-        options = QueryOptions(profile=profile.id, years=window.years, application_date=applied)
         purpose = purpose or "无违法违规证明"
-
-        def assertion() -> str:
-            # One for every node call: a node accepts each assertion once.
-            return on_behalf_of(
-                self.signing_key,
-                issuer=self.issuer,
-                user=principal.username,
-                role=principal.role.value,
-                subject=subject.id,
-                purpose=purpose,
-            )
-
-        answers = await self.fanout.query(subject, profile, options, purpose=purpose, assertion=assertion)
-        report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
+        report, issued_at, name = await self._gather(principal, subject, years, profile_id, purpose)
+        profile = report.profile
         issue = Issue(
-            report_no=new_report_number(applied),
+            report_no=new_report_number(china_date(issued_at)),
             verification_code=new_verification_code(),
             issued_at=issued_at,
             issuer=self.issuer,
-            subject_name=_subject_name(answers),
+            subject_name=name,
         )
         document = report_document(report, issue)
         payload = canonical(document, known_plain=True)
@@ -263,8 +316,16 @@ class ReportService:
         )
         return IssuedReport(document, token, "valid", payload.decode())
 
+    async def _holds_redeemed(self, principal: Principal, entry: RegisteredReport) -> bool:
+        # Asked only when the rules would refuse otherwise: one lookup for a third party.
+        if self.redeemers is None or policy.report_refusal(principal, entry.subject_id) is None:
+            return False
+        redeemers = await self.redeemers(entry.report_no, self.clock())
+        return policy.report_refusal(principal, entry.subject_id, redeemers=redeemers, home=self.issuer) is None
+
     async def get(self, principal: Principal, report_no: str) -> IssuedReport:
-        """A registered report, for its subject (or an admin).
+        """A registered report, for its subject (or an admin), or for whoever was given it
+        through a grant that still lasts (see ``redeemers``).
 
         Raises:
             NotFound: no such report.
@@ -273,7 +334,8 @@ class ReportService:
         entry = await self.registry.report_by_number(report_no.strip())
         if entry is None:
             raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
-        await self._may_ask_for(principal, entry.subject_id)
+        if not await self._holds_redeemed(principal, entry):
+            await self._may_ask_for(principal, entry.subject_id)
         await self.audit.record(
             Event(principal.username, principal.role.value, Action.REPORT_VIEWED, entry.subject_id, detail=report_no)
         )
