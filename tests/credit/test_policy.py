@@ -11,6 +11,8 @@ from credit.policy import Principal, Role
 from credit.regions import Region
 
 COMPANY = "91120116MA05JBXQ06"
+BANK_ORG = "91120000MA06QX8B3J"
+OTHER_ORG = "91110108MA01RXNE2H"
 PERSON_ID = "11010519491231002X"
 
 
@@ -113,22 +115,67 @@ def test_jobs_grants_and_audit_belong_to_their_maker_unless_admin() -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "subject", "region", "ok"),
+    ("role", "subject", "region", "org", "ok"),
     [
-        (Role.ENTERPRISE, COMPANY, None, True),
-        (Role.ENTERPRISE, None, None, False),
-        (Role.PERSON, None, None, False),
-        (Role.AGENCY, None, "tianjin", True),
-        (Role.THIRD_PARTY, None, "tianjin", False),
-        (Role.ADMIN, None, None, True),
+        (Role.ENTERPRISE, COMPANY, None, None, True),
+        (Role.ENTERPRISE, None, None, None, False),
+        (Role.PERSON, None, None, None, False),
+        (Role.AGENCY, None, "tianjin", None, True),
+        (Role.THIRD_PARTY, None, "tianjin", BANK_ORG, False),
+        (Role.THIRD_PARTY, None, None, None, False),  # a bank's account says which bank
+        (Role.THIRD_PARTY, None, None, BANK_ORG, True),
+        (Role.ADMIN, None, None, None, True),
     ],
 )
-def test_account_shapes(role: Role, subject: str | None, region: str | None, ok: bool) -> None:
+def test_account_shapes(role: Role, subject: str | None, region: str | None, org: str | None, ok: bool) -> None:
     if ok:
-        policy.check_account(role, subject, region)
+        policy.check_account(role, subject, region, org)
     else:
         with pytest.raises(InvalidInput):
-            policy.check_account(role, subject, region)
+            policy.check_account(role, subject, region, org)
+
+
+def test_an_enterprise_account_belongs_to_the_enterprise() -> None:
+    assert policy.account_organisation(Role.ENTERPRISE, COMPANY, None) == COMPANY
+    assert policy.account_organisation(Role.THIRD_PARTY, None, BANK_ORG) == BANK_ORG
+    assert policy.account_organisation(Role.PERSON, PERSON_ID, None) is None
+
+
+HOME = "jjj-gateway"
+TELLER = Principal("teller", Role.THIRD_PARTY, None, HOME, None, BANK_ORG)
+TELLER_AT_PEER = Principal("teller", Role.THIRD_PARTY, None, "jjj-gateway-tianjin", None, BANK_ORG)
+OTHER_BANK = Principal("clerk", Role.THIRD_PARTY, None, HOME, None, OTHER_ORG)
+
+
+def test_who_may_redeem_a_grant() -> None:
+    to_org = policy.Grantee(organisation=BANK_ORG)
+    assert policy.may_redeem(TELLER, to_org, home=HOME)
+    assert not policy.may_redeem(OTHER_BANK, to_org, home=HOME)
+    assert not policy.may_redeem(None, to_org, home=HOME)
+    # A peer's word on an account's organisation does not open a grant here.
+    assert not policy.may_redeem(TELLER_AT_PEER, to_org, home=HOME)
+    to_account = policy.Grantee(username="teller", issuer=HOME)
+    assert policy.may_redeem(TELLER, to_account, home=HOME)
+    assert not policy.may_redeem(TELLER_AT_PEER, to_account, home=HOME)
+    assert policy.may_redeem(None, policy.Grantee(), home=HOME)  # whoever holds the code
+
+
+def test_who_holds_a_redemption_and_so_its_report() -> None:
+    by_teller = policy.Redeemer("teller", HOME)
+    by_teller_for_org = policy.Redeemer("teller", HOME, BANK_ORG)
+    colleague = Principal("manager", Role.THIRD_PARTY, None, HOME, None, BANK_ORG)
+    assert policy.holds_redemption(TELLER, by_teller, home=HOME)
+    assert not policy.holds_redemption(colleague, by_teller, home=HOME)  # a grant to one account
+    assert policy.holds_redemption(colleague, by_teller_for_org, home=HOME)
+    assert not policy.holds_redemption(OTHER_BANK, by_teller_for_org, home=HOME)
+    assert not policy.holds_redemption(None, by_teller, home=HOME)
+    anonymous = policy.Redeemer("anonymous@127.0.0.1", "")
+    assert policy.holds_redemption(None, anonymous, home=HOME, holder=True)
+    assert not policy.holds_redemption(TELLER, anonymous, home=HOME)
+    # The report itself: the bank that holds it gets it, another bank does not.
+    assert policy.report_refusal(colleague, COMPANY, redeemers=[by_teller_for_org], home=HOME) is None
+    assert policy.report_refusal(OTHER_BANK, COMPANY, redeemers=[by_teller_for_org], home=HOME) is not None
+    assert policy.report_refusal(TELLER, COMPANY) is not None
 
 
 def test_the_menu_follows_the_rules() -> None:

@@ -57,11 +57,15 @@ async def test_grant_lifecycle_preview_matches_redemption_and_limits_hold(gatewa
     assert code.startswith("SQ-") and created["grant"]["state"] == "active"
     assert _qr_text(created["qr_png"]) == created["url"] and created["url"].endswith(f"/g/{code}")
 
-    # The grantee sees exactly what the subject previewed: the same signed report.
+    # The grantee sees what the subject previewed, in the one report issued on confirmation.
+    report_no = created["grant"]["report_no"]
+    assert preview["report"]["report_no"] == "" and report_no.startswith("JJJ-")
     for uses_left in (1, 0):
         status, seen, _ = await api.call("GET", f"/api/v1/grants/{code}/report", bank)
         assert status == 200, seen
-        assert seen["jws"] == preview["jws"] and seen["report"] == preview["report"]
+        assert seen["report_no"] == report_no
+        for key in ("lines", "verdict", "subject", "window", "profile"):
+            assert seen["report"][key] == preview["report"][key], key
         assert seen["grant"]["uses_left"] == uses_left and seen["grant"]["purpose"] == "融资信贷"
     status, refused, _ = await api.call("GET", f"/api/v1/grants/{code}/report", bank)
     assert status == 403 and "used up" in refused["detail"]
@@ -172,9 +176,10 @@ async def test_a_fresh_grant_serves_a_new_report_with_the_previewed_content(gate
     owner = await api.login("records-co", "demo-records-2024")
     bank = await api.login("bank", "demo-bank-2024")
     preview, created = await _grant(api, owner, mode="fresh", max_uses=1)
+    assert created["grant"]["report_no"] is None  # a fresh grant issues its reports when used
     status, seen, _ = await api.call("GET", f"/api/v1/grants/{created['code']}/report", bank)
     assert status == 200
-    assert seen["report_no"] != preview["report_no"]
+    assert seen["report_no"].startswith("JJJ-") and preview["report"]["report_no"] == ""
     for key in ("lines", "verdict", "subject", "window", "profile"):
         assert seen["report"][key] == preview["report"][key], key
     # The nodes were asked on the bank's behalf, and their own audit says so.
@@ -204,7 +209,7 @@ async def test_grants_over_grpc(gateway) -> None:  # type: ignore[no-untyped-def
         redeemed = await stub.RedeemGrant(
             gpb.RedeemGrantRequest(code=created["code"]), metadata=(("authorization", f"Bearer {bank}"),)
         )
-        assert redeemed.report.jws == preview["jws"] and redeemed.uses_left == 0
+        assert redeemed.report.report_no == created["grant"]["report_no"] and redeemed.uses_left == 0
         with pytest.raises(grpc.aio.AioRpcError) as bad:
             await stub.RedeemGrant(gpb.RedeemGrantRequest(code="SQ-nonsense"))
         assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
