@@ -103,6 +103,20 @@ def test_accounts_command(tmp_path: Path) -> None:
     wrong = accounts("acme2", "--role", "admin", "--region", "tianjin", password="a-long-enough-secret")
     assert wrong.returncode == 2 and "region" in wrong.stderr
     assert accounts("officer", "--role", "agency", "--region", "mars", password="a-long-enough-secret").returncode == 2
+    # A bank's account names its bank, by credit code; a bank new to the gateway, with its name.
+    bank = "91120000MA06QX8B3J"
+    nameless = accounts("teller", "--role", "third_party", password="a-long-enough-secret")
+    assert nameless.returncode == 2 and "--org" in nameless.stderr
+    unnamed = accounts("teller", "--role", "third_party", "--org", bank, password="a-long-enough-secret")
+    assert unnamed.returncode == 2 and "--org-name" in unnamed.stderr
+    typo = accounts("teller", "--role", "third_party", "--org", bank[:-1] + "X", password="a-long-enough-secret")
+    assert typo.returncode == 2
+    named = accounts(
+        "teller", "--role", "third_party", "--org", bank, "--org-name", "示范银行", password="a-long-enough-secret"
+    )
+    assert named.returncode == 0, named.stderr
+    second = accounts("manager", "--role", "third_party", "--org", bank, password="a-long-enough-secret")
+    assert second.returncode == 0, second.stderr  # the bank is known now
 
     from gateway.registry import Registry
 
@@ -113,9 +127,14 @@ def test_accounts_command(tmp_path: Path) -> None:
         officer = asyncio.run(registry.account("officer"))
         assert officer is not None and officer.region == "tianjin"
         account = asyncio.run(registry.account("acme"))
+        manager = asyncio.run(registry.account("manager"))
+        organisation = asyncio.run(registry.organisation(bank))
     finally:
         registry.close()
+    assert manager is not None and manager.org_code == bank
+    assert organisation is not None and organisation.name == "示范银行"
     assert account is not None and account.subject_id == "91350100M000100Y43"
+    assert account.org_code == "91350100M000100Y43"  # an enterprise's account belongs to it
     assert account.password_hash.startswith("$argon2id$")
 
 

@@ -9,7 +9,7 @@ import base64
 import io
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import pytest
@@ -30,20 +30,25 @@ TERMS = {"purpose": "融资信贷", "days": 7, "max_uses": 2}
 OTHER_BANK = Organisation(make_uscc("91120000MA06QX9C4"), "另一家示范银行股份有限公司")
 
 
+class Fetched(NamedTuple):
+    body: bytes
+    content_type: str
+
+
 class Browser:
     """A person's browser without JavaScript: cookies kept, forms posted with their CSRF
-    token, redirects not followed unless asked."""
+    token (the answer to a post is not followed, so that its redirect can be read)."""
 
     def __init__(self, base: str) -> None:
         self.base = base
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
-    async def get(self, path: str, *, follow: bool = True) -> tuple[int, str, aiohttp.ClientResponse]:
-        async with self.http.get(self.base + path, allow_redirects=follow) as reply:
+    async def get(self, path: str) -> tuple[int, str, Fetched]:
+        """The status, the page's text (empty for a download) and what was fetched."""
+        async with self.http.get(self.base + path) as reply:
             body = await reply.read()
             text = body.decode("utf-8", "replace") if reply.content_type.startswith("text/") else ""
-            reply.body = body  # type: ignore[attr-defined]
-            return reply.status, text, reply
+            return reply.status, text, Fetched(body, reply.content_type)
 
     async def post(self, path: str, form: dict[str, str]) -> tuple[int, str, aiohttp.ClientResponse]:
         if "jjj_csrf" not in self._cookies():
@@ -140,7 +145,7 @@ async def test_reloading_a_redemption_uses_nothing_and_only_the_redeemer_opens_i
 
 
 async def test_an_anonymous_holder_reopens_what_its_browser_redeemed(gateway, browsers) -> None:  # type: ignore[no-untyped-def]
-    api, running, _ = gateway
+    api, _, _ = gateway
     owner = await api.login("records-co", "demo-records-2024")
     _, created = await _grant(api, owner, max_uses=1)
     holder = browsers()
@@ -153,8 +158,8 @@ async def test_an_anonymous_holder_reopens_what_its_browser_redeemed(gateway, br
     assert await _uses(api, owner) == 1
     # The link alone is not enough: another browser does not hold the secret.
     assert (await browsers().get(address))[0] == 403
-    status, pdf, _ = await holder.get(address + "/report.pdf")
-    assert status == 200
+    status, _, pdf = await holder.get(address + "/report.pdf")
+    assert status == 200 and pdf.content_type == "application/pdf"
 
 
 async def test_the_redeemer_downloads_the_report_and_no_other(gateway, browsers) -> None:  # type: ignore[no-untyped-def]
@@ -176,7 +181,7 @@ async def test_the_redeemer_downloads_the_report_and_no_other(gateway, browsers)
 
     status, _, pdf = await bank.get(address + "/report.pdf")
     assert status == 200 and pdf.content_type == "application/pdf"
-    assert verify_pdf(pdf.body, running.service.keyring)["report_no"] == report_no  # type: ignore[attr-defined]
+    assert verify_pdf(pdf.body, running.service.keyring)["report_no"] == report_no
     status, _, jws = await bank.get(address + "/report.jws")
     assert status == 200 and jws.content_type == "application/jose"
     status, _, data = await bank.get(address + "/report.json")
@@ -185,10 +190,10 @@ async def test_the_redeemer_downloads_the_report_and_no_other(gateway, browsers)
     for suffix in ("pdf", "jws", "json"):
         status, _, same = await bank.get(f"/reports/{report_no}/report.{suffix}")
         assert status == 200, suffix
-    assert same.body == data.body  # type: ignore[attr-defined]
+    assert same.body == data.body
     bank_token = await api.login("bank", "demo-bank-2024")
     status, body, _ = await api.call("GET", f"/api/v1/reports/{report_no}", bank_token)
-    assert status == 200 and body["jws"] == jws.body.decode()  # type: ignore[attr-defined]
+    assert status == 200 and body["jws"] == jws.body.decode()
     # Another report of the same subject stays closed to it.
     for suffix in ("pdf", "jws", "json"):
         assert (await bank.get(f"/reports/{unshared['report_no']}/report.{suffix}"))[0] == 403
@@ -263,8 +268,7 @@ async def test_previews_issue_no_report_and_a_cancelled_one_leaves_none(gateway,
     assert _registered(running) == before + 1
 
 
-async def test_the_confirmation_names_the_grantee_and_revoking_says_so(gateway, browsers) -> None:  # type: ignore[no-untyped-def]
-    api, running, _ = gateway
+async def test_the_confirmation_names_the_grantee_and_revoking_says_so(browsers) -> None:  # type: ignore[no-untyped-def]
     clerk = browsers()
     await clerk.login("clean-co", "demo-clean-2024")
     status, page, _ = await clerk.post(
@@ -303,7 +307,7 @@ async def test_the_confirmation_names_the_grantee_and_revoking_says_so(gateway, 
 
 
 async def test_verify_shows_what_the_report_certifies(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, running, nodes = gateway
+    api, _, nodes = gateway
     owner = await api.login("records-co", "demo-records-2024")
     status, issued, _ = await api.call("POST", "/api/v1/reports", owner, json={"years": 3})
     assert status == 201

@@ -200,7 +200,7 @@ async def test_grants_over_grpc(gateway) -> None:  # type: ignore[no-untyped-def
     api, running, _ = gateway
     owner = await api.login("clean-co", "demo-clean-2024")
     bank = await api.login("bank", "demo-bank-2024")
-    preview, created = await _grant(api, owner, grantee="bank", max_uses=1)
+    _, created = await _grant(api, owner, grantee="bank", max_uses=1)
     async with grpc.aio.insecure_channel(running.grpc_address) as channel:
         stub = gateway_pb2_grpc.ReportGatewayStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as refused:

@@ -1,6 +1,7 @@
 """The portal in a real browser (Debian's Chromium, driven by Playwright), JavaScript off:
-log in, get the report, download the PDF, grant a bank access with a preview, decode the
-QR code from the page, redeem it as the bank, verify on the public page; tampered and
+log in, get the report, download the PDF, grant a bank access by its credit code with a
+preview, print and save the slip, decode the QR code from the page, redeem it as the bank,
+reload and keep the PDF, verify on the public page; tampered and
 bogus inputs; an incomplete report; someone else's report. Screenshots of the main pages
 are saved under ``var/test-artifacts/`` (or ``$JJJ_TEST_ARTIFACTS``)."""
 
@@ -19,8 +20,10 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
+from pypdf import PdfReader
 
 from credit.regions import Region
+from gateway.demo import DEMO_BANK
 from gateway.reports.pdf import verify_pdf
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -99,37 +102,62 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
     document = verify_pdf(pdf.read_bytes(), running.service.keyring)
     assert document["report_no"] == report_no and document["window"]["years"] == 5
 
-    # A grant: preview, confirm, then the QR code on the page.
+    # A grant to the bank, by its credit code: preview (nothing issued yet), confirm, then
+    # the printable slip with the QR code.
     await clerk.goto(base + "/grants")
     await clerk.fill("#purpose", "招标投标")
-    await clerk.fill("#grantee", "bank")
+    await clerk.fill("#grantee_org", DEMO_BANK.code)
     await clerk.fill("#max_uses", "2")
     await clerk.click("button:has-text('预览授权内容')")
     await clerk.wait_for_load_state()
     assert "授权预览" in await clerk.locator("h1").inner_text()
-    previewed_no = (await clerk.locator("dl.facts dd").first.inner_text()).strip()
+    grantee = await clerk.locator("#grantee").inner_text()
+    assert DEMO_BANK.name in grantee and DEMO_BANK.code in grantee
+    assert "尚未出具" in await clerk.locator("#not-issued").inner_text()
     await _shot(clerk, "03-grant-preview")
     await clerk.check("input[name=confirm]")
     await clerk.click("button:has-text('确认授权')")
     await clerk.wait_for_load_state()
+    assert DEMO_BANK.name in await clerk.locator("#granted-to").inner_text()
     grant_code = (await clerk.locator("#grant-code").inner_text()).strip()
+    granted_no = (await clerk.locator("#granted-report").inner_text()).strip()
     await _shot(clerk, "04-grant-created")
+    await clerk.emulate_media(media="print")
+    await _shot(clerk, "04-grant-slip-printed")
+    assert not await clerk.locator("header.site").is_visible()  # the print shows the slip alone
+    await clerk.emulate_media(media="screen")
     shot = await clerk.locator("#grant-qr").screenshot()
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))
     assert found, "no QR code on the page"
     grant_url = found[0].text
     assert grant_url == f"{base}/g/{grant_code}"
+    async with clerk.expect_download() as saved:
+        await clerk.click("#slip-pdf")
+    slip = tmp_path / "slip.pdf"
+    await (await saved.value).save_as(slip)
+    assert grant_code in PdfReader(slip).pages[0].extract_text()
 
-    # The bank scans it, logs in and sees the previewed report.
+    # The bank scans it, logs in and sees the report the grant gave; reloading uses nothing.
     bank = await (await _context(browser)).new_page()
     await _login(bank, base, "bank", "demo-bank-2024")
     await bank.goto(grant_url)
     assert await bank.input_value("#code") == grant_code
     await bank.click("button:has-text('查看报告')")
     await bank.wait_for_load_state()
+    assert re.search(r"/g/r/r_[\w-]+$", bank.url), bank.url
     await _shot(bank, "05-bank-redeemed")
     assert "招标投标" in await bank.locator("p.message").inner_text(), await bank.content()
-    assert (await bank.locator("dl.facts dd").first.inner_text()).strip() == previewed_no
+    assert (await bank.locator("dl.facts dd").first.inner_text()).strip() == granted_no
+    await bank.reload()
+    assert "剩余 1 次" in await bank.locator("#redeemed-note").inner_text()
+    # The bank keeps a copy: the PDF, which verifies on its own.
+    async with bank.expect_download() as kept:
+        await bank.click("text=下载 PDF")
+    copy = tmp_path / "bank-copy.pdf"
+    await (await kept.value).save_as(copy)
+    assert verify_pdf(copy.read_bytes(), running.service.keyring)["report_no"] == granted_no
+    await bank.goto(base + "/g")
+    assert granted_no in await bank.locator("table.redeemed").inner_text()
 
     # The public verify page: by code (as the QR on the PDF opens it), by PDF upload.
     visitor = await (await _context(browser)).new_page()
@@ -137,6 +165,8 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
     result = visitor.locator("section.verification")
     assert await result.get_attribute("class") == "verification verification-genuine"
     assert "报告真实有效" in await result.inner_text()
+    regions = await visitor.locator("#verified-regions").inner_text()
+    assert all(f"{region.name_zh}：已应答" in regions for region in Region)
     await _shot(visitor, "06-verify-genuine")
     await visitor.set_input_files("#file", str(pdf))
     await visitor.click("button:has-text('上传核验')")
