@@ -143,6 +143,8 @@ def _demo_grant(gateway_url: str, logins: Sequence[Any]) -> str:
     import urllib.error
     import urllib.request
 
+    from gateway.demo import DEMO_BANK
+
     def call(path: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
         request = urllib.request.Request(
             gateway_url + path,
@@ -163,7 +165,7 @@ def _demo_grant(gateway_url: str, logins: Sequence[Any]) -> str:
             time.sleep(0.5)
     try:
         token = call("/api/v1/login", {"username": clean.username, "password": clean.password})["token"]
-        terms = {"purpose": "融资信贷", "grantee": "bank", "days": 30, "max_uses": 3, "mode": "fresh"}
+        terms = {"purpose": "融资信贷", "grantee_org": DEMO_BANK.code, "days": 30, "max_uses": 3, "mode": "fresh"}
         preview = call("/api/v1/grants/preview", terms, token)
         return str(call("/api/v1/grants", {"preview": preview["preview"], "confirm": True}, token)["code"])
     except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
@@ -286,7 +288,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for region, port in ports.items():
         print(f"  {region.name_zh} {region.value:<8} 127.0.0.1:{port}   data: {data / (region.value + '.db')}")
     if bank_grant:
-        print(f"\nA grant from clean-co to the bank (融资信贷, 3 uses): {bank_grant}")
+        print(f"\nA grant from clean-co to the demo bank (融资信贷, 3 uses, any account of the bank): {bank_grant}")
         print(f"  the bank opens {gateway_url}/g/{bank_grant} (or GET /api/v1/grants/{bank_grant}/report)")
     print("\nDemo subjects (the same in every region):")
     for demo in DEMO_SUBJECTS:
