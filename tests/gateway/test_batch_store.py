@@ -56,7 +56,7 @@ async def test_a_job_is_stored_with_its_chunks_as_given(store: JobStore) -> None
     await store.create(job, LIST)
     assert await store.job(job.job_id) == job
     assert await store.job("b_nothing") is None
-    assert [await store.chunk(job.job_id, n) for n in range(3)] == LIST  # a line break stays in its entry
+    assert [(await store.chunk(job.job_id, n)).entries for n in range(3)] == LIST  # a line break stays in its entry
     with pytest.raises(NotFound):
         await store.chunk(job.job_id, 3)
     chunks = await asyncio.to_thread(lambda: list(store.chunks(job.job_id)))
@@ -70,7 +70,7 @@ async def test_a_chunk_stored_the_old_way_reads_as_its_lines(store: JobStore) ->
             conn.execute(insert(inputs).values(job_id="b_old", chunk_no=0, subjects="91120000MA05K1AB2X\nnot-a-code"))
 
     await asyncio.to_thread(store_the_old_way)
-    assert await store.chunk("b_old", 0) == ["91120000MA05K1AB2X", "not-a-code"]
+    assert (await store.chunk("b_old", 0)).entries == ["91120000MA05K1AB2X", "not-a-code"]
     chunks = await asyncio.to_thread(lambda: list(store.chunks("b_old")))
     assert [c.entries for c in chunks] == [["91120000MA05K1AB2X", "not-a-code"]]
 

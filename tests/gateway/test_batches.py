@@ -57,14 +57,15 @@ async def test_a_batch_with_invalid_codes_gives_the_table_and_a_signed_summary(g
     assert status == 200
     rows = _table(text)
     header, body = rows[0], rows[1:]
-    assert header[:4] == ["序号", "主体代码", "主体类型", "核查结果"] and header[4:7] == ["北京", "天津", "河北"]
+    assert header[:5] == ["序号", "主体代码", "名单所列名称", "主体类型", "核查结果"]
+    assert header[5:] == ["北京", "天津", "河北", "有记录的领域", "说明"]
     assert [r[1] for r in body] == listed  # every subject, in the order given, none dropped
     records, clean, bad_check, person, nonsense = body
-    assert records[3] == "有记录" and records[4:7] == ["有记录", "有记录", "无记录"] and "北京·" in records[7]
-    assert clean[3] == "三地均无记录" and clean[4:7] == ["无记录"] * 3
-    assert bad_check[3] == "代码无效" and "校验码" in bad_check[8]
-    assert nonsense[3] == "代码无效" and nonsense[8]
-    assert person[2] == "自然人" and person[3] == "有记录" and person[5] == "有记录"
+    assert records[4] == "有记录" and records[5:8] == ["有记录", "有记录", "无记录"] and "北京·" in records[8]
+    assert clean[4] == "三地均无记录" and clean[5:8] == ["无记录"] * 3
+    assert bad_check[4] == "代码无效" and "校验码" in bad_check[9]
+    assert nonsense[4] == "代码无效" and nonsense[9]
+    assert person[3] == "自然人" and person[4] == "有记录" and person[6] == "有记录"
 
     status, data, reply = await _raw(api, f"/api/v1/batches/{job['job_id']}/table.xlsx", officer)
     assert status == 200 and reply.content_type.endswith("spreadsheetml.sheet")
@@ -76,7 +77,15 @@ async def test_a_batch_with_invalid_codes_gives_the_table_and_a_signed_summary(g
     assert status == 200
     document = verify(summary["jws"], running.service.keyring, typ=TokenType.BATCH_SUMMARY)
     assert document == summary["summary"]
-    assert document["counts"] == {"subjects": 5, "rejected": 2, "with_records": 2, "clear": 1, "incomplete": 0}
+    assert document["counts"] == {
+        "subjects": 5,
+        "rejected": 2,
+        "with_records": 2,
+        "clear": 1,
+        "incomplete": 0,
+        "duplicates": 0,
+        "empty": 0,
+    }
     assert document["purpose"] == "评优评先资格审查" and document["requested_by"] == "agency"
     assert document["table_csv_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -162,7 +171,15 @@ async def test_a_batch_interrupted_by_a_restart_resumes_without_duplicates(gatew
             status, text, _ = await api2.call("GET", f"/api/v1/batches/{job['job_id']}/table.csv", token)
             rows = _table(text)[1:]
             assert [r[1] for r in rows] == listed  # complete, in order, nothing twice
-            assert all(r[3] in ("三地均无记录", "有记录") for r in rows)
+            # The synthetic list repeats some identifiers: each repeat says which row it repeats.
+            first: dict[str, int] = {}
+            for r in rows:
+                seen = first.setdefault(r[1], int(r[0]))
+                if seen == int(r[0]):
+                    assert r[4] in ("三地均无记录", "有记录"), r
+                else:
+                    assert r[4] == "重复" and r[9] == f"与第 {seen} 行重复，核查结果见该行", r
+            assert len(first) < len(rows)
     finally:
         await again.stop()
     assert answered() == 8 * 3  # one answer per chunk and region, however often it was asked
@@ -191,7 +208,7 @@ async def test_batches_over_grpc(gateway) -> None:  # type: ignore[no-untyped-de
         assert verify(job.summary_jws, running.service.keyring, typ=TokenType.BATCH_SUMMARY)["counts"]["rejected"] == 1
         pieces = [p.csv async for p in stub.GetBatchTable(gpb.GetBatchRequest(job_id=job.job_id), metadata=metadata)]
         rows = _table(b"".join(pieces).decode("utf-8"))[1:]
-        assert [r[1] for r in rows] == listed and rows[1][3] == "代码无效"
+        assert [r[1] for r in rows] == listed and rows[1][4] == "代码无效"
         owner = await api.login("clean-co", "demo-clean-2024")
         try:
             await stub.SubmitBatch(

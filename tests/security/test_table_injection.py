@@ -143,9 +143,9 @@ async def test_every_control_character_gives_a_downloadable_xlsx(gateway) -> Non
     *refused, clean = checked.csv_rows
     for c, row in zip(CONTROLS, refused, strict=True):
         shown = f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-        assert row[1] == f"A{shown}B" and row[3] == "代码无效", (c, row)
-        assert ("换行符" if c in LINE_BREAKS else "控制字符") in row[8], (c, row)
-    assert clean[1] == SUBJECTS["clean"] and clean[3] == "三地均无记录"
+        assert row[1] == f"A{shown}B" and row[4] == "代码无效", (c, row)
+        assert ("换行符" if c in LINE_BREAKS else "控制字符") in row[9], (c, row)
+    assert clean[1] == SUBJECTS["clean"] and clean[4] == "三地均无记录"
 
 
 async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +163,7 @@ async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gat
         f"{clean}\\x0d\\x0a{records}",
         clean,
     ]
-    assert [row[3] for row in checked.csv_rows] == ["有记录", "代码无效", "代码无效", "三地均无记录"]
+    assert [row[4] for row in checked.csv_rows] == ["有记录", "代码无效", "代码无效", "三地均无记录"]
     assert checked.summary["counts"]["with_records"] == 1 and checked.summary["counts"]["clear"] == 1
 
     # An upload: rows end at CR, LF or CRLF; a quoted line break, U+2028, U+2029 or NEL
@@ -174,7 +174,7 @@ async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gat
     assert [row[1] for row in checked.csv_rows] == [
         records, f"{clean}\\x0a{records}", "X\\u2028Y", "X\\u2029Y", "X\\x85Y", clean
     ]  # fmt: skip
-    assert all("换行符" in row[8] for row in checked.csv_rows[1:5])
+    assert all("换行符" in row[9] for row in checked.csv_rows[1:5])
 
 
 async def test_the_size_cap_counts_entries_as_the_table_does(gateway, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -202,7 +202,7 @@ async def test_ordinary_subjects_and_numbers_are_unchanged(gateway) -> None:  # 
     assert [row[1] for row in checked.csv_rows] == listed
     assert [row[0] for row in checked.csv_rows] == ["1", "2", "3", "4", "5"]
     assert not [cell for row in checked.csv_rows for cell in row if cell.startswith("'") or "\\x" in cell]
-    found = checked.csv_rows[0][7]
+    found = checked.csv_rows[0][8]
     assert "北京·" in found and "×" in found  # the counts stay in the domain cell as written
     assert checked.csv_text.splitlines()[1].startswith("1,")  # 序号 written as a bare number
 
