@@ -72,7 +72,7 @@ def _texts(row: Row, names: Mapping[str, Domain]) -> list[str]:
     if row.duplicate_of:
         return _not_checked(row, "重复", f"与第 {row.duplicate_of} 行重复，核查结果见该行")
     if row.rejected:
-        return _not_checked(row, "代码无效", labels.chinese_only(row.rejected, fallback="主体代码无效"))
+        return _not_checked(row, "代码无效", labels.chinese_reason(row.rejected, fallback="主体代码无效"))
     cells, found, missing = [], [], []
     for region in Region:
         hits = row.regions.get(region.value)
@@ -135,8 +135,8 @@ def column_widths(lines: Iterable[Sequence[int | str]]) -> list[int]:
 
 
 def _beijing(moment: datetime | None) -> datetime | None:
-    """A spreadsheet's date: Beijing wall time, without a zone (cells have none)."""
-    return None if moment is None else moment.astimezone(CHINA_TZ).replace(tzinfo=None)
+    """A spreadsheet's date: Beijing wall time to the second, without a zone (cells have none)."""
+    return None if moment is None else moment.astimezone(CHINA_TZ).replace(tzinfo=None, microsecond=0)
 
 
 def xlsx(rows: Iterable[Row], path: str, *, status: JobStatus) -> None:

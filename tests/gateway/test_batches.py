@@ -9,12 +9,15 @@ import csv
 import hashlib
 import io
 import json
+import re
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import openpyxl
 from sqlalchemy import func, select
 
+from credit.clock import CHINA_TZ
 from credit.regions import Region
 from credit.signing import TokenType, verify
 from gateway.batch.jobs import results
@@ -218,3 +221,101 @@ async def test_batches_over_grpc(gateway) -> None:  # type: ignore[no-untyped-de
             raise AssertionError("an enterprise submitted a batch")
         except grpc.aio.AioRpcError as refused:
             assert refused.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")  # a code's single letters (校验码应为 'H') are no English
+
+
+def _officers_workbook(rows: list[list[Any]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_every_row_of_an_uploaded_workbook_is_a_row_of_the_tables(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, running, _ = gateway
+    officer = await api.login("agency", "demo-agency-2024")
+    records, clean, person = SUBJECTS["records"], SUBJECTS["clean"], SUBJECTS["person"]
+    uploaded = [
+        ["2025 年度评优评先名单"],
+        ["序号", "企业名称", "统一社会信用代码"],
+        [1, "某某科技有限公司", records],
+        [2, "某某商贸有限公司", clean],
+        [3, None, None],
+        [4, "张三", person],
+        [5, "某某科技有限公司（重复）", records.lower()],
+        [6, "校验码错误的公司", "91110108MA01RXNE2X"],
+        [7, "没有代码的公司", None],
+        [8, "某某商贸有限公司", clean],
+    ]
+    status, data, _ = await api.fetch(
+        "POST",
+        "/api/v1/batches?purpose=%E8%AF%84%E4%BC%98",
+        officer,
+        data=_officers_workbook(uploaded),
+        headers={"Content-Type": XLSX_TYPE},
+    )
+    job = json.loads(data)
+    assert status == 202 and job["total"] == 8, job  # every row of the list, the blank one too
+    await _until_done(api, officer, job["job_id"])
+
+    status, text, _ = await api.call("GET", f"/api/v1/batches/{job['job_id']}/table.csv", officer)
+    rows = _table(text)[1:]
+    assert [r[0] for r in rows] == [str(n) for n in range(1, 9)]  # 序号: the list's rows, in order
+    assert [r[1] for r in rows] == [records, clean, "", person, records.lower(), "91110108MA01RXNE2X", "", clean]
+    assert [r[2] for r in rows] == [
+        "某某科技有限公司", "某某商贸有限公司", "", "张三", "某某科技有限公司（重复）", "校验码错误的公司", "没有代码的公司",
+        "某某商贸有限公司",
+    ]  # fmt: skip
+    assert [r[4] for r in rows] == ["有记录", "三地均无记录", "空行", "有记录", "重复", "代码无效", "代码无效", "重复"]
+    notes = [r[9] for r in rows]
+    assert notes[2] == "空行，未核查" and notes[4] == "与第 1 行重复，核查结果见该行" and notes[7].startswith("与第 2 行重复")
+    assert "校验码" in notes[5] and notes[6] == "未填写主体代码"
+    assert not [note for note in notes if ENGLISH_WORD.search(note)]  # 说明 in Chinese only
+
+    status, summary, _ = await api.call("GET", f"/api/v1/batches/{job['job_id']}/summary", officer)
+    counts = summary["summary"]["counts"]
+    assert counts == {
+        "subjects": 8, "with_records": 2, "clear": 1, "incomplete": 0, "rejected": 2, "duplicates": 2, "empty": 1
+    }  # fmt: skip
+    assert sum(v for k, v in counts.items() if k != "subjects") == counts["subjects"]
+    assert all(sum(region.values()) == 3 for region in summary["summary"]["regions"].values())  # the checked ones
+
+    status, data, _ = await api.fetch("GET", f"/api/v1/batches/{job['job_id']}/table.xlsx", officer)
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    sheet, about = book.worksheets
+    assert sheet.title == "协助核查情况统计表" and sheet.freeze_panes == "A3"
+    assert sheet.auto_filter.ref == "A2:J10"
+    assert [sheet.cell(2, c).value for c in range(1, 11)] == _table(text)[0]
+    assert [sheet.cell(r, 1).value for r in range(3, 11)] == list(range(1, 9))
+    assert all(sheet.cell(r, 1).data_type == "n" for r in range(3, 11))  # 序号 a number
+    widths = {letter: sheet.column_dimensions[letter].width for letter in "ABCDEJ"}
+    assert widths["C"] >= 2 * len("某某科技有限公司（重复）") and widths["B"] >= 18 and widths["A"] < widths["B"]
+    assert widths["J"] >= 2 * len("与第 1 行重复，核查结果见该行") - 4
+    facts = {row[0]: row[1] for row in about.iter_rows(values_only=True)}
+    assert isinstance(facts["提交时间（北京时间）"], datetime) and isinstance(facts["完成时间（北京时间）"], datetime)
+    assert facts["核查事由"] == "评优" and facts["名单行数"] == 8 and facts["重复"] == 2 and facts["空行"] == 1
+    created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
+    assert facts["提交时间（北京时间）"] == created.astimezone(CHINA_TZ).replace(tzinfo=None)
+
+
+async def test_names_sent_with_a_json_list_are_kept_and_must_match_it(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    officer = await api.login("agency", "demo-agency-2024")
+    body = {"purpose": "核查", "subjects": [SUBJECTS["clean"], ""], "names": ["某某商贸有限公司", ""]}
+    status, job, _ = await api.call("POST", "/api/v1/batches", officer, json=body)
+    assert status == 202, job
+    await _until_done(api, officer, job["job_id"])
+    status, text, _ = await api.call("GET", f"/api/v1/batches/{job['job_id']}/table.csv", officer)
+    assert [(r[1], r[2], r[4]) for r in _table(text)[1:]] == [
+        (SUBJECTS["clean"], "某某商贸有限公司", "三地均无记录"),
+        ("", "", "空行"),
+    ]
+    for names in (["只有一个"], [1, 2], ["长" * 201, ""]):
+        status, problem, _ = await api.call("POST", "/api/v1/batches", officer, json={**body, "names": names})
+        assert status == 400 and problem["invalid-params"][0]["name"] == "names", problem
