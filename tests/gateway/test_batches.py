@@ -238,7 +238,7 @@ def _officers_workbook(rows: list[list[Any]]) -> bytes:
 
 
 async def test_every_row_of_an_uploaded_workbook_is_a_row_of_the_tables(gateway) -> None:  # type: ignore[no-untyped-def]
-    api, running, _ = gateway
+    api, _, _ = gateway
     officer = await api.login("agency", "demo-agency-2024")
     records, clean, person = SUBJECTS["records"], SUBJECTS["clean"], SUBJECTS["person"]
     uploaded = [
@@ -269,12 +269,16 @@ async def test_every_row_of_an_uploaded_workbook_is_a_row_of_the_tables(gateway)
     assert [r[0] for r in rows] == [str(n) for n in range(1, 9)]  # 序号: the list's rows, in order
     assert [r[1] for r in rows] == [records, clean, "", person, records.lower(), "91110108MA01RXNE2X", "", clean]
     assert [r[2] for r in rows] == [
-        "某某科技有限公司", "某某商贸有限公司", "", "张三", "某某科技有限公司（重复）", "校验码错误的公司", "没有代码的公司",
-        "某某商贸有限公司",
+        "某某科技有限公司", "某某商贸有限公司", "", "张三", "某某科技有限公司（重复）", "校验码错误的公司",
+        "没有代码的公司", "某某商贸有限公司",
     ]  # fmt: skip
     assert [r[4] for r in rows] == ["有记录", "三地均无记录", "空行", "有记录", "重复", "代码无效", "代码无效", "重复"]
     notes = [r[9] for r in rows]
-    assert notes[2] == "空行，未核查" and notes[4] == "与第 1 行重复，核查结果见该行" and notes[7].startswith("与第 2 行重复")
+    assert (
+        notes[2] == "空行，未核查"
+        and notes[4] == "与第 1 行重复，核查结果见该行"
+        and notes[7].startswith("与第 2 行重复")
+    )
     assert "校验码" in notes[5] and notes[6] == "未填写主体代码"
     assert not [note for note in notes if ENGLISH_WORD.search(note)]  # 说明 in Chinese only
 
