@@ -230,3 +230,26 @@ async def test_a_job_stored_before_chunks_were_json_still_reads(gateway) -> None
     await asyncio.to_thread(store_the_old_way)
     again = await _tables(api, officer, checked.job_id)
     assert again.csv_rows == checked.csv_rows and [row[1] for row in again.csv_rows] == listed
+
+
+async def test_names_from_an_uploaded_list_are_neutralised_too(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    officer = await api.login("agency", "demo-agency-2024")
+    clean, records = SUBJECTS["clean"], SUBJECTS["records"]
+    hostile = ['=HYPERLINK("http://x","click")', "@SUM(A1:A9)", "名称\x07响铃", "+1+2"]
+    upload = "企业名称,统一社会信用代码\n" + "".join(
+        f'"{name.replace(chr(34), chr(34) * 2)}",{code}\n'
+        for name, code in zip(hostile, [clean, records, clean, "-1+2"], strict=True)
+    )
+    checked = await _check(api, officer, upload)
+    _same_table(checked)
+    _counted_once(checked, 4, rejected=1)
+    assert [row[2] for row in checked.csv_rows] == [
+        '\'=HYPERLINK("http://x","click")',
+        "'@SUM(A1:A9)",
+        "名称\\x07响铃",
+        "'+1+2",
+    ]
+    assert [row[1] for row in checked.csv_rows][3] == "'-1+2"
+    assert [row[4] for row in checked.csv_rows] == ["三地均无记录", "有记录", "重复", "代码无效"]
+    assert checked.summary["counts"]["duplicates"] == 1
