@@ -100,3 +100,17 @@ def chinese_only(detail: str, fallback: str = "请求未能完成，请检查后
             break
         text = trimmed
     return text if _CJK.search(text) else fallback
+
+
+_FIELD_PREFIX = re.compile(r"^[a-z_]+:\s*")
+_ENGLISH_ASIDE = re.compile(r"\s*[(（][^()（）]*[A-Za-z]{2,}[^()（）]*[)）]")
+
+
+def chinese_reason(reason: str, fallback: str) -> str:
+    """Why an identifier was refused, for a table people read: the Chinese of a reason such
+    as ``subject: 统一社会信用代码无效 (invalid …): 校验码错误：应为 'H'，实际为 'X'``, without
+    the field name before it and the English asides within it (the API keeps them). A
+    reason with no Chinese gives ``fallback``.
+    """
+    text = _ENGLISH_ASIDE.sub("", _FIELD_PREFIX.sub("", reason.strip()))
+    return chinese_only(text, fallback)

@@ -13,8 +13,10 @@ import tomllib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from credit.catalogue import Scope
 from credit.errors import InvalidInput
@@ -37,6 +39,33 @@ def normalise_header(cell: str) -> str:
     Raises nothing.
     """
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", cell)).replace("（", "(").replace("）", ")")
+
+
+def cell_text(value: Any) -> str:
+    """A spreadsheet cell as the text a CSV export would hold: dates as ISO dates, whole
+    numbers without ``.0``; a number too long for Excel to have kept every digit (a code
+    typed as a number) in scientific notation, which the identifier rules refuse."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer():
+            if abs(value) >= 1e15:
+                return f"{value:.4E}".replace("E+", "E+")
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**15 else f"{float(value):.4E}"
+    if isinstance(value, time | timedelta):
+        return str(value)
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,9 @@ class BatchJobRow(Base):
     status: Mapped[str] = mapped_column(String(12))  # running / done
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    counts: Mapped[str | None] = mapped_column(Text, nullable=True)  # the table's counts (JSON), once done
+
+    __table_args__ = (Index("ix_batch_jobs_created_by", "created_by", "created_at"),)
 
 
 class BatchInputRow(Base):
@@ -175,6 +178,8 @@ class BatchInputRow(Base):
     job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     chunk_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     subjects: Mapped[str] = mapped_column(Text)
+    names: Mapped[str | None] = mapped_column(Text, nullable=True)  # the list's names (JSON array), if it had any
+    duplicate_of: Mapped[str | None] = mapped_column(Text, nullable=True)  # {offset: first row's 序号} (JSON)
 
 
 class BatchResultRow(Base):

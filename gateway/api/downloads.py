@@ -35,7 +35,7 @@ async def xlsx_response(batches: BatchService, status: JobStatus) -> web.Respons
     """The job's table as an XLSX download (written to a temporary file as it streams)."""
     with tempfile.TemporaryDirectory() as directory:
         path = f"{directory}/{status.job_id}.xlsx"
-        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, title=f"协助核查情况统计表 · {status.purpose}")
+        await asyncio.to_thread(xlsx, batches.rows(status.job_id), path, status=status)
         data = await asyncio.to_thread(Path(path).read_bytes)
     return web.Response(
         body=data,

@@ -40,6 +40,7 @@ from gateway.api.cases import attachment_response, case_body, correction_from_bo
 from gateway.api.downloads import csv_response, xlsx_response
 from gateway.api.openapi import OPENAPI
 from gateway.batch.jobs import BatchService, parse_subject_list
+from gateway.batch.lists import MAX_NAME
 from gateway.batch.tables import signed_summary
 from gateway.objections.service import ObjectionService
 from gateway.registry import Registry
@@ -392,11 +393,16 @@ async def _body(request: web.Request, limit: int, *, field: str = "subjects", wh
     return bytes(data)
 
 
+_LIST_TYPES = ("text/csv", "text/plain", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
 async def post_batch(request: web.Request) -> web.Response:
     who = principal(request)
     data = await _body(request, MAX_LIST_BYTES)
-    if request.content_type in ("text/csv", "text/plain"):
-        subjects = parse_subject_list(data)
+    names: list[str] | None
+    if request.content_type in _LIST_TYPES:
+        listed = parse_subject_list(data)
+        subjects, names = listed.entries, listed.names
         purpose, years, profile = request.query.get("purpose", ""), request.query.get("years", "0"), ""
         profile = request.query.get("profile", "")
         try:
@@ -411,7 +417,12 @@ async def post_batch(request: web.Request) -> web.Response:
         purpose = _field(body, "purpose", str, "") or ""
         years_value = _field(body, "years", int, 0) or 0
         profile = _field(body, "profile", str, "") or ""
-    status = await request.app[BATCHES].submit(who, subjects, purpose=purpose, years=years_value, profile_id=profile)
+        names = _field(body, "names", list, None)
+        if names is not None and not all(isinstance(name, str) and len(name) <= MAX_NAME for name in names):
+            raise InvalidInput.for_field("names", f"names are strings of at most {MAX_NAME} characters")
+    status = await request.app[BATCHES].submit(
+        who, subjects, purpose=purpose, years=years_value, profile_id=profile, names=names
+    )
     response = web.json_response(status.public(), status=202)
     response.headers["Location"] = f"/api/v1/batches/{status.job_id}"
     return response

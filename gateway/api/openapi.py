@@ -381,7 +381,23 @@ OPENAPI: dict[str, Any] = {
                     "required": True,
                     "content": {
                         "application/json": {"schema": _ref("BatchRequest")},
-                        "text/csv": {"schema": {"type": "string", "description": "identifiers in the first column"}},
+                        "text/csv": {
+                            "schema": {
+                                "type": "string",
+                                "description": (
+                                    "a list: UTF-8 (with or without BOM) or GB18030; the identifiers in the column "
+                                    "headed 统一社会信用代码 / 身份证号 (else the first), names in one headed "
+                                    "名称 / 企业名称 / 主体名称 / 姓名"
+                                ),
+                            }
+                        },
+                        _XLSX: {
+                            "schema": {
+                                "type": "string",
+                                "contentMediaType": _XLSX,
+                                "description": "the same list as an XLSX workbook (its first sheet)",
+                            }
+                        },
                     },
                 },
                 "responses": {
@@ -839,7 +855,18 @@ OPENAPI: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "purpose": {"type": "string", "maxLength": 200, "examples": ["评优评先", "招标投标资格审查"]},
-                    "subjects": {"type": "array", "items": {"type": "string"}, "maxItems": 1000000},
+                    "subjects": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "maxItems": 1000000,
+                        "description": "one row of the table each, in order: a blank one is a blank row, a repeat is "
+                        "marked as such and checked once",
+                    },
+                    "names": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": 200},
+                        "description": "the name the list gives beside each subject (名单所列名称), one per subject",
+                    },
                     "years": {"enum": [3, 5]},
                     "profile": {"type": "string"},
                 },
@@ -880,7 +907,10 @@ OPENAPI: dict[str, Any] = {
                             "with_records": _INTEGER,
                             "clear": _INTEGER,
                             "incomplete": _INTEGER,
-                        }
+                            "duplicates": _INTEGER,
+                            "empty": _INTEGER,
+                        },
+                        description="rows of the list (subjects) and of each kind; the kinds add up to subjects",
                     ),
                     "regions": _per_region(
                         _object({"with_records": _INTEGER, "no_record": _INTEGER, "unavailable": _INTEGER})

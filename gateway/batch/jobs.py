@@ -10,7 +10,9 @@ into the result. Reading the result streams chunk by chunk, so memory does not g
 the batch: the statistics table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
 
 An entry is one element of the list as given (an element of the JSON array or of the gRPC
-field, the first cell of an uploaded CSV row), and it stays one entry everywhere: a chunk
+field, the code cell of an uploaded row, see :mod:`gateway.batch.lists`), and it stays one
+row of the table everywhere, in the order given: a blank entry is a row (空行), and an
+entry repeating an earlier one is a row that says so, its subject checked once. A chunk
 is stored as a JSON array, so an entry holding a line break is never split into two. The
 gateway itself refuses an entry holding a control character or a line break (the nodes
 see only its escaped form, and their answer for it is not used), and the table shows it
@@ -21,11 +23,9 @@ so that a spreadsheet cannot take it for a formula (see :func:`table_text`).
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,7 @@ from credit.regions import Region
 from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from federation.client import NodeClient, NodeUnavailable, status_text
+from gateway.batch.lists import SubjectList, read_list
 from gateway.batch.store import Answer, JobStore, StoredJob
 from gateway.batch.store import inputs as inputs  # the tables, where tests and tools have reached them
 from gateway.batch.store import jobs as jobs
@@ -71,6 +72,7 @@ class JobStatus:
     finished_at: datetime | None
     profile: str
     years: int
+    counts: dict[str, int] | None = None  # the table's counts, kept once the job is done
 
     def public(self) -> dict[str, Any]:
         return {
@@ -92,55 +94,81 @@ class JobStatus:
 
 @dataclass
 class Row:
-    """One subject's line of the statistics table."""
+    """One row of the list, as a line of the statistics table: its 序号 and entry, the
+    name the list gave beside it, and either why it was not checked (a blank row, a repeat
+    of an earlier row, an invalid identifier) or what each region found."""
 
     subject: str
     kind: str = ""
     rejected: str = ""
     regions: dict[str, list[tuple[str, str, int]] | None] = field(default_factory=dict)  # None: unavailable
+    number: int = 0  # 序号: the row's place in the list, from 1
+    name: str = ""  # 名单所列名称
+    duplicate_of: int = 0  # the 序号 of the earlier row this one repeats
+    empty: bool = False  # 空行
+
+    @property
+    def outcome(self) -> str:
+        """How the row counts in the summary: empty, duplicate, rejected, with_records,
+        incomplete or clear (each row exactly one of them)."""
+        if self.empty:
+            return "empty"
+        if self.duplicate_of:
+            return "duplicate"
+        if self.rejected:
+            return "rejected"
+        if any(hits for hits in self.regions.values() if hits):
+            return "with_records"
+        return "incomplete" if any(hits is None for hits in self.regions.values()) else "clear"
 
 
-def parse_subject_list(data: bytes) -> list[str]:
-    """Subject identifiers from an uploaded list: CSV (first column, an optional header
-    row) or plain lines, UTF-8 with or without a BOM, or GBK as exported by older tools.
-    Rows end at CR, LF or CRLF, as CSV has it; a quoted cell holding a line break, or a
-    line holding U+2028, U+2029 or NEL, is one entry (which the gateway then refuses).
+COUNTS = ("rejected", "with_records", "clear", "incomplete", "duplicates", "empty")
+_COUNTED = {"empty": "empty", "duplicate": "duplicates"}
+
+
+def no_counts() -> dict[str, int]:
+    """The table's counts before any row: ``subjects`` (every row of the list) and each
+    kind of row in :data:`COUNTS`; the kinds add up to ``subjects``."""
+    return dict.fromkeys(("subjects", *COUNTS), 0)
+
+
+def add_row(counts: dict[str, int], row: Row) -> None:
+    """Count ``row`` into ``counts`` (see :func:`no_counts`)."""
+    counts["subjects"] += 1
+    outcome = row.outcome
+    counts[_COUNTED.get(outcome, outcome)] += 1
+
+
+def count_rows(rows: Iterable[Row]) -> dict[str, int]:
+    """The counts of a table's rows (see :func:`no_counts`)."""
+    counts = no_counts()
+    for row in rows:
+        add_row(counts, row)
+    return counts
+
+
+def parse_subject_list(data: bytes) -> SubjectList:
+    """An uploaded list (see :mod:`gateway.batch.lists`), if a batch takes it.
 
     Raises:
-        InvalidInput: an empty list, or one that cannot be read.
-        BatchTooLarge: more than a million subjects.
+        InvalidInput: a file the gateway does not read, an empty list, an identifier
+            longer than 64 characters or a name longer than the limit.
+        BatchTooLarge: more than a million rows.
     """
-    for encoding in ("utf-8-sig", "gbk"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise InvalidInput.for_field("file", "名单无法读取：请使用 UTF-8 编码 (the list is not UTF-8 text)")
-    subjects = []
-    try:
-        # newline="": the csv module, not the text layer, decides where a row ends, so a
-        # file with bare CR line ends reads and a quoted line break stays in its cell.
-        for number, row in enumerate(csv.reader(io.StringIO(text, newline=""))):
-            if not row or not row[0].strip():
-                continue
-            value = row[0].strip()
-            if number == 0 and not any(ch.isdigit() for ch in value):
-                continue  # a header such as 统一社会信用代码
-            subjects.append(value)
-    except csv.Error as exc:
-        raise InvalidInput.for_field("file", f"名单不是有效的 CSV (the list is not valid CSV: {exc})") from None
-    return check_size(subjects)
+    listed = read_list(data)
+    check_size(listed.entries)
+    return listed
 
 
 def check_size(subjects: Sequence[str]) -> list[str]:
     """The list, if it is neither empty nor larger than a batch takes, each entry trimmed
     of surrounding whitespace. Entries are counted as given: one element, one entry, the
-    same count as the job's total, the table's rows and the summary's subjects.
+    same count as the job's total, the table's rows and the summary's subjects; a blank
+    entry is a row of the list too (the table shows it as 空行).
 
     Raises:
-        InvalidInput: an empty list or an identifier longer than 64 characters.
+        InvalidInput: a list with no identifier in it, or an identifier longer than 64
+            characters.
         BatchTooLarge: more than a million subjects.
     """
     if not subjects:
@@ -152,7 +180,26 @@ def check_size(subjects: Sequence[str]) -> list[str]:
     for value in subjects:
         if not isinstance(value, str) or len(value) > 64:
             raise InvalidInput.for_field("subjects", "每个主体代码应为不超过 64 个字符的文本 (identifiers are strings)")
-    return [value.strip() for value in subjects]
+    trimmed = [value.strip() for value in subjects]
+    if not any(trimmed):
+        raise InvalidInput.for_field("subjects", "名单为空 (no subjects given)")
+    return trimmed
+
+
+def repeats(entries: Sequence[str]) -> dict[int, int]:
+    """Which entries repeat an earlier one: index → the 序号 (1-based) of the first row
+    with the same identifier. Identifiers compare as the nodes read them (trimmed, upper
+    case); blank entries and entries the gateway refuses repeat nothing."""
+    first: dict[str, int] = {}
+    found: dict[int, int] = {}
+    for index, entry in enumerate(entries):
+        if not entry or refusal(entry):
+            continue
+        key = entry.strip().upper()
+        seen = first.setdefault(key, index + 1)
+        if seen != index + 1:
+            found[index] = seen
+    return found
 
 
 # Unicode Cc (C0, DEL, C1) and the line and paragraph separators: never valid in an
@@ -201,13 +248,23 @@ class BatchService:
         policy.require_batch(principal)
 
     async def submit(
-        self, principal: Principal, subjects: Sequence[str], *, purpose: str, years: int = 0, profile_id: str = ""
+        self,
+        principal: Principal,
+        subjects: Sequence[str],
+        *,
+        purpose: str,
+        years: int = 0,
+        profile_id: str = "",
+        names: Sequence[str] | None = None,
     ) -> JobStatus:
-        """Store a job and start checking it.
+        """Store a job and start checking it: every entry of ``subjects`` a row of its
+        table, with the name ``names`` gives beside it (when the list had a name column);
+        a row repeating an earlier one is marked so and checked once.
 
         Raises:
             PermissionDenied: not an agency officer (or admin).
-            InvalidInput: no purpose, an empty list, bad years or profile.
+            InvalidInput: no purpose, an empty list, bad years or profile, or ``names``
+                not one per entry.
             BatchTooLarge: more than a million subjects.
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
@@ -218,12 +275,18 @@ class BatchService:
                 "purpose", f"请填写核查事由 (state the purpose, at most {MAX_PURPOSE} characters)"
             )
         subjects = check_size(subjects)
+        if names is not None and len(names) != len(subjects):
+            raise InvalidInput.for_field("names", "名称应与主体代码一一对应 (one name per subject)")
         profile = get_profile(profile_id or self.reports.default_profile)
         if years and years not in profile.window_years:
             raise InvalidInput.for_field("years", f"可选 {profile.window_years} 年 (one of {profile.window_years})")
         years = years or profile.default_years
         job_id = "b_" + secrets.token_hex(8)
-        chunks = [subjects[i : i + self.chunk] for i in range(0, len(subjects), self.chunk)]
+        starts = range(0, len(subjects), self.chunk)
+        chunks = [subjects[i : i + self.chunk] for i in starts]
+        duplicate_of: list[dict[int, int]] = [{} for _ in starts]
+        for n, first in repeats(subjects).items():
+            duplicate_of[n // self.chunk][n % self.chunk] = first
         job = StoredJob(
             job_id=job_id,
             created_by=principal.username,
@@ -237,7 +300,12 @@ class BatchService:
             created_at=datetime.now(UTC),
             finished_at=None,
         )
-        await self.store.create(job, chunks)
+        await self.store.create(
+            job,
+            chunks,
+            names=None if names is None else [list(names[i : i + self.chunk]) for i in starts],
+            duplicate_of=duplicate_of,
+        )
         await self.reports.audit.record(
             Event(
                 principal.username,
@@ -293,9 +361,14 @@ class BatchService:
 
     async def _chunk(self, job_id: str, chunk_no: int) -> list[str]:
         """A chunk's entries as the nodes are asked about them: a refused entry goes in its
-        escaped form, a placeholder that keeps the answers in step with the entries (its
-        answer is not used)."""
-        return [escaped(entry) if refusal(entry) else entry for entry in await self.store.chunk(job_id, chunk_no)]
+        escaped form and a repeat of an earlier row as a blank, placeholders that keep the
+        answers in step with the entries (their answers are not used; a node answers a
+        blank as invalid without looking anything up, so a repeated subject is checked once)."""
+        chunk = await self.store.chunk(job_id, chunk_no)
+        return [
+            "" if index in chunk.duplicate_of else escaped(entry) if refusal(entry) else entry
+            for index, entry in enumerate(chunk.entries)
+        ]
 
     async def _run(self, job_id: str) -> None:
         job = await self.store.job(job_id)
@@ -307,7 +380,9 @@ class BatchService:
         except asyncio.CancelledError:
             log.info("batch_paused", job_id=job_id)
             raise
-        await self.store.finish(job_id, datetime.now(UTC))
+        # The counts are kept with the job, so the officer's list of jobs shows them unread.
+        counts = await asyncio.to_thread(count_rows, self.rows(job_id))
+        await self.store.finish(job_id, datetime.now(UTC), counts)
         await self.reports.audit.record(
             Event(
                 job.created_by,
@@ -387,29 +462,62 @@ class BatchService:
             job.finished_at,
             job.profile,
             job.years,
+            job.counts,
         )
 
-    def rows(self, job_id: str) -> Iterator[Row]:
-        """Every subject's line, in the order submitted, a chunk at a time: synchronous,
-        for worker threads (each chunk is read from the database as the iteration
-        reaches it).
+    async def mine(self, principal: Principal, *, page: int, per_page: int) -> tuple[list[StoredJob], bool]:
+        """The jobs ``principal`` submitted, newest first, the ``page``-th ``per_page`` of
+        them, and whether there are more.
+
+        Raises:
+            PermissionDenied: not an agency officer (or admin).
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        self._may_batch(principal)
+        found = await self.store.by_creator(principal.username, offset=(page - 1) * per_page, limit=per_page + 1)
+        return found[:per_page], len(found) > per_page
+
+    def rows(self, job_id: str, *, start: int = 0) -> Iterator[Row]:
+        """Every row's line, in the order submitted, from the ``start``-th (0: the first),
+        a chunk at a time: synchronous, for worker threads (each chunk is read from the
+        database as the iteration reaches it; the chunks before ``start`` are not read,
+        every chunk but the last being as long as the first).
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
         regions = [region.value for region in self.clients]
         not_yet = Answer(b"", "未完成 (not checked yet)")
-        for chunk in self.store.chunks(job_id):
+        size = 0
+        if start:
+            opening = next(self.store.chunks(job_id), None)
+            size = len(opening.entries) if opening is not None else 0
+        first = start // size if size else 0
+        number = first * size  # the rows in the chunks skipped
+        for chunk in self.store.chunks(job_id, first=first):
             decoded: dict[str, list[CheckLine] | None] = {}
             for region in regions:
                 answer = chunk.answers.get(region, not_yet)
                 decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
+            names = chunk.names if chunk.names is not None and len(chunk.names) == len(chunk.entries) else None
             for i, subject in enumerate(chunk.entries):
+                number += 1
+                if number <= start:
+                    continue
+                name = names[i] if names is not None else ""
+                if i in chunk.duplicate_of:
+                    yield Row(subject, number=number, name=name, duplicate_of=chunk.duplicate_of[i])
+                    continue
+                if not subject:
+                    # A row with a name and no code is a row missing its code; with neither, a blank row.
+                    missing = "未填写主体代码 (the row has no identifier)" if name else ""
+                    yield Row(subject, number=number, name=name, rejected=missing, empty=not name)
+                    continue
                 reason = refusal(subject)
                 if reason:
-                    yield Row(subject, rejected=reason)
+                    yield Row(subject, rejected=reason, number=number, name=name)
                     continue
-                row = Row(subject)
+                row = Row(subject, number=number, name=name)
                 for region in regions:
                     checks = decoded[region]
                     if checks is None:

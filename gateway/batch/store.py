@@ -11,14 +11,19 @@ time, so memory does not grow with the batch.
 
 A chunk is stored as a JSON array of its entries, so an entry holding a line break stays
 one entry. Chunks of jobs stored before that hold their entries joined by newlines, and
-read that way, so such a job still resumes and its table still reads.
+read that way, so such a job still resumes and its table still reads. Beside its entries a
+chunk keeps the names the list gave (a JSON array, or NULL for a list without names) and
+which of its entries repeat an earlier row of the list (a JSON object from the entry's
+offset in the chunk to the 序号 of the row it repeats, NULL when none does): both are
+worked out over the whole list when the job is submitted, so reading the table back
+needs no memory of the rows before.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +43,9 @@ results: Table = BatchResultRow.__table__  # type: ignore[assignment]
 # Statements built once (SQLAlchemy caches their compiled form).
 _JOB = select(jobs).where(jobs.c.job_id == bindparam("job_id"))
 _RUNNING = select(jobs.c.job_id).where(jobs.c.status == "running").order_by(jobs.c.created_at, jobs.c.job_id)
-_CHUNK = select(inputs.c.subjects).where(inputs.c.job_id == bindparam("job_id"), inputs.c.chunk_no == bindparam("no"))
+_CHUNK = select(inputs.c.subjects, inputs.c.names, inputs.c.duplicate_of).where(
+    inputs.c.job_id == bindparam("job_id"), inputs.c.chunk_no == bindparam("no")
+)
 _ANSWERS = select(results.c.region, results.c.answer, results.c.failure).where(
     results.c.job_id == bindparam("job_id"), results.c.chunk_no == bindparam("no")
 )
@@ -53,6 +60,13 @@ _MISSING = (
         ),
     )
     .order_by(inputs.c.chunk_no)
+)
+_BY_CREATOR = (
+    select(jobs)
+    .where(jobs.c.created_by == bindparam("created_by"))
+    .order_by(jobs.c.created_at.desc(), jobs.c.job_id.desc())
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
 )
 _ANSWERED = (
     select(results.c.region, func.count()).where(results.c.job_id == bindparam("job_id")).group_by(results.c.region)
@@ -74,6 +88,7 @@ class StoredJob:
     status: str  # running / done
     created_at: datetime
     finished_at: datetime | None
+    counts: dict[str, int] | None = None  # the table's counts, kept when the job is done
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +102,22 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class StoredChunk:
-    """A chunk's entries as submitted, and the answers stored for it so far, by region."""
+    """A chunk's entries as submitted, the list's names for them (None: the list had no
+    name column), which entries repeat an earlier row (offset → that row's 序号), and
+    the answers stored for it so far, by region."""
 
     chunk_no: int
     entries: list[str]
     answers: dict[str, Answer]
+    names: list[str] | None = None
+    duplicate_of: dict[int, int] = field(default_factory=dict)
+
+
+def _chunk(chunk_no: int, row: Any, answers: dict[str, Answer]) -> StoredChunk:
+    entries = entries_of(str(row.subjects))
+    names = json.loads(row.names) if row.names else None
+    repeats = {int(offset): int(number) for offset, number in json.loads(row.duplicate_of or "{}").items()}
+    return StoredChunk(chunk_no, entries, answers, names, repeats)
 
 
 def stored_text(entries: Sequence[str]) -> str:
@@ -117,6 +143,7 @@ def _job(row: Any) -> StoredJob:
     data = dict(row)
     data["created_at"] = as_utc(data["created_at"])
     data["finished_at"] = as_utc(data["finished_at"])
+    data["counts"] = json.loads(data["counts"]) if data["counts"] else None
     return StoredJob(**data)
 
 
@@ -129,16 +156,34 @@ class JobStore:
 
     # Writing
 
-    async def create(self, job: StoredJob, chunks: Sequence[Sequence[str]]) -> None:
+    async def create(
+        self,
+        job: StoredJob,
+        chunks: Sequence[Sequence[str]],
+        *,
+        names: Sequence[Sequence[str]] | None = None,
+        duplicate_of: Sequence[Mapping[int, int]] | None = None,
+    ) -> None:
         """Store a job and its list, a chunk per row, in one transaction; returns once
-        committed. ``job.chunks`` is expected to be ``len(chunks)``.
+        committed. ``job.chunks`` is expected to be ``len(chunks)``; ``names`` and
+        ``duplicate_of``, when given, hold a chunk's names and repeats per chunk.
 
         Raises:
             sqlalchemy.exc.IntegrityError: a job with this id is stored already.
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
-        values = {field.name: getattr(job, field.name) for field in fields(job)}
-        rows = [{"job_id": job.job_id, "chunk_no": n, "subjects": stored_text(chunk)} for n, chunk in enumerate(chunks)]
+        values = {f.name: getattr(job, f.name) for f in fields(job)}
+        values["counts"] = json.dumps(job.counts) if job.counts is not None else None
+        rows = [
+            {
+                "job_id": job.job_id,
+                "chunk_no": n,
+                "subjects": stored_text(chunk),
+                "names": stored_text(names[n]) if names is not None else None,
+                "duplicate_of": json.dumps(duplicate_of[n]) if duplicate_of is not None and duplicate_of[n] else None,
+            }
+            for n, chunk in enumerate(chunks)
+        ]
 
         def write(conn: Connection) -> None:
             conn.execute(insert(jobs), values)
@@ -174,13 +219,17 @@ class JobStore:
             return False
         return True
 
-    async def finish(self, job_id: str, finished_at: datetime) -> None:
-        """Mark a job done at ``finished_at``; returns once committed.
+    async def finish(self, job_id: str, finished_at: datetime, counts: Mapping[str, int] | None = None) -> None:
+        """Mark a job done at ``finished_at``, with its table's ``counts``; returns once
+        committed.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
-        statement = update(jobs).where(jobs.c.job_id == job_id).values(status="done", finished_at=finished_at)
+        kept = json.dumps(dict(counts)) if counts is not None else None
+        statement = (
+            update(jobs).where(jobs.c.job_id == job_id).values(status="done", finished_at=finished_at, counts=kept)
+        )
 
         def write(conn: Connection) -> None:
             conn.execute(statement)
@@ -202,6 +251,35 @@ class JobStore:
         with self.engine.connect() as conn:
             row = conn.execute(_JOB, {"job_id": job_id}).mappings().first()
         return None if row is None else _job(row)
+
+    async def keep_counts(self, job_id: str, counts: Mapping[str, int]) -> None:
+        """Keep the table's counts of a job done before they were kept when it finished.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be written.
+        """
+        statement = (
+            update(jobs).where(jobs.c.job_id == job_id, jobs.c.counts.is_(None)).values(counts=json.dumps(dict(counts)))
+        )
+
+        def write(conn: Connection) -> None:
+            conn.execute(statement)
+
+        await self.registry.writes.submit(write)
+
+    async def by_creator(self, created_by: str, *, offset: int, limit: int) -> list[StoredJob]:
+        """The jobs ``created_by`` submitted, newest first, ``limit`` of them from ``offset``.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        found: list[StoredJob] = await self.registry.read(self._read_by_creator, created_by, offset, limit)
+        return found
+
+    def _read_by_creator(self, created_by: str, offset: int, limit: int) -> list[StoredJob]:
+        with self.engine.connect() as conn:
+            found = conn.execute(_BY_CREATOR, {"created_by": created_by, "offset": offset, "limit": limit})
+            return [_job(row) for row in found.mappings()]
 
     async def unfinished(self) -> list[str]:
         """The ids of the jobs still running, oldest first.
@@ -229,22 +307,22 @@ class JobStore:
         with self.engine.connect() as conn:
             return [int(n) for n in conn.execute(_MISSING, {"job_id": job_id, "region": region}).scalars()]
 
-    async def chunk(self, job_id: str, chunk_no: int) -> list[str]:
-        """A chunk's entries as submitted.
+    async def chunk(self, job_id: str, chunk_no: int) -> StoredChunk:
+        """A chunk as submitted (without its answers).
 
         Raises:
             NotFound: the job has no such chunk.
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        text: str | None = await self.registry.read(self._read_chunk, job_id, chunk_no)
-        if text is None:
+        found: StoredChunk | None = await self.registry.read(self._read_chunk, job_id, chunk_no)
+        if found is None:
             raise NotFound(f"核查任务 {job_id} 没有第 {chunk_no} 段 (batch job {job_id} has no chunk {chunk_no})")
-        return entries_of(text)
+        return found
 
-    def _read_chunk(self, job_id: str, chunk_no: int) -> str | None:
+    def _read_chunk(self, job_id: str, chunk_no: int) -> StoredChunk | None:
         with self.engine.connect() as conn:
-            text = conn.execute(_CHUNK, {"job_id": job_id, "no": chunk_no}).scalar()
-        return None if text is None else str(text)
+            row = conn.execute(_CHUNK, {"job_id": job_id, "no": chunk_no}).first()
+        return None if row is None else _chunk(chunk_no, row, {})
 
     async def answered(self, job_id: str) -> dict[str, int]:
         """How many of the job's chunks each region has answered (regions with none are
@@ -262,24 +340,24 @@ class JobStore:
 
     # Reading, on a worker thread
 
-    def chunks(self, job_id: str) -> Iterator[StoredChunk]:
-        """The job's chunks in order, each with the answers stored for it: synchronous,
-        for worker threads. Each chunk is read when it is asked for, on a connection of
-        its own given back before it is yielded, so a slow reader holds neither memory
-        nor a connection; a job that does not exist has no chunks.
+    def chunks(self, job_id: str, *, first: int = 0) -> Iterator[StoredChunk]:
+        """The job's chunks in order from chunk ``first``, each with the answers stored for
+        it: synchronous, for worker threads. Each chunk is read when it is asked for, on a
+        connection of its own given back before it is yielded, so a slow reader holds
+        neither memory nor a connection; a job that does not exist has no chunks.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        chunk_no = 0
+        chunk_no = first
         while True:
             with self.engine.connect() as conn:
-                text = conn.execute(_CHUNK, {"job_id": job_id, "no": chunk_no}).scalar()
+                stored = conn.execute(_CHUNK, {"job_id": job_id, "no": chunk_no}).first()
                 answers = {
                     str(row.region): Answer(bytes(row.answer), str(row.failure))
                     for row in conn.execute(_ANSWERS, {"job_id": job_id, "no": chunk_no})
                 }
-            if text is None:
+            if stored is None:
                 return
-            yield StoredChunk(chunk_no, entries_of(str(text)), answers)
+            yield _chunk(chunk_no, stored, answers)
             chunk_no += 1

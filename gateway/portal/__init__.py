@@ -18,6 +18,7 @@ from gateway.portal.pages import (
     batch_csv,
     batch_page,
     batch_summary,
+    batch_summary_pdf,
     batch_xlsx,
     grants_page,
     history_page,
@@ -93,6 +94,7 @@ def add_portal(app: web.Application, portal: Portal) -> None:
         ("GET", "/agency/jobs/{job_id}/table.csv", batch_csv),
         ("GET", "/agency/jobs/{job_id}/table.xlsx", batch_xlsx),
         ("GET", "/agency/jobs/{job_id}/summary.json", batch_summary),
+        ("GET", "/agency/jobs/{job_id}/summary.pdf", batch_summary_pdf),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, portal_page(handler))

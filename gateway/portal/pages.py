@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -41,7 +42,9 @@ from gateway.access.history import History
 from gateway.api.cases import attachment_response, case_body
 from gateway.api.downloads import csv_response, xlsx_response
 from gateway.batch.jobs import BatchService, parse_subject_list
-from gateway.batch.tables import signed_summary
+from gateway.batch.summary_pdf import render_summary
+from gateway.batch.tables import HEADER as TABLE_HEADER
+from gateway.batch.tables import signed_summary, table_lines
 from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
 from gateway.reports.pdf import render as render_pdf
@@ -715,9 +718,14 @@ def _batches(request: web.Request) -> BatchService:
     return batches
 
 
+JOBS_PER_PAGE = 20
+
+
 async def agency_page(request: web.Request) -> web.StreamResponse:
-    _officer(request)
-    return page(request, "agency.html", title="批量核查")
+    who = _officer(request)
+    number = _page_number(request)
+    jobs, more = await _batches(request).mine(who, page=number, per_page=JOBS_PER_PAGE)
+    return page(request, "agency.html", title="批量核查", jobs=jobs, page_number=number, more=more)
 
 
 async def post_agency(request: web.Request) -> web.StreamResponse:
@@ -726,10 +734,18 @@ async def post_agency(request: web.Request) -> web.StreamResponse:
     _name, data = _uploaded(form, "file")
     if len(data) > 48 * 1024 * 1024:
         raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
+    listed = parse_subject_list(data)
     status = await _batches(request).submit(
-        who, parse_subject_list(data), purpose=str(form.get("purpose", "")), years=_int(form, "years", 3)
+        who,
+        listed.entries,
+        names=listed.names,
+        purpose=str(form.get("purpose", "")),
+        years=_int(form, "years", 3),
     )
     return _redirect(f"/agency/jobs/{status.job_id}")
+
+
+ROWS_PER_PAGE = 50
 
 
 async def batch_page(request: web.Request) -> web.StreamResponse:
@@ -738,7 +754,16 @@ async def batch_page(request: web.Request) -> web.StreamResponse:
     status = await batches.status(who, request.match_info["job_id"])
     summary = (await signed_summary(batches, status)).document if status.status == "done" else None
     names = {region.value: region.name_zh for region in Region}
-    return page(request, "batch.html", title="批量核查", job=status.public(), summary=summary, region_names=names)
+    number = _page_number(request)
+    lines: list[list[int | str]] = []
+    if summary is not None:
+        start = (number - 1) * ROWS_PER_PAGE
+        lines = await asyncio.to_thread(
+            lambda: list(itertools.islice(table_lines(batches.rows(status.job_id, start=start)), ROWS_PER_PAGE))
+        )
+    return page(request, "batch.html", title="批量核查", job=status.public(), summary=summary, region_names=names,
+                header=TABLE_HEADER, lines=lines, page_number=number,
+                more=number * ROWS_PER_PAGE < status.total)  # fmt: skip
 
 
 async def batch_csv(request: web.Request) -> web.StreamResponse:
@@ -760,6 +785,17 @@ async def batch_summary(request: web.Request) -> web.StreamResponse:
         text=json.dumps({"summary": summary.document, "jws": summary.jws}, ensure_ascii=False, indent=2),
         content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{summary.document["job_id"]}-summary.json"'},
+    )
+
+
+async def batch_summary_pdf(request: web.Request) -> web.StreamResponse:
+    batches = _batches(request)
+    summary = await signed_summary(batches, await batches.status(_officer(request), request.match_info["job_id"]))
+    data = await asyncio.to_thread(render_summary, summary.document, summary.jws)
+    return web.Response(
+        body=data,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{summary.document["job_id"]}-summary.pdf"'},
     )
 
 

@@ -19,7 +19,6 @@ import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from credit.errors import InvalidInput
-from credit.layouts import Layout, Mapping, normalise_header, recognise, refuse
+from credit.layouts import Layout, Mapping, cell_text, normalise_header, recognise, refuse
 
 LINE = "__line"
 FIRST = "__first"
@@ -297,33 +296,6 @@ def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
 
 
 # Spreadsheets
-
-
-def cell_text(value: Any) -> str:
-    """A spreadsheet cell as the text a CSV export would hold: dates as ISO dates, whole
-    numbers without ``.0``; a number too long for Excel to have kept every digit (a code
-    typed as a number) in scientific notation, which the identifier rules refuse."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        if value.is_integer():
-            if abs(value) >= 1e15:
-                return f"{value:.4E}".replace("E+", "E+")
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, int):
-        return str(value) if abs(value) < 10**15 else f"{float(value):.4E}"
-    if isinstance(value, time | timedelta):
-        return str(value)
-    return str(value)
 
 
 def _sheet_batches(path: Path, source: Source, sheet: str) -> Iterator[pl.DataFrame]:

@@ -57,3 +57,12 @@ OFFICER_REFUSAL = "您只能办理本地区的办件，此件属于天津 (an of
 )
 def test_pages_show_the_chinese_part_of_an_error(detail: str, shown: str) -> None:
     assert labels.chinese_only(detail) == shown
+
+
+def test_a_refusal_reason_reads_in_chinese_in_a_table() -> None:
+    from credit.labels import chinese_reason
+
+    node = "subject: 统一社会信用代码无效 (invalid unified social credit code): 校验码错误：应为 'H'，实际为 'X'"
+    assert chinese_reason(node, "代码无效") == "统一社会信用代码无效: 校验码错误：应为 'H'，实际为 'X'"
+    assert chinese_reason("条目含控制字符 (the entry holds a control character)", "代码无效") == "条目含控制字符"
+    assert chinese_reason("not a code", "代码无效") == "代码无效"

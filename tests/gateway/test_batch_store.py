@@ -5,6 +5,7 @@ chunks."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,7 @@ async def test_a_job_is_stored_with_its_chunks_as_given(store: JobStore) -> None
     await store.create(job, LIST)
     assert await store.job(job.job_id) == job
     assert await store.job("b_nothing") is None
-    assert [await store.chunk(job.job_id, n) for n in range(3)] == LIST  # a line break stays in its entry
+    assert [(await store.chunk(job.job_id, n)).entries for n in range(3)] == LIST  # a line break stays in its entry
     with pytest.raises(NotFound):
         await store.chunk(job.job_id, 3)
     chunks = await asyncio.to_thread(lambda: list(store.chunks(job.job_id)))
@@ -70,7 +71,7 @@ async def test_a_chunk_stored_the_old_way_reads_as_its_lines(store: JobStore) ->
             conn.execute(insert(inputs).values(job_id="b_old", chunk_no=0, subjects="91120000MA05K1AB2X\nnot-a-code"))
 
     await asyncio.to_thread(store_the_old_way)
-    assert await store.chunk("b_old", 0) == ["91120000MA05K1AB2X", "not-a-code"]
+    assert (await store.chunk("b_old", 0)).entries == ["91120000MA05K1AB2X", "not-a-code"]
     chunks = await asyncio.to_thread(lambda: list(store.chunks("b_old")))
     assert [c.entries for c in chunks] == [["91120000MA05K1AB2X", "not-a-code"]]
 
@@ -122,3 +123,36 @@ async def test_finished_jobs_are_no_longer_unfinished(store: JobStore) -> None:
     assert await store.unfinished() == ["b_2"]
     done = await store.job("b_1")
     assert done is not None and done.status == "done" and done.finished_at == finished
+
+
+async def test_names_and_repeats_are_kept_beside_the_entries(store: JobStore) -> None:
+    job = a_job(chunks=2, total=4)
+    names = [["甲公司", ""], ["乙公司", "=HYPERLINK(1)"]]
+    await store.create(job, [["A", ""], ["a", "B"]], names=names, duplicate_of=[{}, {0: 1}])
+    first, second = [await store.chunk(job.job_id, n) for n in range(2)]
+    assert (first.names, first.duplicate_of) == (["甲公司", ""], {})
+    assert (second.names, second.duplicate_of) == (["乙公司", "=HYPERLINK(1)"], {0: 1})
+    chunks = await asyncio.to_thread(lambda: list(store.chunks(job.job_id, first=1)))
+    assert [(c.chunk_no, c.entries, c.names, c.duplicate_of) for c in chunks] == [(1, ["a", "B"], names[1], {0: 1})]
+    plain = a_job("b_plain", chunks=1, total=1)
+    await store.create(plain, [["A"]])
+    assert (await store.chunk("b_plain", 0)).names is None
+
+
+async def test_an_officers_jobs_are_listed_newest_first_with_their_counts(store: JobStore) -> None:
+    for n in range(5):
+        job = dataclasses.replace(a_job(f"b_{n}"), created_at=datetime(2025, 6, 16, n, tzinfo=UTC))
+        await store.create(job, [["A"]])
+    await store.create(dataclasses.replace(a_job("b_other"), created_by="another"), [["A"]])
+    counts = {"subjects": 1, "clear": 1}
+    await store.finish("b_3", datetime(2025, 6, 16, 4, tzinfo=UTC), counts)
+    first = await store.by_creator("agency", offset=0, limit=3)
+    assert [j.job_id for j in first] == ["b_4", "b_3", "b_2"]
+    assert first[1].counts == counts and first[0].counts is None
+    assert [j.job_id for j in await store.by_creator("agency", offset=3, limit=3)] == ["b_1", "b_0"]
+    assert [j.job_id for j in await store.by_creator("another", offset=0, limit=3)] == ["b_other"]
+    # Counts of a job done before they were kept with it are kept once; kept ones stay.
+    await store.keep_counts("b_2", {"subjects": 1, "empty": 1})
+    await store.keep_counts("b_3", {"subjects": 9})
+    assert (await store.job("b_2")).counts == {"subjects": 1, "empty": 1}  # type: ignore[union-attr]
+    assert (await store.job("b_3")).counts == counts  # type: ignore[union-attr]

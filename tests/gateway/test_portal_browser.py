@@ -252,20 +252,31 @@ async def test_forms_need_the_csrf_token_and_pages_carry_security_headers(gatewa
 
 
 async def test_an_agency_officer_batch_checks_in_the_browser(gateway, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    from gateway.batch.summary_pdf import attached_summary
     from nodes.seed import DEMO_SUBJECTS
 
     _, running, _ = gateway
-    listed = tmp_path / "名单.csv"
     ids = [demo.id for demo in DEMO_SUBJECTS]
-    listed.write_text("统一社会信用代码\n" + "\n".join([*ids, "91110108MA01RXNE2X"]) + "\n", encoding="utf-8")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["评优评先企业名单"])
+    sheet.append(["序号", "主体名称", "统一社会信用代码"])
+    for number, code in enumerate([*ids, "", "91110108MA01RXNE2X", ids[0]], start=1):
+        sheet.append([number, f"名单主体{number}", code or None] if code else [number])
+    listed = tmp_path / "名单.xlsx"
+    book.save(listed)
     page = await (await _context(browser)).new_page()
     await _login(page, running.url, "agency", "demo-agency-2024")
     assert page.url.endswith("/agency")
+    assert await page.locator("#batch-jobs").count() == 0  # no job yet, no list of them
     await page.fill("#purpose", "评优评先资格审查")
     await page.set_input_files("#file", str(listed))
     await page.click("button:has-text('开始核查')")
     await page.wait_for_load_state()
     assert "/agency/jobs/b_" in page.url
+    job_id = page.url.rsplit("/", 1)[1]
     for _ in range(100):  # the page refreshes itself (no JavaScript) until the job is done
         if (await page.locator("#batch-status").inner_text()).strip() == "已完成":
             break
@@ -273,14 +284,37 @@ async def test_an_agency_officer_batch_checks_in_the_browser(gateway, browser, t
         await page.reload()
     summary = await page.locator("#batch-summary").inner_text()
     counts = dict(zip(summary.split("\n")[::2], summary.split("\n")[1::2], strict=True))
-    assert counts == {"核查主体": "5", "有记录": "2", "三地均无记录": "2", "不完整": "0", "代码无效": "1"}, counts
+    assert counts == {"名单行数": "7", "有记录": "2", "三地均无记录": "2", "不完整": "0", "代码无效": "1", "重复": "1",
+                      "空行": "1"}, counts  # fmt: skip
+    rows = page.locator("#batch-rows tbody tr")
+    assert await rows.count() == 7
+    assert (await rows.nth(0).locator("td").nth(2).inner_text()) == "名单主体1"  # the list's name beside the code
+    assert (await rows.nth(6).locator("td").nth(9).inner_text()).startswith("与第 1 行重复")
+    assert (await rows.nth(4).locator("td").nth(4).inner_text()) == "空行"
     await _shot(page, "10-agency-batch")
     async with page.expect_download() as download:
-        await page.click("text=下载协助核查情况统计表（CSV）")
+        await page.click("text=下载统计表（CSV）")
     table = tmp_path / "table.csv"
     await (await download.value).save_as(table)
-    rows = table.read_text(encoding="utf-8-sig").splitlines()
-    assert len(rows) == 1 + len(ids) + 1 and "代码无效" in rows[-1]
+    lines = table.read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 1 + 7 and "代码无效" in lines[-2] and "名单主体1" in lines[1]
+    async with page.expect_download() as download:
+        await page.click("text=下载签名汇总（PDF）")
+    pdf = tmp_path / "summary.pdf"
+    await (await download.value).save_as(pdf)
+    signed = attached_summary(pdf.read_bytes(), running.service.keyring)
+    assert signed["job_id"] == job_id and signed["counts"]["subjects"] == 7
+
+    # Back on /agency, the job is listed with its counts and links.
+    await page.goto(running.url + "/agency")
+    listed_jobs = page.locator("#batch-jobs tbody tr")
+    assert await listed_jobs.count() == 1
+    row_text = await listed_jobs.nth(0).inner_text()
+    assert job_id in row_text and "已完成" in row_text and "重复 1" in row_text and "空行 1" in row_text
+    await _shot(page, "11-agency-jobs")
+    await page.click(f"#batch-jobs a[href='/agency/jobs/{job_id}']")
+    await page.wait_for_load_state()
+    assert page.url.endswith(f"/agency/jobs/{job_id}")
 
 
 async def test_an_objection_from_the_report_page_to_its_outcome(gateway, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

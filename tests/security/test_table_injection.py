@@ -143,9 +143,9 @@ async def test_every_control_character_gives_a_downloadable_xlsx(gateway) -> Non
     *refused, clean = checked.csv_rows
     for c, row in zip(CONTROLS, refused, strict=True):
         shown = f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-        assert row[1] == f"A{shown}B" and row[3] == "代码无效", (c, row)
-        assert ("换行符" if c in LINE_BREAKS else "控制字符") in row[8], (c, row)
-    assert clean[1] == SUBJECTS["clean"] and clean[3] == "三地均无记录"
+        assert row[1] == f"A{shown}B" and row[4] == "代码无效", (c, row)
+        assert ("换行符" if c in LINE_BREAKS else "控制字符") in row[9], (c, row)
+    assert clean[1] == SUBJECTS["clean"] and clean[4] == "三地均无记录"
 
 
 async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -163,7 +163,7 @@ async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gat
         f"{clean}\\x0d\\x0a{records}",
         clean,
     ]
-    assert [row[3] for row in checked.csv_rows] == ["有记录", "代码无效", "代码无效", "三地均无记录"]
+    assert [row[4] for row in checked.csv_rows] == ["有记录", "代码无效", "代码无效", "三地均无记录"]
     assert checked.summary["counts"]["with_records"] == 1 and checked.summary["counts"]["clear"] == 1
 
     # An upload: rows end at CR, LF or CRLF; a quoted line break, U+2028, U+2029 or NEL
@@ -174,7 +174,7 @@ async def test_an_entry_holding_a_line_break_is_one_invalid_entry_everywhere(gat
     assert [row[1] for row in checked.csv_rows] == [
         records, f"{clean}\\x0a{records}", "X\\u2028Y", "X\\u2029Y", "X\\x85Y", clean
     ]  # fmt: skip
-    assert all("换行符" in row[8] for row in checked.csv_rows[1:5])
+    assert all("换行符" in row[9] for row in checked.csv_rows[1:5])
 
 
 async def test_the_size_cap_counts_entries_as_the_table_does(gateway, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -202,7 +202,7 @@ async def test_ordinary_subjects_and_numbers_are_unchanged(gateway) -> None:  # 
     assert [row[1] for row in checked.csv_rows] == listed
     assert [row[0] for row in checked.csv_rows] == ["1", "2", "3", "4", "5"]
     assert not [cell for row in checked.csv_rows for cell in row if cell.startswith("'") or "\\x" in cell]
-    found = checked.csv_rows[0][7]
+    found = checked.csv_rows[0][8]
     assert "北京·" in found and "×" in found  # the counts stay in the domain cell as written
     assert checked.csv_text.splitlines()[1].startswith("1,")  # 序号 written as a bare number
 
@@ -230,3 +230,26 @@ async def test_a_job_stored_before_chunks_were_json_still_reads(gateway) -> None
     await asyncio.to_thread(store_the_old_way)
     again = await _tables(api, officer, checked.job_id)
     assert again.csv_rows == checked.csv_rows and [row[1] for row in again.csv_rows] == listed
+
+
+async def test_names_from_an_uploaded_list_are_neutralised_too(gateway) -> None:  # type: ignore[no-untyped-def]
+    api, _, _ = gateway
+    officer = await api.login("agency", "demo-agency-2024")
+    clean, records = SUBJECTS["clean"], SUBJECTS["records"]
+    hostile = ['=HYPERLINK("http://x","click")', "@SUM(A1:A9)", "名称\x07响铃", "+1+2"]
+    upload = "企业名称,统一社会信用代码\n" + "".join(
+        f'"{name.replace(chr(34), chr(34) * 2)}",{code}\n'
+        for name, code in zip(hostile, [clean, records, clean, "-1+2"], strict=True)
+    )
+    checked = await _check(api, officer, upload)
+    _same_table(checked)
+    _counted_once(checked, 4, rejected=1)
+    assert [row[2] for row in checked.csv_rows] == [
+        '\'=HYPERLINK("http://x","click")',
+        "'@SUM(A1:A9)",
+        "名称\\x07响铃",
+        "'+1+2",
+    ]
+    assert [row[1] for row in checked.csv_rows][3] == "'-1+2"
+    assert [row[4] for row in checked.csv_rows] == ["三地均无记录", "有记录", "重复", "代码无效"]
+    assert checked.summary["counts"]["duplicates"] == 1

@@ -1,0 +1,33 @@
+"""Latin-letter words on a Chinese page: what a person reading it would take for English
+or an internal identifier.
+
+Allowed are web addresses, codes and numbers (a token with a digit in it: credit codes, report numbers,
+核验码, dates, 备案号) and the names of the file formats a page offers for download, which
+Chinese sites print as they are. Everything else made of Latin letters is a leak.
+"""
+
+from __future__ import annotations
+
+import re
+
+# File formats and the QR code are printed in Latin letters on Chinese government sites too.
+FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "QR"})
+
+_TOKEN = re.compile(r"https?://\S+|[A-Za-z][A-Za-z0-9_.:/@-]*|[0-9][A-Za-z0-9_.:/@-]*")
+
+
+def latin_words(text: str) -> list[str]:
+    """The Latin-letter words in ``text`` that are neither codes nor format names."""
+    found = []
+    for token in _TOKEN.findall(text):
+        if token.startswith(("http://", "https://")):
+            continue  # an address printed for people to type or compare
+        token = token.strip(".:/-")
+        if not token or not re.search(r"[A-Za-z]", token):
+            continue  # numbers, dates, times
+        if re.fullmatch(r"[A-Z0-9-]+", token) and re.search(r"[0-9-]", token):
+            continue  # a code: credit code, report number, 核验码 (grouped), case number
+        if token in FORMAT_NAMES:
+            continue
+        found.append(token)
+    return found
