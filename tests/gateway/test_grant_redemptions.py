@@ -25,6 +25,7 @@ from gateway.demo import DEMO_BANK
 from gateway.registry import Account, Organisation, reports
 from gateway.reports.pdf import verify_pdf
 from tests.gateway.conftest import Api
+from tests.gateway.latin import latin_words
 
 TERMS = {"purpose": "融资信贷", "days": 7, "max_uses": 2}
 OTHER_BANK = Organisation(make_uscc("91120000MA06QX9C4"), "另一家示范银行股份有限公司")
@@ -86,6 +87,12 @@ def _add_account(running: Any, username: str, org: Organisation) -> None:
     )
 
 
+def _words(html: str, start: str, end: str) -> list[str]:
+    """The Latin-letter words a person reads in the part of ``html`` from ``start`` to ``end``."""
+    part = html.split(start, 1)[1].split(end, 1)[0]
+    return latin_words(re.sub(r"<[^>]+>", " ", part))
+
+
 def _registered(running: Any) -> int:
     with running.registry.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(reports)).scalar_one())
@@ -121,10 +128,12 @@ async def test_reloading_a_redemption_uses_nothing_and_only_the_redeemer_opens_i
     for _ in range(3):
         status, page, _ = await bank.get(address)
         assert status == 200 and "融资信贷" in page and "剩余 1 次" in page
+    assert _words(page, '<main id="main">', '<section class="verdict') == []
     assert await _uses(api, owner) == 1 and _registered(running) == before
     # The bank finds it again from its code form.
     _, form_page, _ = await bank.get("/g")
     assert f'href="{address}"' in form_page and created["grant"]["report_no"] in form_page
+    assert _words(form_page, '<main id="main">', "</main>") == []
 
     # Nobody else opens it: another bank, the subject, someone not signed in.
     _add_account(running, "other-bank", OTHER_BANK)
@@ -259,6 +268,7 @@ async def test_previews_issue_no_report_and_a_cancelled_one_leaves_none(gateway,
     # The preview shows what will be shared: whose, under which profile, which records, which period.
     subject = next(s for s in DEMO_SUBJECTS if s.key == "clean")
     assert subject.id in page and "北京、天津、河北三地的行政处罚" in page and "查询区间" in page
+    assert _words(page, '<main id="main">', "<h2>报告内容预览") == []
     assert _registered(running) == before  # two previews, neither confirmed: nothing registered
 
     # A fresh grant issues nothing on confirmation either; a fixed one issues its one report.
@@ -285,6 +295,7 @@ async def test_the_confirmation_names_the_grantee_and_revoking_says_so(browsers)
     assert named is not None and DEMO_BANK.name in named[1] and DEMO_BANK.code in named[1]
     code = re.search(r'id="grant-code">([^<]+)<', granted)
     assert code is not None
+    assert _words(granted, '<main id="main">', "</main>") == []
     # The slip to print or keep: a PDF with the code, and the QR code as a PNG.
     slip = re.search(r'id="slip-pdf" href="data:application/pdf;base64,([^"]+)"', granted)
     assert slip is not None
@@ -301,6 +312,7 @@ async def test_the_confirmation_names_the_grantee_and_revoking_says_so(browsers)
     _, after, _ = await clerk.get(reply.headers["Location"])
     message = re.search(r'<p class="message info" role="status">(.*?)</p>', after)
     assert message is not None and "已撤销" in message[1] and "融资信贷" in message[1] and DEMO_BANK.name in message[1]
+    assert _words(after, '<main id="main">', "</main>") == []
     # Someone else's grant id shows no such notice.
     _, odd, _ = await clerk.get("/grants?revoked=g_0000000000000000")
     assert "已撤销用途" not in odd
@@ -319,7 +331,7 @@ async def test_verify_shows_what_the_report_certifies(gateway) -> None:  # type:
     assert "查询区间" in facts and document["title"] in facts and "存在违法违规记录" in facts
     for region in Region:
         assert f"{region.name_zh}：已应答" in facts, region
-    assert "tianjin-2023" not in facts  # the public page names the profile by its title
+    assert latin_words(re.sub(r"<[^>]+>", " ", facts)) == []  # the profile by its title, not its id
     status, summary, _ = await api.call("GET", f"/api/v1/verify/{issued['verification_code']}")
     assert [r["status"] for r in summary["summary"]["regions"]] == ["answered"] * 3
 

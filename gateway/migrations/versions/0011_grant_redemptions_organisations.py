@@ -8,7 +8,7 @@ tell two confirmations apart). Each redemption is kept: which grant, who redeeme
 report it served and when, under an unguessable id that reopens it without another use.
 
 Revision ID: g0011
-Revises: g0008
+Revises: g0012
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "g0011"
-down_revision = "g0008"
+down_revision = "g0012"
 branch_labels = None
 depends_on = None
 
