@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,10 @@ from credit.identifiers import Subject, parse_subject
 from credit.policy import Principal
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
-from credit.report import merge
+from credit.regions import Region
+from credit.registers import RegisterFinding, find_registration
+from credit.report import RegionFailure, merge
+from credit.rules import SubjectResult
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
@@ -63,7 +66,8 @@ class Verification:
 
 
 def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
-    """What a verifier is shown of a genuine report: who it is about, what it covers,
+    """What a verifier is shown of a genuine report: who it is about (with the
+    registration details it certifies), what it covers,
     under which rules, what it says, when it was issued and until when it stands in for
     a certificate (its profile's validity period), and its registered status.
 
@@ -84,10 +88,16 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
         until = china_date(issued) + timedelta(days=known.validity_days)
         valid_until = until.isoformat()
         expired = china_date(now) > until
+    register = subject.get("register")
     return {
         "report_no": document.get("report_no", ""),
         "subject_id": subject.get("id", ""),
         "subject_name": subject.get("name", ""),
+        "subject_kind": subject.get("kind", ""),
+        # What the report certifies of the subject's registration: the details, or in
+        # words why it shows none ("" for a report issued before registers were read).
+        "register": register if isinstance(register, dict) else None,
+        "register_note": str(subject.get("register_note") or ""),
         "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
         "title": document.get("title", ""),
         "window": {
@@ -218,12 +228,15 @@ class ReportService:
 
         answers = await self.fanout.query(subject, profile, options, purpose=purpose, assertion=assertion)
         report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
+        finding = register_finding(subject, answers)
         issue = Issue(
             report_no=new_report_number(applied),
             verification_code=new_verification_code(),
             issued_at=issued_at,
             issuer=self.issuer,
-            subject_name=_subject_name(answers),
+            # The register's name; only a subject no register knows is named by its records.
+            subject_name=finding.registration.name if finding.registration else _subject_name(answers),
+            register=finding,
         )
         document = report_document(report, issue)
         payload = canonical(document, known_plain=True)
@@ -405,7 +418,22 @@ class ReportService:
         return await self.verify_report(entry.jws)
 
 
-def _subject_name(answers: dict[Any, Any]) -> str:
+def register_finding(subject: Subject, answers: Mapping[Region, SubjectResult | RegionFailure]) -> RegisterFinding:
+    """What the regions' registers said about the subject (see :func:`credit.registers.find_registration`):
+    a region whose own node answered looked in its register when it says so; a failed
+    region, or one answered from a peer's replica, did not.
+
+    Raises nothing.
+    """
+    found = {
+        region: answer.registration
+        for region, answer in answers.items()
+        if isinstance(answer, SubjectResult) and answer.register_searched
+    }
+    return find_registration(subject, found, asked=answers.keys())
+
+
+def _subject_name(answers: Mapping[Region, SubjectResult | RegionFailure]) -> str:
     for answer in answers.values():
         for result in getattr(answer, "results", ()):
             for record in result.records:

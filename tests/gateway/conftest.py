@@ -16,7 +16,7 @@ from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
-from nodes.seed import generate
+from nodes.seed import generate, registrations
 from tests.conftest import StartNode
 from tests.gateway.contract import check_answer
 
@@ -75,8 +75,9 @@ async def gateway(
     nodes = {}
     for region in Region:
         drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
+        entries = [e for batch in registrations(region, subjects=0, today=TODAY) for e in batch]
         nodes[region] = await start_node_at(
-            region, f"sqlite:///{tmp_path / region.value}.db", drafts, gateway_jwks=str(jwks)
+            region, f"sqlite:///{tmp_path / region.value}.db", drafts, registrations=entries, gateway_jwks=str(jwks)
         )
     settings = GatewaySettings.from_env(
         {},
