@@ -556,13 +556,14 @@ class RegisterColumns:
         first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
         df = frame.select(pl.col(LINE), *clean, *raw, *first)
 
-        # Blank lines and footers (合计, 制表…) name no entity: skipped and counted.
+        # Blank lines and footers (合计, 制表…) name no entity: skipped and counted. A
+        # register often opens with the code column, so a footer may stand in it.
+        words = f"^({'|'.join(FOOTER_WORDS)})"
         no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in codes])
-        bare = df.filter(no_code)
+        bare = df.filter(no_code | pl.col("uscc__raw").str.contains(words))
         if bare.height:
-            blank = pl.all_horizontal([pl.col(f) == "" for f in REGISTER_TEXT_FIELDS])
-            words = f"^({'|'.join(FOOTER_WORDS)})"
-            cells = [pl.col("subject_name")] + ([pl.col("__first")] if first_cell else [])
+            blank = pl.all_horizontal([pl.col(f) == "" for f in REGISTER_TEXT_FIELDS]) & no_code
+            cells = [pl.col("subject_name"), pl.col("uscc__raw")] + ([pl.col("__first")] if first_cell else [])
             footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
             marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
             out.blank = int(marks["blank"].sum())
