@@ -19,7 +19,14 @@ ALL = tuple(Region)
 
 def entry(subject: Subject, region: Region, status: str = "存续", name: str = "") -> SubjectRegistration:
     return SubjectRegistration(
-        subject.id, name or f"{region.name_zh}登记的名称", region, "张三", "某地某路1号", "某局", date(2015, 1, 1), status
+        subject.id,
+        name or f"{region.name_zh}登记的名称",
+        region,
+        "张三",
+        "某地某路1号",
+        "某局",
+        date(2015, 1, 1),
+        status,
     )
 
 

@@ -21,6 +21,7 @@ from tests.conftest import StartNode
 from tests.gateway.contract import check_answer
 
 TODAY = date(2025, 6, 16)
+REGISTERED = 20  # synthetic subjects per region whose register entries the nodes hold
 
 
 def issue_on(running: RunningGateway, day: date) -> None:
@@ -75,7 +76,9 @@ async def gateway(
     nodes = {}
     for region in Region:
         drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
-        entries = [e for batch in registrations(region, subjects=0, today=TODAY) for e in batch]
+        # Every region holds a register (the demo enterprises in theirs, and a few
+        # synthetic enterprises with no records), so that every register is looked in.
+        entries = [e for batch in registrations(region, subjects=REGISTERED, today=TODAY) for e in batch]
         nodes[region] = await start_node_at(
             region, f"sqlite:///{tmp_path / region.value}.db", drafts, registrations=entries, gateway_jwks=str(jwks)
         )

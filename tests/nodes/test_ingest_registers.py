@@ -29,8 +29,26 @@ C = make_uscc("92120101MA07PQRT3")  # a 个体工商户's code
 
 HEADER = ["统一社会信用代码", "企业名称", "法定代表人", "住所", "登记机关", "成立日期", "登记状态", "注册资本（万元）"]
 GOOD = [
-    [A, "天津清源科技有限公司", "张达博", "天津市滨海新区平谊路153号", "天津市滨海新区市场监督管理局", "2015-11-05", "存续", "500"],
-    [f" {B.lower()} ", "天津南开贸易有限公司", "李四", "天津市南开区人民路1号", "天津市南开区市场监督管理局", "2018年3月1日", "吊销，未注销", ""],
+    [
+        A,
+        "天津清源科技有限公司",
+        "张达博",
+        "天津市滨海新区平谊路153号",
+        "天津市滨海新区市场监督管理局",
+        "2015-11-05",
+        "存续",
+        "500",
+    ],
+    [
+        f" {B.lower()} ",
+        "天津南开贸易有限公司",
+        "李四",
+        "天津市南开区人民路1号",
+        "天津市南开区市场监督管理局",
+        "2018年3月1日",
+        "吊销，未注销",
+        "",
+    ],
     [C, "南开区小王餐馆", "王五", "天津市南开区胜利路8号", "天津市和平区市场监督管理局", "", "在业", ""],
 ]
 BAD = [
@@ -75,9 +93,7 @@ def register(db: str) -> dict[str, dict[str, Any]]:
         engine.dispose()
 
 
-def test_a_register_loads_into_the_register_and_bad_rows_are_rejected_with_reasons(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_a_register_loads_into_the_register_and_bad_rows_are_rejected_with_reasons(db_url: str, tmp_path: Path) -> None:
     rows = [GOOD[0], *[row for row, _ in BAD], GOOD[1], GOOD[2], ["合计：3 户"] + [""] * 7]
     path = write(tmp_path / "register.csv", HEADER, rows, title="天津市市场主体登记信息（2025年5月）")
     report = ingest(db_url, path)
@@ -102,7 +118,9 @@ def test_a_register_loads_into_the_register_and_bad_rows_are_rejected_with_reaso
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_the_other_headers_registers_use_in_either_encoding(tmp_path: Path, encoding: str) -> None:
     header = ["序号", "主体名称", "统一社会信用代码", "经营者", "经营场所", "登记机关", "成立日期", "经营状态"]
-    rows = [["1", "南开区小王餐馆", C, "王五", "天津市南开区胜利路8号", "天津市南开区市场监督管理局", "2019/7/1", "在业"]]
+    rows = [
+        ["1", "南开区小王餐馆", C, "王五", "天津市南开区胜利路8号", "天津市南开区市场监督管理局", "2019/7/1", "在业"]
+    ]
     db = f"sqlite:///{tmp_path / 'node.db'}"
     report = ingest(db, write(tmp_path / "个体户.csv", header, rows, encoding=encoding))
     assert report.encoding == {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "gb18030": "GB18030"}[encoding]
@@ -117,7 +135,9 @@ def test_a_workbook_register(tmp_path: Path) -> None:
 
     book = Workbook()
     sheet = book.active
-    sheet.append(["法定代表人（负责人、经营者）", "住所（经营场所）", "名称", "统一社会信用代码", "成立日期", "登记状态"])
+    sheet.append(
+        ["法定代表人（负责人、经营者）", "住所（经营场所）", "名称", "统一社会信用代码", "成立日期", "登记状态"]
+    )
     sheet.append(["张达博", "天津市滨海新区平谊路153号", "天津清源科技有限公司", A, datetime(2015, 11, 5), "存续"])
     path = tmp_path / "register.xlsx"
     book.save(path)
@@ -137,7 +157,11 @@ def test_loading_again_changes_nothing_and_a_changed_entry_is_replaced(db_url: s
     report = ingest(db_url, write(tmp_path / "v2.csv", HEADER, [moved, GOOD[1]]))
     assert (report.counts.added, report.counts.changed, report.counts.unchanged) == (0, 1, 1)
     stored = register(db_url)
-    assert (stored[A]["address"], stored[A]["status"], stored[A]["source"]) == ("天津市和平区新址路2号", "迁出", "v2.csv")
+    assert (stored[A]["address"], stored[A]["status"], stored[A]["source"]) == (
+        "天津市和平区新址路2号",
+        "迁出",
+        "v2.csv",
+    )
     assert len(stored) == 3  # an entry a later file leaves out stays
 
 
@@ -151,7 +175,9 @@ def test_a_dry_run_and_a_repeated_subject(db_url: str, tmp_path: Path) -> None:
 
 
 def test_a_file_no_layout_reads_names_the_register_columns_it_lacks(tmp_path: Path) -> None:
-    path = write(tmp_path / "names.csv", ["统一社会信用代码", "企业名称", "法定代表人"], [[A, "天津清源科技有限公司", "张"]])
+    path = write(
+        tmp_path / "names.csv", ["统一社会信用代码", "企业名称", "法定代表人"], [[A, "天津清源科技有限公司", "张"]]
+    )
     with pytest.raises(InvalidInput) as caught:
         ingest(f"sqlite:///{tmp_path / 'node.db'}", path)
     assert "市场主体登记信息" in caught.value.detail and "成立日期" in caught.value.detail
