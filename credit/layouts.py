@@ -3,8 +3,9 @@
 Authorities publish in several layouts (the national 双公示 行政处罚 standards, the lists
 of the national enterprise credit publicity system, the 严重失信主体名单, this project's
 own columns); registers of market entities (市场主体登记信息) publish theirs, which load
-into the node's register rather than its records (:attr:`Layout.kind`). They are data, in ``credit/data/layouts.toml``; this module reads them,
-normalises header cells and picks the layout a header row is written in.
+into the node's register rather than its records (:attr:`Layout.kind`). They are data,
+in ``credit/data/layouts.toml``; this module reads them, normalises header cells and
+picks the layout a header row is written in.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def recognise(header: Sequence[str]) -> Mapping | None:
     """The layout that reads this header row best, or None when none can read it.
 
     A layout can read a header holding all its required fields, one of its
-    ``required_any`` fields (when it names some) and an identifier column; among those, the one that recognises most cells wins (file order on ties).
+    ``required_any`` fields (when it names some) and an identifier column; among those,
+    the one that recognises most cells wins (file order on ties).
 
     Raises nothing.
     """

@@ -28,9 +28,6 @@ from credit.identifiers import PROVINCE_PREFIXES, USCC_ALPHABET, Subject, Subjec
 from credit.rules import Procedure, RecordStatus
 from nodes.ingest.rules import (
     CODE_FIELDS,
-    REGISTER_FIELD_ZH,
-    REGISTER_MAX_LEN,
-    REGISTER_TEXT_FIELDS,
     FIELD_ZH,
     FUTURE,
     MAX_LEN,
@@ -38,6 +35,9 @@ from nodes.ingest.rules import (
     ORGANISATION,
     PERSON,
     PUBLICITY_BEFORE,
+    REGISTER_FIELD_ZH,
+    REGISTER_MAX_LEN,
+    REGISTER_TEXT_FIELDS,
     REMOVED_BEFORE,
     REQUIRED,
     RESIDENT_ID_TYPES,
@@ -52,8 +52,8 @@ from nodes.ingest.rules import (
 )
 from nodes.ingest.values import EMPTY_MARKERS, SPACE_CHARS, RowError, clean_code
 from nodes.loader import FRAME_COLUMNS
-from nodes.registers import REGISTER_COLUMNS
 from nodes.records import RecordDraft, make_draft
+from nodes.registers import REGISTER_COLUMNS
 
 LINE = "__line"
 # Storage columns of a checked row, in :data:`nodes.store.Prepared` order after the two ids.

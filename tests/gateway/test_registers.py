@@ -167,3 +167,21 @@ async def test_a_register_that_could_not_be_asked_is_named_and_another_region_st
         )
     finally:
         await running.stop()
+
+
+def test_a_report_issued_before_registers_were_read_prints_and_verifies_as_it_did() -> None:
+    from credit.signing import Keyring, SigningKey, sign
+    from gateway.reports.pdf import render, verify_pdf
+    from gateway.reports.service import summary_of
+    from tests.gateway.test_pdf import document, url_for
+
+    key = SigningKey.generate()
+    old = document("clean")
+    assert "register" not in old["subject"]
+    old["subject"]["name"] = ""
+    pdf = render(old, sign(old, key), verify_url=url_for(old))
+    first = pdf_text(pdf)[0]
+    assert "主体登记信息" not in first and "信用主体—" in first  # exactly the old page
+    assert verify_pdf(pdf, Keyring([key.private.public_key()]), verify_url_for=url_for) == old
+    summary = summary_of(old, status="valid", now=datetime.now(UTC))
+    assert summary["register"] is None and summary["register_note"] == ""
