@@ -123,10 +123,6 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         rows = write_csv(batches, Path(args.csv))
         print(f"wrote {rows} rows for {args.subjects} subjects to {args.csv} in {time.perf_counter() - started:.1f}s")
         return 0
-    if not args.db:
-        if args.register_csv:
-            return 0
-        raise InvalidInput.for_field("db", "give --db, --csv or --register-csv")
     from infra.db import sync_engine
     from nodes.db import migrate
     from nodes.registers import RegisterWriter, frame_of
