@@ -15,6 +15,7 @@ from typing import Any
 from credit.catalogue import domains
 from credit.clock import iso_z_or_none
 from credit.regions import Region
+from credit.registers import RegisterFinding, SubjectRegistration
 from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
 from credit.rules import CreditRecord
 
@@ -76,15 +77,46 @@ def _region(outcome: RegionOutcome) -> dict[str, Any]:
     return out
 
 
+def _registration(entry: SubjectRegistration) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "legal_representative": entry.legal_rep,
+        "address": entry.address,
+        "authority": entry.authority,
+        "established_on": entry.established_on.isoformat() if entry.established_on else None,
+        "status": entry.status,
+        "region": entry.region.value,
+        "region_name": entry.region.name_zh,
+    }
+
+
+def _subject(report: MergedReport, issue: Issue) -> dict[str, Any]:
+    """Who the report is about: the registration details first (``register``), or, when
+    no register shows the subject, why not in words (``register_note``). Documents
+    issued before registers were consulted have neither member."""
+    out: dict[str, Any] = {"id": report.subject.id, "kind": report.subject.kind.value, "name": issue.subject_name}
+    finding = issue.register
+    if finding is None:
+        return out
+    if finding.registration is not None:
+        out["register"] = _registration(finding.registration)
+    else:
+        out["register"] = None
+        out["register_note"] = finding.note
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """What the gateway adds when it issues a report."""
+    """What the gateway adds when it issues a report. ``subject_name`` is the register's
+    name for the subject, else the name its records carry."""
 
     report_no: str
     verification_code: str
     issued_at: datetime
     issuer: str
     subject_name: str = ""
+    register: RegisterFinding | None = None
 
 
 def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
@@ -101,7 +133,7 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
         "issuer": issue.issuer,
         "issued_at": iso_z_or_none(issue.issued_at),
         "profile": {"id": report.profile.id, "version": report.profile.version},
-        "subject": {"id": report.subject.id, "kind": report.subject.kind.value, "name": issue.subject_name},
+        "subject": _subject(report, issue),
         "window": {
             "application_date": report.window.application_date.isoformat(),
             "years": report.window.years,

@@ -8,10 +8,13 @@ string (``"clean"``) finds its label too. A test checks every member has one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from credit.audit import Action
 from credit.identifiers import SubjectKind
 from credit.policy import Role
+from credit.registers import NOT_FOR_PERSONS
 from credit.report import RegionStatus, Verdict
 from credit.rules import RecordStatus
 
@@ -37,6 +40,43 @@ RECORD_STATUS: dict[str, str] = {
 
 SUBJECT_KIND: dict[str, str] = {SubjectKind.ENTERPRISE: "经营主体", SubjectKind.PERSON: "自然人"}
 IDENTIFIER_NAME: dict[str, str] = {SubjectKind.ENTERPRISE: "统一社会信用代码", SubjectKind.PERSON: "公民身份号码"}
+
+# The registration details a report certifies (市场主体登记信息), by the report
+# document's keys, in the order they are shown.
+REGISTRATION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("name", "名称"),
+    ("legal_representative", "法定代表人（负责人、经营者）"),
+    ("address", "住所（经营场所）"),
+    ("authority", "登记机关"),
+    ("established_on", "成立日期"),
+    ("status", "登记状态"),
+)
+REGISTRATION_HEADING = "主体登记信息"
+REGISTRATION_NOTE = "登记信息"  # what a report without registration details says instead, and why
+REGISTRATION_SOURCE = "信息来源"
+NOT_STATED = "未载明"
+
+
+def registration_source(register: Mapping[str, Any]) -> str:
+    """Whose register the details come from: ``天津市场主体登记信息``."""
+    return f"{register.get('region_name') or register.get('region') or ''}市场主体登记信息"
+
+
+def subject_name_text(subject: Mapping[str, Any]) -> str:
+    """A report subject's name as pages show it, never a bare dash: the name; else, for
+    a person, that the registers of market entities do not cover persons; else why no
+    register names the subject; else (a report from before registers were read) 未载明.
+
+    Raises nothing.
+    """
+    name = subject.get("name")
+    if name:
+        return str(name)
+    if subject.get("kind") == SubjectKind.PERSON:
+        return f"姓名{NOT_STATED}（{NOT_FOR_PERSONS}）"
+    note = subject.get("register_note")
+    return f"名称{NOT_STATED}（{note}）" if note else NOT_STATED
+
 
 # A registered report's status, as a verifier is told it.
 REPORT_STATUS: dict[str, str] = {

@@ -2,8 +2,10 @@
 
 Authorities publish in several layouts (the national 双公示 行政处罚 standards, the lists
 of the national enterprise credit publicity system, the 严重失信主体名单, this project's
-own columns). They are data, in ``credit/data/layouts.toml``; this module reads them,
-normalises header cells and picks the layout a header row is written in.
+own columns); registers of market entities (市场主体登记信息) publish theirs, which load
+into the node's register rather than its records (:attr:`Layout.kind`). They are data,
+in ``credit/data/layouts.toml``; this module reads them, normalises header cells and
+picks the layout a header row is written in.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ FIELDS = (
     "subject_name", "subject_type", "uscc", "reg_no", "org_code", "resident_id", "id_type", "legal_rep",
     "legal_rep_id_type", "legal_rep_id", "decision_no", "category", "content", "fine", "confiscated",
     "decided_on", "publicity_until", "authority", "domain", "scope", "procedure", "status", "removed_on",
-    "record_id", "reason",
+    "record_id", "reason", "address", "registered_by", "established_on", "reg_status",
 )  # fmt: skip
+RECORDS, REGISTER = "records", "register"  # what a file's rows are: records, or register entries
 
 _INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff]+")
 _REMARK = re.compile(r"\([^()]*\)$")
@@ -71,7 +74,9 @@ def cell_text(value: Any) -> str:
 @dataclass(frozen=True, slots=True)
 class Layout:
     """One published layout: its columns (normalised header → field; "" for columns
-    that are known but not stored), the fields a row needs, and fixed scope or domain."""
+    that are known but not stored), the fields a row needs (all of ``required``, one of
+    ``required_any``), fixed scope or domain, and what its rows are (:data:`RECORDS` or
+    :data:`REGISTER`)."""
 
     id: str
     name: str
@@ -79,6 +84,12 @@ class Layout:
     required: tuple[str, ...]
     scope: Scope | None
     domain: str
+    kind: str = RECORDS
+    required_any: tuple[str, ...] = ()
+
+    @property
+    def is_register(self) -> bool:
+        return self.kind == REGISTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +114,15 @@ def layouts() -> tuple[Layout, ...]:
     built = []
     for item in raw["layout"]:
         columns = {normalise_header(k): v for k, v in item["columns"].items()}
-        for name, field in {**columns, **common}.items():
+        kind = item.get("kind", RECORDS)
+        if kind not in (RECORDS, REGISTER):
+            raise ValueError(f"layout {item['id']}: unknown kind {kind!r}")
+        # The common columns are the records' (领域, 数据范围…): a register has none of them.
+        extra = common if kind == RECORDS else {}
+        for name, field in {**columns, **extra}.items():
             if field and field not in FIELDS:
                 raise ValueError(f"layout {item['id']}: unknown field {field!r} for column {name!r}")
-        for name, field in common.items():
+        for name, field in extra.items():
             columns.setdefault(name, field)
         built.append(
             Layout(
@@ -116,6 +132,8 @@ def layouts() -> tuple[Layout, ...]:
                 required=tuple(item["required"]),
                 scope=Scope(item["scope"]) if "scope" in item else None,
                 domain=item.get("domain", ""),
+                kind=kind,
+                required_any=tuple(item.get("required_any", ())),
             )
         )
     return tuple(built)
@@ -142,11 +160,21 @@ def _has_identifier(mapping: Mapping) -> bool:
     return any(f in mapping.positions for f in ("uscc", "resident_id", "legal_rep_id", "reg_no", "org_code"))
 
 
+def _readable(mapping: Mapping) -> bool:
+    layout = mapping.layout
+    return (
+        all(f in mapping.positions for f in layout.required)
+        and (not layout.required_any or any(f in mapping.positions for f in layout.required_any))
+        and _has_identifier(mapping)
+    )
+
+
 def recognise(header: Sequence[str]) -> Mapping | None:
     """The layout that reads this header row best, or None when none can read it.
 
-    A layout can read a header holding all its required fields and an identifier
-    column; among those, the one that recognises most cells wins (file order on ties).
+    A layout can read a header holding all its required fields, one of its
+    ``required_any`` fields (when it names some) and an identifier column; among those,
+    the one that recognises most cells wins (file order on ties).
 
     Raises nothing.
     """
@@ -154,7 +182,7 @@ def recognise(header: Sequence[str]) -> Mapping | None:
     best_score = 0
     for layout in layouts():
         mapping = _match(layout, header)
-        if not all(f in mapping.positions for f in layout.required) or not _has_identifier(mapping):
+        if not _readable(mapping):
             continue
         score = len(header) - len(mapping.unknown)
         if score > best_score:
@@ -169,6 +197,8 @@ def refuse(header: Sequence[str]) -> InvalidInput:
     """
     closest = max((_match(layout, header) for layout in layouts()), key=lambda m: len(header) - len(m.unknown))
     missing = [_column_for(closest.layout, f) for f in closest.layout.required if f not in closest.positions]
+    if closest.layout.required_any and not any(f in closest.positions for f in closest.layout.required_any):
+        missing.append(" / ".join(_column_for(closest.layout, f) for f in closest.layout.required_any))
     if not _has_identifier(closest):
         missing.append("统一社会信用代码 / 证件号码")
     return InvalidInput.for_field(

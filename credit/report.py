@@ -83,6 +83,9 @@ class ReplicaResult(SubjectResult):
             data_as_of=result.data_as_of,
             results=result.results,
             warnings=result.warnings,
+            # Registers are not replicated: a replica's answer never looked in one.
+            register_searched=False,
+            registration=None,
             served_by=served_by,
             replica_as_of=replica_as_of,
         )

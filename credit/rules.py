@@ -24,6 +24,7 @@ from credit.catalogue import Catalogue, Scope
 from credit.identifiers import Subject, SubjectKind
 from credit.profiles import ReportProfile
 from credit.regions import Region
+from credit.registers import SubjectRegistration
 from credit.window import ReportWindow
 
 
@@ -137,6 +138,11 @@ class SubjectResult:
     data_as_of: datetime | None
     results: tuple[DomainResult, ...]
     warnings: tuple[str, ...] = ()
+    # The region's register of market entities (市场主体登记信息): whether the node looked
+    # the subject up in it (it holds one, the subject is an enterprise, the answer is
+    # the node's own), and the subject's entry when it has one.
+    register_searched: bool = False
+    registration: SubjectRegistration | None = None
 
     @property
     def has_records(self) -> bool:

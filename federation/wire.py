@@ -26,6 +26,7 @@ from credit.queries import (
     ReplicaFreshness,
 )
 from credit.regions import Region
+from credit.registers import SubjectRegistration
 from credit.rules import (
     CreditRecord,
     DomainResult,
@@ -190,6 +191,10 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
         warnings=result.warnings,
     )
     set_time(out.data_as_of, result.data_as_of)
+    if result.register_searched:
+        out.register_searched = True
+    if result.registration is not None:
+        registration_to_pb(result.registration, out.registration)
     encoded = []
     for item in result.results:
         if item.outcome is Outcome.NOT_COVERED:
@@ -207,6 +212,34 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
         encoded.append(domain_result)
     out.results.extend(encoded)
     return out
+
+
+def registration_to_pb(registration: SubjectRegistration, out: pb.Registration) -> None:
+    out.name = registration.name
+    out.legal_representative = registration.legal_rep
+    out.address = registration.address
+    out.authority = registration.authority
+    out.status = registration.status
+    if registration.established_on is not None:
+        out.established_on.CopyFrom(date_to_pb(registration.established_on))
+
+
+def registration_from_pb(region: Region, subject_id: str, message: pb.Registration) -> SubjectRegistration:
+    """Raises: InvalidWindow: an impossible established date."""
+    return SubjectRegistration(
+        subject_id=subject_id,
+        name=message.name,
+        region=region,
+        legal_rep=message.legal_representative,
+        address=message.address,
+        authority=message.authority,
+        established_on=(
+            date_from_pb(message.established_on, "registration.established_on")
+            if message.HasField("established_on")
+            else None
+        ),
+        status=message.status,
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -392,6 +425,10 @@ def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportP
         data_as_of=message.data_as_of.ToDatetime(tzinfo=UTC) if message.HasField("data_as_of") else None,
         results=results,
         warnings=tuple(message.warnings),
+        register_searched=message.register_searched,
+        registration=(
+            registration_from_pb(region, subject.id, message.registration) if message.HasField("registration") else None
+        ),
     )
 
 

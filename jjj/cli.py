@@ -108,30 +108,44 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_seed(args: argparse.Namespace) -> int:
-    from nodes.seed import generate, write_csv
+    from nodes.seed import generate, registrations, write_csv, write_register_csv
 
     if args.subjects < 0:
         raise InvalidInput.for_field("subjects", "must not be negative")
     today = args.today or date.today()
     batches = generate(args.region, subjects=args.subjects, seed=args.seed, today=today)
+    entries = registrations(args.region, subjects=args.subjects, seed=args.seed, today=today)
     started = time.perf_counter()
+    if args.register_csv:
+        rows = write_register_csv(entries, Path(args.register_csv))
+        print(f"wrote {rows} register entries to {args.register_csv}")
     if args.csv:
         rows = write_csv(batches, Path(args.csv))
         print(f"wrote {rows} rows for {args.subjects} subjects to {args.csv} in {time.perf_counter() - started:.1f}s")
         return 0
     from infra.db import sync_engine
     from nodes.db import migrate
+    from nodes.registers import RegisterWriter, frame_of
     from nodes.store import SqlRecordWriter
 
     migrate(args.db)
     engine = sync_engine(args.db)
+    source = f"seed:{args.region.value}:{args.seed}:{args.subjects}"
     try:
-        counts = SqlRecordWriter(engine).load(batches, source=f"seed:{args.region.value}:{args.seed}:{args.subjects}")
+        counts = SqlRecordWriter(engine).load(batches, source=source)
+        register = RegisterWriter(engine).load(
+            (
+                frame_of(batch)
+                for batch in registrations(args.region, subjects=args.subjects, seed=args.seed, today=today)
+            ),
+            source=source,
+        )
     finally:
         engine.dispose()
     print(
         f"seeded {args.region.value} ({args.subjects} subjects): {counts.added} records added, "
-        f"{counts.changed} new versions, {counts.unchanged} unchanged, in {time.perf_counter() - started:.1f}s"
+        f"{counts.changed} new versions, {counts.unchanged} unchanged; {register.added + register.changed} "
+        f"register entries stored, {register.unchanged} unchanged, in {time.perf_counter() - started:.1f}s"
     )
     return 0
 
@@ -665,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.set_defaults(func=_cmd_node)
 
     ingest = sub.add_parser(
-        "ingest", help="load an authority's file (CSV, XLSX, XLS or JSONL in a known layout) into a node's database"
+        "ingest",
+        help="load an authority's file (CSV, XLSX, XLS or JSONL in a known layout) into a node's database: "
+        "records, or a register of market entities (市场主体登记信息), told by the file's columns",
     )
     ingest.add_argument("--region", type=_region, required=True)
     ingest.add_argument("--db", required=True, help="database URL")
@@ -679,10 +695,13 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file")
     ingest.set_defaults(func=_cmd_ingest)
 
-    seed = sub.add_parser("seed", help="generate deterministic synthetic records")
+    seed = sub.add_parser(
+        "seed", help="generate deterministic synthetic records and the region's register of market entities"
+    )
     seed.add_argument("--region", type=_region, required=True)
     seed.add_argument("--db", help="database URL to load them into")
     seed.add_argument("--csv", help="write an ingestible CSV instead of loading a database")
+    seed.add_argument("--register-csv", help="also write the region's register of market entities as an ingestible CSV")
     seed.add_argument("--subjects", type=int, default=1000)
     seed.add_argument("--seed", type=int, default=2024)
     seed.add_argument("--today", type=_date, help="date the data is made relative to (default today)")

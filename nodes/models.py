@@ -86,6 +86,26 @@ class IngestRow(Base):
     rows_rejected: Mapped[int] = mapped_column(Integer)
 
 
+class RegistrationRow(Base):
+    """The region's register of market entities (市场主体登记信息): one entry per subject,
+    as the register last published it. A load replaces an entry whose content changed
+    (the register is a snapshot of who the entity is now, not a history of decisions);
+    ``content_hash`` tells a changed entry from an unchanged one."""
+
+    __tablename__ = "registrations"
+
+    subject_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    legal_rep: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(300))
+    authority: Mapped[str] = mapped_column(String(200))
+    established_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(50))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(300))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ReplicaRecordRow(Base):
     """A peer region's record version, exactly as its change feed delivered it.
 

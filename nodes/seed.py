@@ -10,6 +10,11 @@ and expired, and records just outside the window.
 
 A few named demo subjects are the same in every region, so that a three-region report
 about them has something to show.
+
+:func:`registrations` makes the region's register of market entities to go with them:
+an entry for every enterprise of the region (the demo enterprises in their home region,
+clean ones included), except one in fifty, which no register knows. Persons are in no
+register.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from credit.catalogue import Catalogue, CatalogueEntry, Scope, catalogue
 from credit.demo import DEMO_SUBJECTS, DemoSubject
-from credit.identifiers import SubjectKind, make_resident_id, make_uscc
+from credit.identifiers import Subject, SubjectKind, make_resident_id, make_uscc
 from credit.regions import Region
+from credit.registers import SubjectRegistration, home_region
 from credit.rules import Procedure, RecordStatus
 from nodes.records import RecordDraft, make_draft
 
@@ -244,6 +250,94 @@ def generate(
             batch = []
     if batch:
         yield batch
+
+
+# County-level divisions by code, for synthetic addresses and registration authorities
+# (the codes of :attr:`credit.regions.Region.divisions`).
+_DIVISION_NAMES = {
+    "110101": "东城区", "110102": "西城区", "110105": "朝阳区", "110106": "丰台区", "110107": "石景山区",
+    "110108": "海淀区", "110109": "门头沟区", "110111": "房山区", "110112": "通州区", "110113": "顺义区",
+    "110114": "昌平区", "110115": "大兴区", "110116": "怀柔区", "110117": "平谷区", "110118": "密云区",
+    "110119": "延庆区",
+    "120101": "和平区", "120102": "河东区", "120103": "河西区", "120104": "南开区", "120105": "河北区",
+    "120106": "红桥区", "120110": "东丽区", "120111": "西青区", "120112": "津南区", "120113": "北辰区",
+    "120114": "武清区", "120115": "宝坻区", "120116": "滨海新区", "120117": "宁河区", "120118": "静海区",
+    "120119": "蓟州区",
+    "130102": "石家庄市长安区", "130104": "石家庄市桥西区", "130105": "石家庄市新华区", "130108": "石家庄市裕华区",
+    "130202": "唐山市路南区", "130203": "唐山市路北区", "130302": "秦皇岛市海港区", "130402": "邯郸市邯山区",
+    "130502": "邢台市襄都区", "130602": "保定市竞秀区", "130702": "张家口市桥东区", "130802": "承德市双桥区",
+    "130902": "沧州市新华区", "131002": "廊坊市安次区", "131102": "衡水市桃城区",
+}  # fmt: skip
+_PROVINCE = {Region.BEIJING: "北京市", Region.TIANJIN: "天津市", Region.HEBEI: "河北省"}
+_STREETS = list("人民解放建设和平胜利中山新华友谊光明幸福")
+# 登记状态 as each region's register writes an entity in business.
+_IN_BUSINESS = {Region.BEIJING: "存续（在营、开业、在册）", Region.TIANJIN: "存续", Region.HEBEI: "在业"}
+_OTHER_STATES = ("吊销，未注销", "注销", "迁出")
+# One synthetic enterprise in fifty is in no register: subjects 7, 57, 107… (never a
+# person: persons are every tenth subject from 9).
+UNREGISTERED_EVERY, UNREGISTERED_AT = 50, 7
+
+
+def registration_for(
+    region: Region, subject_id: str, name: str, rng: random.Random, today: date
+) -> SubjectRegistration:
+    """A synthetic entry of ``region``'s register for an enterprise."""
+    division = subject_id[2:8]
+    place = _DIVISION_NAMES.get(division, "")
+    street = f"{rng.choice(_STREETS)}{rng.choice(_STREETS)}路{rng.randrange(1, 300)}号"
+    roll = rng.random()
+    status = _IN_BUSINESS[region] if roll < 0.94 else _OTHER_STATES[int((roll - 0.94) / 0.02) % 3]
+    return SubjectRegistration(
+        subject_id=subject_id,
+        name=name,
+        region=region,
+        legal_rep=f"{rng.choice(_SURNAMES)}{rng.choice(_WORDS)}{rng.choice(_WORDS)}",
+        address=f"{_PROVINCE[region]}{place}{street}",
+        authority=f"{_PROVINCE[region]}{place}市场监督管理局",
+        established_on=date(1995, 1, 1) + timedelta(days=rng.randrange(max(1, (today - date(1996, 1, 1)).days))),
+        status=status,
+    )
+
+
+def registrations(
+    region: Region, *, subjects: int, seed: int = 2024, today: date, batch_size: int = 20_000, with_demo: bool = True
+) -> Iterator[list[SubjectRegistration]]:
+    """Batches of the region's register entries: the demo enterprises whose home region
+    this is, and the region's synthetic enterprises but every :data:`UNREGISTERED_EVERY`-th."""
+    rng = random.Random(f"{seed}:{region.value}:register")
+    batch: list[SubjectRegistration] = []
+    if with_demo:
+        for demo in DEMO_SUBJECTS:
+            if demo.kind is SubjectKind.ENTERPRISE and home_region(Subject(demo.id, demo.kind)) is region:
+                entry = registration_for(region, demo.id, demo.name, rng, today)
+                batch.append(replace(entry, status=_IN_BUSINESS[region]))
+    for i in range(subjects):
+        subject = synthetic_subject(region, i)
+        if subject.kind is SubjectKind.PERSON or i % UNREGISTERED_EVERY == UNREGISTERED_AT:
+            continue
+        batch.append(registration_for(region, subject.id, subject.name, rng, today))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+REGISTER_HEADER = ("统一社会信用代码", "企业名称", "法定代表人", "住所", "登记机关", "成立日期", "登记状态")
+
+
+def write_register_csv(batches: Iterator[list[SubjectRegistration]], path: Path, *, encoding: str = "utf-8") -> int:
+    """Write register entries as a register publishes them (Chinese headers); returns the row count."""
+    count = 0
+    with path.open("w", encoding=encoding, newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(REGISTER_HEADER)
+        for batch in batches:
+            for e in batch:
+                established = e.established_on.isoformat() if e.established_on else ""
+                writer.writerow((e.subject_id, e.name, e.legal_rep, e.address, e.authority, established, e.status))
+                count += 1
+    return count
 
 
 CSV_HEADER = (

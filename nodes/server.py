@@ -25,6 +25,7 @@ from infra.db import sync_engine
 from infra.lifecycle import until_stopped
 from nodes.db import migrate
 from nodes.objections import ObjectionDesk
+from nodes.registers import SqlRegisterStore
 from nodes.replica import ReplicaStore
 from nodes.replication import Subscriber
 from nodes.service import NodeService
@@ -48,6 +49,7 @@ class RunningNode:
     replica: ReplicaStore
     desk: ObjectionDesk
     servicer: RegionalNodeServicer
+    register: SqlRegisterStore
     metrics_runner: web.AppRunner | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
     following: list[asyncio.Task[None]] = field(default_factory=list)
@@ -69,6 +71,7 @@ class RunningNode:
             await self.metrics_runner.cleanup()
         await asyncio.to_thread(self.replica.close)
         await asyncio.to_thread(self.desk.close)
+        await asyncio.to_thread(self.register.close)
         await asyncio.to_thread(self.store.close)
         log.info("node_stopped", region=self.settings.region.value)
 
@@ -119,6 +122,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     store = SqlRecordStore(engine, region=settings.region)
     replica = ReplicaStore(engine, region=settings.region)
     desk = ObjectionDesk(engine, region=settings.region)
+    register = SqlRegisterStore(engine, region=settings.region)
     service = NodeService(
         store=store,
         catalogue=catalogue(settings.region),
@@ -127,6 +131,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
         max_batch=settings.max_batch,
         replica=replica,
         objections=desk,
+        register=register,
     )
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(region=settings.region.value)],
@@ -145,6 +150,7 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     else:
         replica.close()
         desk.close()
+        register.close()
         store.close()
         raise InvalidInput.for_field(
             "gateway_jwks",
@@ -173,12 +179,13 @@ async def start_node(settings: NodeSettings) -> RunningNode:
     except RuntimeError as exc:
         replica.close()
         desk.close()
+        register.close()
         store.close()
         raise RuntimeError(f"cannot listen on {settings.listen}: {exc}") from exc
     await server.start()
     for name in ("", SERVICE_NAME):
         await node_health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningNode(settings, server, port, store, node_health, replica, desk, servicer)
+    running = RunningNode(settings, server, port, store, node_health, replica, desk, servicer, register)
     if settings.metrics_listen:
         running.metrics_runner = await _metrics_app(settings, node_health)
     credentials = channel_credentials(tls) if tls is not None else None

@@ -30,6 +30,7 @@ from nodes.store import RecordStore
 
 if TYPE_CHECKING:
     from nodes.objections import ObjectionDesk
+    from nodes.registers import RegisterStore
     from nodes.replica import ReplicaCursor, ReplicaStore
 
 
@@ -44,6 +45,7 @@ class NodeService:
         max_batch: int = 10_000,
         replica: ReplicaStore | None = None,
         objections: ObjectionDesk | None = None,
+        register: RegisterStore | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -56,6 +58,9 @@ class NodeService:
         # Objections and credit repair on this node's records; an open objection marks
         # its record in every answer.
         self.objections = objections
+        # The region's register of market entities: an answer about an enterprise
+        # carries its entry (never on a replica answer: registers are not replicated).
+        self.register = register
 
     @property
     def region(self) -> str:
@@ -75,7 +80,8 @@ class NodeService:
     async def query(
         self, subject_id: str, kind: SubjectKind | None, options: QueryOptions, *, purpose: str = ""
     ) -> SubjectResult:
-        """The region's result for one subject.
+        """The region's result for one subject, with its entry in the region's register
+        of market entities when the node holds a register and the subject is an enterprise.
 
         Raises:
             InvalidIdentifier: the subject identifier is invalid.
@@ -93,7 +99,7 @@ class NodeService:
             disputed = await self.objections.open_records(subject.id)
             if disputed:
                 records = [replace(r, under_objection=True) if r.record_id in disputed else r for r in records]
-        return evaluate(
+        result = evaluate(
             subject,
             records,
             catalogue=self.catalogue,
@@ -101,6 +107,12 @@ class NodeService:
             window=window,
             data_as_of=await self.store.data_as_of(),
         )
+        if subject.kind is SubjectKind.PERSON or self.register is None:
+            return result
+        registration = await self.register.find(subject.id)
+        if registration is None and not await self.register.held():
+            return result  # no register loaded here: the node cannot say the subject is unknown
+        return replace(result, register_searched=True, registration=registration)
 
     async def check(self, subject_ids: Sequence[str], options: QueryOptions, *, purpose: str = "") -> BatchResult:
         """Short answers for many subjects; invalid identifiers are answered as rejected.

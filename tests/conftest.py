@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from credit.regions import Region
+from credit.registers import SubjectRegistration
 from infra.db import sync_engine
 from nodes.db import migrate
 from nodes.records import RecordDraft
+from nodes.registers import RegisterWriter, frame_of
 from nodes.server import RunningNode, start_node
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordWriter
@@ -81,6 +83,16 @@ def load(db: str, drafts: Sequence[RecordDraft], *, source: str = "test", now: d
         engine.dispose()
 
 
+def load_register(db: str, entries: Sequence[SubjectRegistration], *, source: str = "test") -> None:
+    """Store register entries in a node database (migrating it first)."""
+    migrate(db)
+    engine = sync_engine(db)
+    try:
+        RegisterWriter(engine).load([frame_of(entries)], source=source)
+    finally:
+        engine.dispose()
+
+
 @dataclass
 class NodeHandle:
     node: RunningNode
@@ -100,9 +112,18 @@ async def start_node_at() -> AsyncIterator[StartNode]:
     """A builder: start a real node on 127.0.0.1:0 over a database, get a client stub."""
     started: list[NodeHandle] = []
 
-    async def start(region: Region, db: str, drafts: Sequence[RecordDraft] = (), **settings: object) -> NodeHandle:
+    async def start(
+        region: Region,
+        db: str,
+        drafts: Sequence[RecordDraft] = (),
+        *,
+        registrations: Sequence[SubjectRegistration] = (),
+        **settings: object,
+    ) -> NodeHandle:
         if drafts:
             load(db, drafts)
+        if registrations:
+            load_register(db, registrations)
         if "gateway_jwks" not in settings:
             settings.setdefault("allow_unasserted", True)  # node-only tests speak to it directly
         config = NodeSettings.from_env(

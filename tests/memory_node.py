@@ -23,6 +23,7 @@ from credit.identifiers import Subject, SubjectKind, parse_subject, parse_subjec
 from credit.profiles import ReportProfile, get_profile
 from credit.queries import BatchResult, ChangeNotice, JointDiscipline, QueryOptions, SubjectCheck, check_purpose
 from credit.regions import Region
+from credit.registers import SubjectRegistration
 from credit.report import ReplicaResult
 from credit.rules import CreditRecord, SubjectResult, SubjectSummary, evaluate, summarise
 from credit.window import ReportWindow, compute_window
@@ -40,8 +41,18 @@ def unavailable(region: Region) -> NodeUnavailable:
 class MemoryNode:
     """One region's node: its records, cases and change feed, in memory."""
 
-    def __init__(self, region: Region, records: Sequence[CreditRecord] = (), *, today: date | None = None) -> None:
+    def __init__(
+        self,
+        region: Region,
+        records: Sequence[CreditRecord] = (),
+        *,
+        today: date | None = None,
+        register: Sequence[SubjectRegistration] | None = None,
+    ) -> None:
         self.region = region
+        # The region's register of market entities; None: the node holds none (as a
+        # real node that never loaded one).
+        self.register = None if register is None else {entry.subject_id: entry for entry in register}
         self.catalogue_ = catalogue(region)
         self.today = today
         self.records: list[CreditRecord] = []
@@ -93,9 +104,12 @@ class MemoryNode:
         self._call("query", assertion)
         check_purpose(purpose)
         profile, window = self._rules(options)
-        return evaluate(
+        result = evaluate(
             subject, self._of(subject.id), catalogue=self.catalogue_, profile=profile, window=window, data_as_of=None
         )
+        if subject.kind is SubjectKind.PERSON or not self.register:
+            return result
+        return dataclasses.replace(result, register_searched=True, registration=self.register.get(subject.id))
 
     async def query_replica(
         self,

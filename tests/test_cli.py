@@ -201,3 +201,19 @@ def test_objections_desk_at_the_node(tmp_path: Path) -> None:
     # Both decisions are in the node's audit log, whose chain is intact.
     audit = jjj("audit", "verify", "--db", db)
     assert audit.returncode == 0 and "2 entries" in audit.stdout, audit.stdout + audit.stderr
+
+
+def test_the_seeded_register_loads_through_ingest_and_seeding_agrees_with_it(tmp_path: Path) -> None:
+    records, register = tmp_path / "records.csv", tmp_path / "register.csv"
+    args = ("seed", "--region", "tianjin", "--subjects", "200", "--today", "2025-06-16")
+    done = jjj(*args, "--csv", str(records), "--register-csv", str(register))
+    assert done.returncode == 0, done.stderr
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    loaded = jjj("ingest", "--region", "tianjin", "--db", db, str(register))
+    assert loaded.returncode == 0, loaded.stderr + loaded.stdout
+    assert "市场主体登记信息 [market-entity-register]" in loaded.stdout
+    # 180 enterprises among 200 subjects, four of them in no register, and the demo company.
+    assert "新增 177 (added)" in loaded.stdout
+    seeded = jjj(*args, "--db", db)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "0 register entries stored, 177 unchanged" in seeded.stdout

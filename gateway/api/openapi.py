@@ -800,7 +800,7 @@ OPENAPI: dict[str, Any] = {
                     "issuer": _STRING,
                     "issued_at": _DATE_TIME,
                     "profile": _object({"id": _STRING, "version": _INTEGER}),
-                    "subject": _object({"id": _STRING, "kind": {"enum": ["enterprise", "person"]}, "name": _STRING}),
+                    "subject": _ref("ReportSubject"),
                     "window": _object(
                         {
                             "application_date": _DATE,
@@ -816,6 +816,43 @@ OPENAPI: dict[str, Any] = {
                     "notes": {"type": "array", "items": _STRING},
                 },
                 description="The signed document (what the JWS carries)",
+            ),
+            "ReportSubject": _object(
+                {
+                    "id": _STRING,
+                    "kind": {"enum": ["enterprise", "person"]},
+                    "name": {
+                        "type": "string",
+                        "description": "the register's name for the subject, else the name its records carry; "
+                        "empty when neither knows it",
+                    },
+                    "register": {
+                        "anyOf": [_ref("Registration"), {"type": "null"}],
+                        "description": "the subject's entry in the register of market entities (市场主体登记信息) "
+                        "of the region its code belongs to, else of another region that knows it; null when no "
+                        "register shows it (register_note says why). Absent from reports issued before registers "
+                        "were consulted",
+                    },
+                    "register_note": {
+                        "type": "string",
+                        "description": "with a null register: why, in words (not found in the three regions' "
+                        "registers, some registers not reachable, or a natural person, whom these registers do "
+                        "not cover)",
+                    },
+                },
+                optional=("register", "register_note"),
+            ),
+            "Registration": _object(
+                {
+                    "name": _STRING,
+                    "legal_representative": {"type": "string", "description": "法定代表人 / 负责人 / 经营者"},
+                    "address": {"type": "string", "description": "住所 / 经营场所"},
+                    "authority": {"type": "string", "description": "登记机关"},
+                    "established_on": _OPTIONAL_DATE,
+                    "status": {"type": "string", "description": "登记状态 as the register publishes it"},
+                    "region": {"enum": _REGIONS, "description": "the region whose register holds the entry"},
+                    "region_name": _STRING,
+                }
             ),
             "ReportRegion": _object(
                 {
@@ -1005,6 +1042,16 @@ OPENAPI: dict[str, Any] = {
                     "report_no": _STRING,
                     "subject_id": _STRING,
                     "subject_name": _STRING,
+                    "subject_kind": {"enum": ["enterprise", "person", ""]},
+                    "register": {
+                        "anyOf": [_ref("Registration"), {"type": "null"}],
+                        "description": "the registration details the report certifies (see ReportSubject)",
+                    },
+                    "register_note": {
+                        "type": "string",
+                        "description": "why the report shows no registration; empty when it shows one, or for a "
+                        "report issued before registers were consulted",
+                    },
                     "profile": {"type": "string", "description": "id@version of the report profile"},
                     "title": _STRING,
                     "window": _object({"application_date": _DATE, "years": _INTEGER, "start": _DATE, "cutoff": _DATE}),

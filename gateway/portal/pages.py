@@ -77,6 +77,16 @@ def _validity(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 _ENV.globals["report_validity"] = _validity
+_ENV.globals.update(
+    registration_fields=labels.REGISTRATION_FIELDS,
+    registration_source=labels.registration_source,
+    registration_source_label=labels.REGISTRATION_SOURCE,
+    registration_note_label=labels.REGISTRATION_NOTE,
+    registration_heading=labels.REGISTRATION_HEADING,
+    subject_name_text=labels.subject_name_text,
+    identifier_names=labels.IDENTIFIER_NAME,
+    not_stated=labels.NOT_STATED,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -320,7 +320,8 @@ def _details(document: Mapping[str, Any], s: _Styles) -> Any:
     pairs = [
         ("报告编号", document.get("report_no")),
         ("验证码", document.get("verification_code")),
-        ("信用主体", subject.get("name")),
+        # Reports that read the registers never print a bare dash for a name they lack.
+        ("信用主体", subject.get("name") or (labels.subject_name_text(subject) if "register" in subject else None)),
         (id_name, subject.get("id")),
         ("主体类型", kind),
         ("查询期间", period),
@@ -344,6 +345,41 @@ def _details(document: Mapping[str, Any], s: _Styles) -> Any:
         )
     )
     return table
+
+
+def _registration(document: Mapping[str, Any], s: _Styles) -> list[Any]:
+    """The 主体登记信息 block: the registration details the report certifies and their
+    source, or in words why it shows none. Only documents that carry ``register`` (those
+    issued since registers are read) have the block, so older ones print as they did."""
+    subject = document.get("subject") or {}
+    if "register" not in subject:
+        return []
+    register = subject.get("register")
+    person = subject.get("kind") == "person"
+    pairs: list[tuple[str, object]] = [
+        ("姓名" if person else "名称", labels.subject_name_text(subject)),
+        (labels.IDENTIFIER_NAME.get(str(subject.get("kind")), "主体标识"), subject.get("id")),
+    ]
+    if isinstance(register, Mapping):
+        pairs += [(label, register.get(key) or labels.NOT_STATED) for key, label in labels.REGISTRATION_FIELDS[1:]]
+        pairs.append((labels.REGISTRATION_SOURCE, labels.registration_source(register)))
+    else:
+        pairs.append((labels.REGISTRATION_NOTE, subject.get("register_note") or labels.NOT_STATED))
+    rows = [[_p(key, s.cell_head), _p(_text(value), s.cell)] for key, value in pairs]
+    table = Table(rows, colWidths=[38 * mm, _WIDTH - 38 * mm])
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
+                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
+                ("BACKGROUND", (0, 0), (0, -1), _GREY_BG),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+            ]
+        )
+    )
+    return [_p(labels.REGISTRATION_HEADING, s.heading), table]
 
 
 def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
@@ -494,6 +530,7 @@ def _story(document: Mapping[str, Any], verify_url: str) -> list[Any]:
     story: list[Any] = [_p(document.get("title") or "公共信用报告", s.title)]
     if _incomplete(document):
         story += [_boxed([_p(INCOMPLETE_BANNER, s.banner)], _RED, _RED_BG), Spacer(1, 2 * mm)]
+    story += _registration(document, s)
     story += [
         _p("一、基本信息", s.heading),
         _details(document, s),

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,10 @@ from credit.identifiers import Subject, parse_subject
 from credit.policy import Principal, Redeemer
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
-from credit.report import MergedReport, merge
+from credit.regions import Region
+from credit.registers import RegisterFinding, find_registration
+from credit.report import MergedReport, RegionFailure, merge
+from credit.rules import SubjectResult
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
@@ -67,7 +70,8 @@ class Verification:
 
 
 def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
-    """What a verifier is shown of a genuine report: who it is about, what it covers,
+    """What a verifier is shown of a genuine report: who it is about (with the
+    registration details it certifies), what it covers,
     under which rules, what it says overall and whether each region answered, when it was
     issued and until when it stands in for a certificate (its profile's validity period),
     and its registered status: enough to match a paper report against.
@@ -89,10 +93,16 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
         until = china_date(issued) + timedelta(days=known.validity_days)
         valid_until = until.isoformat()
         expired = china_date(now) > until
+    register = subject.get("register")
     return {
         "report_no": document.get("report_no", ""),
         "subject_id": subject.get("id", ""),
         "subject_name": subject.get("name", ""),
+        "subject_kind": subject.get("kind", ""),
+        # What the report certifies of the subject's registration: the details, or in
+        # words why it shows none ("" for a report issued before registers were read).
+        "register": register if isinstance(register, dict) else None,
+        "register_note": str(subject.get("register_note") or ""),
         "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
         "title": document.get("title", ""),
         "window": {
@@ -204,9 +214,10 @@ class ReportService:
 
     async def _gather(
         self, principal: Principal, subject: Subject, years: int, profile_id: str, purpose: str
-    ) -> tuple[MergedReport, datetime, str]:
+    ) -> tuple[MergedReport, datetime, str, RegisterFinding]:
         """Ask the three regions and merge their answers: the report's content, the moment
-        it stands for, and the subject's name as the regions know it.
+        it stands for, the subject's name (the register's; only a subject no register
+        knows is named by its records) and what the registers said.
 
         Raises:
             UnknownName: an unknown profile.
@@ -231,7 +242,9 @@ class ReportService:
 
         answers = await self.fanout.query(subject, profile, options, purpose=purpose, assertion=assertion)
         report = merge(subject, profile, window, catalogues=self.fanout.catalogues(), answers=answers)
-        return report, issued_at, _subject_name(answers)
+        finding = register_finding(subject, answers)
+        name = finding.registration.name if finding.registration else _subject_name(answers)
+        return report, issued_at, name, finding
 
     async def draft(
         self, principal: Principal, *, subject_id: str, years: int = 0, profile_id: str = "", purpose: str = ""
@@ -248,8 +261,10 @@ class ReportService:
         subject = parse_subject(subject_id, field="subject")
         check_purpose(purpose)
         await self._may_ask_for(principal, subject.id, purpose)
-        report, at, name = await self._gather(principal, subject, years, profile_id, purpose or "授权预览")
-        unissued = Issue(report_no="", verification_code="", issued_at=at, issuer=self.issuer, subject_name=name)
+        report, at, name, finding = await self._gather(principal, subject, years, profile_id, purpose or "授权预览")
+        unissued = Issue(
+            report_no="", verification_code="", issued_at=at, issuer=self.issuer, subject_name=name, register=finding
+        )
         return report_document(report, unissued)
 
     async def issue_authorised(
@@ -269,7 +284,7 @@ class ReportService:
             InvalidWindow: years other than the profile offers.
         """
         purpose = purpose or "无违法违规证明"
-        report, issued_at, name = await self._gather(principal, subject, years, profile_id, purpose)
+        report, issued_at, name, finding = await self._gather(principal, subject, years, profile_id, purpose)
         profile = report.profile
         issue = Issue(
             report_no=new_report_number(china_date(issued_at)),
@@ -277,6 +292,7 @@ class ReportService:
             issued_at=issued_at,
             issuer=self.issuer,
             subject_name=name,
+            register=finding,
         )
         document = report_document(report, issue)
         payload = canonical(document, known_plain=True)
@@ -467,7 +483,22 @@ class ReportService:
         return await self.verify_report(entry.jws)
 
 
-def _subject_name(answers: dict[Any, Any]) -> str:
+def register_finding(subject: Subject, answers: Mapping[Region, SubjectResult | RegionFailure]) -> RegisterFinding:
+    """What the regions' registers said about the subject (see :func:`credit.registers.find_registration`):
+    a region whose own node answered looked in its register when it says so; a failed
+    region, or one answered from a peer's replica, did not.
+
+    Raises nothing.
+    """
+    found = {
+        region: answer.registration
+        for region, answer in answers.items()
+        if isinstance(answer, SubjectResult) and answer.register_searched
+    }
+    return find_registration(subject, found, asked=answers.keys())
+
+
+def _subject_name(answers: Mapping[Region, SubjectResult | RegionFailure]) -> str:
     for answer in answers.values():
         for result in getattr(answer, "results", ()):
             for record in result.records:

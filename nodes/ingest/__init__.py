@@ -10,6 +10,11 @@ number stay apart. Every valid record is stored, also where the region's catalog
 not cover its domain (reports show only what the catalogue covers). The whole file is
 stored in one transaction, so an interrupted ingest leaves the node as it was, and
 loading the same file again changes nothing (see :func:`nodes.store.plan_versions`).
+
+A register of market entities (市场主体登记信息: a layout of kind ``register``) loads the
+same way into the node's register (:mod:`nodes.registers`), one entry per credit code:
+its rows are checked by :class:`nodes.ingest.columnar.RegisterColumns`, a changed entry
+replaces the stored one, and a file loaded again changes nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ import polars as pl
 from sqlalchemy import Engine
 
 from credit.catalogue import Scope
-from nodes.ingest.columnar import ColumnarRules, Tally
-from nodes.ingest.rules import FileOptions, RowRules, rebuild_item, second_item
+from nodes.ingest.columnar import ColumnarRules, RegisterColumns, Tally
+from nodes.ingest.rules import FileOptions, RegisterRules, RowRules, rebuild_item, second_item
 from nodes.ingest.sources import Source, open_source
 from nodes.ingest.values import RowError
 from nodes.loader import FrameWriter
+from nodes.registers import RegisterWriter
 from nodes.store import WriteCounts
 
 __all__ = ["FileOptions", "IngestReport", "Reject", "RowError", "RowRules", "ingest_file", "read_file"]
@@ -231,7 +237,11 @@ def ingest_file(
         InvalidInput: the file cannot be read as a whole; nothing was stored.
     """
     report = IngestReport(source=path.name, dry_run=dry_run)
-    batches = read_file(path, rules, report, encoding=encoding, sheet=sheet)
+    source = Source()
+    rows = open_source(path, source, encoding=encoding, sheet=sheet)
+    if source.layout is not None and source.layout.is_register:
+        return _ingest_register(path, source, rows, engine=engine, rules=rules, report=report, dry_run=dry_run)
+    batches = _checked(prefetch(rows), source, rules, report)
     # The rejected count is only known once the file is read; the writer takes it last.
     writer = FrameWriter(engine, merge=rebuild_item, rekey=second_item)
     report.counts = writer.load(
@@ -242,6 +252,44 @@ def ingest_file(
         dry_run=dry_run,
     )
     report.merged += report.counts.joined
+    return report
+
+
+def _ingest_register(
+    path: Path,
+    source: Source,
+    rows: Iterator[pl.DataFrame],
+    *,
+    engine: Engine,
+    rules: RowRules,
+    report: IngestReport,
+    dry_run: bool,
+) -> IngestReport:
+    """A register of market entities into the node's register, in one transaction."""
+    layout = source.layout
+    assert layout is not None
+    report.layout, report.layout_name = layout.id, layout.name
+    report.encoding, report.sheet = source.encoding, source.sheet
+    columns = RegisterColumns(RegisterRules(today=rules.today, pilot_codes=rules.pilot_codes))
+
+    def checked() -> Iterator[pl.DataFrame]:
+        for frame in prefetch(rows):
+            batch = columns.check(frame, first_cell="__first")
+            report.rows_read += frame.height
+            report.add(batch)
+            report.rejects.extend(Reject(line, reason, raw) for line, reason, raw in batch.rejects)
+            _take_malformed(source, report)
+            yield batch.frame
+        _take_malformed(source, report)
+
+    counts = RegisterWriter(engine).load(checked(), source=path.name, dry_run=dry_run)
+    report.rejects.sort(key=lambda r: r.line)
+    report.counts = WriteCounts(counts.added, counts.changed, counts.unchanged)
+    if counts.repeated:
+        report.warnings.append(
+            f"{counts.repeated} 行与同批中同一主体的后一行重复，以后一行为准 "
+            f"(rows repeat a subject later in the file: the later row stands)"
+        )
     return report
 
 

@@ -35,6 +35,9 @@ from nodes.ingest.rules import (
     ORGANISATION,
     PERSON,
     PUBLICITY_BEFORE,
+    REGISTER_FIELD_ZH,
+    REGISTER_MAX_LEN,
+    REGISTER_TEXT_FIELDS,
     REMOVED_BEFORE,
     REQUIRED,
     RESIDENT_ID_TYPES,
@@ -42,6 +45,7 @@ from nodes.ingest.rules import (
     SOLE_TRADER,
     SUBJECT_TYPES,
     TEXT_FIELDS,
+    RegisterRules,
     RowRules,
     describe,
     merge_decisions,
@@ -49,6 +53,7 @@ from nodes.ingest.rules import (
 from nodes.ingest.values import EMPTY_MARKERS, SPACE_CHARS, RowError, clean_code
 from nodes.loader import FRAME_COLUMNS
 from nodes.records import RecordDraft, make_draft
+from nodes.registers import REGISTER_COLUMNS
 
 LINE = "__line"
 # Storage columns of a checked row, in :data:`nodes.store.Prepared` order after the two ids.
@@ -511,3 +516,127 @@ def _row_of(d: RecordDraft) -> tuple[Any, ...]:
         d.publicity_until.isoformat() if d.publicity_until else None,
         d.removed_on.isoformat() if d.removed_on else None,
     )  # fmt: skip
+
+
+@dataclass
+class CheckedRegister(Tally):
+    """What became of one batch of a register file: its entries (frames of
+    :data:`nodes.registers.REGISTER_COLUMNS`), its rejects, what was skipped."""
+
+    frame: pl.DataFrame = field(default_factory=pl.DataFrame)
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, row
+
+
+class RegisterColumns:
+    """The register rules (:class:`nodes.ingest.rules.RegisterRules`) over batches: the
+    common valid credit code is checked in columns, everything else once per distinct
+    value; the first failing check is a row's reason, in this order: code, name, lengths,
+    established date."""
+
+    def __init__(self, rules: RegisterRules) -> None:
+        self.rules = rules
+        self._dates: dict[Any, Any] = {}
+
+    def check(self, frame: pl.DataFrame, *, first_cell: str | None = None) -> CheckedRegister:
+        """Check one batch (a text column per field, line numbers in ``__line``).
+
+        Raises nothing: a bad row is a reject.
+        """
+        out = CheckedRegister()
+        present = set(frame.columns)
+        empty = pl.lit("")
+
+        def cleaned(name: str) -> pl.Expr:
+            text = pl.col(name).str.strip_chars(SPACE_CHARS)
+            return pl.when(text.is_in(_EMPTY)).then(empty).otherwise(text)
+
+        codes = ("uscc", "reg_no", "org_code")
+        clean = [(cleaned(f) if f in present else empty).alias(f) for f in REGISTER_TEXT_FIELDS]
+        raw = [(pl.col(f) if f in present else empty).alias(f"{f}__raw") for f in codes]
+        first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
+        df = frame.select(pl.col(LINE), *clean, *raw, *first)
+
+        # Blank lines and footers (合计, 制表…) name no entity: skipped and counted. A
+        # register often opens with the code column, so a footer may stand in it.
+        words = f"^({'|'.join(FOOTER_WORDS)})"
+        no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in codes])
+        bare = df.filter(no_code | pl.col("uscc__raw").str.contains(words))
+        if bare.height:
+            blank = pl.all_horizontal([pl.col(f) == "" for f in REGISTER_TEXT_FIELDS]) & no_code
+            cells = [pl.col("subject_name"), pl.col("uscc__raw")] + ([pl.col("__first")] if first_cell else [])
+            footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
+            marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
+            out.blank = int(marks["blank"].sum())
+            out.footer = int(marks["footer"].sum())
+            skipped = marks.filter(pl.col("blank") | pl.col("footer"))[LINE]
+            if skipped.len():
+                df = df.filter(~pl.col(LINE).is_in(skipped.implode()))
+        if df.height == 0:
+            return out
+
+        for f in codes:
+            column = df[f"{f}__raw"]
+            odd = column.filter(~column.str.contains(r"^[0-9A-Z]{18}$") & (column != ""))
+            df = df.with_columns(
+                pl.col(f"{f}__raw").replace({v: clean_code(v) for v in odd.unique().to_list()}).alias(f)
+            )
+
+        # The code: a valid credit code passes in columns; the rest by the rule, once each.
+        fast = valid_uscc(df["uscc"])
+        df = df.with_columns(fast.alias("__fast"))
+        slow = df.filter(~pl.col("__fast")).select(codes).unique()
+        decided: dict[tuple[str, ...], str | RowError] = {}
+        for key in slow.iter_rows():
+            try:
+                decided[key] = self.rules.code_of(*key)
+            except RowError as exc:
+                decided[key] = exc
+        lookup = pl.DataFrame(
+            {
+                **{k: [key[i] for key in decided] for i, k in enumerate(codes)},
+                "__sid": [v if isinstance(v, str) else None for v in decided.values()],
+                "__serr": [str(v) if isinstance(v, RowError) else None for v in decided.values()],
+            },
+            schema={**dict.fromkeys(codes, pl.String), "__sid": pl.String, "__serr": pl.String},
+        )
+        df = df.join(lookup, on=list(codes), how="left", nulls_equal=True, maintain_order="left")
+        df = df.with_columns(pl.when(pl.col("__fast")).then(pl.col("uscc")).otherwise(pl.col("__sid")).alias("__sid"))
+
+        errors: list[pl.Expr] = [pl.when(~pl.col("__fast")).then(pl.col("__serr"))]
+        errors.append(
+            pl.when(pl.col("subject_name") == "").then(
+                pl.lit(f"缺少必填字段 {REGISTER_FIELD_ZH['subject_name']} (required field subject_name is empty)")
+            )
+        )
+        for name, limit in REGISTER_MAX_LEN.items():
+            errors.append(
+                pl.when(pl.col(name).str.len_chars() > limit).then(
+                    pl.lit(f"{REGISTER_FIELD_ZH[name]} 超过 {limit} 字符 ({name} longer than {limit} characters)")
+                )
+            )
+        parsed = _by_value(df["established_on"], self.rules.established_of, self._dates)
+        df = df.with_columns(
+            pl.col("established_on")
+            .replace_strict(_ok(parsed, lambda d: d.isoformat() if d else None), default=None, return_dtype=pl.String)
+            .alias("__established")
+        )
+        errors.append(pl.col("established_on").replace_strict(_err(parsed), default=None, return_dtype=pl.String))
+        df = df.with_columns(pl.coalesce(errors).alias(_ERROR))
+
+        bad = df.filter(pl.col(_ERROR).is_not_null())
+        if bad.height:
+            shown = ["uscc__raw", *REGISTER_TEXT_FIELDS]
+            raws = bad.select(pl.concat_str([pl.col(f) for f in shown], separator=",")).to_series().to_list()
+            out.rejects = list(zip(bad[LINE].to_list(), bad[_ERROR].to_list(), raws, strict=True))
+        good = df.filter(pl.col(_ERROR).is_null())
+        out.frame = good.select(
+            pl.col("__sid").alias("subject_id"),
+            pl.col("subject_name").alias("name"),
+            "legal_rep",
+            "address",
+            pl.col("registered_by").alias("authority"),
+            pl.col("__established").alias("established_on"),
+            pl.col("reg_status").alias("status"),
+        )
+        assert tuple(out.frame.columns) == REGISTER_COLUMNS
+        return out

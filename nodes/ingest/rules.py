@@ -487,3 +487,67 @@ def second_item(item: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _hash_of(fields: tuple[Any, ...]) -> str:
     return hashlib.sha256("\x1f".join("" if v is None else str(v) for v in fields).encode()).hexdigest()
+
+
+# Registers of market entities (市场主体登记信息): one entry per subject.
+
+REGISTER_TEXT_FIELDS = ("subject_name", "legal_rep", "address", "registered_by", "established_on", "reg_status")
+REGISTER_MAX_LEN = {"subject_name": 200, "legal_rep": 100, "address": 300, "registered_by": 200, "reg_status": 50}
+REGISTER_FIELD_ZH = {
+    "subject_name": "名称",
+    "legal_rep": "法定代表人（负责人、经营者）",
+    "address": "住所（经营场所）",
+    "registered_by": "登记机关",
+    "reg_status": "登记状态",
+}
+ESTABLISHED_FUTURE = "成立日期 {} 晚于今天 (established date is in the future)"
+NOT_A_MARKET_ENTITY = (
+    "公民身份号码不是市场主体登记的标识，市场主体登记信息按统一社会信用代码登记 "
+    "(a resident ID number: registers of market entities are kept by unified social credit code)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRules:
+    """The rules for a row of a register of market entities; each answers for one
+    distinct value and raises :class:`RowError` for a bad one."""
+
+    today: date
+    pilot_codes: frozenset[str] = frozenset()
+
+    def code_of(self, uscc: str, reg_no: str, org_code: str) -> str:
+        """The entity's credit code (cleaned); an enterprise only.
+
+        Raises:
+            RowError: no code, a registration number or organisation code only, a code
+                Excel mangled, a resident ID number, or an invalid code.
+        """
+        if not uscc:
+            raise RowRules._no_identifier(reg_no, org_code)
+        mangled = excel_mangled(uscc)
+        if mangled is not None:
+            raise mangled
+        if len(uscc) == 18 and uscc[:17].isdigit():
+            try:
+                parse_subject(uscc, kind=SubjectKind.PERSON, today=self.today)
+            except CreditError:
+                pass
+            else:
+                raise RowError(NOT_A_MARKET_ENTITY)
+        try:
+            return parse_subject(uscc, kind=SubjectKind.ENTERPRISE, pilot_codes=self.pilot_codes, today=self.today).id
+        except CreditError as exc:
+            raise RowError(exc.detail) from None
+
+    def established_of(self, text: str) -> date | None:
+        """The established date (成立日期), or None when the register gives none.
+
+        Raises:
+            RowError: not a date, or a day after today.
+        """
+        if not text:
+            return None
+        day = parse_date(text, "成立日期")
+        if day > self.today:
+            raise RowError(ESTABLISHED_FUTURE.format(day))
+        return day

@@ -16,11 +16,12 @@ from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
-from nodes.seed import generate
+from nodes.seed import generate, registrations
 from tests.conftest import StartNode
 from tests.gateway.contract import check_answer
 
 TODAY = date(2025, 6, 16)
+REGISTERED = 20  # synthetic subjects per region whose register entries the nodes hold
 
 
 def issue_on(running: RunningGateway, day: date) -> None:
@@ -75,8 +76,11 @@ async def gateway(
     nodes = {}
     for region in Region:
         drafts = [d for batch in generate(region, subjects=0, today=TODAY) for d in batch]
+        # Every region holds a register (the demo enterprises in theirs, and a few
+        # synthetic enterprises with no records), so that every register is looked in.
+        entries = [e for batch in registrations(region, subjects=REGISTERED, today=TODAY) for e in batch]
         nodes[region] = await start_node_at(
-            region, f"sqlite:///{tmp_path / region.value}.db", drafts, gateway_jwks=str(jwks)
+            region, f"sqlite:///{tmp_path / region.value}.db", drafts, registrations=entries, gateway_jwks=str(jwks)
         )
     settings = GatewaySettings.from_env(
         {},

@@ -278,7 +278,7 @@ class DomainResult(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., records: _Optional[_Iterable[_Union[CreditRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExclusionCount, _Mapping]]] = ...) -> None: ...
 
 class SubjectResult(_message.Message):
-    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings", "replica")
+    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings", "replica", "register_searched", "registration")
     REGION_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -289,6 +289,8 @@ class SubjectResult(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_SEARCHED_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
     region: str
     subject_id: str
     subject_kind: SubjectKind
@@ -299,7 +301,25 @@ class SubjectResult(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[DomainResult]
     warnings: _containers.RepeatedScalarFieldContainer[str]
     replica: ReplicaInfo
-    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., replica: _Optional[_Union[ReplicaInfo, _Mapping]] = ...) -> None: ...
+    register_searched: bool
+    registration: Registration
+    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., replica: _Optional[_Union[ReplicaInfo, _Mapping]] = ..., register_searched: _Optional[bool] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+
+class Registration(_message.Message):
+    __slots__ = ("name", "legal_representative", "address", "authority", "established_on", "status")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_REPRESENTATIVE_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITY_FIELD_NUMBER: _ClassVar[int]
+    ESTABLISHED_ON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    legal_representative: str
+    address: str
+    authority: str
+    established_on: Date
+    status: str
+    def __init__(self, name: _Optional[str] = ..., legal_representative: _Optional[str] = ..., address: _Optional[str] = ..., authority: _Optional[str] = ..., established_on: _Optional[_Union[Date, _Mapping]] = ..., status: _Optional[str] = ...) -> None: ...
 
 class ReplicaInfo(_message.Message):
     __slots__ = ("served_by", "replica_as_of", "last_seq")
