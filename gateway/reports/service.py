@@ -17,7 +17,7 @@ from credit import policy
 from credit.audit import Action, Event, EventOutcome
 from credit.clock import china_date, parse_iso
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
-from credit.document import Issue, report_document
+from credit.document import Issue, issuer_name, profile_name, report_document, valid_until
 from credit.errors import CreditError, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
 from credit.policy import Principal
@@ -73,23 +73,15 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
     window = document.get("window") or {}
     profile = document.get("profile") or {}
     issued_at = str(document.get("issued_at", ""))
-    valid_until = ""
-    expired = False
-    try:
-        known = get_profile(str(profile.get("id", "")))
-        issued = parse_iso(issued_at)
-    except (CreditError, ValueError):
-        pass
-    else:
-        until = china_date(issued) + timedelta(days=known.validity_days)
-        valid_until = until.isoformat()
-        expired = china_date(now) > until
+    until = valid_until(document)
     return {
         "report_no": document.get("report_no", ""),
         "subject_id": subject.get("id", ""),
         "subject_name": subject.get("name", ""),
         "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
+        "profile_name": profile_name(document),
         "title": document.get("title", ""),
+        "issuer_name": issuer_name(document),
         "window": {
             "application_date": window.get("application_date", ""),
             "years": window.get("years", 0),
@@ -98,8 +90,8 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
         },
         "verdict": document.get("verdict", ""),
         "issued_at": issued_at,
-        "valid_until": valid_until,
-        "past_validity": expired,
+        "valid_until": until.isoformat() if until is not None else "",
+        "past_validity": until is not None and china_date(now) > until,
         "status": status,
     }
 
