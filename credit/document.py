@@ -22,6 +22,9 @@ from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
+# What an instance calls its issuing organisation until it is configured: marked as a demo,
+# so that no printed report passes for an authority's.
+DEMO_ORGANISATION = "京津冀公共信用信息平台（演示）"
 TITLE = "公共信用报告（无违法违规证明专用版）"
 
 

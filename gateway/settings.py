@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from credit.document import DEMO_ORGANISATION
 from credit.errors import InvalidInput
 from credit.regions import Region
 from federation.tls import TlsFiles
 from infra.settings import env_values
-
-# What an instance calls its issuing organisation until it is configured: marked as a demo,
-# so that no printed report passes for an authority's.
-DEMO_ORGANISATION = "京津冀公共信用信息平台（演示）"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +119,9 @@ class GatewaySettings:
         if not settings.organisation.strip():
             raise InvalidInput.for_field("organisation", "the issuing organisation's name must not be empty")
         if bool(settings.seal_cert) != bool(settings.seal_key):
-            raise InvalidInput.for_field("seal_cert", "the document-signing certificate needs both seal_cert and seal_key")
+            raise InvalidInput.for_field(
+                "seal_cert", "the document-signing certificate needs both seal_cert and seal_key"
+            )
         settings.trusted()
         settings.checkpoint_sources()
         settings.grpc_api_tls()

@@ -31,6 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from credit import labels, policy
 from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.clock import beijing_text
+from credit.document import cutoff_working_days, issuer_name, profile_name
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal
 from credit.profiles import profiles
@@ -44,7 +45,6 @@ from gateway.batch.jobs import BatchService, parse_subject_list
 from gateway.batch.tables import signed_summary
 from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
-from gateway.reports.pdf import render as render_pdf
 from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
 from gateway.reports.verify import verify_address
 
@@ -73,6 +73,9 @@ def _validity(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 _ENV.globals["report_validity"] = _validity
+_ENV.globals["profile_name"] = profile_name
+_ENV.globals["issuer_name"] = issuer_name
+_ENV.globals["cutoff_explained"] = lambda doc: labels.cutoff_explained(cutoff_working_days(doc))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -378,9 +381,9 @@ async def report_page(request: web.Request) -> web.StreamResponse:
 async def report_pdf(request: web.Request) -> web.StreamResponse:
     issued = await _report_of(request)
     portal = request.app[PORTAL]
-    # Rendering takes a fraction of a second of CPU: off the event loop.
+    # Rendering and signing take a fraction of a second of CPU: off the event loop.
     data = await asyncio.to_thread(
-        render_pdf, issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"])
+        portal.service.printed, issued, verify_url=portal.verify_url(issued.document["verification_code"])
     )
     return web.Response(
         body=data,

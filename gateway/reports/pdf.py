@@ -525,7 +525,11 @@ def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[A
             if until is not None
             else "本报告反映出具当日的情况，以核验结果为准。"
         ),
-        *([labels.cutoff_explained(days) + f"本报告申请日为 {_text(window.get('application_date'))}。"] if days else []),
+        *(
+            [labels.cutoff_explained(days) + f"本报告申请日为 {_text(window.get('application_date'))}。"]
+            if days
+            else []
+        ),
     ]
 
     def numbered(items: list[str]) -> list[Any]:
@@ -1337,12 +1341,11 @@ def check_pdf(
         raise VerificationError(
             "未配置签发机构的根证书，无法核验 PDF 的电子签名 (no CA is configured to check PDF signatures against)"
         )
-    with apply_configuration(**_UNTRUSTED):
-        with _reading():
-            whole = _Pdf.read(data, limit=MAX_DECODED_BYTES)
-            if whole.reader.is_encrypted:
-                raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
-            _uncompressed_structure(whole)
+    with apply_configuration(**_UNTRUSTED), _reading():
+        whole = _Pdf.read(data, limit=MAX_DECODED_BYTES)
+        if whole.reader.is_encrypted:
+            raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
+        _uncompressed_structure(whole)
     sealed = check_seal(data, trust)
     document = _verify_pages(data[: sealed.pages_end], keyring, verify_url_for=verify_url_for)
     return PrintedReport(document, sealed.organisation)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -42,10 +42,11 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature
 from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko.sign.validation.status import ModificationLevel, PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -94,6 +95,11 @@ class SealPlace:
     page: int
     box: tuple[float, float, float, float]
 
+    @property
+    def whole_points(self) -> tuple[int, int, int, int]:
+        x1, y1, x2, y2 = self.box
+        return round(x1), round(y1), round(x2), round(y2)
+
 
 def _organisation(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
@@ -105,7 +111,7 @@ def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-class _ImportedPage(PdfContent):  # type: ignore[misc]
+class _ImportedPage(PdfContent):
     """The first page of a PDF held in memory, as a signature field's appearance."""
 
     def __init__(self, data: bytes) -> None:
@@ -141,7 +147,9 @@ class Seal:
         self._signer = signers.SimpleSigner(
             signing_cert=_asn1(self.certificate),
             signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
-            cert_registry=SimpleCertificateStore.from_certs([_asn1(c) for c in certificates[1:]]),
+            cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+                [_asn1(c) for c in certificates[1:]]
+            ),
         )
 
     @classmethod
@@ -160,7 +168,8 @@ class Seal:
             raise FailedPrecondition(f"cannot read the document-signing certificate or key: {exc}") from exc
         if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise FailedPrecondition("the document-signing key must be an ECDSA or RSA key")
-        if certificates and private.public_key().public_numbers() != certificates[0].public_key().public_numbers():
+        raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        if certificates and private.public_key().public_bytes(*raw) != certificates[0].public_key().public_bytes(*raw):
             raise FailedPrecondition("the document-signing key does not belong to its certificate")
         return cls(certificates, private)
 
@@ -187,7 +196,8 @@ class Seal:
             meta,
             self._signer,
             stamp_style=style,
-            new_field_spec=fields.SigFieldSpec(FIELD, on_page=place.page, box=place.box),
+            # Whole points: pyHanko writes the field's rectangle as integers.
+            new_field_spec=fields.SigFieldSpec(FIELD, on_page=place.page, box=place.whole_points),
         )
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
@@ -288,7 +298,8 @@ def check_seal(data: bytes, trust: SealTrust) -> SealCheck:
     if status.coverage is not SignatureCoverageLevel.ENTIRE_FILE or status.modification_level is not (
         ModificationLevel.NONE
     ):
-        raise VerificationError(_UPDATED.format(f"the signature covers {status.coverage.name.lower()}"))
+        covered = status.coverage.name.lower() if status.coverage is not None else "an unknown part"
+        raise VerificationError(_UPDATED.format(f"the signature covers {covered}"))
     if status.docmdp_ok is False:
         raise VerificationError(_UPDATED.format("the certification signature allows no changes"))
     if reader.xrefs.total_revisions != 2 or signature.signed_revision != 1:
