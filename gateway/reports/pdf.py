@@ -1311,6 +1311,9 @@ def _uncompressed_structure(pdf: _Pdf) -> None:
     objects."""
     reader = pdf.reader
     if reader.xref_objStm or _XREF_STREAM.search(pdf.data) or b"/XRefStm" in pdf.data:
+        markers, _ = _revisions(pdf.data)
+        if markers > 2:  # the pages and the signature: anything more was appended, likely by the tool that did it
+            raise VerificationError(_UPDATED.format(f"{markers} end-of-file markers, not 2"))
         raise VerificationError(
             _CHANGED_STRUCTURE.format("compressed object or cross-reference streams, which the gateway never writes")
         )

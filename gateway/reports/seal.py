@@ -247,6 +247,15 @@ def _pages_end(data: bytes, reader: PdfFileReader) -> int:
     return end
 
 
+def _revision_start(reader: PdfFileReader, revision: int) -> int:
+    """Where a revision's first object begins (its cross-reference table says)."""
+    offsets = [
+        reader.xrefs.get_historical_ref(ref, revision) for ref in reader.xrefs.explicit_refs_in_revision(revision)
+    ]
+    places = [offset for offset in offsets if isinstance(offset, int)]
+    return min(places) if places else -1
+
+
 def check_seal(data: bytes, trust: SealTrust) -> SealCheck:
     """The organisation's signature on a printed report, checked over the whole file.
 
@@ -308,6 +317,8 @@ def check_seal(data: bytes, trust: SealTrust) -> SealCheck:
             f"found {reader.xrefs.total_revisions})"
         )
     end = _pages_end(data, reader)
+    if _revision_start(reader, 1) != end:
+        raise VerificationError(_UPDATED.format("bytes between the report's pages and its signature"))
     if len(data) - end > MAX_SIGNING_REVISION:
         raise VerificationError(_UPDATED.format("the signing revision is larger than any the gateway writes"))
     return SealCheck(_organisation(x509.load_der_x509_certificate(signature.signer_cert.dump())), end)
