@@ -96,7 +96,7 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
         await clerk.click("text=下载 PDF")
     pdf = tmp_path / "report.pdf"
     await (await download.value).save_as(pdf)
-    document = verify_pdf(pdf.read_bytes(), running.service.keyring)
+    document = verify_pdf(pdf.read_bytes(), running.service.keyring, trust=running.service.seal_trust)
     assert document["report_no"] == report_no and document["window"]["years"] == 5
 
     # A grant: preview, confirm, then the QR code on the page.
