@@ -311,3 +311,82 @@ async def test_the_portal_prints_a_signed_report_and_its_page_names_organisation
     running.service.seal = None
     status, refused, _ = await api.call("GET", f"/reports/{body['report_no']}/report.pdf", headers=cookie)
     assert status == 409 and "文书签名证书" in refused and "JJJ_GATEWAY" not in refused
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_the_organisation_and_its_certificate_come_from_the_settings(tmp_path: Path) -> None:
+    from credit.errors import FailedPrecondition, InvalidInput
+    from gateway.server import load_seal
+    from gateway.settings import GatewaySettings
+
+    fed = federation()
+    env = {
+        "JJJ_GATEWAY_ORGANISATION": ORGANISATION,
+        "JJJ_GATEWAY_CONTACT": "022-00000000",
+        "JJJ_GATEWAY_SEAL_CERT": str(fed.seal_cert),
+        "JJJ_GATEWAY_SEAL_KEY": str(fed.seal_key),
+        # The CA handed-in PDFs are checked against defaults to the federation CA.
+        "JJJ_GATEWAY_TLS_CERT": str(fed.directory / "gateway.pem"),
+        "JJJ_GATEWAY_TLS_KEY": str(fed.directory / "gateway.key"),
+        "JJJ_GATEWAY_TLS_CA": str(fed.ca),
+    }
+    settings = GatewaySettings.from_env(env)
+    assert (settings.organisation, settings.contact) == (ORGANISATION, "022-00000000")
+    seal, trust = load_seal(settings)
+    assert seal is not None and seal.organisation == ORGANISATION
+    assert trust is not None and trust.roots == fed.trust.roots
+    # The certificate must name the organisation the reports name.
+    with pytest.raises(FailedPrecondition, match="天津市公共信用信息中心"):
+        load_seal(GatewaySettings.from_env({**env, "JJJ_GATEWAY_ORGANISATION": "北京市公共信用信息中心"}))
+    with pytest.raises(InvalidInput, match="seal_key"):
+        GatewaySettings.from_env({**env, "JJJ_GATEWAY_SEAL_KEY": ""})
+    with pytest.raises(InvalidInput, match="organisation"):
+        GatewaySettings.from_env({**env, "JJJ_GATEWAY_ORGANISATION": "  "})
+    # Unconfigured: a demo organisation, marked as such, and no seal.
+    plain = GatewaySettings.from_env({})
+    assert "演示" in plain.organisation and load_seal(plain) == (None, None)
+
+
+def test_the_document_signing_certificate_is_for_signing_documents_only(tmp_path: Path) -> None:
+    from credit.errors import InvalidInput
+
+    fed = federation()
+    chain = x509.load_pem_x509_certificates(fed.seal_cert.read_bytes())
+    assert len(chain) == 2 and chain[1].subject == chain[0].issuer  # the signer, then the CA
+    signer = chain[0]
+    assert signer.subject.rfc4514_string() == f"CN={ORGANISATION},O={ORGANISATION},C=CN"
+    assert not signer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    purposes = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert DOCUMENT_SIGNING in purposes and x509.ExtendedKeyUsageOID.SERVER_AUTH not in purposes
+    with pytest.raises(InvalidInput):
+        issue_document_signer(fed.directory, "   ")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jjj", "certs", "issue", str(fed.directory), "seal-beijing"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--organisation" in done.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jjj",
+            "certs",
+            "issue",
+            str(fed.directory),
+            "seal-beijing",
+            "--organisation",
+            "北京市公共信用信息中心",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Seal.from_files(fed.directory / "seal-beijing.pem", fed.directory / "seal-beijing.key").organisation == (
+        "北京市公共信用信息中心"
+    )
