@@ -1,15 +1,18 @@
 """The printed report: an A4 PDF of a signed report document, and its verification.
 
 :func:`render` sets a report document (see :mod:`credit.document`) on A4 pages in
-Chinese, with the report number, the verification code, a QR code to the verify page
-and "第 x 页 / 共 y 页" on every page, and attaches the signed report itself as
-``report.jws``. The output is deterministic: the same document, JWS and verify URL
-always give the same bytes.
+Chinese, with the report number, the 核验码, a QR code to the verify page and
+"第 x 页 / 共 y 页" on every page, a last page in plain words (how to verify, how to object,
+what the report is for and until when) with the issuing organisation's seal, and attaches
+the signed report itself as ``report.jws``. The pages are deterministic: the same
+document, JWS and verify URL always give the same bytes. Given the organisation's seal it
+then signs them (PAdES, :mod:`gateway.reports.seal`), as every report the gateway prints.
 
-:func:`verify_pdf` proves a PDF genuine twice over: the attached JWS must verify
-against the published keys, and the PDF must be exactly what that signed document prints
-as. The JWS is verified first, so no page of a PDF without a genuine report is ever
-decoded. Then the verified document is rendered again and compared with the given PDF by
+:func:`verify_pdf` proves a PDF genuine three times over: the organisation's PDF
+signature must hold over the whole file, the attached JWS must verify against the
+published keys, and the pages must be exactly what that signed document prints as. The
+signature is checked first (it decodes nothing), then the JWS, so no page of a PDF
+without a genuine report is ever decoded. Then the verified document is rendered again and compared with the given PDF by
 value: every page's decoded content stream and everything the page draws with (fonts and
 their programs, images, annotations, page boxes), and everything else the file holds (open
 actions, scripts, embedded files, forms, the document information and XMP metadata, and
@@ -1204,13 +1207,12 @@ def _points_back(data: bytes) -> bool:
 
 
 def _check_revisions(given: _Pdf, expected: _Pdf) -> None:
-    """Nothing appended after the gateway's revisions.
+    """Nothing appended to the pages' revision (the signature's, after it, is checked by
+    :func:`gateway.reports.seal.check_seal`).
 
-    A report is written in one revision; were the gateway to sign a PDF (PAdES) it
-    would add its signing revision to the rendering too. So the rendering sets how many
-    revisions there may be, and a revision beyond them (an incremental update: another
-    ``%%EOF``, another cross-reference section, a ``/Prev`` to an earlier one) was
-    appended by someone else, whatever it changes.
+    The rendering sets how many revisions the pages may hold, and a revision beyond them
+    (an incremental update: another ``%%EOF``, another cross-reference section, a
+    ``/Prev`` to an earlier one) was appended by someone else, whatever it changes.
     """
     (markers, sections), (own_markers, own_sections) = _revisions(given.data), _revisions(expected.data)
     if markers > own_markers or sections > own_sections:
