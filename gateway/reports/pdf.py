@@ -12,8 +12,8 @@ then signs them (PAdES, :mod:`gateway.reports.seal`), as every report the gatewa
 signature must hold over the whole file, the attached JWS must verify against the
 published keys, and the pages must be exactly what that signed document prints as. The
 signature is checked first (it decodes nothing), then the JWS, so no page of a PDF
-without a genuine report is ever decoded. Then the verified document is rendered again and compared with the given PDF by
-value: every page's decoded content stream and everything the page draws with (fonts and
+without a genuine report is ever decoded. Then the verified document is rendered again
+and compared with the given pages by value: every page's decoded content stream and everything the page draws with (fonts and
 their programs, images, annotations, page boxes), and everything else the file holds (open
 actions, scripts, embedded files, forms, the document information and XMP metadata, and
 revisions appended after the gateway's). So a changed figure, an overlay, a swapped font,
