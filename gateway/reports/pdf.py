@@ -13,11 +13,12 @@ signature must hold over the whole file, the attached JWS must verify against th
 published keys, and the pages must be exactly what that signed document prints as. The
 signature is checked first (it decodes nothing), then the JWS, so no page of a PDF
 without a genuine report is ever decoded. Then the verified document is rendered again
-and compared with the given pages by value: every page's decoded content stream and everything the page draws with (fonts and
-their programs, images, annotations, page boxes), and everything else the file holds (open
-actions, scripts, embedded files, forms, the document information and XMP metadata, and
-revisions appended after the gateway's). So a changed figure, an overlay, a swapped font,
-an added script or a changed title is caught even though the attachment is intact.
+and compared with the given pages by value: every page's decoded content stream and
+everything the page draws with (fonts and their programs, images, annotations, page
+boxes), and everything else the file holds (open actions, scripts, embedded files,
+forms, the document information and XMP metadata, and revisions appended after the
+gateway's). So a changed figure, an overlay, a swapped font, an added script or a
+changed title is caught even though the attachment is intact.
 
 An uploaded PDF is read within limits (:data:`MAX_PAGES` pages, :data:`MAX_DECODED_BYTES`
 decoded from all its streams together, each decoded only as far as that allows), so a
