@@ -7,19 +7,25 @@ needs nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from credit.catalogue import domains
-from credit.clock import iso_z_or_none
+from credit.clock import china_date, iso_z_or_none, parse_iso
+from credit.errors import CreditError
+from credit.profiles import ReportProfile, get_profile
 from credit.regions import Region
 from credit.registers import RegisterFinding, SubjectRegistration
 from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
+# What an instance calls its issuing organisation until it is configured: marked as a demo,
+# so that no printed report passes for an authority's.
+DEMO_ORGANISATION = "京津冀公共信用信息平台（演示）"
 TITLE = "公共信用报告（无违法违规证明专用版）"
 
 
@@ -114,9 +120,13 @@ class Issue:
     report_no: str
     verification_code: str
     issued_at: datetime
-    issuer: str
+    issuer: str  # the instance's technical name (the JWS ``iss``, e.g. jjj-gateway-tianjin)
     subject_name: str = ""
     register: RegisterFinding | None = None
+    # The issuing organisation people read (签发机构, e.g. 天津市公共信用信息中心) and
+    # how to reach its operator (printed on the report's last page; may be empty).
+    issuer_name: str = ""
+    issuer_contact: str = ""
 
 
 def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
@@ -131,8 +141,14 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
         "report_no": issue.report_no,
         "verification_code": issue.verification_code,
         "issuer": issue.issuer,
+        "issuer_name": issue.issuer_name or issue.issuer,
+        "issuer_contact": issue.issuer_contact,
         "issued_at": iso_z_or_none(issue.issued_at),
-        "profile": {"id": report.profile.id, "version": report.profile.version},
+        "profile": {
+            "id": report.profile.id,
+            "version": report.profile.version,
+            "name": report.profile.display_name,
+        },
         "subject": _subject(report, issue),
         "window": {
             "application_date": report.window.application_date.isoformat(),
@@ -155,3 +171,69 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
         "verdict": report.verdict.value,
         "notes": sorted({w for outcome in report.regions for w in outcome.warnings}),
     }
+
+
+# Reading a document for people. Documents signed before a field existed lack it, so
+# each of these falls back to what the packaged profile says, or to nothing.
+
+NOT_STATED = "未载明"
+
+
+def _profile(document: Mapping[str, Any]) -> ReportProfile | None:
+    profile = document.get("profile")
+    ident = profile.get("id") if isinstance(profile, Mapping) else None
+    if not isinstance(ident, str) or not ident:
+        return None
+    try:
+        return get_profile(ident)
+    except CreditError:
+        return None
+
+
+def profile_name(document: Mapping[str, Any]) -> str:
+    """The rules a report was made under as people read them: name and edition (天津市公共
+    信用报告（无违法违规证明专用版）2023 年版), never the profile's id.
+
+    Raises nothing.
+    """
+    profile = document.get("profile")
+    named = profile.get("name") if isinstance(profile, Mapping) else None
+    if isinstance(named, str) and named:
+        return named
+    known = _profile(document)
+    return known.display_name if known is not None else NOT_STATED
+
+
+def issuer_name(document: Mapping[str, Any]) -> str:
+    """The issuing organisation (签发机构) people read; never the instance's technical name.
+
+    Raises nothing.
+    """
+    named = document.get("issuer_name")
+    return named if isinstance(named, str) and named else NOT_STATED
+
+
+def valid_until(document: Mapping[str, Any]) -> date | None:
+    """The last day (China Standard Time) a report stands in for a certificate: its issue
+    day plus its profile's validity period; None when either is unknown.
+
+    Raises nothing.
+    """
+    known = _profile(document)
+    try:
+        issued = parse_iso(str(document.get("issued_at", "")))
+    except ValueError:
+        return None
+    if known is None:
+        return None
+    return china_date(issued) + timedelta(days=known.validity_days)
+
+
+def cutoff_working_days(document: Mapping[str, Any]) -> int | None:
+    """How many working days before the application date the report's data stops (7 in
+    every profile so far); None when the profile is unknown.
+
+    Raises nothing.
+    """
+    known = _profile(document)
+    return known.cutoff_working_days if known is not None else None

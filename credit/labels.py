@@ -78,6 +78,25 @@ def subject_name_text(subject: Mapping[str, Any]) -> str:
     return f"名称{NOT_STATED}（{note}）" if note else NOT_STATED
 
 
+# The one word for a report's verification code, on pages, printed reports and forms.
+VERIFICATION_CODE = "核验码"
+
+
+def cutoff_explained(working_days: int | None) -> str:
+    """Why a report's period ends before its application date, where the period is shown
+    ("" when the count is unknown). The rule is the plans' own: data up to the 7th
+    working day before the application (seed 002: 可申请查询日起7个工作日前3年或5年),
+    because decisions are published within 7 working days of being made (seed 001:
+    自作出行政决定之日起7个工作日内上网公开)."""
+    if not working_days:
+        return ""
+    return (
+        f"查询区间截止于申请日前第 {working_days} 个工作日（节假日不计，调休上班日计入）："
+        f"行政处罚等信用信息自作出决定之日起 {working_days} 个工作日内归集公示，"
+        "为确保数据完整准确，此后作出的决定不在本次查询范围内。"
+    )
+
+
 # A registered report's status, as a verifier is told it.
 REPORT_STATUS: dict[str, str] = {
     "valid": "有效",

@@ -4,7 +4,7 @@ Which records count as violations is policy, and policy changes (Tianjin 2023 ex
 simplified-procedure penalties; the 2025 national rule includes them and adds coercion
 and criminal records). A profile names the scopes it reports, the exclusions it applies
 and the window lengths it offers. Every report names the profile (id and version) it was
-made under.
+made under; people read its Chinese name and edition (``display_name``), never the id.
 """
 
 from __future__ import annotations
@@ -41,11 +41,19 @@ class ReportProfile:
     cutoff_working_days: int
     exclude: Exclusions
     validity_days: int  # how long after issue a verifier should take the report as current
+    name: str = ""  # the rules' Chinese name, e.g. 天津市公共信用报告（无违法违规证明专用版）
+    edition: str = ""  # e.g. 2023 年版
 
     @property
     def ref(self) -> str:
         """``id@version``, as a report names it."""
         return f"{self.id}@{self.version}"
+
+    @property
+    def display_name(self) -> str:
+        """What pages and the printed report call the rules: name and edition, e.g.
+        天津市公共信用报告（无违法违规证明专用版）2023 年版 (the title when no name is given)."""
+        return f"{self.name or self.title}{self.edition}"
 
 
 def profile_from_data(raw: dict[str, object]) -> ReportProfile:
@@ -69,6 +77,8 @@ def profile_from_data(raw: dict[str, object]) -> ReportProfile:
         cutoff_working_days=int(str(raw["cutoff_working_days"])),
         exclude=Exclusions(**{k: bool(v) for k, v in exclude.items()}),
         validity_days=int(str(raw["validity_days"])),
+        name=str(raw.get("name", "")),
+        edition=str(raw.get("edition", "")),
     )
 
 

@@ -7,6 +7,12 @@ accepts), certificates carry the member's identity as their common name — ``no
 demand a client certificate from the CA (a caller without one, with one from another CA,
 or with an expired one fails the handshake), and handlers authorise callers by the
 identity in their certificate.
+
+The same CA issues each gateway instance's document-signing certificate (``seal.pem``,
+``jjj certs issue DIR seal --organisation NAME``): the issuing organisation's name as its
+subject, key usage digitalSignature and nonRepudiation, extended key usage
+documentSigning (RFC 9336) and no TLS use. Printed reports are signed with it (PAdES), and
+a verifier accepts a PDF signature only from such a certificate under the CA.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from credit.errors import FailedPrecondition, InvalidInput
 from credit.regions import Region
@@ -31,6 +37,12 @@ from credit.regions import Region
 CA_DAYS = 3650
 LEAF_DAYS = 365
 ORGANISATION = "JJJ Credit Federation"
+SEAL = "seal"
+# id-kp-documentSigning (RFC 9336): what a verifier demands of a printed report's signer.
+DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+# Adobe Authentic Documents Trust: Adobe Acrobat accepts a signing certificate whose
+# extended key usage names it (it does not know RFC 9336 by name).
+ADOBE_DOCUMENT_SIGNING = ObjectIdentifier("1.2.840.113583.1.1.5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,23 +208,98 @@ def issue(
     return cert
 
 
+def issue_document_signer(
+    directory: Path,
+    organisation: str,
+    *,
+    name: str = SEAL,
+    days: int = LEAF_DAYS,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Issue (or renew) ``name``.pem / ``name``.key under the CA in ``directory``: the
+    document-signing certificate of ``organisation`` (subject C=CN, O and CN its name),
+    for signing printed reports and nothing else. ``name``.pem holds the certificate
+    followed by the CA's, the chain a PDF signature carries.
+
+    Raises:
+        FailedPrecondition: no CA in ``directory``.
+        InvalidInput: a bad file name, organisation or validity.
+    """
+    if not name or "/" in name or name.startswith(".") or name == "ca":
+        raise InvalidInput.for_field("name", f"not a usable certificate name: {name!r}")
+    organisation = organisation.strip()
+    if not organisation or len(organisation) > 64:
+        raise InvalidInput.for_field("organisation", "give the issuing organisation's name (at most 64 characters)")
+    if days < 1 and now is None:
+        raise InvalidInput.for_field("days", "must be at least 1")
+    ca_cert, ca_key = _load_ca(directory)
+    start = (now or datetime.now(UTC)) - timedelta(minutes=5)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COMMON_NAME, organisation),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,  # nonRepudiation
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ADOBE_DOCUMENT_SIGNING]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_key(directory / f"{name}.key", key)
+    chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
+    (directory / f"{name}.pem").write_bytes(chain)
+    return cert
+
+
 MEMBERS: tuple[tuple[str, str], ...] = (
     *((f"node-{region.value}", node_identity(region)) for region in Region),
     ("gateway", gateway_identity("jjj-gateway")),
 )
 
 
-def init_federation(directory: Path, *, hosts: Iterable[str] = ()) -> list[str]:
-    """The CA and a certificate for each node and the gateway; the names written.
+def init_federation(directory: Path, *, hosts: Iterable[str] = (), organisation: str = "") -> list[str]:
+    """The CA and a certificate for each node and the gateway, and, given the issuing
+    ``organisation``, the gateway's document-signing certificate; the names written.
 
     Raises:
         FailedPrecondition: a CA already exists in ``directory``.
+        InvalidInput: an unusable organisation name.
     """
     init_ca(directory)
     extra = list(hosts)
     for name, identity in MEMBERS:
         issue(directory, name, identity, hosts=[name, *extra])
-    return ["ca", *(name for name, _ in MEMBERS)]
+    if organisation:
+        issue_document_signer(directory, organisation)
+    return ["ca", *(name for name, _ in MEMBERS), *([SEAL] if organisation else [])]
 
 
 def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:

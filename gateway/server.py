@@ -16,7 +16,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from credit.errors import CreditError
+from credit.errors import CreditError, FailedPrecondition
 from federation.client import GrpcNodeClient, NodeClient
 from federation.interceptors import ServiceInterceptor
 from federation.tls import channel_credentials
@@ -34,6 +34,7 @@ from gateway.objections.service import ObjectionService
 from gateway.portal import PORTAL, Portal, add_portal
 from gateway.registry import Registry
 from gateway.reports.fanout import FanOut
+from gateway.reports.seal import Seal, SealTrust
 from gateway.reports.service import ReportService
 from gateway.reports.supersede import SupersedeWatcher
 from gateway.settings import GatewaySettings
@@ -150,6 +151,7 @@ async def _start(
     await refresh_peers(sessions, peers)
     # Checkpoints are signed with the key reports are signed with at the time.
     audit = AuditLog(registry.engine, writes=registry.writes, sealer=lambda: service.signing_key)
+    seal, seal_trust = await asyncio.to_thread(load_seal, settings)
     service = ReportService(
         fanout=fanout,
         registry=registry,
@@ -160,6 +162,10 @@ async def _start(
         default_profile=settings.default_profile,
         # Whoever was given a report through a grant may open and download it again.
         redeemers=RedemptionStore(registry).redeemers_of,
+        organisation=settings.organisation,
+        contact=settings.contact,
+        seal=seal,
+        seal_trust=seal_trust,
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
@@ -230,6 +236,30 @@ async def _start(
         nodes={r.value: a for r, a in settings.nodes.items()},
     )
     return running
+
+
+def load_seal(settings: GatewaySettings) -> tuple[Seal | None, SealTrust | None]:
+    """The organisation's document-signing certificate and the CA(s) a handed-in PDF's
+    signature must chain to, from the settings (either may be absent: then no PDF is
+    printed, or none verified, and the log says so).
+
+    Raises:
+        FailedPrecondition: a file cannot be read, or the certificate names another
+            organisation than the one configured (reports would name one and be signed
+            by another).
+    """
+    seal = Seal.from_files(settings.seal_cert, settings.seal_key) if settings.seal_cert else None
+    if seal is not None and seal.organisation != settings.organisation:
+        raise FailedPrecondition(
+            f"the document-signing certificate is {seal.organisation!r}'s, but this instance issues reports as "
+            f"{settings.organisation!r} (JJJ_GATEWAY_ORGANISATION)"
+        )
+    if seal is None:
+        log.warning("pdf_seal_missing", note="no document-signing certificate: reports are not printed as PDF")
+    trust = SealTrust.from_file(settings.seal_roots) if settings.seal_roots else None
+    if trust is None:
+        log.warning("pdf_trust_missing", note="no CA for PDF signatures: handed-in PDFs cannot be verified")
+    return seal, trust
 
 
 def grpc_api_credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:

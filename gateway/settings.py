@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from credit.document import DEMO_ORGANISATION
 from credit.errors import InvalidInput
 from credit.regions import Region
 from federation.tls import TlsFiles
@@ -20,7 +21,13 @@ class GatewaySettings:
     grpc_listen: str = "127.0.0.1:50060"
     db_url: str = "sqlite:///gateway.db"
     keys_dir: str = "var/keys"
+    # The instance's technical name: the JWS ``iss`` and the sessions' issuer.
     issuer: str = "jjj-gateway"
+    # The issuing organisation people read on pages, printed reports and verification
+    # results (签发机构: 天津市公共信用信息中心 for Tianjin's instance), and how to reach
+    # its operator (printed on a report's last page; empty: not printed).
+    organisation: str = DEMO_ORGANISATION
+    contact: str = ""
     nodes: dict[Region, str] = field(default_factory=dict)
     deadline: float = 3.0
     region_deadline: float = 2.0
@@ -38,6 +45,13 @@ class GatewaySettings:
     tls_key: str = ""
     tls_ca: str = ""
     grpc_require_client_cert: bool = False
+    # The organisation's document-signing certificate (PEM, followed by its chain) and
+    # key: every printed report is signed with them (PAdES). From the federation CA
+    # (`jjj certs issue DIR seal --organisation NAME`). Without them no PDF is printed.
+    seal_cert: str = ""
+    seal_key: str = ""
+    # The CA(s) a handed-in PDF's signature must chain to; empty: tls_ca, the federation CA.
+    seal_ca: str = ""
     # Serve the gRPC API without TLS (local development only): logins would cross in clear.
     grpc_plaintext: bool = False
     audit_seal_seconds: float = 60.0
@@ -69,6 +83,8 @@ class GatewaySettings:
                 ("db_url", str),
                 ("keys_dir", str),
                 ("issuer", str),
+                ("organisation", str),
+                ("contact", str),
                 ("deadline", float),
                 ("region_deadline", float),
                 ("session_minutes", int),
@@ -78,6 +94,9 @@ class GatewaySettings:
                 ("tls_cert", str),
                 ("tls_key", str),
                 ("tls_ca", str),
+                ("seal_cert", str),
+                ("seal_key", str),
+                ("seal_ca", str),
                 ("audit_seal_seconds", float),
                 ("audit_peers", str),
                 ("replica_max_age_seconds", float),
@@ -97,10 +116,21 @@ class GatewaySettings:
             raise InvalidInput.for_field("region_deadline", "must not exceed the overall deadline")
         if settings.replica_max_age_seconds < 0:
             raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
+        if not settings.organisation.strip():
+            raise InvalidInput.for_field("organisation", "the issuing organisation's name must not be empty")
+        if bool(settings.seal_cert) != bool(settings.seal_key):
+            raise InvalidInput.for_field(
+                "seal_cert", "the document-signing certificate needs both seal_cert and seal_key"
+            )
         settings.trusted()
         settings.checkpoint_sources()
         settings.grpc_api_tls()
         return settings
+
+    @property
+    def seal_roots(self) -> str:
+        """The CA file a handed-in PDF's signature is checked against ("" for none)."""
+        return self.seal_ca or self.tls_ca
 
     def tls_files(self) -> TlsFiles | None:
         """The mTLS files for calls to the nodes, or None for plain gRPC.

@@ -242,14 +242,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
     import json
 
-    from federation.tls import init_federation
+    from credit.document import DEMO_ORGANISATION
+    from federation.tls import SEAL, init_federation, issue_document_signer
     from gateway.access.keys import KeyStore
     from gateway.demo import seed_demo_accounts
     from gateway.registry import Registry
 
     certs = data / "certs"
     if not (certs / "ca.pem").exists():
-        init_federation(certs)
+        init_federation(certs, organisation=DEMO_ORGANISATION)
+    if not (certs / f"{SEAL}.pem").exists():  # a demo directory from before printed reports were signed
+        issue_document_signer(certs, DEMO_ORGANISATION)
     keys = KeyStore(data / "keys")
     keys.ensure()
     jwks_file = data / "gateway-jwks.json"
@@ -285,6 +288,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 "--db", gateway_db, "--keys-dir", str(data / "keys"), "--nodes", nodes_arg,
                 "--tls-cert", str(certs / "gateway.pem"), "--tls-key", str(certs / "gateway.key"),
                 "--tls-ca", str(certs / "ca.pem"),
+                "--seal-cert", str(certs / f"{SEAL}.pem"), "--seal-key", str(certs / f"{SEAL}.key"),
             ],
             env={**os.environ, "JJJ_LOG_LEVEL": os.environ.get("JJJ_LOG_LEVEL", "WARNING")},
         )
@@ -292,6 +296,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     bank_grant = _demo_grant(gateway_url, logins)
     print(f"\nPortal: {gateway_url}/   (log in with a demo login below; public verification: {gateway_url}/verify)")
     print(f"  API: {gateway_url}/api/v1/openapi.json   public keys: {gateway_url}/.well-known/jwks.json")
+    print(f"  printed reports are signed by {DEMO_ORGANISATION} ({certs / (SEAL + '.pem')}, under {certs / 'ca.pem'})")
     print(f"  gRPC API (credit.v1.ReportGateway, TLS under the demo CA): {gateway_grpc}")
     print(f"    grpcurl -cacert {certs / 'ca.pem'} {gateway_grpc} list")
     print("\nDemo logins (the portal, or POST /api/v1/login):")
@@ -344,6 +349,11 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
+        organisation=args.organisation,
+        contact=args.contact,
+        seal_cert=args.seal_cert,
+        seal_key=args.seal_key,
+        seal_ca=args.seal_ca,
     )
     if not settings.nodes:
         raise InvalidInput.for_field("nodes", "no nodes given (--nodes beijing=HOST:PORT,… or JJJ_GATEWAY_NODES)")
@@ -432,16 +442,28 @@ def _read_jwks(source: str) -> dict[str, object]:
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
-    from federation.tls import gateway_identity, init_federation, issue, node_identity
+    from credit.document import DEMO_ORGANISATION
+    from federation.tls import SEAL, gateway_identity, init_federation, issue, issue_document_signer, node_identity
 
     directory = Path(args.dir)
     if args.action == "init":
-        names = init_federation(directory, hosts=args.host or ())
+        names = init_federation(directory, hosts=args.host or (), organisation=args.organisation or DEMO_ORGANISATION)
         print(f"federation CA and certificates in {directory}: {', '.join(n + '.pem' for n in names)}")
         print("keep ca.key offline once the certificates are issued")
         return 0
     if not args.name:
-        raise InvalidInput.for_field("name", "which certificate: node-beijing, node-tianjin, node-hebei, gateway, …")
+        raise InvalidInput.for_field(
+            "name", "which certificate: node-beijing, node-tianjin, node-hebei, gateway, seal, …"
+        )
+    if args.name.startswith(SEAL):
+        if not args.organisation:
+            raise InvalidInput.for_field("organisation", "a document-signing certificate needs --organisation NAME")
+        cert = issue_document_signer(directory, args.organisation, name=args.name, days=args.days)
+        print(
+            f"{directory / (args.name + '.pem')}: document signing for {args.organisation}, "
+            f"valid until {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
+        return 0
     if args.identity:
         identity = args.identity
     elif args.name.startswith("node-"):
@@ -613,6 +635,8 @@ def _cmd_objections(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from credit.signing import Keyring, VerificationError
+    from gateway.reports.pdf import check_pdf
+    from gateway.reports.seal import SealTrust
     from gateway.reports.verify import signed_document
 
     keyring = Keyring.from_jwks(_read_jwks(args.jwks))
@@ -626,8 +650,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         # Keys fetched from a gateway: its verify page is where a PDF's QR code must lead.
         site = args.jwks.split("/.well-known/", 1)[0].rstrip("/")
         verify_url_for = lambda doc: f"{site}/verify?code={doc.get('verification_code', '')}"  # noqa: E731
+    trust = SealTrust.from_file(args.ca) if args.ca else None
+    sealed_by = ""
     try:
-        document = signed_document(data, keyring, verify_url_for=verify_url_for)
+        if data.startswith(b"%PDF"):
+            if trust is None:
+                raise InvalidInput.for_field("ca", "a PDF's signature is checked against the federation CA: give --ca")
+            printed = check_pdf(data, keyring, trust=trust, verify_url_for=verify_url_for)
+            document, sealed_by = printed.document, printed.sealed_by
+        else:
+            document = signed_document(data, keyring, trust=trust, verify_url_for=verify_url_for)
     except VerificationError as exc:
         print(f"NOT GENUINE: {exc.detail}", file=sys.stderr)
         return EXIT_FAILURE
@@ -638,12 +670,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     name = f" {shown['subject_name']}" if shown["subject_name"] else ""
     print(
         f"GENUINE: report {shown['report_no']} for {shown['subject_id']}{name}, verdict {shown['verdict']}, "
-        f"issued {shown['issued_at']} by {document.get('issuer')}"
+        f"issued {shown['issued_at']} by {shown['issuer_name']} ({document.get('issuer')})"
     )
     print(
         f"  window {window['start']} to {window['cutoff']} "
-        f"({window['years']} years before {window['application_date']}), profile {shown['profile']}"
+        f"({window['years']} years before {window['application_date']}), "
+        f"profile {shown['profile_name']} ({shown['profile']})"
     )
+    if sealed_by:
+        print(f"  PDF signed by {sealed_by} (PAdES, certificate under the given CA; unchanged since signing)")
     if shown["valid_until"]:
         past = " — PAST ITS VALIDITY: it speaks for the day it was issued" if shown["past_validity"] else ""
         print(f"  valid until {shown['valid_until']}{past}")
@@ -716,6 +751,11 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--issuer", help="the name the gateway signs as")
     gateway.add_argument("--public-url", help="the URL users reach this instance at (links and QR codes)")
     gateway.add_argument("--trust", help="peer instances whose sessions it honours: ISSUER=JWKS_FILE_OR_URL,…")
+    gateway.add_argument("--organisation", help="the issuing organisation's Chinese name, as reports print it")
+    gateway.add_argument("--contact", help="its operator's contact details, printed on a report's last page")
+    gateway.add_argument("--seal-cert", help="the organisation's document-signing certificate and chain (PEM)")
+    gateway.add_argument("--seal-key", help="its private key (PEM)")
+    gateway.add_argument("--seal-ca", help="CA(s) a handed-in PDF's signature must chain to (default: --tls-ca)")
     _tls_arguments(gateway)
     gateway.set_defaults(func=_cmd_gateway)
 
@@ -749,14 +789,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("file", help='the signed report (compact JWS, or JSON {"jws": …}) or the printed report (PDF)')
     verify.add_argument("--jwks", required=True, help="the published keys: a file or an http(s) URL")
+    verify.add_argument(
+        "--ca", help="for a PDF: the federation CA (PEM) its signature (PAdES) must chain to, e.g. certs/ca.pem"
+    )
     verify.set_defaults(func=_cmd_verify)
 
     certs = sub.add_parser("certs", help="the federation's CA and mTLS certificates")
     certs.add_argument("action", choices=("init", "issue"), help="init: CA and every member; issue: add or renew one")
     certs.add_argument("dir", help="certificate directory (holds ca.pem and ca.key)")
-    certs.add_argument("name", nargs="?", help="for issue: node-beijing, node-tianjin, node-hebei, gateway, …")
+    certs.add_argument(
+        "name", nargs="?", help="for issue: node-beijing, node-tianjin, node-hebei, gateway, seal (document signing), …"
+    )
     certs.add_argument("--host", action="append", help="a host name or address the member is reached at (repeat)")
     certs.add_argument("--identity", help="for issue: node:REGION or gateway:NAME (default from the name)")
+    certs.add_argument(
+        "--organisation",
+        help="the issuing organisation's Chinese name: init issues seal.pem for it (default: the demo's); "
+        "issue seal… issues its document-signing certificate",
+    )
     certs.add_argument("--days", type=int, default=365, help="validity of an issued certificate (default 365)")
     certs.set_defaults(func=_cmd_certs)
 

@@ -157,7 +157,7 @@ def _verification_body(result: Verification) -> dict[str, Any]:
         "status": result.status,
         "reason": result.reason or None,
         "summary": result.summary,
-    }
+    } | ({"sealed_by": result.sealed_by} if result.sealed_by else {})
 
 
 async def post_login(request: web.Request) -> web.Response:

@@ -217,7 +217,12 @@ OPENAPI: dict[str, Any] = {
                     "content": {
                         "text/plain": {"schema": {"type": "string", "description": "compact JWS"}},
                         "application/pdf": {
-                            "schema": {"type": "string", "format": "binary", "description": "the printed report"}
+                            "schema": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "the printed report: its PDF signature (PAdES) and its attached "
+                                "signed report are both checked",
+                            }
                         },
                         "application/json": {
                             "schema": {"type": "object", "properties": {"jws": {"type": "string"}}, "required": ["jws"]}
@@ -797,9 +802,18 @@ OPENAPI: dict[str, Any] = {
                     "title": _STRING,
                     "report_no": _STRING,
                     "verification_code": _STRING,
-                    "issuer": _STRING,
+                    "issuer": {"type": "string", "description": "the issuing instance (the JWS iss)"},
+                    "issuer_name": {"type": "string", "description": "the issuing organisation people read (签发机构)"},
+                    "issuer_contact": {
+                        "type": "string",
+                        "description": "its operator's contact details (may be empty)",
+                    },
                     "issued_at": _DATE_TIME,
-                    "profile": _object({"id": _STRING, "version": _INTEGER}),
+                    "profile": _object(
+                        {"id": _STRING, "version": _INTEGER, "name": _STRING},
+                        optional=("name",),
+                        description="the rules the report was made under; name: Chinese name and edition",
+                    ),
                     "subject": _ref("ReportSubject"),
                     "window": _object(
                         {
@@ -815,7 +829,9 @@ OPENAPI: dict[str, Any] = {
                     "verdict": {"enum": _VERDICTS},
                     "notes": {"type": "array", "items": _STRING},
                 },
-                description="The signed document (what the JWS carries)",
+                optional=("issuer_name", "issuer_contact"),
+                description="The signed document (what the JWS carries); reports issued before issuer_name, "
+                "issuer_contact and profile.name existed lack them",
             ),
             "ReportSubject": _object(
                 {
@@ -1035,7 +1051,12 @@ OPENAPI: dict[str, Any] = {
                     "status": {"enum": [*_REPORT_STATUSES, "unknown", "not_genuine"]},
                     "reason": _OPTIONAL_STRING,
                     "summary": _nullable("VerifiedSummary"),
-                }
+                    "sealed_by": {
+                        "type": "string",
+                        "description": "a printed report's: the organisation whose PDF signature (PAdES) it carries",
+                    },
+                },
+                optional=("sealed_by",),
             ),
             "VerifiedSummary": _object(
                 {
@@ -1053,7 +1074,9 @@ OPENAPI: dict[str, Any] = {
                         "report issued before registers were consulted",
                     },
                     "profile": {"type": "string", "description": "id@version of the report profile"},
+                    "profile_name": {"type": "string", "description": "the profile's Chinese name and edition"},
                     "title": _STRING,
+                    "issuer_name": {"type": "string", "description": "the issuing organisation (签发机构)"},
                     "window": _object({"application_date": _DATE, "years": _INTEGER, "start": _DATE, "cutoff": _DATE}),
                     "verdict": {"enum": _VERDICTS},
                     "regions": {

@@ -32,6 +32,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from credit import labels, policy
 from credit.cases import CaseKind, CaseState, Correction, Resolution
 from credit.clock import beijing_text
+from credit.document import cutoff_working_days, issuer_name, profile_name
 from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal
 from credit.profiles import get_profile, profiles
@@ -47,7 +48,6 @@ from gateway.batch.tables import HEADER as TABLE_HEADER
 from gateway.batch.tables import signed_summary, table_lines
 from gateway.objections.service import ObjectionService, find_record
 from gateway.registry import Registry
-from gateway.reports.pdf import render as render_pdf
 from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
 from gateway.reports.slip import SlipTerms, grant_slip
 from gateway.reports.verify import verify_address
@@ -87,6 +87,9 @@ _ENV.globals.update(
     identifier_names=labels.IDENTIFIER_NAME,
     not_stated=labels.NOT_STATED,
 )
+_ENV.globals["profile_name"] = profile_name
+_ENV.globals["issuer_name"] = issuer_name
+_ENV.globals["cutoff_explained"] = lambda doc: labels.cutoff_explained(cutoff_working_days(doc))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -398,9 +401,9 @@ def _attachment(issued: IssuedReport, suffix: str) -> dict[str, str]:
 
 async def _pdf(request: web.Request, issued: IssuedReport) -> web.Response:
     portal = request.app[PORTAL]
-    # Rendering takes a fraction of a second of CPU: off the event loop.
+    # Rendering and signing take a fraction of a second of CPU: off the event loop.
     data = await asyncio.to_thread(
-        render_pdf, issued.document, issued.jws, verify_url=portal.verify_url(issued.document["verification_code"])
+        portal.service.printed, issued, verify_url=portal.verify_url(issued.document["verification_code"])
     )
     return web.Response(body=data, content_type="application/pdf", headers=_attachment(issued, "pdf"))
 

@@ -1,20 +1,24 @@
 """The printed report: an A4 PDF of a signed report document, and its verification.
 
 :func:`render` sets a report document (see :mod:`credit.document`) on A4 pages in
-Chinese, with the report number, the verification code, a QR code to the verify page
-and "第 x 页 / 共 y 页" on every page, and attaches the signed report itself as
-``report.jws``. The output is deterministic: the same document, JWS and verify URL
-always give the same bytes.
+Chinese, with the report number, the 核验码, a QR code to the verify page and
+"第 x 页 / 共 y 页" on every page, a last page in plain words (how to verify, how to object,
+what the report is for and until when) with the issuing organisation's seal, and attaches
+the signed report itself as ``report.jws``. The pages are deterministic: the same
+document, JWS and verify URL always give the same bytes. Given the organisation's seal it
+then signs them (PAdES, :mod:`gateway.reports.seal`), as every report the gateway prints.
 
-:func:`verify_pdf` proves a PDF genuine twice over: the attached JWS must verify
-against the published keys, and the PDF must be exactly what that signed document prints
-as. The JWS is verified first, so no page of a PDF without a genuine report is ever
-decoded. Then the verified document is rendered again and compared with the given PDF by
-value: every page's decoded content stream and everything the page draws with (fonts and
-their programs, images, annotations, page boxes), and everything else the file holds (open
-actions, scripts, embedded files, forms, the document information and XMP metadata, and
-revisions appended after the gateway's). So a changed figure, an overlay, a swapped font,
-an added script or a changed title is caught even though the attachment is intact.
+:func:`verify_pdf` proves a PDF genuine three times over: the organisation's PDF
+signature must hold over the whole file, the attached JWS must verify against the
+published keys, and the pages must be exactly what that signed document prints as. The
+signature is checked first (it decodes nothing), then the JWS, so no page of a PDF
+without a genuine report is ever decoded. Then the verified document is rendered again
+and compared with the given pages by value: every page's decoded content stream and
+everything the page draws with (fonts and their programs, images, annotations, page
+boxes), and everything else the file holds (open actions, scripts, embedded files,
+forms, the document information and XMP metadata, and revisions appended after the
+gateway's). So a changed figure, an overlay, a swapped font, an added script or a
+changed title is caught even though the attachment is intact.
 
 An uploaded PDF is read within limits (:data:`MAX_PAGES` pages, :data:`MAX_DECODED_BYTES`
 decoded from all its streams together, each decoded only as far as that allows), so a
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
 import threading
 import zlib
@@ -73,8 +78,10 @@ from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     BaseDocTemplate,
+    Flowable,
     Frame,
     KeepTogether,
+    PageBreak,
     PageTemplate,
     Paragraph,
     Spacer,
@@ -83,9 +90,10 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 )
 
 from credit import labels
-from credit.document import FORMAT
+from credit.document import FORMAT, cutoff_working_days, issuer_name, profile_name, valid_until
 from credit.report import Verdict
 from credit.signing import Keyring, VerificationError, verify
+from gateway.reports.seal import Seal, SealPlace, SealTrust, check_seal
 
 ATTACHMENT = "report.jws"
 ATTACHMENT_MIME = "application/jose"
@@ -119,6 +127,7 @@ _AMBER = colors.HexColor("#8a4b00")
 _GREEN = colors.HexColor("#1e6b33")
 _GREEN_BG = colors.HexColor("#e8f5ec")
 _GREY_BG = colors.HexColor("#eef0f3")
+_SEAL = colors.HexColor("#d8141e")
 
 REGION_STATUS = labels.REGION_STATUS
 RECORD_STATUS = labels.RECORD_STATUS
@@ -311,26 +320,24 @@ def _boxed(paragraphs: list[Any], border: Any, background: Any) -> Any:
 def _details(document: Mapping[str, Any], s: _Styles) -> Any:
     subject = document.get("subject", {})
     window = document.get("window", {})
-    profile = document.get("profile", {})
     kind = labels.SUBJECT_KIND.get(str(subject.get("kind")), _text(subject.get("kind")))
     id_name = labels.IDENTIFIER_NAME.get(str(subject.get("kind")), "主体标识")
-    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}（近 {_text(window.get('years'))} 年）"
-    if window.get("calendar_exact") is False:
-        period += "；节假日安排未公布，截止日按周一至周五推算"
-    pairs = [
+    pairs: list[tuple[str, object]] = [
         ("报告编号", document.get("report_no")),
-        ("验证码", document.get("verification_code")),
+        (labels.VERIFICATION_CODE, document.get("verification_code")),
         # Reports that read the registers never print a bare dash for a name they lack.
         ("信用主体", subject.get("name") or (labels.subject_name_text(subject) if "register" in subject else None)),
         (id_name, subject.get("id")),
         ("主体类型", kind),
-        ("查询期间", period),
+        ("查询区间", _period(document, s)),
         ("申请日期", window.get("application_date")),
-        ("报告规范", f"{_text(profile.get('id'))}（第 {_text(profile.get('version'))} 版）"),
-        ("签发机构", document.get("issuer")),
+        ("报告规范", profile_name(document)),
+        ("签发机构", issuer_name(document)),
         ("签发时间", _beijing_time(document.get("issued_at"))),
     ]
-    rows = [[_p(key, s.cell_head), _p(_text(value), s.cell)] for key, value in pairs]
+    rows = [
+        [_p(key, s.cell_head), value if isinstance(value, list) else _p(_text(value), s.cell)] for key, value in pairs
+    ]
     table = Table(rows, colWidths=[30 * mm, _WIDTH - 30 * mm])
     table.setStyle(
         TableStyle(
@@ -380,6 +387,16 @@ def _registration(document: Mapping[str, Any], s: _Styles) -> list[Any]:
         )
     )
     return [_p(labels.REGISTRATION_HEADING, s.heading), table]
+
+
+def _period(document: Mapping[str, Any], s: _Styles) -> list[Any]:
+    """The period line, and why it ends before the application date."""
+    window = document.get("window", {})
+    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}（近 {_text(window.get('years'))} 年）"
+    if window.get("calendar_exact") is False:
+        period += "；节假日安排未公布，截止日按周一至周五推算"
+    why = labels.cutoff_explained(cutoff_working_days(document))
+    return [_p(period, s.cell), *([_p(why, s.small)] if why else [])]
 
 
 def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
@@ -502,30 +519,106 @@ def _verdict(document: Mapping[str, Any], s: _Styles) -> Any:
     )
 
 
+# What a report may stand in for (seed 000: 适用场景), by the kind of subject.
+USES = {
+    "enterprise": "经营主体可用于申请上市、融资信贷、表彰奖励、招标投标、申请资金、项目支持等事项",
+    "person": "自然人可用于评优评先、资格审查、出国就业留学等事项",
+}
+
+
+def _site(verify_url: str) -> str:
+    """The verify page without the code (what a person types in)."""
+    return verify_url.split("?", 1)[0]
+
+
 def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[Any]:
+    """The last page, in plain words: how to verify, how to object, what the report is
+    for and how long it stands, and why its period ends where it does."""
     code = _text(document.get("verification_code"))
-    return [
-        _p("五、核验与异议", s.heading),
-        _p(
-            f"核验：扫描页眉的二维码，或打开核验页输入验证码 {code}，可查询本报告是否由本平台签发及其当前状态"
-            f"（有效、已被新报告取代或已撤销）。核验地址：{verify_url}",
-            s.body,
+    word = labels.VERIFICATION_CODE
+    window = document.get("window", {})
+    subject_kind = str(document.get("subject", {}).get("kind", ""))
+    until = valid_until(document)
+    contact = str(document.get("issuer_contact") or "")
+    verify = [
+        f"扫描每页右上角的二维码，或在浏览器中打开报告核验页 {_site(verify_url)}，输入{word} {code}，"
+        "即可查看本报告是否由签发机构出具、当前是否有效（有效、已更新或已撤销）及报告摘要。",
+        "也可在报告核验页上传本 PDF 文件：系统核对签发机构的电子签名，并核对本文件所印内容与签发时的报告数据完全一致。",
+        "用 PDF 阅读器打开本文件，可在签名面板查看签发机构的电子签名；文件签名后如被改动，阅读器会提示签名无效。",
+        f"打印件、复印件或截图无法核对电子签名，请以{word}或二维码核验。",
+    ]
+    objection = [
+        "对报告所列记录有异议的，信用主体可登录本平台，在报告页就该条记录提出异议或信用修复申请，"
+        "由作出该记录的决定机关核查处理（谁提供谁负责）。",
+        "记录经更正、撤销或信用修复后，可重新申请报告；此前出具的报告在核验时显示为“已更新”。",
+    ]
+    if contact:
+        objection.append(f"签发机构联系方式：{contact}")
+    days = cutoff_working_days(document)
+    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}"
+    use = [
+        f"本报告依据《{profile_name(document)}》规则出具，仅反映信用主体在查询区间（{period}）内、"
+        "上表所列地区和领域的违法违规记录情况，仅供代替相应的无违法违规证明使用；法律法规另有规定的除外。",
+        *([f"{USES[subject_kind]}。"] if subject_kind in USES else []),
+        (
+            f"本报告反映出具当日的情况，有效期至 {until.isoformat()}；有效期内记录如有变化，以核验结果为准。"
+            if until is not None
+            else "本报告反映出具当日的情况，以核验结果为准。"
         ),
-        _p(
-            f"本 PDF 附有签名报告文件 {ATTACHMENT}（JWS，Ed25519 签名）。任何 JOSE 库均可用平台公布的公钥"
-            "（/.well-known/jwks.json）核验其签名；平台的核验功能还会核对本 PDF 所印内容与签名报告完全一致。"
-            "打印件或截图无法以此核验，请以验证码或二维码核验。",
-            s.body,
-        ),
-        _p(
-            "异议：对本报告中的记录有异议的，可通过本平台门户就该条记录提出异议，由作出该记录的认定机关"
-            "（上表所列决定机关）核查处理；记录经更正、信用修复或撤销后，可重新申请报告。",
-            s.body,
+        *(
+            [labels.cutoff_explained(days) + f"本报告申请日为 {_text(window.get('application_date'))}。"]
+            if days
+            else []
         ),
     ]
 
+    def numbered(items: list[str]) -> list[Any]:
+        return [_p(f"{i}. {item}", s.body) for i, item in enumerate(items, start=1)]
 
-def _story(document: Mapping[str, Any], verify_url: str) -> list[Any]:
+    return [
+        _p("五、如何核验本报告", s.heading),
+        *numbered(verify),
+        _p("六、异议与信用修复", s.heading),
+        *numbered(objection),
+        _p("七、报告用途与有效期", s.heading),
+        *numbered(use),
+    ]
+
+
+class _IssuerBlock(Flowable):  # type: ignore[misc]
+    """The sign-off (落款) at the end of the report: the issuing organisation and the
+    issue time, its round seal over them, and beside it the place of the organisation's
+    signature field, recorded in ``places`` for the signing step."""
+
+    HEIGHT = 46 * mm
+    SEAL_RADIUS = 20 * mm
+    FIELD = (84 * mm, 24 * mm)
+
+    def __init__(self, organisation: str, issued: str, places: list[SealPlace]) -> None:
+        super().__init__()
+        self.organisation = organisation
+        self.issued = issued
+        self.places = places
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        self.width = available_width
+        return available_width, self.HEIGHT
+
+    def draw(self) -> None:
+        canvas = self.canv
+        right = self.width
+        canvas.setFillColor(_INK)
+        _draw_text(canvas, right, 27 * mm, f"签发机构：{self.organisation}", 10.5, align="right")
+        _draw_text(canvas, right, 19 * mm, f"签发时间：{self.issued}", 10.5, align="right")
+        _draw_seal(canvas, right - 36 * mm, 23 * mm, self.SEAL_RADIUS, self.organisation)
+        field_w, field_h = self.FIELD
+        bottom = (self.HEIGHT - field_h) / 2
+        x, y = canvas.absolutePosition(0, bottom)
+        page = canvas.page_index() if hasattr(canvas, "page_index") else 0
+        self.places.append(SealPlace(page, (float(x), float(y), float(x + field_w), float(y + field_h))))
+
+
+def _story(document: Mapping[str, Any], verify_url: str, places: list[SealPlace]) -> list[Any]:
     s = _styles()
     story: list[Any] = [_p(document.get("title") or "公共信用报告", s.title)]
     if _incomplete(document):
@@ -550,11 +643,83 @@ def _story(document: Mapping[str, Any], verify_url: str) -> list[Any]:
     if notes:
         story.append(_p("说明", s.heading))
         story += [_p(f"{i}. {note}", s.body) for i, note in enumerate(notes, start=1)]
-    story.append(Spacer(1, 3 * mm))
-    story.append(_p(f"签发机构：{_text(document.get('issuer'))}", s.body))
-    story.append(_p(f"签发时间：{_beijing_time(document.get('issued_at'))}", s.body))
+    # The last page explains the report in plain words and carries the sign-off.
+    story.append(PageBreak())
     story += _closing(document, verify_url, s)
+    story.append(Spacer(1, 4 * mm))
+    story.append(
+        _IssuerBlock(issuer_name(document), _beijing_time(document.get("issued_at")), places),
+    )
     return story
+
+
+# --------------------------------------------------------------------------- the seal
+
+
+def _draw_star(canvas: Any, cx: float, cy: float, outer: float) -> None:
+    inner = outer * 0.382
+    path = canvas.beginPath()
+    for index in range(10):
+        radius = outer if index % 2 == 0 else inner
+        angle = math.radians(90 + index * 36)
+        x, y = cx + radius * math.cos(angle), cy + radius * math.sin(angle)
+        if index == 0:
+            path.moveTo(x, y)
+        else:
+            path.lineTo(x, y)
+    path.close()
+    canvas.drawPath(path, stroke=0, fill=1)
+
+
+def _draw_seal(canvas: Any, cx: float, cy: float, radius: float, organisation: str) -> None:
+    """A round red seal: the organisation's name around the upper rim, a star in the
+    middle, and 电子印章 below it, so that no one takes it for an inked one."""
+    canvas.saveState()
+    canvas.setStrokeColor(_SEAL)
+    canvas.setFillColor(_SEAL)
+    canvas.setStrokeAlpha(0.9)
+    canvas.setFillAlpha(0.9)
+    canvas.setLineWidth(1.6 * mm * radius / (20 * mm))
+    canvas.circle(cx, cy, radius - 0.8 * mm, stroke=1, fill=0)
+    _draw_star(canvas, cx, cy + 0.5 * mm, radius * 0.3)
+    _draw_text(canvas, cx, cy - radius * 0.55, "电子印章", radius * 0.2, align="center")
+    # The name along the rim, from lower left over the top to lower right, each
+    # character upright towards the centre.
+    chars = list(organisation) or ["—"]
+    size = min(radius * 0.27, radius * 5.2 / max(1, len(chars)))
+    rim = radius - 1.6 * mm - size * 0.95
+    step = min(math.radians(24), math.radians(250) / max(1, len(chars) - 1)) if len(chars) > 1 else 0.0
+    first = math.pi / 2 + step * (len(chars) - 1) / 2
+    for index, char in enumerate(chars):
+        angle = first - index * step
+        canvas.saveState()
+        canvas.translate(cx + rim * math.cos(angle), cy + rim * math.sin(angle))
+        canvas.rotate(math.degrees(angle) - 90)
+        _draw_text(canvas, 0, 0, char, size, align="center")
+        canvas.restoreState()
+    canvas.restoreState()
+
+
+def _signature_face(organisation: str, width: float, height: float) -> bytes:
+    """The signature field's appearance: what the field says beside the seal (a one-page
+    PDF of the field's size)."""
+    out = io.BytesIO()
+    with _LOCK:
+        _fonts()
+        canvas = Canvas(out, pagesize=(width, height), invariant=1, pageCompression=1)
+        canvas.setStrokeColor(_SEAL)
+        canvas.setLineWidth(0.8)
+        canvas.roundRect(0.5, 0.5, width - 1, height - 1, 2 * mm, stroke=1, fill=0)
+        canvas.setFillColor(_SEAL)
+        _draw_text(canvas, 3 * mm, height - 7 * mm, "电子签名", 11)
+        canvas.setFillColor(_INK)
+        _draw_text(canvas, 3 * mm, height - 13 * mm, f"签名机构：{organisation}", 9)
+        canvas.setFillColor(_MUTED)
+        _draw_text(canvas, 3 * mm, height - 18 * mm, "在 PDF 阅读器的签名面板可查看签名；", 8)
+        _draw_text(canvas, 3 * mm, height - 22 * mm, "文件签名后如被改动，签名即显示无效。", 8)
+        canvas.showPage()
+        canvas.save()
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- pages
@@ -587,7 +752,7 @@ def _decorate(document: Mapping[str, Any], verify_url: str) -> Callable[[Any, in
     title = str(document.get("title") or "公共信用报告")
     report_no = _text(document.get("report_no"))
     code = _text(document.get("verification_code"))
-    issuer = _text(document.get("issuer"))
+    issuer = issuer_name(document)
     incomplete = _incomplete(document)
 
     def decorate(canvas: Any, number: int, total: int) -> None:
@@ -599,7 +764,7 @@ def _decorate(document: Mapping[str, Any], verify_url: str) -> Callable[[Any, in
         _draw_text(canvas, left, top - 4 * mm, title, 9)
         canvas.setFillColor(_INK)
         _draw_text(canvas, left, top - 10 * mm, f"报告编号：{report_no}", 10)
-        _draw_text(canvas, left, top - 16 * mm, f"验证码：{code}", 10)
+        _draw_text(canvas, left, top - 16 * mm, f"{labels.VERIFICATION_CODE}：{code}", 10)
         if incomplete:
             canvas.setFillColor(_RED)
             _draw_text(canvas, left, top - 22.5 * mm, "报告不完整 · 不能作为无违法违规证明", 10)
@@ -632,6 +797,10 @@ def _canvas_maker(decorate: Callable[[Any, int, int], None]) -> type:
             self._held.append(dict(self.__dict__))
             self._startPage()
 
+        def page_index(self) -> int:
+            """The page being drawn, counted from 0."""
+            return len(self._held)
+
         def save(self) -> None:
             held, total = self._held, len(self._held)
             for number, state in enumerate(held, start=1):
@@ -643,7 +812,8 @@ def _canvas_maker(decorate: Callable[[Any, int, int], None]) -> type:
     return HeldPagesCanvas
 
 
-def _pages(document: Mapping[str, Any], verify_url: str) -> bytes:
+def _pages(document: Mapping[str, Any], verify_url: str) -> tuple[bytes, SealPlace]:
+    """The report's pages, and where its signature field goes."""
     out = io.BytesIO()
     doc = BaseDocTemplate(
         out,
@@ -653,7 +823,7 @@ def _pages(document: Mapping[str, Any], verify_url: str) -> bytes:
         topMargin=_PAGE_H - _FRAME_TOP,
         bottomMargin=_FRAME_BOTTOM,
         title=str(document.get("title") or ""),
-        author=str(document.get("issuer") or ""),
+        author=issuer_name(document),
         subject=str(document.get("report_no") or ""),
         creator=RENDERER,
         producer=RENDERER,
@@ -666,8 +836,9 @@ def _pages(document: Mapping[str, Any], verify_url: str) -> bytes:
         _MARGIN_X, _FRAME_BOTTOM, _WIDTH, _FRAME_TOP - _FRAME_BOTTOM, leftPadding=0, rightPadding=0, id="body"
     )
     doc.addPageTemplates([PageTemplate(id="report", frames=[frame])])
-    doc.build(_story(document, verify_url), canvasmaker=_canvas_maker(_decorate(document, verify_url)))
-    return out.getvalue()
+    places: list[SealPlace] = []
+    doc.build(_story(document, verify_url, places), canvasmaker=_canvas_maker(_decorate(document, verify_url)))
+    return out.getvalue(), places[-1]
 
 
 def _attach(pdf: bytes, document: Mapping[str, Any], jws: str, verify_url: str) -> bytes:
@@ -687,7 +858,7 @@ def _attach(pdf: bytes, document: Mapping[str, Any], jws: str, verify_url: str) 
     writer.add_metadata(
         {
             "/Title": str(document.get("title") or ""),
-            "/Author": str(document.get("issuer") or ""),
+            "/Author": issuer_name(document),
             "/Subject": str(document.get("report_no") or ""),
             "/Creator": RENDERER,
             "/Producer": RENDERER,
@@ -705,21 +876,32 @@ def _attach(pdf: bytes, document: Mapping[str, Any], jws: str, verify_url: str) 
     return out.getvalue()
 
 
-def render(document: Mapping[str, Any], jws: str, *, verify_url: str) -> bytes:
-    """The printed report: an A4 PDF of ``document`` with ``jws`` attached as ``report.jws``.
+def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal | None = None) -> bytes:
+    """The printed report: an A4 PDF of ``document`` with ``jws`` attached as ``report.jws``,
+    signed with ``seal``.
 
     ``document`` is the signed document (what :func:`credit.signing.verify` returns for
     ``jws``); ``verify_url`` is what the QR code on every page opens, typically the
     verify page with the verification code in it. It is also recorded in the document
     information (``/JJJVerifyURL``) so that :func:`verify_pdf` can print the same pages
-    again. The same arguments always give the same bytes.
+    again.
+
+    Without ``seal``: the pages alone, the same bytes for the same arguments (what a
+    verifier renders to compare with). With it: those pages and one more revision, the
+    issuing organisation's signature with its field beside the seal on the last page
+    (see :mod:`gateway.reports.seal`); only that is a report :func:`verify_pdf` accepts.
 
     Raises:
         UnicodeEncodeError: ``jws`` is not ASCII (a compact JWS always is).
+        FailedPrecondition: the seal could not sign.
     """
     with _LOCK:
-        pages = _pages(document, verify_url)
-    return _attach(pages, document, jws, verify_url)
+        pages, place = _pages(document, verify_url)
+    printed = _attach(pages, document, jws, verify_url)
+    if seal is None:
+        return printed
+    face = _signature_face(seal.organisation, place.box[2] - place.box[0], place.box[3] - place.box[1])
+    return seal.sign(printed, place, face)
 
 
 # --------------------------------------------------------------------------- verify
@@ -800,6 +982,7 @@ _CATALOG_FINDINGS = {
 }
 _NAMES_FINDINGS = {"/JavaScript": _ADDED_ACTION, "/EmbeddedFiles": _ADDED_FILE}
 
+_XREF_STREAM = re.compile(rb"/Type\s*/(?:XRef|ObjStm)(?![A-Za-z])")
 _XREF_SECTION = re.compile(rb"(?<![A-Za-z])xref\s+\d+\s+\d+|/Type\s*/XRef(?![A-Za-z])")
 _STARTXREF = re.compile(rb"startxref\s+(\d+)")
 _PREV = re.compile(rb"/Prev(?![A-Za-z])")
@@ -1062,13 +1245,12 @@ def _points_back(data: bytes) -> bool:
 
 
 def _check_revisions(given: _Pdf, expected: _Pdf) -> None:
-    """Nothing appended after the gateway's revisions.
+    """Nothing appended to the pages' revision (the signature's, after it, is checked by
+    :func:`gateway.reports.seal.check_seal`).
 
-    A report is written in one revision; were the gateway to sign a PDF (PAdES) it
-    would add its signing revision to the rendering too. So the rendering sets how many
-    revisions there may be, and a revision beyond them (an incremental update: another
-    ``%%EOF``, another cross-reference section, a ``/Prev`` to an earlier one) was
-    appended by someone else, whatever it changes.
+    The rendering sets how many revisions the pages may hold, and a revision beyond them
+    (an incremental update: another ``%%EOF``, another cross-reference section, a
+    ``/Prev`` to an earlier one) was appended by someone else, whatever it changes.
     """
     (markers, sections), (own_markers, own_sections) = _revisions(given.data), _revisions(expected.data)
     if markers > own_markers or sections > own_sections:
@@ -1153,19 +1335,85 @@ def _rendering(document: dict[str, Any], token: str, url: str) -> bytes:
         raise VerificationError(f"签名报告无法排版 (the signed report cannot be printed: {exc})") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class PrintedReport:
+    """A printed report proven genuine: its signed document, and the organisation whose
+    signature the PDF carries (from its document-signing certificate)."""
+
+    document: dict[str, Any]
+    sealed_by: str
+
+
+def _uncompressed_structure(pdf: _Pdf) -> None:
+    """Refuse object and cross-reference streams before the signature is read: the
+    gateway writes neither (its pages and its signing revision use plain cross-reference
+    tables), and they are the parts of a PDF a reader must decode just to find its
+    objects."""
+    reader = pdf.reader
+    if reader.xref_objStm or _XREF_STREAM.search(pdf.data) or b"/XRefStm" in pdf.data:
+        markers, _ = _revisions(pdf.data)
+        if markers > 2:  # the pages and the signature: anything more was appended, likely by the tool that did it
+            raise VerificationError(_UPDATED.format(f"{markers} end-of-file markers, not 2"))
+        raise VerificationError(
+            _CHANGED_STRUCTURE.format("compressed object or cross-reference streams, which the gateway never writes")
+        )
+
+
+def check_pdf(
+    data: bytes,
+    keyring: Keyring,
+    *,
+    trust: SealTrust | None,
+    verify_url_for: Callable[[dict[str, Any]], str] | None = None,
+) -> PrintedReport:
+    """A printed report proven genuine twice over, and who signed it.
+
+    First the PDF signature (:func:`gateway.reports.seal.check_seal`): exactly one, by a
+    document-signing certificate under a CA in ``trust``, covering the entire file, which
+    is the rendered pages and that one signing revision. Then the pages, as
+    :func:`verify_pdf` says.
+
+    Raises:
+        PdfTooLarge: more pages than :data:`MAX_PAGES`, or streams that decode to more
+            than :data:`MAX_DECODED_BYTES`.
+        VerificationError: no CA to check the signature against; the PDF is not signed,
+            its signature is broken, untrusted or followed by an update; or the pages
+            are not genuine (see :func:`verify_pdf`).
+    """
+    if trust is None:
+        raise VerificationError(
+            "未配置签发机构的根证书，无法核验 PDF 的电子签名 (no CA is configured to check PDF signatures against)"
+        )
+    with apply_configuration(**_UNTRUSTED), _reading():
+        whole = _Pdf.read(data, limit=MAX_DECODED_BYTES)
+        if whole.reader.is_encrypted:
+            raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
+        _uncompressed_structure(whole)
+    sealed = check_seal(data, trust)
+    document = _verify_pages(data[: sealed.pages_end], keyring, verify_url_for=verify_url_for)
+    return PrintedReport(document, sealed.organisation)
+
+
 def verify_pdf(
-    data: bytes, keyring: Keyring, *, verify_url_for: Callable[[dict[str, Any]], str] | None = None
+    data: bytes,
+    keyring: Keyring,
+    *,
+    trust: SealTrust | None,
+    verify_url_for: Callable[[dict[str, Any]], str] | None = None,
 ) -> dict[str, Any]:
     """The signed document of a printed report, once the PDF is proven genuine.
 
-    The attached ``report.jws`` must verify against ``keyring``; only then are the pages
-    read. The PDF must then be exactly what that signed document prints as: the document
-    is rendered again and compared with the given PDF by value (stream encodings and
-    object numbers aside). The same number of pages, each with the same decoded content
-    stream, the same fonts and font programs, images, page boxes and annotations (none),
-    and no page actions; the same document catalog (no added open action, ``/AA``,
-    JavaScript, embedded file, form, XMP metadata or outline); the same document
-    information (Title, Author, …); and no revision appended after the gateway's.
+    The PDF must carry the issuing organisation's signature (PAdES, checked against the
+    CAs in ``trust``: see :func:`check_pdf`), covering the whole file: the rendered pages
+    and the signing revision. The pages are then proven on their own: the attached
+    ``report.jws`` must verify against ``keyring``; only then are the pages read. They
+    must be exactly what that signed document prints as: the document is rendered again
+    and compared with the pages by value (stream encodings and object numbers aside).
+    The same number of pages, each with the same decoded content stream, the same fonts
+    and font programs, images, page boxes and annotations (none), and no page actions;
+    the same document catalog (no added open action, ``/AA``, JavaScript, embedded file,
+    form, XMP metadata or outline); the same document information (Title, Author, …);
+    and no revision besides the pages'.
 
     The verify URL the QR codes carry is part of what is printed. ``verify_url_for``
     gives it for a document (a verifier that knows its own verify page should pass it,
@@ -1179,18 +1427,25 @@ def verify_pdf(
     Raises:
         PdfTooLarge: more pages than :data:`MAX_PAGES`, or streams that decode to more
             than :data:`MAX_DECODED_BYTES`.
-        VerificationError: not a readable PDF, or encrypted; no ``report.jws`` attached
-            (or several); the JWS does not verify (malformed, unknown key, altered: see
-            :func:`credit.signing.verify`); the signed payload is not a credit report;
-            no verify URL recorded and none given; the printed pages differ from the
-            signed report's (with the first page that differs); or anything added or
-            changed beyond them, with what was found.
+        VerificationError: not a readable PDF, or encrypted; not signed by the issuing
+            organisation, or its signature broken, untrusted or followed by an update;
+            no ``report.jws`` attached (or several); the JWS does not verify (malformed,
+            unknown key, altered: see :func:`credit.signing.verify`); the signed payload
+            is not a credit report; no verify URL recorded and none given; the printed
+            pages differ from the signed report's (with the first page that differs); or
+            anything added or changed beyond them, with what was found.
     """
+    return check_pdf(data, keyring, trust=trust, verify_url_for=verify_url_for).document
+
+
+def _verify_pages(
+    data: bytes, keyring: Keyring, *, verify_url_for: Callable[[dict[str, Any]], str] | None
+) -> dict[str, Any]:
+    """The signed document of the rendered pages (the first revision), proven to be
+    exactly what that document prints as."""
     with apply_configuration(**_UNTRUSTED):
         with _reading():
             given = _Pdf.read(data, limit=MAX_DECODED_BYTES)
-            if given.reader.is_encrypted:
-                raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
             token = _embedded_jws(given)
             recorded_url = _recorded_verify_url(given)
         # The signature first: for a PDF without a genuine report, no page is read.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -15,10 +16,10 @@ import structlog
 
 from credit import policy
 from credit.audit import Action, Event, EventOutcome
-from credit.clock import china_date, parse_iso
+from credit.clock import china_date
 from credit.codes import new_report_number, new_verification_code, parse_verification_code
-from credit.document import Issue, report_document
-from credit.errors import CreditError, InvalidInput, NotFound, TooManyAttempts
+from credit.document import DEMO_ORGANISATION, Issue, issuer_name, profile_name, report_document, valid_until
+from credit.errors import FailedPrecondition, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
 from credit.policy import Principal, Redeemer
 from credit.profiles import get_profile
@@ -32,6 +33,8 @@ from credit.window import compute_window
 from federation.assertions import on_behalf_of
 from gateway.registry import RegisteredReport, Registry
 from gateway.reports.fanout import FanOut
+from gateway.reports.pdf import render as render_pdf
+from gateway.reports.seal import Seal, SealTrust
 from gateway.reports.verify import read_upload
 from infra.auditlog import AuditLog
 from infra.throttle import AddressLimit
@@ -67,6 +70,7 @@ class Verification:
     status: str  # valid / superseded / revoked / unknown / not_genuine
     reason: str = ""
     summary: dict[str, Any] | None = None
+    sealed_by: str = ""  # a printed report's: the organisation whose PDF signature it carries
 
 
 def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
@@ -82,17 +86,7 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
     window = document.get("window") or {}
     profile = document.get("profile") or {}
     issued_at = str(document.get("issued_at", ""))
-    valid_until = ""
-    expired = False
-    try:
-        known = get_profile(str(profile.get("id", "")))
-        issued = parse_iso(issued_at)
-    except (CreditError, ValueError):
-        pass
-    else:
-        until = china_date(issued) + timedelta(days=known.validity_days)
-        valid_until = until.isoformat()
-        expired = china_date(now) > until
+    until = valid_until(document)
     register = subject.get("register")
     return {
         "report_no": document.get("report_no", ""),
@@ -104,7 +98,9 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
         "register": register if isinstance(register, dict) else None,
         "register_note": str(subject.get("register_note") or ""),
         "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
+        "profile_name": profile_name(document),
         "title": document.get("title", ""),
+        "issuer_name": issuer_name(document),
         "window": {
             "application_date": window.get("application_date", ""),
             "years": window.get("years", 0),
@@ -124,8 +120,8 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
             if isinstance(region, dict)
         ],
         "issued_at": issued_at,
-        "valid_until": valid_until,
-        "past_validity": expired,
+        "valid_until": until.isoformat() if until is not None else "",
+        "past_validity": until is not None and china_date(now) > until,
         "status": status,
     }
 
@@ -150,6 +146,10 @@ class ReportService:
         default_profile: str = "tianjin-2023",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         redeemers: RedeemerLookup | None = None,
+        organisation: str = DEMO_ORGANISATION,
+        contact: str = "",
+        seal: Seal | None = None,
+        seal_trust: SealTrust | None = None,
     ) -> None:
         # Who was given a report through a grant (kept by the grants' room, which this
         # one cannot import): they may open it again, and download it.
@@ -165,6 +165,13 @@ class ReportService:
         self.keyring = keyring
         self.issuer = issuer
         self.default_profile = default_profile
+        # The issuing organisation people read, its contact details, its document-signing
+        # certificate (every printed report is signed with it) and the CA(s) a handed-in
+        # PDF's signature must chain to.
+        self.organisation = organisation
+        self.contact = contact
+        self.seal = seal
+        self.seal_trust = seal_trust
 
     async def _may_ask_for(self, principal: Principal, subject_id: str, purpose: str = "") -> None:
         refusal = policy.report_refusal(principal, subject_id)
@@ -263,7 +270,14 @@ class ReportService:
         await self._may_ask_for(principal, subject.id, purpose)
         report, at, name, finding = await self._gather(principal, subject, years, profile_id, purpose or "授权预览")
         unissued = Issue(
-            report_no="", verification_code="", issued_at=at, issuer=self.issuer, subject_name=name, register=finding
+            report_no="",
+            verification_code="",
+            issued_at=at,
+            issuer=self.issuer,
+            subject_name=name,
+            register=finding,
+            issuer_name=self.organisation,
+            issuer_contact=self.contact,
         )
         return report_document(report, unissued)
 
@@ -293,6 +307,8 @@ class ReportService:
             issuer=self.issuer,
             subject_name=name,
             register=finding,
+            issuer_name=self.organisation,
+            issuer_contact=self.contact,
         )
         document = report_document(report, issue)
         payload = canonical(document, known_plain=True)
@@ -388,6 +404,21 @@ class ReportService:
             raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
         return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
 
+    def printed(self, issued: IssuedReport, *, verify_url: str) -> bytes:
+        """The printed report (PDF), signed by the issuing organisation. Takes a fraction
+        of a second of CPU: call it off the event loop.
+
+        Raises:
+            FailedPrecondition: this instance has no document-signing certificate (so it
+                prints no report), or signing failed.
+        """
+        if self.seal is None:
+            raise FailedPrecondition(
+                "本站未配置签发机构的文书签名证书，暂不能出具 PDF 报告 (this gateway has no document-signing "
+                "certificate: set JJJ_GATEWAY_SEAL_CERT and JJJ_GATEWAY_SEAL_KEY)"
+            )
+        return render_pdf(issued.document, issued.jws, verify_url=verify_url, seal=self.seal)
+
     async def verify_code(self, code: str, *, address: str = "") -> Verification:
         """What the registry says about a verification code; ``address`` (the caller's)
         is limited to :data:`LOOKUPS_PER_MINUTE` lookups a minute.
@@ -465,7 +496,9 @@ class ReportService:
         Raises nothing for a file that is not genuine: the answer says why.
         """
         try:
-            upload = await asyncio.to_thread(read_upload, data, self.keyring, verify_url_for=verify_url_for)
+            upload = await asyncio.to_thread(
+                read_upload, data, self.keyring, trust=self.seal_trust, verify_url_for=verify_url_for
+            )
         except VerificationError as exc:
             return Verification(False, "not_genuine", exc.detail)
         if upload.token:
@@ -480,7 +513,7 @@ class ReportService:
         entry = await self.registry.report_by_code(str(printed.get("verification_code", "")))
         if entry is None or entry.report_no != printed.get("report_no"):
             return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
-        return await self.verify_report(entry.jws)
+        return dataclasses.replace(await self.verify_report(entry.jws), sealed_by=upload.sealed_by)
 
 
 def register_finding(subject: Subject, answers: Mapping[Region, SubjectResult | RegionFailure]) -> RegisterFinding:

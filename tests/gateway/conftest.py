@@ -19,6 +19,7 @@ from gateway.settings import GatewaySettings
 from nodes.seed import generate, registrations
 from tests.conftest import StartNode
 from tests.gateway.contract import check_answer
+from tests.gateway.sealing import ORGANISATION, federation
 
 TODAY = date(2025, 6, 16)
 REGISTERED = 20  # synthetic subjects per region whose register entries the nodes hold
@@ -91,6 +92,13 @@ async def gateway(
         nodes={region: handle.address for region, handle in nodes.items()},
         deadline=3.0,
         region_deadline=2.0,
+        # The issuing organisation, with its document-signing certificate from the test
+        # federation's CA (against which handed-in PDFs are checked too).
+        organisation=ORGANISATION,
+        contact="022-00000000（工作日 9:00—17:00）",
+        seal_cert=str(federation().seal_cert),
+        seal_key=str(federation().seal_key),
+        seal_ca=str(federation().ca),
     )
     running = await start_gateway(settings)
     seed_demo_accounts(running.registry)

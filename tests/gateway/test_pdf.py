@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -29,6 +30,7 @@ from credit.document import FORMAT, TITLE
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey, VerificationError, sign
 from gateway.reports.pdf import ATTACHMENT, CJK_FONT_FILE, INCOMPLETE_BANNER, VERDICT, render, verify_pdf
+from tests.gateway.sealing import federation, sealed
 
 KEY = SigningKey.generate()
 KEYRING = Keyring([KEY.private.public_key()])
@@ -123,13 +125,15 @@ def document(verdict: str, *, records: int = 0) -> dict[str, Any]:
 
 
 class Printed:
-    """A rendered report with everything the tests look at, computed once."""
+    """A rendered report with everything the tests look at, computed once: its pages
+    alone (what the gateway renders before signing) and the signed PDF."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.document = doc
         self.jws = sign(doc, KEY)
         self.url = url_for(doc)
-        self.pdf = render(doc, self.jws, verify_url=self.url)
+        self.pages = render(doc, self.jws, verify_url=self.url)
+        self.pdf = render(doc, self.jws, verify_url=self.url, seal=federation().seal)
         pdf = pdfium.PdfDocument(self.pdf)
         try:
             self.texts = [page.get_textpage().get_text_range() for page in pdf]
@@ -184,9 +188,13 @@ def replace_attachment(pdf: bytes, content: bytes) -> bytes:
     return tamper(pdf, change)
 
 
+def verified(pdf: bytes, **kwargs: Any) -> dict[str, Any]:
+    return verify_pdf(pdf, KEYRING, trust=federation().trust, **kwargs)
+
+
 def rejected(pdf: bytes, **kwargs: Any) -> str:
     with pytest.raises(VerificationError) as caught:
-        verify_pdf(pdf, KEYRING, **kwargs)
+        verified(pdf, **kwargs)
     return caught.value.detail
 
 
@@ -215,13 +223,14 @@ def test_every_page_carries_title_number_code_and_page_of_pages(printed: Callabl
     for number, (text, image) in enumerate(zip(report.texts, report.images, strict=True), start=1):
         assert TITLE in text
         assert report.document["report_no"] in text
-        assert report.document["verification_code"] in text
+        assert report.document["verification_code"] in text and "核验码" in text and "验证码" not in text
         assert f"第 {number} 页 / 共 {total} 页" in text
         assert ink(image) > 20_000, f"page {number} is (nearly) blank"
     first = report.texts[0]
     assert "天津测试科技有限公司" in first and SUBJECT_ID in first
     assert "2022-06-13 至 2025-06-13" in first and "近 3 年" in first and "2025-06-16" in first
-    assert "tianjin-2023" in first
+    assert "天津市公共信用报告（无违法违规证明专用版）2023年版" in flat(first) and "tianjin-2023" not in first
+    assert "查询区间截止于申请日前第7个工作日" in flat(first)
     assert "2025-06-16 10:03:04（北京时间）" in first
     for region in Region:
         assert region.name_zh in first
@@ -361,9 +370,10 @@ def test_the_qr_code_on_every_page_opens_the_verify_page(printed: Callable[[str]
 
 def test_rendering_is_deterministic(printed: Callable[[str], Printed]) -> None:
     report = printed("incomplete")
-    assert render(report.document, report.jws, verify_url=report.url) == report.pdf
-    assert render(report.document, report.jws, verify_url=report.url + "X") != report.pdf
-    reader = PdfReader(io.BytesIO(report.pdf))
+    assert render(report.document, report.jws, verify_url=report.url) == report.pages
+    assert render(report.document, report.jws, verify_url=report.url + "X") != report.pages
+    assert report.pdf.startswith(report.pages)  # the signature is one revision appended
+    reader = PdfReader(io.BytesIO(report.pages))
     assert reader.metadata is not None
     assert reader.metadata["/CreationDate"] == "D:20250616020304+00'00'"
     assert reader.metadata["/JJJVerifyURL"] == report.url
@@ -383,7 +393,7 @@ def test_another_process_renders_the_same_bytes(printed: Callable[[str], Printed
         [sys.executable, "-c", script, str(tmp_path / "in.json")], capture_output=True, text=True, cwd=root, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == hashlib.sha256(report.pdf).hexdigest()
+    assert done.stdout.strip() == hashlib.sha256(report.pages).hexdigest()
 
 
 # --------------------------------------------------------------------------- verify_pdf
@@ -392,8 +402,8 @@ def test_another_process_renders_the_same_bytes(printed: Callable[[str], Printed
 @pytest.mark.parametrize("case", list(CASES))
 def test_an_untouched_pdf_is_genuine(printed: Callable[[str], Printed], case: str) -> None:
     report = printed(case)
-    assert verify_pdf(report.pdf, KEYRING) == report.document
-    assert verify_pdf(report.pdf, KEYRING, verify_url_for=url_for) == report.document
+    assert verified(report.pdf) == report.document
+    assert verified(report.pdf, verify_url_for=url_for) == report.document
 
 
 def test_saving_again_with_other_compression_is_still_genuine(printed: Callable[[str], Printed]) -> None:
@@ -403,15 +413,15 @@ def test_saving_again_with_other_compression_is_still_genuine(printed: Callable[
         for page in writer.pages:
             page.compress_content_streams(level=1)
 
-    again = tamper(report.pdf, recompress)
-    assert again != report.pdf
-    assert verify_pdf(again, KEYRING) == report.document
+    again = tamper(report.pages, recompress)
+    assert again != report.pages
+    assert verified(sealed(again)) == report.document
 
 
 def test_a_report_signed_with_another_key_is_rejected(printed: Callable[[str], Printed]) -> None:
     report = printed("clean")
-    forged = replace_attachment(report.pdf, sign(report.document, SigningKey.generate()).encode())
-    assert "未知签名密钥" in rejected(forged)
+    forged = replace_attachment(report.pages, sign(report.document, SigningKey.generate()).encode())
+    assert "未知签名密钥" in rejected(sealed(forged))
 
 
 def test_an_altered_signed_report_is_rejected(printed: Callable[[str], Printed]) -> None:
@@ -421,14 +431,14 @@ def test_an_altered_signed_report_is_rejected(printed: Callable[[str], Printed])
     altered["verdict"] = "clean"
     altered["lines"][0]["cells"][0] = {"region": "beijing", "outcome": "no_record"}
     payload = base64.urlsafe_b64encode(json.dumps(altered, ensure_ascii=False).encode()).rstrip(b"=").decode()
-    forged = replace_attachment(report.pdf, f"{header}.{payload}.{signature}".encode())
-    assert "签名无效" in rejected(forged)
+    forged = replace_attachment(report.pages, f"{header}.{payload}.{signature}".encode())
+    assert "签名无效" in rejected(sealed(forged))
 
 
 def test_another_genuine_report_attached_is_rejected(printed: Callable[[str], Printed]) -> None:
     # A genuine clean report attached to the pages of a report with records.
-    swapped = replace_attachment(printed("has_records").pdf, printed("clean").jws.encode())
-    detail = rejected(swapped)
+    swapped = replace_attachment(printed("has_records").pages, printed("clean").jws.encode())
+    detail = rejected(sealed(swapped))
     assert MISMATCH in detail and "pages" in detail  # the clean one prints on fewer pages
 
 
@@ -445,7 +455,7 @@ def test_altered_printed_text_is_rejected(printed: Callable[[str], Printed]) -> 
         contents.set_data(data.replace(SUBJECT_ID.encode(), other_id.encode()))
         page.replace_contents(contents)
 
-    forged = tamper(report.pdf, edit)
+    forged = sealed(tamper(report.pages, edit))
     assert other_id in pdfium.PdfDocument(forged)[0].get_textpage().get_text_range()  # visibly changed
     detail = rejected(forged)
     assert MISMATCH in detail and "page 1" in detail
@@ -457,21 +467,23 @@ def test_an_overlay_annotation_is_rejected(printed: Callable[[str], Printed]) ->
     def overlay(writer: PdfWriter) -> None:
         writer.add_annotation(0, FreeText(text="三地均无违法违规记录", rect=(50, 600, 500, 660)))
 
-    detail = rejected(tamper(report.pdf, overlay))
+    detail = rejected(sealed(tamper(report.pages, overlay)))
     assert MISMATCH in detail and "annotations" in detail and "page 1" in detail
 
 
 def test_a_qr_code_leading_elsewhere_is_rejected(printed: Callable[[str], Printed]) -> None:
     report = printed("clean")
-    phishing = render(report.document, report.jws, verify_url="https://credit.example.com.evil/verify")
-    assert verify_pdf(phishing, KEYRING) == report.document  # consistent with itself…
+    phishing = render(
+        report.document, report.jws, verify_url="https://credit.example.com.evil/verify", seal=federation().seal
+    )
+    assert verified(phishing) == report.document  # consistent with itself…
     detail = rejected(phishing, verify_url_for=url_for)  # …but not with the real verify page
     assert MISMATCH in detail
 
     def relabel(writer: PdfWriter) -> None:
         writer.add_metadata({"/JJJVerifyURL": "https://credit.example.com.evil/verify"})
 
-    assert MISMATCH in rejected(tamper(report.pdf, relabel))
+    assert MISMATCH in rejected(sealed(tamper(report.pages, relabel)))
 
 
 def test_a_pdf_without_the_signed_report_is_rejected(printed: Callable[[str], Printed]) -> None:
@@ -481,15 +493,15 @@ def test_a_pdf_without_the_signed_report_is_rejected(printed: Callable[[str], Pr
         for attachment in list(writer.attachment_list):
             attachment.delete()
 
-    stripped = tamper(report.pdf, remove)
+    stripped = sealed(tamper(report.pages, remove))
     assert ATTACHMENT in rejected(stripped) and "没有签名报告" in rejected(stripped)
-    assert "not ASCII" in rejected(replace_attachment(report.pdf, "报告".encode()))
+    assert "not ASCII" in rejected(sealed(replace_attachment(report.pages, "报告".encode())))
 
 
 def test_a_signed_payload_that_is_not_a_report_is_rejected(printed: Callable[[str], Printed]) -> None:
     report = printed("clean")
     token = sign({"sub": "someone", "aud": "jjj"}, KEY)
-    assert "not a credit report" in rejected(replace_attachment(report.pdf, token.encode()))
+    assert "not a credit report" in rejected(sealed(replace_attachment(report.pages, token.encode())))
 
 
 def test_a_pdf_without_a_verify_url_is_rejected(printed: Callable[[str], Printed]) -> None:
@@ -499,12 +511,13 @@ def test_a_pdf_without_a_verify_url_is_rejected(printed: Callable[[str], Printed
         assert writer._info is not None
         del writer._info[NameObject("/JJJVerifyURL")]
 
-    unlabelled = tamper(report.pdf, drop)
+    unlabelled = sealed(tamper(report.pages, drop))
     assert "verify URL" in rejected(unlabelled)
-    assert verify_pdf(unlabelled, KEYRING, verify_url_for=url_for) == report.document
+    assert verified(unlabelled, verify_url_for=url_for) == report.document
 
 
 UNREADABLE = "不是有效的 PDF 文件"
+CHANGED = "签名后被改动"
 
 
 @pytest.mark.parametrize(
@@ -515,7 +528,7 @@ UNREADABLE = "不是有效的 PDF 文件"
         (lambda pdf: b"%PDF-1.4\n" + random.Random(8).randbytes(5000), UNREADABLE),
         (lambda pdf: pdf[: len(pdf) // 2], UNREADABLE),
         (lambda pdf: pdf[:200] + pdf[400:], UNREADABLE),
-        (lambda pdf: pdf.replace(b"/Type /Page", b"/Type /Pagx"), MISMATCH),  # readable, but shows no pages
+        (lambda pdf: pdf.replace(b"/Type /Page", b"/Type /Pagx"), CHANGED),  # readable, but not what was signed
     ],
     ids=["empty", "random", "random-with-header", "truncated", "hole", "broken-page"],
 )
@@ -537,8 +550,12 @@ async def test_a_report_from_the_gateway_prints_and_verifies(gateway) -> None:  
     status, jwks, _ = await api.call("GET", "/.well-known/jwks.json")
     assert status == 200
     keyring = Keyring.from_jwks(jwks)
-    pdf = render(body["report"], body["jws"], verify_url=url_for(body["report"]))
-    assert verify_pdf(pdf, keyring, verify_url_for=url_for) == body["report"]
+    pdf = await asyncio.to_thread(
+        render, body["report"], body["jws"], verify_url=url_for(body["report"]), seal=federation().seal
+    )
+    trust = federation().trust
+    assert await asyncio.to_thread(verify_pdf, pdf, keyring, trust=trust, verify_url_for=url_for) == body["report"]
     text = "".join(page.get_textpage().get_text_range() for page in pdfium.PdfDocument(pdf))
     assert body["report_no"] in text and "有记录（" in text
+    assert "天津市公共信用信息中心" in text and "jjj-gateway" not in text  # the organisation, not the instance
     assert "未知签名密钥" in rejected(pdf)  # the test key is not the gateway's

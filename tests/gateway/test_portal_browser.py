@@ -25,6 +25,7 @@ from pypdf import PdfReader
 from credit.regions import Region
 from gateway.demo import DEMO_BANK
 from gateway.reports.pdf import verify_pdf
+from tests.gateway.sealing import ORGANISATION, federation
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("JJJ_TEST_ARTIFACTS", "var/test-artifacts"))
@@ -99,7 +100,7 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
         await clerk.click("text=下载 PDF")
     pdf = tmp_path / "report.pdf"
     await (await download.value).save_as(pdf)
-    document = verify_pdf(pdf.read_bytes(), running.service.keyring)
+    document = verify_pdf(pdf.read_bytes(), running.service.keyring, trust=running.service.seal_trust)
     assert document["report_no"] == report_no and document["window"]["years"] == 5
 
     # A grant to the bank, by its credit code: preview (nothing issued yet), confirm, then
@@ -171,7 +172,8 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
     await visitor.set_input_files("#file", str(pdf))
     await visitor.click("button:has-text('上传核验')")
     await visitor.wait_for_load_state()
-    assert "报告真实有效" in await visitor.locator("section.verification").inner_text()
+    uploaded = await visitor.locator("section.verification").inner_text()
+    assert "报告真实有效" in uploaded and f"有效：{ORGANISATION}" in uploaded  # and who signed the PDF
 
     # A tampered PDF and a bogus code are not genuine.
     tampered = tmp_path / "tampered.pdf"
@@ -194,15 +196,18 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
         "verification verification-not-genuine"
     )
 
-    # Offline too: the CLI checks the PDF alone.
+    # Offline too: the CLI checks the PDF alone, with the published keys and the federation CA.
     jwks = tmp_path / "jwks.json"
     jwks.write_text(__import__("json").dumps(running.service.keyring.jwks()), encoding="utf-8")
+    ca = ["--ca", str(federation().ca)]
     checked = subprocess.run(
-        [sys.executable, "-m", "jjj", "verify", str(pdf), "--jwks", str(jwks)], capture_output=True, text=True
+        [sys.executable, "-m", "jjj", "verify", str(pdf), "--jwks", str(jwks), *ca], capture_output=True, text=True
     )
     assert checked.returncode == 0 and "GENUINE" in checked.stdout, checked.stderr
     checked = subprocess.run(
-        [sys.executable, "-m", "jjj", "verify", str(tampered), "--jwks", str(jwks)], capture_output=True, text=True
+        [sys.executable, "-m", "jjj", "verify", str(tampered), "--jwks", str(jwks), *ca],
+        capture_output=True,
+        text=True,
     )
     assert checked.returncode == 1 and "NOT GENUINE" in checked.stderr
 

@@ -27,6 +27,7 @@ from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate
 from tests.conftest import NodeHandle, StartNode
+from tests.gateway import sealing
 from tests.gateway.conftest import TODAY, Api, issue_on
 
 StartGateway = Callable[..., Awaitable[tuple[Api, RunningGateway]]]
@@ -189,9 +190,10 @@ async def test_the_printed_report_carries_the_replica_note(federation) -> None: 
     await nodes[Region.TIANJIN].node.stop(0)
     body = await report(api, RECORDS_CO)
     url = "https://credit.example.cn/verify"
-    pdf = await asyncio.to_thread(render, body["report"], body["jws"], verify_url=url)
+    pdf = await asyncio.to_thread(render, body["report"], body["jws"], verify_url=url, seal=sealing.federation().seal)
     keyring = KeyStore(Path(running.settings.keys_dir)).keyring()
-    document = await asyncio.to_thread(verify_pdf, pdf, keyring, verify_url_for=lambda _doc: url)
+    trust = sealing.federation().trust
+    document = await asyncio.to_thread(verify_pdf, pdf, keyring, trust=trust, verify_url_for=lambda _doc: url)
     assert document == body["report"]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     served_by = region_entry(body["report"], Region.TIANJIN)["served_by_name"]

@@ -29,6 +29,7 @@ from pypdf.generic import (
 import gateway.reports.pdf
 from credit.signing import SigningKey, VerificationError, sign
 from gateway.reports.pdf import ATTACHMENT, MAX_DECODED_BYTES, MAX_PAGES, PdfTooLarge, render, verify_pdf
+from tests.gateway.sealing import federation, sealed
 from tests.gateway.test_pdf import KEY, KEYRING, MISMATCH, document, replace_attachment, tamper, url_for
 
 MiB = 1024 * 1024
@@ -47,7 +48,8 @@ SCRIPT = "app.launchURL('https://credit.example.com.evil/pay', true);"
 class Report:
     document: dict[str, Any]
     jws: str
-    pdf: bytes
+    pages: bytes  # as rendered, before signing
+    pdf: bytes  # signed by the issuing organisation
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +61,20 @@ def genuine() -> Callable[[str], Report]:
         if verdict not in cache:
             doc = document(verdict, records=12)
             jws = sign(doc, KEY)
-            cache[verdict] = Report(doc, jws, render(doc, jws, verify_url=url_for(doc)))
+            pages = render(doc, jws, verify_url=url_for(doc))
+            cache[verdict] = Report(doc, jws, pages, sealed(pages))
         return cache[verdict]
 
     return get
 
 
+def verified(pdf: bytes) -> dict[str, Any]:
+    return verify_pdf(pdf, KEYRING, trust=federation().trust, verify_url_for=url_for)
+
+
 def refused(pdf: bytes) -> str:
     with pytest.raises(VerificationError) as caught:
-        verify_pdf(pdf, KEYRING, verify_url_for=url_for)
+        verified(pdf)
     return caught.value.detail
 
 
@@ -167,11 +174,15 @@ def test_anything_added_to_a_genuine_pdf_is_refused_with_what_was_found(
 ) -> None:
     report = genuine("clean")
     change, finding, where = ADDITIONS[addition]
-    assert verify_pdf(report.pdf, KEYRING, verify_url_for=url_for) == report.document
-    forged = tamper(report.pdf, change)
+    assert verified(report.pdf) == report.document
+    # Added to the pages and then signed, as only the seal's holder could: the pages are
+    # checked on their own, whatever signs them.
+    forged = sealed(tamper(report.pages, change))
     assert PdfReader(io.BytesIO(forged)).attachments[ATTACHMENT] == [report.jws.encode()]  # the report is intact
     detail = refused(forged)
     assert finding in detail and where in detail
+    # Added to the signed PDF (saved again, as a tool would): its signature no longer holds.
+    assert "签名" in refused(tamper(report.pdf, change))
 
 
 def test_an_incremental_update_after_the_gateways_revision_is_refused(genuine: Callable[[str], Report]) -> None:
@@ -183,24 +194,36 @@ def test_an_incremental_update_after_the_gateways_revision_is_refused(genuine: C
     updated = out.getvalue()
     assert updated.startswith(report.pdf) and len(updated) > len(report.pdf)
     assert UPDATED in refused(updated)
+    # …and in the pages, under the signature.
+    writer = PdfWriter(io.BytesIO(report.pages), incremental=True)
+    writer.add_metadata({"/Subject": "已核验 (verified)"})
+    out = io.BytesIO()
+    writer.write(out)
+    assert UPDATED in refused(sealed(out.getvalue()))
 
 
 def test_an_appended_revision_that_changes_nothing_is_still_refused(genuine: Callable[[str], Report]) -> None:
     # A second cross-reference section and %%EOF: viewers offer the revisions, and no
     # report was ever issued in two.
     report = genuine("clean")
-    last_section = report.pdf[report.pdf.rindex(b"\nxref\n") + 1 :]
-    appended = report.pdf + last_section
-    assert PdfReader(io.BytesIO(appended)).metadata == PdfReader(io.BytesIO(report.pdf)).metadata
-    assert UPDATED in refused(appended)
+    for pdf, seal in ((report.pdf, lambda pdf: pdf), (report.pages, sealed)):
+        last_section = pdf[pdf.rindex(b"\nxref\n") + 1 :]
+        appended = pdf + last_section
+        assert PdfReader(io.BytesIO(appended)).metadata == PdfReader(io.BytesIO(pdf)).metadata
+        assert UPDATED in refused(seal(appended))
 
 
 def test_a_trailer_pointing_back_to_an_earlier_revision_is_refused(genuine: Callable[[str], Report]) -> None:
     report = genuine("clean")
-    start = int(re.findall(rb"startxref\s+(\d+)", report.pdf)[-1])
-    chained = report.pdf.replace(b"trailer\n<<", b"trailer\n<<\n/Prev %d" % start, 1)
+    start = int(re.findall(rb"startxref\s+(\d+)", report.pages)[-1])
+    chained = report.pages.replace(b"trailer\n<<", b"trailer\n<<\n/Prev %d" % start, 1)
     assert len(re.findall(rb"/Prev", chained)) == 1
-    assert UPDATED in refused(chained)
+    assert "电子签名" in refused(chained)  # unsigned: pyHanko would not even sign it (a loop)
+    # In the signed PDF the pages' trailer is under the signature (and what follows no
+    # longer is where the cross-reference tables say).
+    signed_chain = report.pdf.replace(b"trailer\n<<", b"trailer\n<<\n/Prev %d" % start, 1)
+    assert len(re.findall(rb"/Prev", signed_chain)) == 2
+    assert refused(signed_chain).startswith(("PDF", "不是有效的 PDF 文件"))
 
 
 def test_other_compression_and_object_numbers_still_verify(genuine: Callable[[str], Report]) -> None:
@@ -210,7 +233,7 @@ def test_other_compression_and_object_numbers_still_verify(genuine: Callable[[st
         for page in writer.pages:
             page.compress_content_streams(level=9)
 
-    assert verify_pdf(tamper(report.pdf, resave), KEYRING, verify_url_for=url_for) == report.document
+    assert verified(sealed(tamper(report.pages, resave))) == report.document
 
 
 # --------------------------------------------------------------------------- limits
@@ -242,9 +265,9 @@ def test_a_decompression_bomb_is_refused_within_bounded_memory(
     report = genuine("clean")
     raw = deflated_zeros(200 * MiB)
     assert len(raw) < MiB
-    bomb = tamper(report.pdf, where(raw))
+    bomb = sealed(tamper(report.pages, where(raw)))
     assert len(bomb) < 2 * len(report.pdf) + len(raw)
-    verify_pdf(report.pdf, KEYRING, verify_url_for=url_for)  # fonts and caches loaded before measuring
+    verified(report.pdf)  # fonts and caches loaded before measuring
 
     # tracemalloc sees every allocation Python and zlib make; the peak resident size
     # also sees anything outside them.
@@ -252,7 +275,7 @@ def test_a_decompression_bomb_is_refused_within_bounded_memory(
     tracemalloc.start()
     try:
         with pytest.raises(PdfTooLarge) as caught:
-            verify_pdf(bomb, KEYRING, verify_url_for=url_for)
+            verified(bomb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -275,7 +298,7 @@ def test_streams_are_decoded_within_one_budget_for_the_whole_pdf(genuine: Callab
             encoded(part.get_object(), share)
 
     assert 3 * each > MAX_DECODED_BYTES > 2 * each
-    assert TOO_MUCH in refused(tamper(report.pdf, spread))
+    assert TOO_MUCH in refused(sealed(tamper(report.pages, spread)))
 
 
 def test_too_many_pages_are_refused_naming_the_limit_before_any_page_is_decoded(
@@ -287,7 +310,7 @@ def test_too_many_pages_are_refused_naming_the_limit_before_any_page_is_decoded(
         for _ in range(MAX_PAGES):
             writer.add_blank_page()
 
-    padded = tamper(report.pdf, pad)
+    padded = sealed(tamper(report.pages, pad))
     assert len(PdfReader(io.BytesIO(padded)).pages) > MAX_PAGES
 
     def decoded(*args: Any) -> bytes:
@@ -295,7 +318,7 @@ def test_too_many_pages_are_refused_naming_the_limit_before_any_page_is_decoded(
 
     monkeypatch.setattr(gateway.reports.pdf, "_page_content", decoded)
     with pytest.raises(PdfTooLarge) as caught:
-        verify_pdf(padded, KEYRING, verify_url_for=url_for)
+        verified(padded)
     assert f"上限 {MAX_PAGES} 页" in caught.value.detail and f"at most {MAX_PAGES}" in caught.value.detail
 
 
@@ -304,9 +327,11 @@ def test_a_forged_report_is_refused_before_any_page_is_read(
 ) -> None:
     report = genuine("clean")
     # A bomb for pages, with a report signed by a key the gateway does not have.
-    forged = replace_attachment(
-        tamper(report.pdf, bomb_in_page(deflated_zeros(200 * MiB))),
-        sign(report.document, SigningKey.generate()).encode(),
+    forged = sealed(
+        replace_attachment(
+            tamper(report.pages, bomb_in_page(deflated_zeros(200 * MiB))),
+            sign(report.document, SigningKey.generate()).encode(),
+        )
     )
     read: list[str] = []
 
@@ -328,9 +353,9 @@ def test_the_limits_leave_room_for_long_reports() -> None:
     # A report of 150 records prints on 29 pages: the limits are far above any report.
     doc = document("has_records", records=150)
     jws = sign(doc, KEY)
-    pdf = render(doc, jws, verify_url=url_for(doc))
+    pdf = render(doc, jws, verify_url=url_for(doc), seal=federation().seal)
     assert 20 < len(PdfReader(io.BytesIO(pdf)).pages) < MAX_PAGES / 4
-    assert verify_pdf(pdf, KEYRING, verify_url_for=url_for) == doc
+    assert verified(pdf) == doc
 
 
 # --------------------------------------------------------------------------- end to end
@@ -342,7 +367,8 @@ async def test_the_verify_page_refuses_a_bomb_and_an_added_script_in_a_gateway_r
     status, body, _ = await api.call("POST", "/api/v1/reports", token, json={"years": 3})
     assert status == 201, body
     verify_url = f"{running.url}/verify?code={body['report']['verification_code']}"
-    pdf = render(body["report"], body["jws"], verify_url=verify_url)  # as the portal prints it
+    pages = render(body["report"], body["jws"], verify_url=verify_url)
+    pdf = sealed(pages)  # as the portal prints it
 
     async def upload(data: bytes) -> str:
         status, _, reply = await api.call("GET", "/verify")
@@ -354,9 +380,12 @@ async def test_the_verify_page_refuses_a_bomb_and_an_added_script_in_a_gateway_r
         assert status == 200, page
         return str(page)
 
-    assert "verification-genuine" in await upload(pdf)
-    scripted = await upload(tamper(pdf, open_action(JavaScript(SCRIPT))))
+    genuine_page = await upload(pdf)
+    assert "verification-genuine" in genuine_page and "天津市公共信用信息中心（文件签名后未被改动）" in genuine_page
+    scripted = await upload(sealed(tamper(pages, open_action(JavaScript(SCRIPT)))))
     assert "verification-not-genuine" in scripted and ADDED_ACTION in scripted
-    bombed = await upload(tamper(pdf, bomb_in_page(deflated_zeros(200 * MiB))))
+    resigned = await upload(tamper(pdf, open_action(JavaScript(SCRIPT))))  # added after signing
+    assert "verification-not-genuine" in resigned and "签名后被改动" in resigned
+    bombed = await upload(sealed(tamper(pages, bomb_in_page(deflated_zeros(200 * MiB)))))
     assert "verification-not-genuine" in bombed and TOO_MUCH in bombed
     assert MISMATCH not in bombed
