@@ -17,6 +17,7 @@ class DemoLogin:
     role: Role
     subject_id: str | None
     description: str
+    full_name: str | None = None  # a person's full name (实名); the records publish it masked
 
 
 def demo_logins() -> list[DemoLogin]:
@@ -36,7 +37,9 @@ def demo_logins() -> list[DemoLogin]:
             subjects["records"].id,
             "企业，京津有记录 (enterprise with records)",
         ),
-        DemoLogin("li-hua", "demo-person-2024", Role.PERSON, subjects["person"].id, "自然人 (a person)"),
+        DemoLogin(
+            "li-hua", "demo-person-2024", Role.PERSON, subjects["person"].id, "自然人 (a person)", full_name="李建华"
+        ),
         DemoLogin("bank", "demo-bank-2024", Role.THIRD_PARTY, None, "银行 (a bank: verifies reports)"),
         DemoLogin("agency", "demo-agency-2024", Role.AGENCY, None, "出证机关 (an agency officer)"),
         DemoLogin("admin", "demo-admin-2024", Role.ADMIN, None, "管理员 (administrator)"),
@@ -48,7 +51,12 @@ def seed_demo_accounts(registry: Registry) -> list[DemoLogin]:
     for login in logins:
         registry.add_account(
             Account(
-                login.username, hash_password(login.password), login.role.value, login.subject_id, login.description
+                login.username,
+                hash_password(login.password),
+                login.role.value,
+                login.subject_id,
+                login.description,
+                full_name=login.full_name,
             )
         )
     return logins

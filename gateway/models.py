@@ -47,6 +47,9 @@ class AccountRow(Base):
     # An agency officer's region (whose authorities' objections the officer decides);
     # None: every region (the federation's credit centre).
     region: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # A person's full name as verified when the account was opened (实名), shown to that
+    # person on their own reports; the records publish it masked (李*华) for everyone else.
+    full_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class LoginAttemptRow(Base):

@@ -339,7 +339,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     from credit import policy
     from credit.identifiers import parse_subject
     from credit.policy import Role
-    from gateway.access.auth import hash_password
+    from gateway.access.auth import check_new_password, hash_password
     from gateway.registry import Account, Registry
     from gateway.settings import GatewaySettings
 
@@ -349,10 +349,11 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidInput.for_field("role", f"one of {', '.join(r.value for r in Role)}") from None
     subject = parse_subject(args.subject, field="subject").id if args.subject else None
-    policy.check_account(role, subject, args.region)
+    full_name = args.full_name.strip() if args.full_name else None
+    policy.check_account(role, subject, args.region, full_name=full_name)
     password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 12:
-        raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")
+    # The same rule as the portal's password change.
+    check_new_password(password, username=args.username, field="password")
     registry = Registry.open(settings.db_url)
     try:
         registry.add_account(
@@ -363,6 +364,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
                 subject,
                 args.name or args.username,
                 region=args.region.value if args.region is not None else None,
+                full_name=full_name,
             )
         )
     finally:
@@ -696,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--role", required=True, help="enterprise, person, third_party, agency or admin")
     accounts.add_argument("--subject", help="the enterprise's or person's identifier")
     accounts.add_argument("--name", help="display name")
+    accounts.add_argument(
+        "--full-name", help="a person's full name as verified (实名), shown to that person on their own reports"
+    )
     accounts.add_argument(
         "--region",
         type=_region,
