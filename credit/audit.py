@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
+    PASSWORD_CHANGED = "password_changed"
     REPORT_ISSUED = "report_issued"
     REPORT_VIEWED = "report_viewed"
     GRANT_PREVIEWED = "grant_previewed"

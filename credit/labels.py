@@ -122,6 +122,7 @@ ACTION: dict[str, str] = {
     Action.LOGIN: "登录",
     Action.LOGIN_FAILED: "登录失败",
     Action.LOGOUT: "退出登录",
+    Action.PASSWORD_CHANGED: "修改密码",
     Action.REPORT_ISSUED: "出具报告",
     Action.REPORT_VIEWED: "查看报告",
     Action.GRANT_PREVIEWED: "预览授权",

@@ -48,18 +48,28 @@ _AUTHORITY_ROLES = frozenset({Role.AGENCY, Role.ADMIN})
 # Accounts
 
 
-def check_account(role: Role, subject_id: str | None, region: str | None, organisation: str | None = None) -> None:
-    """An account's role, subject, region and organisation fit together.
+def check_account(
+    role: Role,
+    subject_id: str | None,
+    region: str | None,
+    organisation: str | None = None,
+    *,
+    full_name: str | None = None,
+) -> None:
+    """An account's role, subject, region, organisation and full name fit together.
 
     Raises:
         InvalidInput: a subject role without a subject, a region on an account other than
-            an agency officer's, or a third party's account without its organisation
-            (grants are made out to organisations: a bank's account must say whose it is).
+            an agency officer's, a third party's account without its organisation
+            (grants are made out to organisations: a bank's account must say whose it is),
+            or a full name on an account other than a person's.
     """
     if role in _SUBJECT_ROLES and subject_id is None:
         raise InvalidInput.for_field("subject", f"a {role.value} account needs --subject")
     if region is not None and role is not Role.AGENCY:
         raise InvalidInput.for_field("region", "only an agency officer's account has a region")
+    if full_name is not None and role is not Role.PERSON:
+        raise InvalidInput.for_field("full_name", "only a person's account has a full name")
     if role is Role.THIRD_PARTY and organisation is None:
         raise InvalidInput.for_field("org", "a third party's account needs --org (its organisation's credit code)")
 
@@ -125,6 +135,17 @@ def needs_grant(principal: Principal) -> bool:
 def checks_in_batches(principal: Principal) -> bool:
     """An agency officer's way to a subject is a batch check, not a single report."""
     return principal.role is Role.AGENCY
+
+
+def sees_own_full_name(principal: Principal, subject_id: str) -> bool:
+    """A person reading a report about themselves sees their own full name.
+
+    The records publish a person's name masked (李*华), and the signed report keeps it so:
+    masking is for everyone else — the grantees the person shows the report to, officers,
+    administrators, the public verify page and the PDF handed over. Enterprises' names are
+    not masked, so the rule concerns persons only.
+    """
+    return principal.role is Role.PERSON and principal.subject_id == subject_id
 
 
 # Grants

@@ -23,6 +23,7 @@ class DemoLogin:
     subject_id: str | None
     description: str
     organisation: Organisation | None = None
+    full_name: str | None = None  # a person's full name (实名); the records publish it masked
 
 
 def demo_logins() -> list[DemoLogin]:
@@ -49,7 +50,9 @@ def demo_logins() -> list[DemoLogin]:
             "企业，京津有记录 (enterprise with records)",
             itself("records"),
         ),
-        DemoLogin("li-hua", "demo-person-2024", Role.PERSON, subjects["person"].id, "自然人 (a person)"),
+        DemoLogin(
+            "li-hua", "demo-person-2024", Role.PERSON, subjects["person"].id, "自然人 (a person)", full_name="李建华"
+        ),
         DemoLogin(
             "bank",
             "demo-bank-2024",
@@ -76,6 +79,7 @@ def seed_demo_accounts(registry: Registry) -> list[DemoLogin]:
                 login.subject_id,
                 login.description,
                 org_code=login.organisation.code if login.organisation else None,
+                full_name=login.full_name,
             )
         )
     return logins

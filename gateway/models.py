@@ -50,6 +50,9 @@ class AccountRow(Base):
     # The organisation the account belongs to (its unified social credit code): a grant
     # made out to the organisation is redeemed by any of its accounts.
     org_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    # A person's full name as verified when the account was opened (实名), shown to that
+    # person on their own reports; the records publish it masked (李*华) for everyone else.
+    full_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class OrganisationRow(Base):

@@ -71,6 +71,7 @@ class Account:
     locked_until: datetime | None = None
     region: str | None = None  # an agency officer's region; None: every region
     org_code: str | None = None  # the organisation's unified social credit code
+    full_name: str | None = None  # a person's full name (实名), for that person's own eyes
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +335,21 @@ class Registry:
             if removed:
                 self._end_sessions(conn, f"user:{username}", now, now + SESSION_HORIZON)
         return bool(removed)
+
+    def set_password(self, username: str, password_hash: str) -> datetime | None:
+        """Store an account's new password hash, clear its failed logins and end every
+        session it had; returns the moment they ended, or None when there is no account."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(accounts)
+                .where(accounts.c.username == username)
+                .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+            ).rowcount
+            if not changed:
+                return None
+            self._end_sessions(conn, f"user:{username}", now, now + SESSION_HORIZON)
+        return now
 
     @staticmethod
     def _end_sessions(conn: Connection, key: str, after: datetime, expires_at: datetime) -> None:

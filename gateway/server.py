@@ -179,7 +179,12 @@ async def _start(
         batches=batches,
         objections=objections,
     )
-    add_portal(app, Portal(service, sessions, registry, grants, grants.public_url, batches, objections))
+    add_portal(
+        app,
+        Portal(
+            service, sessions, registry, grants, grants.public_url, batches, objections, operator=settings.operator()
+        ),
+    )
     runner = web.AppRunner(app, access_log=None)
     watcher = SupersedeWatcher(registry, clients)
     await watcher.start_new_registry_at_heads()  # before any report can be issued

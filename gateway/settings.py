@@ -64,6 +64,14 @@ class GatewaySettings:
     replica_fallback: bool = True
     replica_max_age_seconds: float = 3600.0
 
+    # The site's operator (网站运营者), named in the footer of every portal page: who runs
+    # this instance, where, its service hotline and its ICP filing number (备案号). The
+    # defaults say so: they are for the demo; a real instance sets its own.
+    operator_name: str = "京津冀公共信用报告服务平台（演示）"
+    operator_address: str = "天津市和平区示范路 1 号（演示地址）"
+    operator_phone: str = "12345"
+    operator_icp: str = "津ICP备00000000号（演示）"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
         """Settings from ``JJJ_GATEWAY_*`` variables (nodes as
@@ -102,6 +110,7 @@ class GatewaySettings:
                 ("replica_max_age_seconds", float),
             ),
         )
+        values.update(env_values(env, "JJJ_GATEWAY", _OPERATOR_FIELDS))
         for name in ("replica_fallback", "grpc_require_client_cert", "grpc_plaintext"):
             variable = f"JJJ_GATEWAY_{name.upper()}"
             if (flag := env.get(variable)) is not None:
@@ -131,6 +140,10 @@ class GatewaySettings:
     def seal_roots(self) -> str:
         """The CA file a handed-in PDF's signature is checked against ("" for none)."""
         return self.seal_ca or self.tls_ca
+
+    def operator(self) -> Operator:
+        """The site's operator, for the portal's footer."""
+        return Operator(self.operator_name, self.operator_address, self.operator_phone, self.operator_icp)
 
     def tls_files(self) -> TlsFiles | None:
         """The mTLS files for calls to the nodes, or None for plain gRPC.
@@ -207,6 +220,17 @@ class GatewaySettings:
         return {issuer: base + CHECKPOINT_PATH for issuer, base in bases.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who runs a gateway instance, as every portal page's footer names it."""
+
+    name: str
+    address: str
+    phone: str  # the service hotline
+    icp: str  # the ICP filing number (备案号)
+
+
+_OPERATOR_FIELDS = (("operator_name", str), ("operator_address", str), ("operator_phone", str), ("operator_icp", str))
 _JWKS_PATH = "/.well-known/jwks.json"
 CHECKPOINT_PATH = "/api/v1/audit/checkpoint"
 

@@ -294,18 +294,28 @@ class AuditLog:
         return result
 
     def find(
-        self, *, subject: str | None = None, actor: str | None = None, before: int | None = None, limit: int = 100
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        other_than: str | None = None,
+        before: int | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> list[Entry]:
-        """The newest entries first, optionally of one subject or one actor, below ``before``.
+        """The newest entries first, optionally of one subject, by one actor or by anyone
+        but ``other_than``, below ``before``, skipping the first ``offset``.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        query = select(entries).order_by(entries.c.seq.desc()).limit(limit)
+        query = select(entries).order_by(entries.c.seq.desc()).offset(offset).limit(limit)
         if subject is not None:
             query = query.where(entries.c.subject == subject)
         if actor is not None:
             query = query.where(entries.c.actor == actor)
+        if other_than is not None:
+            query = query.where(entries.c.actor != other_than)
         if before is not None:
             query = query.where(entries.c.seq < before)
         with self.engine.connect() as conn:

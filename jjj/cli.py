@@ -365,7 +365,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     from credit import policy
     from credit.identifiers import SubjectKind, parse_subject
     from credit.policy import Role
-    from gateway.access.auth import hash_password
+    from gateway.access.auth import check_new_password, hash_password
     from gateway.registry import Account, Organisation, Registry
     from gateway.settings import GatewaySettings
 
@@ -375,12 +375,13 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
     except ValueError:
         raise InvalidInput.for_field("role", f"one of {', '.join(r.value for r in Role)}") from None
     subject = parse_subject(args.subject, field="subject").id if args.subject else None
+    full_name = args.full_name.strip() if args.full_name else None
     given = parse_subject(args.org, kind=SubjectKind.ENTERPRISE, field="org").id if args.org else None
     org = policy.account_organisation(role, subject, given)
-    policy.check_account(role, subject, args.region, org)
+    policy.check_account(role, subject, args.region, org, full_name=full_name)
     password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 12:
-        raise InvalidInput.for_field("password", "give a password of at least 12 characters on standard input")
+    # The same rule as the portal's password change.
+    check_new_password(password, username=args.username, field="password")
     registry = Registry.open(settings.db_url)
     try:
         if org is not None and args.org_name:
@@ -396,6 +397,7 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
                 args.name or args.username,
                 region=args.region.value if args.region is not None else None,
                 org_code=org,
+                full_name=full_name,
             )
         )
     finally:
@@ -770,6 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
         "any of its accounts (needed for a third party; an enterprise's default: its subject)",
     )
     accounts.add_argument("--org-name", help="the organisation's name (needed the first time an --org is used)")
+    accounts.add_argument(
+        "--full-name", help="a person's full name as verified (实名), shown to that person on their own reports"
+    )
     accounts.add_argument(
         "--region",
         type=_region,

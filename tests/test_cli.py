@@ -98,6 +98,21 @@ def test_accounts_command(tmp_path: Path) -> None:
     assert accounts("acme", "--role", "boss", password="a-long-enough-secret").returncode == 2
     short = accounts("acme", "--role", "admin", password="short")
     assert short.returncode == 2 and "12 characters" in short.stderr
+    # The portal's password rule: no username inside.
+    named = accounts("acme", "--role", "admin", password="acme-is-my-password")
+    assert named.returncode == 2 and "username" in named.stderr
+    person = accounts(
+        "li",
+        "--role",
+        "person",
+        "--subject",
+        "11010519491231002X",
+        "--full-name",
+        "李建华",
+        password="a-long-enough-secret",
+    )
+    assert person.returncode == 0, person.stderr
+    assert accounts("acme3", "--role", "admin", "--full-name", "某人", password="a-long-enough-secret").returncode == 2
     scoped = accounts("officer", "--role", "agency", "--region", "天津", password="a-long-enough-secret")
     assert scoped.returncode == 0, scoped.stderr
     wrong = accounts("acme2", "--role", "admin", "--region", "tianjin", password="a-long-enough-secret")
@@ -129,6 +144,7 @@ def test_accounts_command(tmp_path: Path) -> None:
         account = asyncio.run(registry.account("acme"))
         manager = asyncio.run(registry.account("manager"))
         organisation = asyncio.run(registry.organisation(bank))
+        li = asyncio.run(registry.account("li"))
     finally:
         registry.close()
     assert manager is not None and manager.org_code == bank
@@ -136,6 +152,7 @@ def test_accounts_command(tmp_path: Path) -> None:
     assert account is not None and account.subject_id == "91350100M000100Y43"
     assert account.org_code == "91350100M000100Y43"  # an enterprise's account belongs to it
     assert account.password_hash.startswith("$argon2id$")
+    assert li is not None and li.full_name == "李建华"
 
 
 def test_objections_desk_at_the_node(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import structlog
@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from credit.audit import Action, Event, EventOutcome
-from credit.errors import InvalidInput, TooManyAttempts, Unauthenticated
+from credit.errors import InvalidInput, PermissionDenied, TooManyAttempts, Unauthenticated
 from credit.policy import Principal, Role
 from credit.signing import ACCEPTED_ALGORITHMS, Keyring, SigningKey, TokenType, sign_claims, token_header
 from gateway.registry import Account, Registry
@@ -38,6 +38,7 @@ AUDIENCE = "jjj-gateway"
 _HASHER = PasswordHasher()  # Argon2id, library defaults (64 MiB, t=3)
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 LOCK_AFTER = 5
+_R = TypeVar("_R")
 
 
 def hash_password(password: str) -> str:
@@ -109,6 +110,11 @@ class Sessions:
         verified = self._verified.pop(token)
         self._ended[f"jti:{verified.token_id}"] = datetime.now(UTC)
         return verified.token_id, datetime.fromtimestamp(verified.expires, UTC)
+
+    def end_account(self, username: str, since: datetime) -> None:
+        """End every session of an account begun up to ``since``, in this process at once
+        (the caller records it where every process reads ended sessions)."""
+        self._ended[f"user:{username}"] = since
 
     def verify(self, token: str) -> Principal:
         """The principal a session token names.
@@ -248,11 +254,22 @@ class PasswordChecks:
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """Raises: TooManyAttempts: too many checks are waiting already."""
+        return await self._run(_verify, password_hash, password)
+
+    async def hash(self, password: str) -> str:
+        """A new password's Argon2id hash, made as the checks are.
+
+        Raises:
+            TooManyAttempts: too many checks are waiting already.
+        """
+        return await self._run(hash_password, password)
+
+    async def _run(self, work: Callable[..., _R], *args: str) -> _R:
         if self._pending >= self._queue:
             raise TooManyAttempts("登录繁忙，请稍后再试 (too many logins at once: retry in a few seconds)", 5)
         self._pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, _verify, password_hash, password)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         finally:
             self._pending -= 1
 
@@ -326,6 +343,120 @@ async def _login(
     await registry.record_login(username, failed_logins=0, locked_until=None)
     await registry.forget_attempt(attempt)
     return (*sessions.issue(account, now=now), account.role)
+
+
+# A new password: long enough that guessing it is hopeless whatever the hash costs, short
+# enough that hashing it stays cheap; the same rule for the portal and `jjj accounts`.
+MIN_PASSWORD = 12
+MAX_PASSWORD = 128
+# Wrong current passwords when changing one: at most this many in the window per account
+# (a session left open must not become a way to guess the password behind it).
+CHANGE_TRIES = 5
+CHANGE_WINDOW = timedelta(minutes=15)
+
+
+def check_new_password(password: str, *, username: str, field: str = "new_password") -> None:
+    """The strength rule for a new password.
+
+    Raises:
+        InvalidInput: shorter than :data:`MIN_PASSWORD` or longer than :data:`MAX_PASSWORD`
+            characters, or containing the username.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput.for_field(
+            field, f"密码至少需要 {MIN_PASSWORD} 个字符 (a password has at least {MIN_PASSWORD} characters)"
+        )
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput.for_field(
+            field, f"密码不能超过 {MAX_PASSWORD} 个字符 (a password has at most {MAX_PASSWORD} characters)"
+        )
+    if username and username.casefold() in password.casefold():
+        raise InvalidInput.for_field(field, "密码不能包含用户名 (a password must not contain the username)")
+
+
+async def change_password(
+    registry: Registry,
+    sessions: Sessions,
+    principal: Principal,
+    current: str,
+    new: str,
+    *,
+    audit: AuditLog | None = None,
+) -> tuple[str, int]:
+    """Change a signed-in account's password and end every session it had, in every
+    process; returns a new session for the caller (token, lifetime in seconds). Done and
+    refused changes go to the audit log.
+
+    Raises:
+        PermissionDenied: a session of a peer instance (the account lives there).
+        InvalidInput: a new password that breaks :func:`check_new_password` or equals the
+            current one (field ``new_password``); a wrong current password
+            (``current_password``).
+        TooManyAttempts: too many wrong current passwords lately.
+        Unauthenticated: the account is gone.
+    """
+    if principal.issuer != sessions.issuer:
+        raise PermissionDenied("请在您登录的站点修改密码 (change the password at the site you logged in at)")
+    check_new_password(new, username=principal.username)
+    if new == current:
+        raise InvalidInput.for_field(
+            "new_password", "新密码不能与当前密码相同 (the new password equals the current one)"
+        )
+    try:
+        since = await _replace_password(registry, principal, current, new)
+    except (InvalidInput, TooManyAttempts) as exc:
+        if audit is not None:
+            await audit.record(_password_event(principal, EventOutcome.REFUSED, exc.detail[:200]))
+        raise
+    sessions.end_account(principal.username, since)
+    account = await registry.account(principal.username)
+    if account is None:
+        raise Unauthenticated("账户不存在，请重新登录 (the account no longer exists)")
+    if audit is not None:
+        await audit.record(_password_event(principal, EventOutcome.OK))
+    log.info("password_changed", username=principal.username)
+    # Issued after the sessions ended, so it is not one of them.
+    return sessions.issue(account, now=max(datetime.now(UTC), since + timedelta(microseconds=1)))
+
+
+async def _replace_password(registry: Registry, principal: Principal, current: str, new: str) -> datetime:
+    now = datetime.now(UTC)
+    key = f"password:{principal.username}"
+    attempt, wait = await registry.take_attempt(key, now=now, window=CHANGE_WINDOW, limit=CHANGE_TRIES)
+    if attempt is None:
+        raise TooManyAttempts(f"尝试次数过多，请 {wait} 秒后再试 (too many wrong passwords: retry in {wait} s)", wait)
+    account = await registry.account(principal.username)
+    if account is None:
+        raise Unauthenticated("账户不存在，请重新登录 (the account no longer exists)")
+    if not await PASSWORDS.verify(account.password_hash, current):
+        raise InvalidInput.for_field("current_password", "当前密码不正确 (the current password is wrong)")
+    await registry.forget_attempt(attempt)
+    since = await registry.run(functools.partial(registry.set_password, principal.username, await PASSWORDS.hash(new)))
+    if since is None:
+        raise Unauthenticated("账户不存在，请重新登录 (the account no longer exists)")
+    return since
+
+
+def _password_event(principal: Principal, outcome: EventOutcome, detail: str = "") -> Event:
+    return Event(
+        principal.username,
+        principal.role.value,
+        Action.PASSWORD_CHANGED,
+        principal.subject_id or "",
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+async def full_name_of(registry: Registry, sessions: Sessions, principal: Principal) -> str:
+    """The full name on the account of a person signed in here ("" when it has none, or
+    the session is a peer instance's: the account lives there)."""
+    if principal.issuer != sessions.issuer:
+        return ""
+    account = await registry.account(principal.username)
+    if account is None or account.subject_id != principal.subject_id:
+        return ""
+    return account.full_name or ""
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -20,7 +20,7 @@ import hmac
 import itertools
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,9 @@ from credit.errors import CreditError, InvalidInput, PermissionDenied, TooManyAt
 from credit.policy import Principal
 from credit.profiles import get_profile, profiles
 from credit.regions import Region
-from gateway.access.auth import Sessions, login, logout
+from gateway.access.auth import Sessions, change_password, full_name_of, login, logout
 from gateway.access.grants import GrantService, GrantTerms, Redeemed
-from gateway.access.history import History
+from gateway.access.history import History, HistoryView
 from gateway.api.cases import attachment_response, case_body
 from gateway.api.downloads import csv_response, xlsx_response
 from gateway.batch.jobs import BatchService, parse_subject_list
@@ -51,15 +51,22 @@ from gateway.registry import Registry
 from gateway.reports.service import IssuedReport, ReportService, Verification, summary_of
 from gateway.reports.slip import SlipTerms, grant_slip
 from gateway.reports.verify import verify_address
+from gateway.settings import GatewaySettings, Operator
 
 SESSION_COOKIE = "jjj_session"
 CSRF_COOKIE = "jjj_csrf"
 STATIC = Path(__file__).with_name("static")
 
+# The one script a page may run: the report page's print button (onclick="print()"). CSP
+# allows that handler by its hash alone ('unsafe-hashes' applies to listed hashes only):
+# no other inline code, no script file, runs.
+PRINT_HANDLER = "print()"
+_PRINT_HASH = base64.b64encode(hashlib.sha256(PRINT_HANDLER.encode()).digest()).decode("ascii")
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        f"script-src 'unsafe-hashes' 'sha256-{_PRINT_HASH}'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -103,6 +110,8 @@ class Portal:
     public_url: str
     batches: BatchService | None = None
     objections: ObjectionService | None = None
+    # Named in every page's footer (gateway.settings: the operator block).
+    operator: Operator = dataclasses.field(default_factory=lambda: GatewaySettings().operator())
 
     @property
     def secure_cookies(self) -> bool:
@@ -179,6 +188,7 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
         state_words=labels.GRANT_STATE,
         role_words=labels.ACTOR_ROLE,
         action_words=labels.ACTION,
+        operator=request.app[PORTAL].operator,
         **context,
     )
     response = web.Response(text=html, content_type="text/html", status=status)
@@ -296,6 +306,53 @@ def portal_page(handler: Handler) -> Handler:
     return wrapped
 
 
+# Forms that come back: a post the core refuses as invalid shows its form again, filled
+# in as it was sent (passwords and files excepted) with the reason beside each field.
+
+# The words for a field whose core error has no Chinese of its own.
+FIELD_HINTS = {
+    "grantee": "被授权方账号格式不正确：请填写账号名，或“账号@站点”，不超过 64 个字符",
+    "mode": "请选择授权内容",
+    "years": "请选择 3 年或 5 年",
+    "profile": "请选择报告版本",
+}
+FORM_AGAIN = "请按提示修改后重新提交。"
+
+
+def form_errors(exc: CreditError, fields: Collection[str], *, about: str = "") -> dict[str, str]:
+    """The Chinese words beside each field of a form that ``exc`` names; what concerns no
+    field of the form goes beside the field ``about``, or by default (``""``) above the form."""
+    errors: dict[str, str] = {}
+    for violation in exc.violations if isinstance(exc, InvalidInput) else ():
+        hint = FIELD_HINTS.get(violation.field, "请检查后重新填写")
+        key = violation.field if violation.field in fields else about
+        errors.setdefault(key, labels.chinese_only(violation.description, hint))
+    if not errors:
+        errors[about] = labels.chinese_only(exc.detail)
+    return errors
+
+
+def form_page(
+    request: web.Request,
+    template: str,
+    exc: CreditError,
+    fields: Collection[str],
+    values: dict[str, Any],
+    *,
+    about: str = "",
+    **context: Any,
+) -> web.Response:
+    """``template``'s form again after ``exc``: ``values`` as sent, the reasons beside the fields."""
+    errors = form_errors(exc, fields, about=about)
+    return page(request, template, status=exc.http_status, values=values, errors=errors,
+                message=errors.get("", FORM_AGAIN), message_kind="error", **context)  # fmt: skip
+
+
+def _sent(form: dict[str, Any], *names: str) -> dict[str, str]:
+    """The text fields ``names`` of a posted form, as sent (files and passwords never)."""
+    return {name: str(form.get(name, ""))[:4000] for name in names if not isinstance(form.get(name), web.FileField)}
+
+
 # Pages
 
 
@@ -317,8 +374,8 @@ async def post_login(request: web.Request) -> web.StreamResponse:
         )
     except (Unauthenticated, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 401
-        return page(request, "login.html", status=status, title="登录", message=exc.detail, message_kind="error",
-                    username=username)  # fmt: skip
+        return page(request, "login.html", status=status, title="登录", message=labels.chinese_only(exc.detail),
+                    message_kind="error", username=username)  # fmt: skip
     response = _redirect("/report")
     _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
     # A fresh CSRF token for the new session: one fixed before logging in does not carry over.
@@ -344,18 +401,20 @@ async def ask(request: web.Request) -> web.StreamResponse:
         return _redirect("/g")  # a third party sees a report through the code a subject gave it
     if policy.checks_in_batches(who):
         return _redirect("/agency")
+    return page(request, "ask.html", **await _ask_context(request, who))
+
+
+async def _ask_context(request: web.Request, who: Principal) -> dict[str, Any]:
     number = _page_number(request)
     recent, more = await request.app[PORTAL].service.mine(who, page=number, per_page=RECENT_PER_PAGE)
-    return page(
-        request,
-        "ask.html",
-        title="获取报告",
-        profiles=list(profiles().values()),
-        default_profile=request.app[PORTAL].service.default_profile,
-        recent=recent,
-        page_number=number,
-        more=more,
-    )
+    return {
+        "title": "获取报告",
+        "profiles": list(profiles().values()),
+        "default_profile": request.app[PORTAL].service.default_profile,
+        "recent": recent,
+        "page_number": number,
+        "more": more,
+    }
 
 
 RECENT_PER_PAGE = 20
@@ -371,15 +430,20 @@ async def post_ask(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     form = await _form(request)
     try:
-        years = int(str(form.get("years", "3")))
-    except ValueError:
-        raise InvalidInput.for_field("years", "请选择 3 年或 5 年 (choose 3 or 5 years)") from None
-    issued = await request.app[PORTAL].service.issue(
-        who,
-        subject_id=str(form.get("subject", "")),
-        years=years,
-        profile_id=str(form.get("profile", "")),
-    )
+        try:
+            years = int(str(form.get("years", "3")))
+        except ValueError:
+            raise InvalidInput.for_field("years", "请选择 3 年或 5 年 (choose 3 or 5 years)") from None
+        issued = await request.app[PORTAL].service.issue(
+            who,
+            subject_id=str(form.get("subject", "")),
+            years=years,
+            profile_id=str(form.get("profile", "")),
+        )
+    except InvalidInput as exc:
+        values = _sent(form, "subject", "years", "profile")
+        return form_page(request, "ask.html", exc, ("subject", "years", "profile"), values,
+                         **await _ask_context(request, who))  # fmt: skip
     return _redirect(f"/reports/{issued.document['report_no']}")
 
 
@@ -392,7 +456,17 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     # Objections are the subject's: a bank that was given the report does not file them.
     own = policy.own_subject(_signed_in(request)) == issued.document["subject"]["id"]
     return page(request, "report.html", title="信用报告", doc=issued.document, report_status=issued.status,
-                objection_links=own)  # fmt: skip
+                objection_links=own, own_name=await _own_name(request, issued.document))  # fmt: skip
+
+
+async def _own_name(request: web.Request, document: dict[str, Any]) -> str:
+    """The full name a person sees on a report about themselves (policy.sees_own_full_name);
+    "" for everyone else, who see the name as the records publish it."""
+    who = _signed_in(request)
+    if not policy.sees_own_full_name(who, str(document["subject"]["id"])):
+        return ""
+    portal = request.app[PORTAL]
+    return await full_name_of(portal.registry, portal.sessions, who)
 
 
 def _attachment(issued: IssuedReport, suffix: str) -> dict[str, str]:
@@ -433,20 +507,26 @@ async def report_json(request: web.Request) -> web.StreamResponse:
 
 
 async def grants_page(request: web.Request) -> web.StreamResponse:
-    who = _signed_in(request)
+    return page(request, "grants.html", **await _grants_context(request, _signed_in(request)))
+
+
+async def _grants_context(request: web.Request, who: Principal) -> dict[str, Any]:
     grants = request.app[PORTAL].grants
     mine = await grants.mine(who)
     names = await grants.organisation_names({g.grantee_org for g in mine if g.grantee_org})
     revoked = next((g for g in mine if g.grant_id == request.query.get("revoked") and g.revoked_at), None)
-    message = ""
+    context: dict[str, Any] = {"title": "授权查询", "grants": [g.public() for g in mine], "org_names": names,
+                               "revoked": revoked.grant_id if revoked else ""}  # fmt: skip
     if revoked is not None:
         to = f"{names.get(revoked.grantee_org, '')}（{revoked.grantee_org}）" if revoked.grantee_org else ""
-        message = (
+        context["message"] = (
             f"已撤销用途为“{revoked.purpose}”的授权{('（被授权方：' + to + '）') if to else ''}。"
             "该授权码此后不能再用于查看报告。"
         )
-    return page(request, "grants.html", title="授权查询", grants=[g.public() for g in mine], org_names=names,
-                revoked=revoked.grant_id if revoked else "", message=message)  # fmt: skip
+    return context
+
+
+GRANT_FIELDS = ("purpose", "grantee_org", "days", "max_uses", "mode", "years")
 
 
 def _int(form: dict[str, Any], name: str, default: int) -> int:
@@ -460,17 +540,21 @@ def _int(form: dict[str, Any], name: str, default: int) -> int:
 async def post_grant_preview(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
     form = await _form(request)
-    terms = GrantTerms.parse(
-        {
-            "purpose": form.get("purpose"),
-            "grantee_org": str(form.get("grantee_org") or "").strip() or None,
-            "days": _int(form, "days", 7),
-            "max_uses": _int(form, "max_uses", 1),
-            "mode": form.get("mode") or "fixed",
-            "years": _int(form, "years", 3),
-        }
-    )
-    preview = await request.app[PORTAL].grants.preview(who, terms)
+    try:
+        terms = GrantTerms.parse(
+            {
+                "purpose": form.get("purpose"),
+                "grantee_org": str(form.get("grantee_org") or "").strip() or None,
+                "days": _int(form, "days", 7),
+                "max_uses": _int(form, "max_uses", 1),
+                "mode": form.get("mode") or "fixed",
+                "years": _int(form, "years", 3),
+            }
+        )
+        preview = await request.app[PORTAL].grants.preview(who, terms)
+    except InvalidInput as exc:
+        return form_page(request, "grants.html", exc, GRANT_FIELDS, _sent(form, *GRANT_FIELDS),
+                         **await _grants_context(request, who))  # fmt: skip
     scopes = [scope.name_zh for scope in get_profile(preview.terms.profile).scopes]
     return page(request, "preview.html", title="授权预览", doc=preview.draft, terms=preview.terms,
                 organisation=preview.organisation, scope_names=scopes, preview=preview.token)  # fmt: skip
@@ -548,9 +632,15 @@ async def post_redeem(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     who = _who(request)
     holder = "" if who else request.cookies.get(HOLDER_COOKIE, "") or secrets.token_urlsafe(24)
-    redeemed = await request.app[PORTAL].grants.redeem(
-        str(form.get("code", "")), who, address=request.remote or "", holder=holder
-    )
+    try:
+        redeemed = await request.app[PORTAL].grants.redeem(
+            str(form.get("code", "")), who, address=request.remote or "", holder=holder
+        )
+    except CreditError as exc:
+        # Whatever is wrong with a code (unknown, used up, expired, for another account),
+        # it is said beside the code, which stays as typed.
+        return form_page(request, "redeem.html", exc, ("code",), _sent(form, "code"), about="code",
+                         title="凭授权码查看", code=str(form.get("code", "")))  # fmt: skip
     response = _redirect(f"/g/r/{redeemed.redemption_id}")
     if holder:
         response.set_cookie(HOLDER_COOKIE, holder, max_age=HOLDER_LIFETIME, path="/g/", httponly=True,
@@ -584,12 +674,21 @@ async def redemption_json(request: web.Request) -> web.StreamResponse:
     return _json_download((await _redemption(request)).report)
 
 
+HISTORY_PER_PAGE = 20
+
+
 async def history_page(request: web.Request) -> web.StreamResponse:
+    """查询记录: others' access to the subject (the default: what people come to check) or
+    the account's own actions, a page at a time."""
     portal = request.app[PORTAL]
-    entries = await History(portal.service.audit, portal.registry).mine(_signed_in(request), limit=200)
+    view = HistoryView.OWN if request.query.get("view") == HistoryView.OWN else HistoryView.OTHERS
+    number = _page_number(request)
+    entries, more = await History(portal.service.audit, portal.registry).page(
+        _signed_in(request), view, page=number, per_page=HISTORY_PER_PAGE
+    )
     rows = [
         {
-            "at": beijing_text(e.at),
+            "at": e.at,
             "actor": e.actor,
             "role": e.role,
             "action": e.action,
@@ -598,7 +697,8 @@ async def history_page(request: web.Request) -> web.StreamResponse:
         }
         for e in entries
     ]
-    return page(request, "history.html", title="查询记录", entries=rows)
+    return page(request, "history.html", title="查询记录", entries=rows, view=view.value, page_number=number,
+                more=more)  # fmt: skip
 
 
 def _verification_words(result: Verification) -> tuple[str, str]:
@@ -625,8 +725,9 @@ async def verify_page(request: web.Request) -> web.StreamResponse:
         return page(request, "verify.html", title="报告核验")
     try:
         result = await request.app[PORTAL].service.verify_code(code, address=request.remote or "unknown")
-    except InvalidInput as exc:
-        result = Verification(False, "unknown", exc.detail)
+    except InvalidInput as exc:  # a mistyped code: said beside it, the code kept to mend
+        return form_page(request, "verify.html", exc, ("code",), {"code": code[:100]}, about="code", title="报告核验",
+                         code=code[:100])  # fmt: skip
     return _verified_page(request, result, code)
 
 
@@ -634,7 +735,10 @@ async def post_verify(request: web.Request) -> web.StreamResponse:
     form = await _form(request, max_size=17 * 1024 * 1024)
     _name, data = _uploaded(form, "file")
     if not data or len(data) > 16 * 1024 * 1024:
-        raise InvalidInput.for_field("file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)")
+        refused = InvalidInput.for_field(
+            "file", "请上传不超过 16 MB 的报告文件 (upload a report file of at most 16 MB)"
+        )
+        return form_page(request, "verify.html", refused, ("file",), {}, title="报告核验")
     portal = request.app[PORTAL]
     # The QR code must lead to this site's verify page, not to a look-alike.
     result = await portal.service.verify_upload(
@@ -652,11 +756,14 @@ def _objections(request: web.Request) -> ObjectionService:
 
 async def objection_page(request: web.Request) -> web.StreamResponse:
     who = _signed_in(request)
-    report_no = request.query.get("report", "")
+    context = await _objection_context(request, who, request.query.get("report", ""), request.query.get("record", ""))
+    return page(request, "objection_new.html", **context)
+
+
+async def _objection_context(request: web.Request, who: Principal, report_no: str, record_id: str) -> dict[str, Any]:
     issued = await request.app[PORTAL].service.get(who, report_no)
-    region, record = find_record(issued.document, request.query.get("record", ""))
-    return page(request, "objection_new.html", title="异议与信用修复申请", rec=record, report_no=report_no,
-                region_name=region.name_zh)  # fmt: skip
+    region, record = find_record(issued.document, record_id)
+    return {"title": "异议与信用修复申请", "rec": record, "report_no": report_no, "region_name": region.name_zh}
 
 
 async def post_objection(request: web.Request) -> web.StreamResponse:
@@ -665,16 +772,22 @@ async def post_objection(request: web.Request) -> web.StreamResponse:
     name, data = _uploaded(form, "attachment")
     attachment = (name, data) if data else None
     kind = str(form.get("kind", "objection"))
-    if kind not in ("objection", "credit_repair"):
-        raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is objection or credit_repair)")
-    case = await _objections(request).file(
-        who,
-        report_no=str(form.get("report_no", "")),
-        record_id=str(form.get("record_id", "")),
-        kind=CaseKind(kind),
-        reason=str(form.get("reason", "")),
-        attachment=attachment,
-    )
+    report_no, record_id = str(form.get("report_no", "")), str(form.get("record_id", ""))
+    try:
+        if kind not in ("objection", "credit_repair"):
+            raise InvalidInput.for_field("kind", "请选择异议或信用修复 (kind is objection or credit_repair)")
+        case = await _objections(request).file(
+            who,
+            report_no=report_no,
+            record_id=record_id,
+            kind=CaseKind(kind),
+            reason=str(form.get("reason", "")),
+            attachment=attachment,
+        )
+    except InvalidInput as exc:
+        context = await _objection_context(request, who, report_no, record_id)
+        values = {**_sent(form, "kind", "reason"), "had_file": bool(data)}
+        return form_page(request, "objection_new.html", exc, ("kind", "reason", "attachment"), values, **context)
     return _redirect(f"/objections?filed={case.number}")
 
 
@@ -718,6 +831,35 @@ async def objection_attachment(request: web.Request) -> web.StreamResponse:
     return attachment_response(await _objections(request).get(who, request.match_info["number"], with_attachment=True))
 
 
+PASSWORD_FIELDS = ("current_password", "new_password", "new_password_again")
+
+
+async def password_page(request: web.Request) -> web.StreamResponse:
+    _signed_in(request)
+    return page(request, "password.html", title="修改密码", done=bool(request.query.get("done")))
+
+
+async def post_password(request: web.Request) -> web.StreamResponse:
+    """Change the password: every other session of the account ends, this browser gets a new one."""
+    who = _signed_in(request)
+    form = await _form(request)
+    portal = request.app[PORTAL]
+    current, new, again = (str(form.get(name, "")) for name in PASSWORD_FIELDS)
+    try:
+        if new != again:
+            raise InvalidInput.for_field("new_password_again", "两次输入的新密码不一致 (the new passwords differ)")
+        token, lifetime = await change_password(
+            portal.registry, portal.sessions, who, current, new, audit=portal.service.audit
+        )
+    except (InvalidInput, TooManyAttempts) as exc:
+        # Passwords are never sent back into a page: the fields come back empty.
+        return form_page(request, "password.html", exc, PASSWORD_FIELDS, {}, title="修改密码")
+    response = _redirect("/account/password?done=1")
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age=lifetime, strict=False)
+    _set_cookie(request, response, CSRF_COOKIE, mint_csrf(request, token), max_age=None, strict=True)
+    return response
+
+
 def _officer(request: web.Request) -> Principal:
     who = _signed_in(request)
     policy.require_batch(who)
@@ -745,16 +887,20 @@ async def post_agency(request: web.Request) -> web.StreamResponse:
     who = _officer(request)
     form = await _form(request, max_size=49 * 1024 * 1024)
     _name, data = _uploaded(form, "file")
-    if len(data) > 48 * 1024 * 1024:
-        raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
-    listed = parse_subject_list(data)
-    status = await _batches(request).submit(
-        who,
-        listed.entries,
-        names=listed.names,
-        purpose=str(form.get("purpose", "")),
-        years=_int(form, "years", 3),
-    )
+    try:
+        if len(data) > 48 * 1024 * 1024:
+            raise InvalidInput.for_field("file", "名单过大 (the list is too large)")
+        listed = parse_subject_list(data)
+        status = await _batches(request).submit(
+            who,
+            listed.entries,
+            names=listed.names,
+            purpose=str(form.get("purpose", "")),
+            years=_int(form, "years", 3),
+        )
+    except InvalidInput as exc:
+        return form_page(request, "agency.html", exc, ("purpose", "file", "years"), _sent(form, "purpose", "years"),
+                         about="file", title="批量核查")  # fmt: skip
     return _redirect(f"/agency/jobs/{status.job_id}")
 
 

@@ -192,3 +192,17 @@ def test_only_a_subject_has_its_own_history() -> None:
     for principal in (BANK, OFFICER, ADMIN):
         with pytest.raises(PermissionDenied, match="查询记录"):
             policy.require_own_history(principal)
+
+
+def test_a_person_alone_sees_their_own_full_name() -> None:
+    assert policy.sees_own_full_name(PERSON, PERSON_ID)
+    assert not policy.sees_own_full_name(who(Role.PERSON, "110105194912310037"), PERSON_ID)  # another person
+    for principal in (ENTERPRISE, BANK, OFFICER, ADMIN):
+        assert not policy.sees_own_full_name(principal, PERSON_ID)
+    assert not policy.sees_own_full_name(ENTERPRISE, COMPANY)  # enterprises' names are not masked at all
+
+
+def test_only_a_persons_account_has_a_full_name() -> None:
+    policy.check_account(Role.PERSON, PERSON_ID, None, full_name="李建华")
+    with pytest.raises(InvalidInput):
+        policy.check_account(Role.ENTERPRISE, COMPANY, None, full_name="李建华")

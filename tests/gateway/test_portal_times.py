@@ -25,7 +25,7 @@ async def test_report_history_and_verify_pages_show_beijing_time(gateway: Any) -
     cookie = {"Cookie": f"jjj_session={token}"}
     pages = {
         "report": (await api.call("GET", f"/reports/{body['report_no']}", headers=cookie))[1],
-        "history": (await api.call("GET", "/history", headers=cookie))[1],
+        "history": (await api.call("GET", "/history?view=own", headers=cookie))[1],  # the account's own actions
         "verify": (await api.call("GET", f"/verify?code={body['verification_code']}"))[1],
     }
     for name, page in pages.items():

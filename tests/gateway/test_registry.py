@@ -87,3 +87,19 @@ async def test_accounts_and_login_failures_are_kept(registry_url: str) -> None:
         assert await registry.account("nobody") is None
     finally:
         registry.close()
+
+
+async def test_a_new_password_clears_failures_and_ends_the_accounts_sessions(registry_url: str) -> None:
+    registry = Registry.open(registry_url)
+    try:
+        registry.add_account(Account("li", "$argon2id$old", "person", "11010519491231002X", "个人", full_name="李建华"))
+        await registry.record_login("li", failed_logins=3, locked_until=datetime.now(UTC) + timedelta(minutes=1))
+        since = registry.set_password("li", "$argon2id$new")
+        assert since is not None
+        account = await registry.account("li")
+        assert account is not None and account.password_hash == "$argon2id$new" and account.full_name == "李建华"
+        assert account.failed_logins == 0 and account.locked_until is None
+        assert registry.ended_sessions()["user:li"] == since
+        assert registry.set_password("nobody", "$argon2id$x") is None
+    finally:
+        registry.close()
