@@ -76,6 +76,8 @@ SECURITY_HEADERS = {
 
 _ENV = Environment(loader=PackageLoader("gateway.portal", "templates"), autoescape=select_autoescape(["html"]))
 _ENV.filters["beijing"] = beijing_text  # every time on a page: Beijing time, Chinese date format
+# A batch job as an officer reads it: its number (the id's random part, in capitals), not its id.
+_ENV.filters["job_number"] = lambda job_id: str(job_id).removeprefix("b_").upper()
 
 
 def _validity(doc: dict[str, Any]) -> dict[str, Any]:
@@ -877,10 +879,13 @@ JOBS_PER_PAGE = 20
 
 
 async def agency_page(request: web.Request) -> web.StreamResponse:
-    who = _officer(request)
+    return page(request, "agency.html", **await _agency_context(request, _officer(request)))
+
+
+async def _agency_context(request: web.Request, who: Principal) -> dict[str, Any]:
     number = _page_number(request)
     jobs, more = await _batches(request).mine(who, page=number, per_page=JOBS_PER_PAGE)
-    return page(request, "agency.html", title="批量核查", jobs=jobs, page_number=number, more=more)
+    return {"title": "批量核查", "jobs": jobs, "page_number": number, "more": more}
 
 
 async def post_agency(request: web.Request) -> web.StreamResponse:
@@ -900,7 +905,7 @@ async def post_agency(request: web.Request) -> web.StreamResponse:
         )
     except InvalidInput as exc:
         return form_page(request, "agency.html", exc, ("purpose", "file", "years"), _sent(form, "purpose", "years"),
-                         about="file", title="批量核查")  # fmt: skip
+                         about="file", **await _agency_context(request, who))  # fmt: skip
     return _redirect(f"/agency/jobs/{status.job_id}")
 
 

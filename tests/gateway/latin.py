@@ -16,8 +16,9 @@ FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "QR"})
 _TOKEN = re.compile(r"https?://\S+|[A-Za-z][A-Za-z0-9_.:/@-]*|[0-9][A-Za-z0-9_.:/@-]*")
 
 
-def latin_words(text: str) -> list[str]:
-    """The Latin-letter words in ``text`` that are neither codes nor format names."""
+def latin_words(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """The Latin-letter words in ``text`` that are neither codes nor format names, nor
+    in ``allowed`` (the reader's own login name, which they chose and typed)."""
     found = []
     for token in _TOKEN.findall(text):
         if token.startswith(("http://", "https://")):
@@ -27,7 +28,7 @@ def latin_words(text: str) -> list[str]:
             continue  # numbers, dates, times
         if re.fullmatch(r"[A-Z0-9-]+", token) and re.search(r"[0-9-]", token):
             continue  # a code: credit code, report number, 核验码 (grouped), case number
-        if token in FORMAT_NAMES:
+        if token in FORMAT_NAMES or token in allowed:
             continue
         found.append(token)
     return found

@@ -128,12 +128,12 @@ async def test_reloading_a_redemption_uses_nothing_and_only_the_redeemer_opens_i
     for _ in range(3):
         status, page, _ = await bank.get(address)
         assert status == 200 and "融资信贷" in page and "剩余 1 次" in page
-    assert _words(page, '<main id="main">', '<section class="verdict') == []
+    assert _words(page, '<main id="main" tabindex="-1">', '<section class="verdict') == []
     assert await _uses(api, owner) == 1 and _registered(running) == before
     # The bank finds it again from its code form.
     _, form_page, _ = await bank.get("/g")
     assert f'href="{address}"' in form_page and created["grant"]["report_no"] in form_page
-    assert _words(form_page, '<main id="main">', "</main>") == []
+    assert _words(form_page, '<main id="main" tabindex="-1">', "</main>") == []
 
     # Nobody else opens it: another bank, the subject, someone not signed in.
     _add_account(running, "other-bank", OTHER_BANK)
@@ -190,7 +190,7 @@ async def test_the_redeemer_downloads_the_report_and_no_other(gateway, browsers)
 
     status, _, pdf = await bank.get(address + "/report.pdf")
     assert status == 200 and pdf.content_type == "application/pdf"
-    assert verify_pdf(pdf.body, running.service.keyring)["report_no"] == report_no
+    assert verify_pdf(pdf.body, running.service.keyring, trust=running.service.seal_trust)["report_no"] == report_no
     status, _, jws = await bank.get(address + "/report.jws")
     assert status == 200 and jws.content_type == "application/jose"
     status, _, data = await bank.get(address + "/report.json")
@@ -268,7 +268,7 @@ async def test_previews_issue_no_report_and_a_cancelled_one_leaves_none(gateway,
     # The preview shows what will be shared: whose, under which profile, which records, which period.
     subject = next(s for s in DEMO_SUBJECTS if s.key == "clean")
     assert subject.id in page and "北京、天津、河北三地的行政处罚" in page and "查询区间" in page
-    assert _words(page, '<main id="main">', "<h2>报告内容预览") == []
+    assert _words(page, '<main id="main" tabindex="-1">', "<h2>报告内容预览") == []
     assert _registered(running) == before  # two previews, neither confirmed: nothing registered
 
     # A fresh grant issues nothing on confirmation either; a fixed one issues its one report.
@@ -295,7 +295,7 @@ async def test_the_confirmation_names_the_grantee_and_revoking_says_so(browsers)
     assert named is not None and DEMO_BANK.name in named[1] and DEMO_BANK.code in named[1]
     code = re.search(r'id="grant-code">([^<]+)<', granted)
     assert code is not None
-    assert _words(granted, '<main id="main">', "</main>") == []
+    assert _words(granted, '<main id="main" tabindex="-1">', "</main>") == []
     # The slip to print or keep: a PDF with the code, and the QR code as a PNG.
     slip = re.search(r'id="slip-pdf" href="data:application/pdf;base64,([^"]+)"', granted)
     assert slip is not None
@@ -312,7 +312,7 @@ async def test_the_confirmation_names_the_grantee_and_revoking_says_so(browsers)
     _, after, _ = await clerk.get(reply.headers["Location"])
     message = re.search(r'<p class="message info" role="status">(.*?)</p>', after)
     assert message is not None and "已撤销" in message[1] and "融资信贷" in message[1] and DEMO_BANK.name in message[1]
-    assert _words(after, '<main id="main">', "</main>") == []
+    assert _words(after, '<main id="main" tabindex="-1">', "</main>") == []
     # Someone else's grant id shows no such notice.
     _, odd, _ = await clerk.get("/grants?revoked=g_0000000000000000")
     assert "已撤销用途" not in odd

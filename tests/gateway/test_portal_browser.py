@@ -148,7 +148,7 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
     assert re.search(r"/g/r/r_[\w-]+$", bank.url), bank.url
     await _shot(bank, "05-bank-redeemed")
     assert "招标投标" in await bank.locator("p.message").inner_text(), await bank.content()
-    assert (await bank.locator("dl.facts dd").first.inner_text()).strip() == granted_no
+    assert (await bank.locator("dt:text-is('报告编号') + dd").first.inner_text()).strip() == granted_no
     await bank.reload()
     assert "剩余 1 次" in await bank.locator("#redeemed-note").inner_text()
     # The bank keeps a copy: the PDF, which verifies on its own.
@@ -156,7 +156,10 @@ async def test_the_whole_journey_in_a_browser(gateway, browser, tmp_path: Path) 
         await bank.click("text=下载 PDF")
     copy = tmp_path / "bank-copy.pdf"
     await (await kept.value).save_as(copy)
-    assert verify_pdf(copy.read_bytes(), running.service.keyring)["report_no"] == granted_no
+    assert (
+        verify_pdf(copy.read_bytes(), running.service.keyring, trust=running.service.seal_trust)["report_no"]
+        == granted_no
+    )
     await bank.goto(base + "/g")
     assert granted_no in await bank.locator("table.redeemed").inner_text()
 
@@ -315,7 +318,12 @@ async def test_an_agency_officer_batch_checks_in_the_browser(gateway, browser, t
     listed_jobs = page.locator("#batch-jobs tbody tr")
     assert await listed_jobs.count() == 1
     row_text = await listed_jobs.nth(0).inner_text()
-    assert job_id in row_text and "已完成" in row_text and "重复 1" in row_text and "空行 1" in row_text
+    assert (
+        job_id.removeprefix("b_").upper() in row_text
+        and "已完成" in row_text
+        and "重复 1" in row_text
+        and "空行 1" in row_text
+    )
     await _shot(page, "11-agency-jobs")
     await page.click(f"#batch-jobs a[href='/agency/jobs/{job_id}']")
     await page.wait_for_load_state()

@@ -173,6 +173,7 @@ def test_a_report_issued_before_registers_were_read_prints_and_verifies_as_it_di
     from credit.signing import Keyring, SigningKey, sign
     from gateway.reports.pdf import render, verify_pdf
     from gateway.reports.service import summary_of
+    from tests.gateway.sealing import federation, sealed
     from tests.gateway.test_pdf import document, url_for
 
     key = SigningKey.generate()
@@ -182,6 +183,7 @@ def test_a_report_issued_before_registers_were_read_prints_and_verifies_as_it_di
     pdf = render(old, sign(old, key), verify_url=url_for(old))
     first = pdf_text(pdf)[0]
     assert "主体登记信息" not in first and "信用主体—" in first  # exactly the old page
-    assert verify_pdf(pdf, Keyring([key.private.public_key()]), verify_url_for=url_for) == old
+    keyring = Keyring([key.private.public_key()])
+    assert verify_pdf(sealed(pdf), keyring, trust=federation().trust, verify_url_for=url_for) == old
     summary = summary_of(old, status="valid", now=datetime.now(UTC))
     assert summary["register"] is None and summary["register_note"] == ""
