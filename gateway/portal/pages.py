@@ -97,6 +97,7 @@ _ENV.globals.update(
     not_stated=labels.NOT_STATED,
 )
 _ENV.globals["profile_name"] = profile_name
+_ENV.globals["chinese_only"] = labels.chinese_only  # a reason in Chinese, without its English aside
 _ENV.globals["issuer_name"] = issuer_name
 _ENV.globals["cutoff_explained"] = lambda doc: labels.cutoff_explained(cutoff_working_days(doc))
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-# File formats and the QR code are printed in Latin letters on Chinese government sites too.
-FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "QR"})
+# File formats, the QR code and the ICP filing number (津ICP备…号, which every site in China
+# prints in its footer) are printed in Latin letters on Chinese government sites too.
+FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "QR", "ICP"})
 
 _TOKEN = re.compile(r"https?://\S+|[A-Za-z][A-Za-z0-9_.:/@-]*|[0-9][A-Za-z0-9_.:/@-]*")
 

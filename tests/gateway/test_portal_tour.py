@@ -1,0 +1,139 @@
+"""Every page of the portal, as each kind of user meets it, at desktop width and on a
+390 px phone (Chromium, JavaScript off): a screenshot of each is written under
+``var/test-artifacts/tour/<width>/`` (or ``$JJJ_TEST_ARTIFACTS``), and each page is
+checked the same way — Chinese only (no Latin-letter words but codes, numbers, addresses
+and format names), no page wider than the screen, a skip link and the operator's footer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gateway.latin import latin_words
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("JJJ_TEST_ARTIFACTS", "var/test-artifacts")) / "tour"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium; .ci/run does it)"
+)
+
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        await chromium.close()
+
+
+class Tour:
+    """Pages seen so far at one width, each checked and photographed as it is seen."""
+
+    def __init__(self, browser: Any, base: str, width: str) -> None:
+        self.browser = browser
+        self.base = base
+        self.width = width
+        self.seen: list[str] = []
+        self.readers: dict[int, str] = {}
+
+    async def person(self, username: str | None = None, password: str | None = None) -> Any:
+        w, h = WIDTHS[self.width]
+        context = await self.browser.new_context(
+            java_script_enabled=False, accept_downloads=True, locale="zh-CN", viewport={"width": w, "height": h}
+        )
+        page = await context.new_page()
+        # The one Latin word a page may show its reader: the login name they chose.
+        self.readers[id(page)] = username or ""
+        if username is not None:
+            await page.goto(self.base + "/")
+            await page.fill("#username", username)
+            await page.fill("#password", password or "")
+            await page.click("button[type=submit]")
+            await page.wait_for_load_state()
+        return page
+
+    async def look(self, page: Any, name: str, path: str | None = None) -> str:
+        """Open ``path`` (or stay), check the page and save its picture; its main text."""
+        if path is not None:
+            await page.goto(self.base + path)
+        await page.wait_for_load_state()
+        out = ARTIFACTS / self.width
+        out.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(out / f"{len(self.seen) + 1:02d}-{name}.png"), full_page=True)
+        self.seen.append(name)
+        text = await page.locator("body").inner_text()
+        title = await page.title()
+        own = frozenset({self.readers[id(page)]} - {""})
+        leaks = latin_words(title + "\n" + text, own)
+        assert leaks == [], f"{name} ({page.url}): {leaks}"
+        assert await page.get_attribute("html", "lang") == "zh-CN"
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= WIDTHS[self.width][0], f"{name} is {wide} px wide at {self.width} width"
+        skip = page.locator("a.skip-link")
+        assert await skip.count() == 1 and await skip.get_attribute("href") == "#main", name
+        assert await page.locator("footer.site").count() == 1, name
+        return str(await page.locator("main").inner_text())
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+async def test_every_page_at_both_widths(gateway, browser, width: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from nodes.seed import DEMO_SUBJECTS
+
+    _, running, _ = gateway
+    tour = Tour(browser, running.url, width)
+
+    visitor = await tour.person()
+    await tour.look(visitor, "login", "/")
+    await tour.look(visitor, "verify", "/verify")
+    await tour.look(visitor, "not-found", "/no-such-page")
+
+    clerk = await tour.person("clean-co", "demo-clean-2024")
+    await tour.look(clerk, "ask")
+    await clerk.click("button:has-text('查询三地并出具报告')")
+    main = await tour.look(clerk, "report-clean")
+    code = (await clerk.locator("dd.code").first.inner_text()).strip()
+    assert "—" not in main.split("\n", 3)[0]
+    await tour.look(clerk, "my-reports", "/report")
+    await tour.look(clerk, "grants", "/grants")
+    await tour.look(clerk, "history", "/history")
+    await tour.look(clerk, "objections", "/objections")
+    await tour.look(visitor, "verify-genuine", f"/verify?code={code}")
+    await tour.look(visitor, "verify-bogus", "/verify?code=0000-0000-0000-0000-0")
+
+    holder = await tour.person("records-co", "demo-records-2024")
+    await holder.click("button:has-text('查询三地并出具报告')")
+    await tour.look(holder, "report-records")
+    tall = await holder.evaluate("document.documentElement.scrollHeight")
+    assert tall < 12 * WIDTHS[width][1], f"the report is {tall} px tall at {width} width"
+
+    bank = await tour.person("bank", "demo-bank-2024")
+    await tour.look(bank, "bank-home", "/")
+    await tour.look(bank, "redeem", "/g")
+
+    officer = await tour.person("agency", "demo-agency-2024")
+    await tour.look(officer, "agency")
+    listed = tmp_path / "名单.csv"
+    listed.write_text("统一社会信用代码\n" + "\n".join(d.id for d in DEMO_SUBJECTS) + "\n", encoding="utf-8")
+    await officer.fill("#purpose", "评优评先资格审查")
+    await officer.set_input_files("#file", str(listed))
+    await officer.click("button:has-text('开始核查')")
+    for _ in range(100):
+        await officer.wait_for_load_state()
+        if (await officer.locator("#batch-status").inner_text()).strip() == "已完成":
+            break
+        await officer.wait_for_timeout(300)
+        await officer.reload()
+    await tour.look(officer, "agency-job")
+    await tour.look(officer, "cases", "/objections?region=tianjin")
+    assert len(tour.seen) >= 17
