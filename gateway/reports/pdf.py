@@ -338,7 +338,12 @@ def _details(document: Mapping[str, Any], s: _Styles) -> Any:
     rows = [
         [_p(key, s.cell_head), value if isinstance(value, list) else _p(_text(value), s.cell)] for key, value in pairs
     ]
-    table = Table(rows, colWidths=[30 * mm, _WIDTH - 30 * mm])
+    return _key_value_table(rows, 30 * mm)
+
+
+def _key_value_table(rows: list[list[Any]], key_width: float) -> Table:
+    """Rows of a label and its value, the labels on grey: how every fact block is set."""
+    table = Table(rows, colWidths=[key_width, _WIDTH - key_width])
     table.setStyle(
         TableStyle(
             [
@@ -373,19 +378,7 @@ def _registration(document: Mapping[str, Any], s: _Styles) -> list[Any]:
     else:
         pairs.append((labels.REGISTRATION_NOTE, subject.get("register_note") or labels.NOT_STATED))
     rows = [[_p(key, s.cell_head), _p(_text(value), s.cell)] for key, value in pairs]
-    table = Table(rows, colWidths=[38 * mm, _WIDTH - 38 * mm])
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
-                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
-                ("BACKGROUND", (0, 0), (0, -1), _GREY_BG),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 3),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-            ]
-        )
-    )
+    table = _key_value_table(rows, 38 * mm)
     return [_p(labels.REGISTRATION_HEADING, s.heading), table]
 
 

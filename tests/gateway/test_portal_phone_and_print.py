@@ -89,7 +89,7 @@ async def test_printing_hides_the_navigation(gateway, browser) -> None:  # type:
     await page.goto(await _report_with_records(gateway, page))
     # Without scripting the button could do nothing: it is not shown; the note says how to print.
     assert not await page.locator("button.print-button").is_visible()
-    assert await page.locator("text=打印本页请使用浏览器的打印功能").is_visible()
+    assert await page.locator("text=打印本页请使用浏览器菜单中的“打印”").is_visible()
     await page.emulate_media(media="print")
     for hidden in ("header.site", "footer.site", "nav", "p.actions", ".skip-link"):
         assert not await page.locator(hidden).first.is_visible(), hidden
