@@ -1,5 +1,5 @@
 """The signed summary of a batch job (协助核查情况统计表 · 汇总) as an A4 PDF page, set with the
-printed report's fonts and layout (:mod:`gateway.reports.pdf`): the job, the counts of
+printed report's fonts and layout (:mod:`gateway.reports.pdfkit`): the job, the counts of
 the table's rows (which add up to the rows of the list), each region's counts and the
 table's SHA-256, with the task number and "第 x 页 / 共 y 页" on every page.
 
@@ -13,14 +13,11 @@ deterministic: the same summary and JWS always give the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, ByteStringObject, NameObject, TextStringObject
+from pypdf import PdfReader
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
@@ -29,35 +26,37 @@ from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Spacer  # t
 from credit.profiles import profiles
 from credit.regions import Region
 from credit.signing import Keyring, TokenType, VerificationError, verify
-from gateway.reports.pdf import (
-    _FRAME_BOTTOM,
-    _GREY_BG,
-    _LOCK,
-    _MARGIN_X,
-    _MUTED,
-    _PAGE_H,
-    _PAGE_W,
-    _RULE,
-    _WIDTH,
+from gateway.reports import pdfkit
+from gateway.reports.pdfkit import (
+    FOOTER_TOP,
+    FRAME_BOTTOM,
+    GREY_BG,
     LATIN,
-    _beijing_time,
-    _canvas_maker,
-    _draw_text,
-    _p,
-    _pdf_date,
-    _styles,
-    _table,
-    _text,
+    LOCK,
+    MARGIN_X,
+    MUTED,
+    PAGE_H,
+    PAGE_W,
+    RULE,
+    WIDTH,
+    attach_signed,
+    beijing_time,
+    canvas_maker,
+    draw_text,
+    grid_table,
+    or_dash,
+    paragraph,
+    pdf_date,
+    styles,
 )
 
 ATTACHMENT = "summary.jws"
-ATTACHMENT_MIME = "application/jose"
 RENDERER = "jjj-batch-summary-pdf/1"
 TITLE = "协助核查情况统计表（汇总）"
+ATTACHMENT_MIME = pdfkit.ATTACHMENT_MIME
 
-_HEADER_BOTTOM = _PAGE_H - 26 * mm
-_FRAME_TOP = _PAGE_H - 30 * mm
-_FOOTER_TOP = 16 * mm
+_HEADER_BOTTOM = PAGE_H - 26 * mm
+_FRAME_TOP = PAGE_H - 30 * mm
 
 # The rows of the counts table: what each count is called, in the order read.
 COUNT_ROWS = (
@@ -75,79 +74,79 @@ _REGION_COUNTS = (("with_records", "有记录"), ("no_record", "无记录"), ("u
 def _facts(document: Mapping[str, Any]) -> list[tuple[str, str]]:
     profile = profiles().get(str(document.get("profile")))
     return [
-        ("任务编号", _text(document.get("job_id"))),
-        ("核查事由", _text(document.get("purpose"))),
-        ("提交人", _text(document.get("requested_by"))),
-        ("报告规则", profile.title if profile is not None else _text(document.get("profile"))),
-        ("查询年限", f"近 {_text(document.get('years'))} 年"),
-        ("提交时间", _beijing_time(document.get("created_at"))),
-        ("完成时间", _beijing_time(document.get("finished_at"))),
-        ("签发机构", _text(document.get("issuer"))),
+        ("任务编号", or_dash(document.get("job_id"))),
+        ("核查事由", or_dash(document.get("purpose"))),
+        ("提交人", or_dash(document.get("requested_by"))),
+        ("报告规则", profile.title if profile is not None else or_dash(document.get("profile"))),
+        ("查询年限", f"近 {or_dash(document.get('years'))} 年"),
+        ("提交时间", beijing_time(document.get("created_at"))),
+        ("完成时间", beijing_time(document.get("finished_at"))),
+        ("签发机构", or_dash(document.get("issuer"))),
     ]
 
 
 def _story(document: Mapping[str, Any]) -> list[Any]:
-    s = _styles()
+    s = styles()
     counts = document.get("counts", {})
     regions = document.get("regions", {})
-    facts = _table(
-        [[_p(key, s.cell_head), _p(value, s.cell)] for key, value in _facts(document)],
-        [30 * mm, _WIDTH - 30 * mm],
-        [("BACKGROUND", (1, 0), (1, 0), colors.white), ("BACKGROUND", (0, 0), (0, -1), _GREY_BG)],
+    facts = grid_table(
+        [[paragraph(key, s.cell_head), paragraph(value, s.cell)] for key, value in _facts(document)],
+        [30 * mm, WIDTH - 30 * mm],
+        [("BACKGROUND", (1, 0), (1, 0), colors.white), ("BACKGROUND", (0, 0), (0, -1), GREY_BG)],
     )
-    counted = _table(
-        [[_p("行的类别", s.cell_head), _p("行数", s.cell_head)]]
-        + [[_p(label, s.cell), _p(_text(counts.get(key, 0)), s.cell)] for key, label in COUNT_ROWS],
-        [_WIDTH - 40 * mm, 40 * mm],
+    counted = grid_table(
+        [[paragraph("行的类别", s.cell_head), paragraph("行数", s.cell_head)]]
+        + [[paragraph(label, s.cell), paragraph(or_dash(counts.get(key, 0)), s.cell)] for key, label in COUNT_ROWS],
+        [WIDTH - 40 * mm, 40 * mm],
     )
-    by_region = _table(
-        [[_p(h, s.cell_head) for h in ("地区", *(label for _, label in _REGION_COUNTS))]]
+    by_region = grid_table(
+        [[paragraph(h, s.cell_head) for h in ("地区", *(label for _, label in _REGION_COUNTS))]]
         + [
             [
-                _p(region.name_zh, s.cell),
-                *(_p(_text(regions[region.value].get(k, 0)), s.cell) for k, _ in _REGION_COUNTS),
+                paragraph(region.name_zh, s.cell),
+                *(paragraph(or_dash(regions[region.value].get(k, 0)), s.cell) for k, _ in _REGION_COUNTS),
             ]
             for region in Region
             if region.value in regions
         ],
-        [30 * mm, *([(_WIDTH - 30 * mm) / 3] * 3)],
+        [30 * mm, *([(WIDTH - 30 * mm) / 3] * 3)],
     )
     return [
-        _p(TITLE, s.title),
-        _p("一、核查任务", s.heading),
+        paragraph(TITLE, s.title),
+        paragraph("一、核查任务", s.heading),
         facts,
-        _p("二、核查情况", s.heading),
-        _p("名单的每一行计入一类，各类行数之和等于名单行数。", s.small),
+        paragraph("二、核查情况", s.heading),
+        paragraph("名单的每一行计入一类，各类行数之和等于名单行数。", s.small),
         Spacer(1, 1.5 * mm),
         counted,
-        _p("三、各地区查询情况（已核查的主体）", s.heading),
+        paragraph("三、各地区查询情况（已核查的主体）", s.heading),
         by_region,
-        _p("四、核验", s.heading),
-        _p(
+        paragraph("四、核验", s.heading),
+        paragraph(
             f"本 PDF 附有签名汇总文件 {ATTACHMENT}（JWS，Ed25519 签名）。任何 JOSE 库均可用平台公布的公钥"
             "（/.well-known/jwks.json）核验其签名。签名汇总载明统计表 CSV 文件的 SHA-256 摘要："
-            f"{_text(document.get('table_csv_sha256'))}，可据此核对下载的统计表未被改动。",
+            f"{or_dash(document.get('table_csv_sha256'))}，可据此核对下载的统计表未被改动。",
             s.body,
         ),
     ]
 
 
 def _decorate(document: Mapping[str, Any]) -> Callable[[Any, int, int], None]:
-    job_id = _text(document.get("job_id"))
-    issuer = _text(document.get("issuer"))
+    job_id = or_dash(document.get("job_id"))
+    issuer = or_dash(document.get("issuer"))
 
     def decorate(canvas: Any, number: int, total: int) -> None:
         canvas.saveState()
-        left, right, top = _MARGIN_X, _PAGE_W - _MARGIN_X, _PAGE_H - 10 * mm
-        canvas.setFillColor(_MUTED)
-        _draw_text(canvas, left, top - 4 * mm, TITLE, 9)
-        _draw_text(canvas, right, top - 4 * mm, f"任务编号：{job_id}", 9, align="right")
-        canvas.setStrokeColor(_RULE)
+        left, right, top = MARGIN_X, PAGE_W - MARGIN_X, PAGE_H - 10 * mm
+        canvas.setFillColor(MUTED)
+        draw_text(canvas, left, top - 4 * mm, TITLE, 9)
+        draw_text(canvas, right, top - 4 * mm, f"任务编号：{job_id}", 9, align="right")
+        canvas.setStrokeColor(RULE)
         canvas.setLineWidth(0.6)
         canvas.line(left, _HEADER_BOTTOM, right, _HEADER_BOTTOM)
-        canvas.line(left, _FOOTER_TOP, right, _FOOTER_TOP)
-        _draw_text(canvas, left, _FOOTER_TOP - 5.5 * mm, f"签发：{issuer}", 8)
-        _draw_text(canvas, _PAGE_W / 2, _FOOTER_TOP - 5.5 * mm, f"第 {number} 页 / 共 {total} 页", 9, align="center")
+        canvas.line(left, FOOTER_TOP, right, FOOTER_TOP)
+        draw_text(canvas, left, FOOTER_TOP - 5.5 * mm, f"签发：{issuer}", 8)
+        draw_text(canvas, PAGE_W / 2, FOOTER_TOP - 5.5 * mm, f"第 {number} 页 / 共 {total} 页", 9, align="center")
         canvas.restoreState()
 
     return decorate
@@ -158,10 +157,10 @@ def _pages(document: Mapping[str, Any]) -> bytes:
     doc = BaseDocTemplate(
         out,
         pagesize=A4,
-        leftMargin=_MARGIN_X,
-        rightMargin=_MARGIN_X,
-        topMargin=_PAGE_H - _FRAME_TOP,
-        bottomMargin=_FRAME_BOTTOM,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=PAGE_H - _FRAME_TOP,
+        bottomMargin=FRAME_BOTTOM,
         title=TITLE,
         author=str(document.get("issuer") or ""),
         subject=str(document.get("job_id") or ""),
@@ -172,9 +171,9 @@ def _pages(document: Mapping[str, Any]) -> bytes:
         lang="zh-CN",
         initialFontName=LATIN,
     )
-    frame = Frame(_MARGIN_X, _FRAME_BOTTOM, _WIDTH, _FRAME_TOP - _FRAME_BOTTOM, leftPadding=0, rightPadding=0)
+    frame = Frame(MARGIN_X, FRAME_BOTTOM, WIDTH, _FRAME_TOP - FRAME_BOTTOM, leftPadding=0, rightPadding=0)
     doc.addPageTemplates([PageTemplate(id="summary", frames=[frame])])
-    doc.build(_story(document), canvasmaker=_canvas_maker(_decorate(document)))
+    doc.build(_story(document), canvasmaker=canvas_maker(_decorate(document)))
     return out.getvalue()
 
 
@@ -185,36 +184,22 @@ def render_summary(document: Mapping[str, Any], jws: str) -> bytes:
     Raises:
         UnicodeEncodeError: ``jws`` is not ASCII (a compact JWS always is).
     """
-    with _LOCK:
+    with LOCK:
         pages = _pages(document)
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pages), strict=True))
-    attachment = writer.add_attachment(ATTACHMENT, jws.encode("ascii"))
-    attachment.subtype = NameObject("/" + ATTACHMENT_MIME)
-    attachment.description = TextStringObject("签名汇总 (signed batch summary, compact JWS)")
-    attachment.associated_file_relationship = NameObject("/Source")
-    signed = _pdf_date(document.get("finished_at"))
-    moment = datetime.strptime(signed[2:16], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    attachment.creation_date = moment
-    attachment.modification_date = moment
-    filespec = attachment.pdf_object.indirect_reference
-    if filespec is not None:
-        writer.root_object[NameObject("/AF")] = ArrayObject([filespec])
-    writer.add_metadata(
-        {
+    return attach_signed(
+        pages,
+        jws=jws,
+        filename=ATTACHMENT,
+        description="签名汇总 (signed batch summary, compact JWS)",
+        moment=pdf_date(document.get("finished_at")),
+        metadata={
             "/Title": TITLE,
             "/Author": str(document.get("issuer") or ""),
             "/Subject": str(document.get("job_id") or ""),
             "/Creator": RENDERER,
             "/Producer": RENDERER,
-            "/CreationDate": signed,
-            "/ModDate": signed,
-        }
+        },
     )
-    identifier = ByteStringObject(hashlib.sha256(jws.encode("ascii")).digest()[:16])
-    writer._ID = ArrayObject([identifier, identifier])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def attached_summary(pdf: bytes, keyring: Keyring) -> dict[str, Any]:

@@ -27,10 +27,8 @@ small file that inflates to gigabytes costs no more than the limit. Errors::
     VerificationError        (credit.signing; an InvalidInput)  not genuine, with the reason
     └── PdfTooLarge          more pages or more decoded data than verification reads
 
-Fonts: Chinese is set in a subset of Droid Sans Fallback that ships in
-``gateway/fonts`` (Apache License 2.0, see the LICENSE file beside it); that font has no
-Latin letters or digits, so those are set in Bitstream Vera, which ships with ReportLab.
-Both are embedded (as subsets) in every PDF, so the report prints alike everywhere.
+The faces, styles, page geometry and the signed attachment are those of every PDF the
+gateway prints (:mod:`gateway.reports.pdfkit`).
 """
 
 from __future__ import annotations
@@ -39,20 +37,13 @@ import hashlib
 import io
 import math
 import re
-import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
-from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
-import reportlab  # type: ignore[import-untyped]
-import segno
-from pypdf import PdfReader, PdfWriter, apply_configuration, get_configuration
+from pypdf import PdfReader, apply_configuration, get_configuration
 from pypdf.errors import LimitReachedError
 from pypdf.filters import ASCII85Decode, ASCIIHexDecode
 from pypdf.generic import (
@@ -69,12 +60,8 @@ from pypdf.generic import (
     TextStringObject,
 )
 from reportlab.lib import colors  # type: ignore[import-untyped]
-from reportlab.lib.enums import TA_CENTER  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
-from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
-from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
-from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     BaseDocTemplate,
@@ -83,7 +70,6 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     KeepTogether,
     PageBreak,
     PageTemplate,
-    Paragraph,
     Spacer,
     Table,
     TableStyle,
@@ -93,40 +79,55 @@ from credit import labels
 from credit.document import FORMAT, cutoff_working_days, issuer_name, profile_name, valid_until
 from credit.report import Verdict
 from credit.signing import Keyring, VerificationError, verify
+from gateway.reports import pdfkit
+from gateway.reports.pdfkit import (
+    FOOTER_TOP,
+    FRAME_BOTTOM,
+    GREY_BG,
+    INK,
+    LOCK,
+    MARGIN_X,
+    MUTED,
+    PAGE_H,
+    PAGE_W,
+    RED,
+    RULE,
+    WIDTH,
+    Styles,
+    attach_signed,
+    beijing_time,
+    canvas_maker,
+    draw_qr,
+    draw_text,
+    grid_table,
+    or_dash,
+    paragraph,
+    pdf_date,
+    register_fonts,
+    styles,
+)
 from gateway.reports.seal import Seal, SealPlace, SealTrust, check_seal
 
 ATTACHMENT = "report.jws"
-ATTACHMENT_MIME = "application/jose"
 VERIFY_URL_KEY = "/JJJVerifyURL"
 RENDERER = "jjj-credit-pdf/1"
 
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
-CJK_FONT_FILE = FONT_DIR / "DroidSansFallback-Subset.ttf"
-LATIN_FONT_FILE = Path(reportlab.__file__).resolve().parent / "fonts" / "Vera.ttf"
-CJK = "JJJ-DroidSansFallback"
-LATIN = "JJJ-Vera"
+# Set with every PDF the gateway prints (pdfkit), and still read from here.
+ATTACHMENT_MIME = pdfkit.ATTACHMENT_MIME
+FONT_DIR = pdfkit.FONT_DIR
+CJK_FONT_FILE = pdfkit.CJK_FONT_FILE
+LATIN_FONT_FILE = pdfkit.LATIN_FONT_FILE
+CJK = pdfkit.CJK
+LATIN = pdfkit.LATIN
 
-_BEIJING = timezone(timedelta(hours=8))
-
-_PAGE_W, _PAGE_H = A4
-_MARGIN_X = 16 * mm
 _QR_BOX = 24 * mm  # the symbol with its 4-module quiet zone
-_HEADER_BOTTOM = _PAGE_H - 38 * mm
-_FOOTER_TOP = 16 * mm
-_FRAME_TOP = _PAGE_H - 41 * mm
-_FRAME_BOTTOM = 20 * mm
-_WIDTH = _PAGE_W - 2 * _MARGIN_X
+_HEADER_BOTTOM = PAGE_H - 38 * mm
+_FRAME_TOP = PAGE_H - 41 * mm
 
-_INK = colors.HexColor("#1a1a1a")
-_MUTED = colors.HexColor("#5c5c5c")
-_RULE = colors.HexColor("#9a9a9a")
-_HEAD = colors.HexColor("#1f3a5f")
-_RED = colors.HexColor("#b00020")
 _RED_BG = colors.HexColor("#fde8ea")
 _AMBER = colors.HexColor("#8a4b00")
 _GREEN = colors.HexColor("#1e6b33")
 _GREEN_BG = colors.HexColor("#e8f5ec")
-_GREY_BG = colors.HexColor("#eef0f3")
 _SEAL = colors.HexColor("#d8141e")
 
 REGION_STATUS = labels.REGION_STATUS
@@ -134,141 +135,8 @@ RECORD_STATUS = labels.RECORD_STATUS
 VERDICT = {**labels.VERDICT, Verdict.INCOMPLETE: labels.INCOMPLETE_NOT_A_CERTIFICATE}
 INCOMPLETE_BANNER = VERDICT["incomplete"]
 
-# ReportLab keeps per-document state on shared font objects; one build at a time.
-_LOCK = threading.Lock()
-
-
-# --------------------------------------------------------------------------- fonts
-
-
-@cache
-def _fonts() -> tuple[frozenset[int], frozenset[int]]:
-    """Register both faces once; the code points each of them has."""
-    # Explicit settings rather than rl_config defaults, so that output never depends
-    # on what another module configured: no shaping, the same code assignment.
-    cjk = TTFont(CJK, str(CJK_FONT_FILE), asciiReadable=False, shapable=False)
-    latin = TTFont(LATIN, str(LATIN_FONT_FILE), asciiReadable=True, shapable=False)
-    pdfmetrics.registerFont(cjk)
-    pdfmetrics.registerFont(latin)
-    return frozenset(cjk.face.charToGlyph), frozenset(latin.face.charToGlyph)
-
-
-def _runs(text: str) -> Iterator[tuple[str, str]]:
-    """``text`` cut into runs of one face each: Latin for ASCII and what only Vera has."""
-    cjk_chars, latin_chars = _fonts()
-    face = ""
-    run: list[str] = []
-    for char in text:
-        code = ord(char)
-        if code < 0x20 or code == 0x7F:
-            char, code = " ", 0x20
-        ascii_or_latin_only = 0x20 <= code < 0x7F or (code not in cjk_chars and code in latin_chars)
-        want = LATIN if ascii_or_latin_only else CJK
-        if want != face and run:
-            yield face, "".join(run)
-            run = []
-        face = want
-        run.append(char)
-    if run:
-        yield face, "".join(run)
-
-
-def _markup(text: object) -> str:
-    """Paragraph markup of plain text, escaped, with the Latin runs in Vera."""
-    parts = []
-    for face, run in _runs(str(text)):
-        chunk = escape(run)
-        parts.append(chunk if face == CJK else f'<font face="{LATIN}">{chunk}</font>')
-    return "".join(parts)
-
-
-def _text_width(text: str, size: float) -> float:
-    return sum(float(pdfmetrics.stringWidth(run, face, size)) for face, run in _runs(text))
-
-
-def _draw_text(canvas: Any, x: float, y: float, text: str, size: float, *, align: str = "left") -> None:
-    if align != "left":
-        width = _text_width(text, size)
-        x -= width if align == "right" else width / 2
-    for face, run in _runs(text):
-        canvas.setFont(face, size)
-        canvas.drawString(x, y, run)
-        x += float(pdfmetrics.stringWidth(run, face, size))
-
-
-# --------------------------------------------------------------------------- styles
-
-
-@dataclass(frozen=True, slots=True)
-class _Styles:
-    title: Any
-    banner: Any
-    heading: Any
-    body: Any
-    small: Any
-    cell: Any
-    record: Any
-    cell_head: Any
-    verdict: Any
-
-
-@cache
-def _styles() -> _Styles:
-    _fonts()
-
-    def style(name: str, size: float, leading: float, **extra: Any) -> Any:
-        values: dict[str, Any] = {"fontName": CJK, "textColor": _INK, "wordWrap": "CJK", **extra}
-        return ParagraphStyle(name, fontSize=size, leading=leading, **values)
-
-    return _Styles(
-        title=style("title", 17, 24, alignment=TA_CENTER, spaceAfter=4 * mm),
-        banner=style("banner", 12.5, 18, textColor=_RED, alignment=TA_CENTER),
-        heading=style("heading", 11.5, 16, textColor=_HEAD, spaceBefore=5 * mm, spaceAfter=2 * mm, keepWithNext=1),
-        body=style("body", 9.5, 14.5, spaceAfter=1.5 * mm),
-        small=style("small", 8, 11.5, textColor=_MUTED),
-        cell=style("cell", 8.5, 12),
-        record=style("record", 8.5, 12, spaceBefore=3),
-        cell_head=style("cell_head", 9, 12.5, textColor=_HEAD),
-        verdict=style("verdict", 13, 19, alignment=TA_CENTER),
-    )
-
-
-def _p(text: object, style: Any, *, color: Any = None) -> Any:
-    markup = _markup(text)
-    if color is not None:
-        markup = f'<font color="{color.hexval()}">{markup}</font>'
-    return Paragraph(markup, style)
-
 
 # --------------------------------------------------------------------------- values
-
-
-def _beijing_time(value: object) -> str:
-    """``2025-06-16T02:00:00Z`` as ``2025-06-16 10:00:00（北京时间）``; other text as is."""
-    if not isinstance(value, str) or not value:
-        return "—"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return f"{moment.astimezone(_BEIJING):%Y-%m-%d %H:%M:%S}（北京时间）"
-
-
-def _pdf_date(value: object) -> str:
-    """A PDF date string (``D:YYYYMMDDHHmmSS+00'00'``) of the issue time, fixed if unreadable."""
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        moment = datetime(2000, 1, 1, tzinfo=UTC)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return f"D:{moment.astimezone(UTC):%Y%m%d%H%M%S}+00'00'"
-
-
-def _text(value: object) -> str:
-    return "—" if value is None or value == "" else str(value)
 
 
 def _region_names(document: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -279,28 +147,8 @@ def _region_names(document: Mapping[str, Any]) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- story
 
 
-def _table(rows: list[list[Any]], widths: Sequence[float], extra: Sequence[tuple[Any, ...]] = ()) -> Any:
-    table = Table(rows, colWidths=list(widths), repeatRows=1, splitInRow=36)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
-                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
-                ("BACKGROUND", (0, 0), (-1, 0), _GREY_BG),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 4),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-                ("TOPPADDING", (0, 0), (-1, -1), 3),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-                *extra,
-            ]
-        )
-    )
-    return table
-
-
 def _boxed(paragraphs: list[Any], border: Any, background: Any) -> Any:
-    box = Table([[paragraphs]], colWidths=[_WIDTH])
+    box = Table([[paragraphs]], colWidths=[WIDTH])
     box.setStyle(
         TableStyle(
             [
@@ -317,10 +165,10 @@ def _boxed(paragraphs: list[Any], border: Any, background: Any) -> Any:
     return box
 
 
-def _details(document: Mapping[str, Any], s: _Styles) -> Any:
+def _details(document: Mapping[str, Any], s: Styles) -> Any:
     subject = document.get("subject", {})
     window = document.get("window", {})
-    kind = labels.SUBJECT_KIND.get(str(subject.get("kind")), _text(subject.get("kind")))
+    kind = labels.SUBJECT_KIND.get(str(subject.get("kind")), or_dash(subject.get("kind")))
     id_name = labels.IDENTIFIER_NAME.get(str(subject.get("kind")), "主体标识")
     pairs: list[tuple[str, object]] = [
         ("报告编号", document.get("report_no")),
@@ -333,23 +181,24 @@ def _details(document: Mapping[str, Any], s: _Styles) -> Any:
         ("申请日期", window.get("application_date")),
         ("报告规范", profile_name(document)),
         ("签发机构", issuer_name(document)),
-        ("签发时间", _beijing_time(document.get("issued_at"))),
+        ("签发时间", beijing_time(document.get("issued_at"))),
     ]
     rows = [
-        [_p(key, s.cell_head), value if isinstance(value, list) else _p(_text(value), s.cell)] for key, value in pairs
+        [paragraph(key, s.cell_head), value if isinstance(value, list) else paragraph(or_dash(value), s.cell)]
+        for key, value in pairs
     ]
     return _key_value_table(rows, 30 * mm)
 
 
 def _key_value_table(rows: list[list[Any]], key_width: float) -> Table:
     """Rows of a label and its value, the labels on grey: how every fact block is set."""
-    table = Table(rows, colWidths=[key_width, _WIDTH - key_width])
+    table = Table(rows, colWidths=[key_width, WIDTH - key_width])
     table.setStyle(
         TableStyle(
             [
                 ("FONT", (0, 0), (-1, -1), LATIN, 8.5),
-                ("GRID", (0, 0), (-1, -1), 0.5, _RULE),
-                ("BACKGROUND", (0, 0), (0, -1), _GREY_BG),
+                ("GRID", (0, 0), (-1, -1), 0.5, RULE),
+                ("BACKGROUND", (0, 0), (0, -1), GREY_BG),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("TOPPADDING", (0, 0), (-1, -1), 3),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
@@ -359,7 +208,7 @@ def _key_value_table(rows: list[list[Any]], key_width: float) -> Table:
     return table
 
 
-def _registration(document: Mapping[str, Any], s: _Styles) -> list[Any]:
+def _registration(document: Mapping[str, Any], s: Styles) -> list[Any]:
     """The 主体登记信息 block: the registration details the report certifies and their
     source, or in words why it shows none. Only documents that carry ``register`` (those
     issued since registers are read) have the block, so older ones print as they did."""
@@ -377,23 +226,25 @@ def _registration(document: Mapping[str, Any], s: _Styles) -> list[Any]:
         pairs.append((labels.REGISTRATION_SOURCE, labels.registration_source(register)))
     else:
         pairs.append((labels.REGISTRATION_NOTE, subject.get("register_note") or labels.NOT_STATED))
-    rows = [[_p(key, s.cell_head), _p(_text(value), s.cell)] for key, value in pairs]
+    rows = [[paragraph(key, s.cell_head), paragraph(or_dash(value), s.cell)] for key, value in pairs]
     table = _key_value_table(rows, 38 * mm)
-    return [_p(labels.REGISTRATION_HEADING, s.heading), table]
+    return [paragraph(labels.REGISTRATION_HEADING, s.heading), table]
 
 
-def _period(document: Mapping[str, Any], s: _Styles) -> list[Any]:
+def _period(document: Mapping[str, Any], s: Styles) -> list[Any]:
     """The period line, and why it ends before the application date."""
     window = document.get("window", {})
-    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}（近 {_text(window.get('years'))} 年）"
+    period = (
+        f"{or_dash(window.get('start'))} 至 {or_dash(window.get('cutoff'))}（近 {or_dash(window.get('years'))} 年）"
+    )
     if window.get("calendar_exact") is False:
         period += "；节假日安排未公布，截止日按周一至周五推算"
     why = labels.cutoff_explained(cutoff_working_days(document))
-    return [_p(period, s.cell), *([_p(why, s.small)] if why else [])]
+    return [paragraph(period, s.cell), *([paragraph(why, s.small)] if why else [])]
 
 
-def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
-    rows: list[list[Any]] = [[_p(h, s.cell_head) for h in ("地区", "查询状态", "目录版本", "数据截至", "说明")]]
+def _regions(document: Mapping[str, Any], s: Styles) -> Any:
+    rows: list[list[Any]] = [[paragraph(h, s.cell_head) for h in ("地区", "查询状态", "目录版本", "数据截至", "说明")]]
     extra: list[tuple[Any, ...]] = []
     for index, region in enumerate(document.get("regions", []), start=1):
         status = str(region.get("status"))
@@ -401,32 +252,32 @@ def _regions(document: Mapping[str, Any], s: _Styles) -> Any:
         reason = region.get("reason")
         rows.append(
             [
-                _p(region.get("name") or region.get("region"), s.cell),
-                _p(REGION_STATUS.get(status, status), s.cell, color=None if answered else _RED),
-                _p(_text(region.get("catalogue_version")), s.cell),
-                _p(_beijing_time(region.get("data_as_of")) if region.get("data_as_of") else "—", s.cell),
-                _p((_replica_note(region) or reason or "") if answered else _text(reason), s.cell),
+                paragraph(region.get("name") or region.get("region"), s.cell),
+                paragraph(REGION_STATUS.get(status, status), s.cell, color=None if answered else RED),
+                paragraph(or_dash(region.get("catalogue_version")), s.cell),
+                paragraph(beijing_time(region.get("data_as_of")) if region.get("data_as_of") else "—", s.cell),
+                paragraph((_replica_note(region) or reason or "") if answered else or_dash(reason), s.cell),
             ]
         )
         if not answered:
             extra.append(("BACKGROUND", (0, index), (-1, index), _RED_BG))
-    return _table(rows, [16 * mm, 18 * mm, 24 * mm, 54 * mm, _WIDTH - 112 * mm], extra)
+    return grid_table(rows, [16 * mm, 18 * mm, 24 * mm, 54 * mm, WIDTH - 112 * mm], extra)
 
 
 def _replica_note(region: Mapping[str, Any]) -> str:
     """For a region answered from another region's replica: who served it, as of when."""
     if region.get("source") != "replica":
         return ""
-    served_by = _text(region.get("served_by_name") or region.get("served_by"))
-    return f"由{served_by}节点副本提供，数据截至 {_beijing_time(region.get('replica_as_of'))}"
+    served_by = or_dash(region.get("served_by_name") or region.get("served_by"))
+    return f"由{served_by}节点副本提供，数据截至 {beijing_time(region.get('replica_as_of'))}"
 
 
 def _record_text(number: int, record: Mapping[str, Any]) -> str:
     parts = [
-        f"文号：{_text(record.get('decision_no'))}",
-        f"决定机关：{_text(record.get('authority'))}",
-        f"决定日期：{_text(record.get('decided_on'))}",
-        f"内容：{_text(str(record.get('content') or '').rstrip('。；;. '))}",
+        f"文号：{or_dash(record.get('decision_no'))}",
+        f"决定机关：{or_dash(record.get('authority'))}",
+        f"决定日期：{or_dash(record.get('decided_on'))}",
+        f"内容：{or_dash(str(record.get('content') or '').rstrip('。；;. '))}",
     ]
     status = record.get("status")
     if status and status != "in_force":
@@ -436,37 +287,42 @@ def _record_text(number: int, record: Mapping[str, Any]) -> str:
     return f"（{number}）" + "；".join(parts)
 
 
-def _cell(cell: Mapping[str, Any] | None, region_reason: object, s: _Styles) -> tuple[list[Any], Any]:
+def _cell(cell: Mapping[str, Any] | None, region_reason: object, s: Styles) -> tuple[list[Any], Any]:
     """The flowables of one result cell and its background (None for none)."""
     if cell is None:
-        return [_p("该地区暂不可用（无应答）", s.cell, color=_RED)], _RED_BG
+        return [paragraph("该地区暂不可用（无应答）", s.cell, color=RED)], _RED_BG
     outcome = cell.get("outcome")
     excluded = cell.get("excluded")
-    note = [_p(f"另有 {excluded} 条记录按规则不计入", s.small)] if excluded else []
+    note = [paragraph(f"另有 {excluded} 条记录按规则不计入", s.small)] if excluded else []
     if outcome == "no_record":
-        return [_p("无违法违规记录", s.cell), *note], None
+        return [paragraph("无违法违规记录", s.cell), *note], None
     if outcome == "records":
         records = list(cell.get("records") or [])
-        flow = [_p(f"有记录（{len(records)} 条）", s.cell, color=_RED)]
-        flow += [_p(_record_text(n, r), s.record) for n, r in enumerate(records, start=1)]
+        flow = [paragraph(f"有记录（{len(records)} 条）", s.cell, color=RED)]
+        flow += [paragraph(_record_text(n, r), s.record) for n, r in enumerate(records, start=1)]
         return [*flow, *note], None
     if outcome == "not_covered":
-        return [_p("该地区未覆盖", s.cell, color=_MUTED)], None
+        return [paragraph("该地区未覆盖", s.cell, color=MUTED)], None
     reason = cell.get("reason") or region_reason or "未说明原因"
     if outcome == "unavailable":
-        return [_p(f"该地区暂不可用（{reason}）", s.cell, color=_RED)], _RED_BG
-    return [_p(f"结果无法识别（{_text(outcome)}）", s.cell, color=_RED)], _RED_BG
+        return [paragraph(f"该地区暂不可用（{reason}）", s.cell, color=RED)], _RED_BG
+    return [paragraph(f"结果无法识别（{or_dash(outcome)}）", s.cell, color=RED)], _RED_BG
 
 
-def _results(document: Mapping[str, Any], s: _Styles) -> Any:
+def _results(document: Mapping[str, Any], s: Styles) -> Any:
     regions = _region_names(document)
     reasons = {str(r.get("region")): r.get("reason") for r in document.get("regions", [])}
-    head = [_p("领域", s.cell_head), _p("类别", s.cell_head)] + [_p(name, s.cell_head) for _, name in regions]
+    head = [paragraph("领域", s.cell_head), paragraph("类别", s.cell_head)] + [
+        paragraph(name, s.cell_head) for _, name in regions
+    ]
     rows: list[list[Any]] = [head]
     extra: list[tuple[Any, ...]] = []
     for row_index, line in enumerate(document.get("lines", []), start=1):
         by_region = {str(c.get("region")): c for c in line.get("cells", [])}
-        row: list[Any] = [_p(line.get("domain_name") or line.get("domain"), s.cell), _p(line.get("scope_name"), s.cell)]
+        row: list[Any] = [
+            paragraph(line.get("domain_name") or line.get("domain"), s.cell),
+            paragraph(line.get("scope_name"), s.cell),
+        ]
         for column, (code, _) in enumerate(regions, start=2):
             flow, background = _cell(by_region.get(code), reasons.get(code), s)
             row.append(flow)
@@ -474,11 +330,11 @@ def _results(document: Mapping[str, Any], s: _Styles) -> Any:
                 extra.append(("BACKGROUND", (column, row_index), (column, row_index), background))
         rows.append(row)
     if len(rows) == 1:
-        rows.append([_p("（本报告没有任何查询结果）", s.cell, color=_RED), ""] + [""] * len(regions))
+        rows.append([paragraph("（本报告没有任何查询结果）", s.cell, color=RED), ""] + [""] * len(regions))
         extra.append(("SPAN", (0, 1), (-1, 1)))
     fixed = 30 * mm + 22 * mm
-    each = (_WIDTH - fixed) / max(1, len(regions))
-    return _table(rows, [30 * mm, 22 * mm] + [each] * len(regions), extra)
+    each = (WIDTH - fixed) / max(1, len(regions))
+    return grid_table(rows, [30 * mm, 22 * mm] + [each] * len(regions), extra)
 
 
 def _any_unavailable(document: Mapping[str, Any]) -> bool:
@@ -493,22 +349,24 @@ def _incomplete(document: Mapping[str, Any]) -> bool:
     return document.get("verdict") not in ("clean", "has_records") or _any_unavailable(document)
 
 
-def _verdict(document: Mapping[str, Any], s: _Styles) -> Any:
+def _verdict(document: Mapping[str, Any], s: Styles) -> Any:
     verdict = document.get("verdict")
     if verdict == "clean" and not _any_unavailable(document):
-        return _boxed([_p(VERDICT["clean"], s.verdict, color=_GREEN)], _GREEN, _GREEN_BG)
+        return _boxed([paragraph(VERDICT["clean"], s.verdict, color=_GREEN)], _GREEN, _GREEN_BG)
     if verdict == "has_records":
         lines = [
-            _p(VERDICT["has_records"], s.verdict, color=_RED),
-            _p("详见上表中“有记录”的各栏。", s.body),
+            paragraph(VERDICT["has_records"], s.verdict, color=RED),
+            paragraph("详见上表中“有记录”的各栏。", s.body),
         ]
         if _any_unavailable(document):
-            lines.append(_p("另有部分地区或领域未能查询，本报告不完整。", s.body, color=_RED))
-        return _boxed(lines, _RED, _RED_BG)
+            lines.append(paragraph("另有部分地区或领域未能查询，本报告不完整。", s.body, color=RED))
+        return _boxed(lines, RED, _RED_BG)
     if verdict in ("incomplete", "clean"):  # "clean" with a gap cannot be: never print it as clean
-        return _boxed([_p(VERDICT["incomplete"], s.verdict, color=_RED)], _RED, _RED_BG)
+        return _boxed([paragraph(VERDICT["incomplete"], s.verdict, color=RED)], RED, _RED_BG)
     return _boxed(
-        [_p(f"报告结论无法识别（{_text(verdict)}），不能作为无违法违规证明", s.verdict, color=_RED)], _RED, _RED_BG
+        [paragraph(f"报告结论无法识别（{or_dash(verdict)}），不能作为无违法违规证明", s.verdict, color=RED)],
+        RED,
+        _RED_BG,
     )
 
 
@@ -524,10 +382,10 @@ def _site(verify_url: str) -> str:
     return verify_url.split("?", 1)[0]
 
 
-def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[Any]:
+def _closing(document: Mapping[str, Any], verify_url: str, s: Styles) -> list[Any]:
     """The last page, in plain words: how to verify, how to object, what the report is
     for and how long it stands, and why its period ends where it does."""
-    code = _text(document.get("verification_code"))
+    code = or_dash(document.get("verification_code"))
     word = labels.VERIFICATION_CODE
     window = document.get("window", {})
     subject_kind = str(document.get("subject", {}).get("kind", ""))
@@ -548,7 +406,7 @@ def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[A
     if contact:
         objection.append(f"签发机构联系方式：{contact}")
     days = cutoff_working_days(document)
-    period = f"{_text(window.get('start'))} 至 {_text(window.get('cutoff'))}"
+    period = f"{or_dash(window.get('start'))} 至 {or_dash(window.get('cutoff'))}"
     use = [
         f"本报告依据《{profile_name(document)}》规则出具，仅反映信用主体在查询区间（{period}）内、"
         "上表所列地区和领域的违法违规记录情况，仅供代替相应的无违法违规证明使用；法律法规另有规定的除外。",
@@ -559,21 +417,21 @@ def _closing(document: Mapping[str, Any], verify_url: str, s: _Styles) -> list[A
             else "本报告反映出具当日的情况，以核验结果为准。"
         ),
         *(
-            [labels.cutoff_explained(days) + f"本报告申请日为 {_text(window.get('application_date'))}。"]
+            [labels.cutoff_explained(days) + f"本报告申请日为 {or_dash(window.get('application_date'))}。"]
             if days
             else []
         ),
     ]
 
     def numbered(items: list[str]) -> list[Any]:
-        return [_p(f"{i}. {item}", s.body) for i, item in enumerate(items, start=1)]
+        return [paragraph(f"{i}. {item}", s.body) for i, item in enumerate(items, start=1)]
 
     return [
-        _p("五、如何核验本报告", s.heading),
+        paragraph("五、如何核验本报告", s.heading),
         *numbered(verify),
-        _p("六、异议与信用修复", s.heading),
+        paragraph("六、异议与信用修复", s.heading),
         *numbered(objection),
-        _p("七、报告用途与有效期", s.heading),
+        paragraph("七、报告用途与有效期", s.heading),
         *numbered(use),
     ]
 
@@ -600,9 +458,9 @@ class _IssuerBlock(Flowable):  # type: ignore[misc]
     def draw(self) -> None:
         canvas = self.canv
         right = self.width
-        canvas.setFillColor(_INK)
-        _draw_text(canvas, right, 27 * mm, f"签发机构：{self.organisation}", 10.5, align="right")
-        _draw_text(canvas, right, 19 * mm, f"签发时间：{self.issued}", 10.5, align="right")
+        canvas.setFillColor(INK)
+        draw_text(canvas, right, 27 * mm, f"签发机构：{self.organisation}", 10.5, align="right")
+        draw_text(canvas, right, 19 * mm, f"签发时间：{self.issued}", 10.5, align="right")
         _draw_seal(canvas, right - 36 * mm, 23 * mm, self.SEAL_RADIUS, self.organisation)
         field_w, field_h = self.FIELD
         bottom = (self.HEIGHT - field_h) / 2
@@ -612,36 +470,36 @@ class _IssuerBlock(Flowable):  # type: ignore[misc]
 
 
 def _story(document: Mapping[str, Any], verify_url: str, places: list[SealPlace]) -> list[Any]:
-    s = _styles()
-    story: list[Any] = [_p(document.get("title") or "公共信用报告", s.title)]
+    s = styles()
+    story: list[Any] = [paragraph(document.get("title") or "公共信用报告", s.title)]
     if _incomplete(document):
-        story += [_boxed([_p(INCOMPLETE_BANNER, s.banner)], _RED, _RED_BG), Spacer(1, 2 * mm)]
+        story += [_boxed([paragraph(INCOMPLETE_BANNER, s.banner)], RED, _RED_BG), Spacer(1, 2 * mm)]
     story += _registration(document, s)
     story += [
-        _p("一、基本信息", s.heading),
+        paragraph("一、基本信息", s.heading),
         _details(document, s),
-        _p("二、各地区查询情况", s.heading),
+        paragraph("二、各地区查询情况", s.heading),
         _regions(document, s),
-        _p("三、查询结果", s.heading),
-        _p(
+        paragraph("三、查询结果", s.heading),
+        paragraph(
             "每一领域一行，每一地区一栏：无违法违规记录、有记录（附文号、决定机关、日期、内容）、"
             "该地区未覆盖（该地区目录不含此领域）或该地区暂不可用（附原因）。",
             s.small,
         ),
         Spacer(1, 1.5 * mm),
         _results(document, s),
-        KeepTogether([_p("四、结论", s.heading), _verdict(document, s)]),
+        KeepTogether([paragraph("四、结论", s.heading), _verdict(document, s)]),
     ]
     notes = [n for n in document.get("notes", []) if n]
     if notes:
-        story.append(_p("说明", s.heading))
-        story += [_p(f"{i}. {note}", s.body) for i, note in enumerate(notes, start=1)]
+        story.append(paragraph("说明", s.heading))
+        story += [paragraph(f"{i}. {note}", s.body) for i, note in enumerate(notes, start=1)]
     # The last page explains the report in plain words and carries the sign-off.
     story.append(PageBreak())
     story += _closing(document, verify_url, s)
     story.append(Spacer(1, 4 * mm))
     story.append(
-        _IssuerBlock(issuer_name(document), _beijing_time(document.get("issued_at")), places),
+        _IssuerBlock(issuer_name(document), beijing_time(document.get("issued_at")), places),
     )
     return story
 
@@ -675,7 +533,7 @@ def _draw_seal(canvas: Any, cx: float, cy: float, radius: float, organisation: s
     canvas.setLineWidth(1.6 * mm * radius / (20 * mm))
     canvas.circle(cx, cy, radius - 0.8 * mm, stroke=1, fill=0)
     _draw_star(canvas, cx, cy + 0.5 * mm, radius * 0.3)
-    _draw_text(canvas, cx, cy - radius * 0.55, "电子印章", radius * 0.2, align="center")
+    draw_text(canvas, cx, cy - radius * 0.55, "电子印章", radius * 0.2, align="center")
     # The name along the rim, from lower left over the top to lower right, each
     # character upright towards the centre.
     chars = list(organisation) or ["—"]
@@ -688,7 +546,7 @@ def _draw_seal(canvas: Any, cx: float, cy: float, radius: float, organisation: s
         canvas.saveState()
         canvas.translate(cx + rim * math.cos(angle), cy + rim * math.sin(angle))
         canvas.rotate(math.degrees(angle) - 90)
-        _draw_text(canvas, 0, 0, char, size, align="center")
+        draw_text(canvas, 0, 0, char, size, align="center")
         canvas.restoreState()
     canvas.restoreState()
 
@@ -697,19 +555,19 @@ def _signature_face(organisation: str, width: float, height: float) -> bytes:
     """The signature field's appearance: what the field says beside the seal (a one-page
     PDF of the field's size)."""
     out = io.BytesIO()
-    with _LOCK:
-        _fonts()
+    with LOCK:
+        register_fonts()
         canvas = Canvas(out, pagesize=(width, height), invariant=1, pageCompression=1)
         canvas.setStrokeColor(_SEAL)
         canvas.setLineWidth(0.8)
         canvas.roundRect(0.5, 0.5, width - 1, height - 1, 2 * mm, stroke=1, fill=0)
         canvas.setFillColor(_SEAL)
-        _draw_text(canvas, 3 * mm, height - 7 * mm, "电子签名", 11)
-        canvas.setFillColor(_INK)
-        _draw_text(canvas, 3 * mm, height - 13 * mm, f"签名机构：{organisation}", 9)
-        canvas.setFillColor(_MUTED)
-        _draw_text(canvas, 3 * mm, height - 18 * mm, "在 PDF 阅读器的签名面板可查看签名；", 8)
-        _draw_text(canvas, 3 * mm, height - 22 * mm, "文件签名后如被改动，签名即显示无效。", 8)
+        draw_text(canvas, 3 * mm, height - 7 * mm, "电子签名", 11)
+        canvas.setFillColor(INK)
+        draw_text(canvas, 3 * mm, height - 13 * mm, f"签名机构：{organisation}", 9)
+        canvas.setFillColor(MUTED)
+        draw_text(canvas, 3 * mm, height - 18 * mm, "在 PDF 阅读器的签名面板可查看签名；", 8)
+        draw_text(canvas, 3 * mm, height - 22 * mm, "文件签名后如被改动，签名即显示无效。", 8)
         canvas.showPage()
         canvas.save()
     return out.getvalue()
@@ -718,91 +576,41 @@ def _signature_face(organisation: str, width: float, height: float) -> bytes:
 # --------------------------------------------------------------------------- pages
 
 
-def _draw_qr(canvas: Any, url: str, x: float, y: float, size: float) -> None:
-    """The QR code of ``url`` as filled rectangles, one per run of dark modules in a row."""
-    matrix = segno.make(url, error="m", micro=False).matrix
-    count = len(matrix)
-    module = size / (count + 8)  # 4 modules of quiet zone on each side
-    path = canvas.beginPath()
-    for row_index, row in enumerate(matrix):
-        top = y + size - (row_index + 4) * module
-        column = 0
-        while column < count:
-            if row[column]:
-                start = column
-                while column < count and row[column]:
-                    column += 1
-                path.rect(x + (start + 4) * module, top - module, (column - start) * module, module)
-            else:
-                column += 1
-    canvas.saveState()
-    canvas.setFillColor(colors.black)
-    canvas.drawPath(path, stroke=0, fill=1)
-    canvas.restoreState()
-
-
 def _decorate(document: Mapping[str, Any], verify_url: str) -> Callable[[Any, int, int], None]:
     title = str(document.get("title") or "公共信用报告")
-    report_no = _text(document.get("report_no"))
-    code = _text(document.get("verification_code"))
+    report_no = or_dash(document.get("report_no"))
+    code = or_dash(document.get("verification_code"))
     issuer = issuer_name(document)
     incomplete = _incomplete(document)
 
     def decorate(canvas: Any, number: int, total: int) -> None:
         canvas.saveState()
-        left = _MARGIN_X
-        right = _PAGE_W - _MARGIN_X
-        top = _PAGE_H - 10 * mm
-        canvas.setFillColor(_MUTED)
-        _draw_text(canvas, left, top - 4 * mm, title, 9)
-        canvas.setFillColor(_INK)
-        _draw_text(canvas, left, top - 10 * mm, f"报告编号：{report_no}", 10)
-        _draw_text(canvas, left, top - 16 * mm, f"{labels.VERIFICATION_CODE}：{code}", 10)
+        left = MARGIN_X
+        right = PAGE_W - MARGIN_X
+        top = PAGE_H - 10 * mm
+        canvas.setFillColor(MUTED)
+        draw_text(canvas, left, top - 4 * mm, title, 9)
+        canvas.setFillColor(INK)
+        draw_text(canvas, left, top - 10 * mm, f"报告编号：{report_no}", 10)
+        draw_text(canvas, left, top - 16 * mm, f"{labels.VERIFICATION_CODE}：{code}", 10)
         if incomplete:
-            canvas.setFillColor(_RED)
-            _draw_text(canvas, left, top - 22.5 * mm, "报告不完整 · 不能作为无违法违规证明", 10)
-        _draw_qr(canvas, verify_url, right - _QR_BOX, top - _QR_BOX, _QR_BOX)
-        canvas.setFillColor(_MUTED)
-        _draw_text(canvas, right - _QR_BOX - 2 * mm, top - 22.5 * mm, "扫码核验", 7.5, align="right")
-        canvas.setStrokeColor(_RULE)
+            canvas.setFillColor(RED)
+            draw_text(canvas, left, top - 22.5 * mm, "报告不完整 · 不能作为无违法违规证明", 10)
+        draw_qr(canvas, verify_url, right - _QR_BOX, top - _QR_BOX, _QR_BOX)
+        canvas.setFillColor(MUTED)
+        draw_text(canvas, right - _QR_BOX - 2 * mm, top - 22.5 * mm, "扫码核验", 7.5, align="right")
+        canvas.setStrokeColor(RULE)
         canvas.setLineWidth(0.6)
         canvas.line(left, _HEADER_BOTTOM, right, _HEADER_BOTTOM)
-        canvas.line(left, _FOOTER_TOP, right, _FOOTER_TOP)
-        _draw_text(canvas, left, _FOOTER_TOP - 5.5 * mm, f"签发：{issuer}", 8)
-        canvas.setFillColor(_INK)
-        _draw_text(canvas, _PAGE_W / 2, _FOOTER_TOP - 5.5 * mm, f"第 {number} 页 / 共 {total} 页", 9, align="center")
-        canvas.setFillColor(_MUTED)
-        _draw_text(canvas, right, _FOOTER_TOP - 5.5 * mm, report_no, 8, align="right")
+        canvas.line(left, FOOTER_TOP, right, FOOTER_TOP)
+        draw_text(canvas, left, FOOTER_TOP - 5.5 * mm, f"签发：{issuer}", 8)
+        canvas.setFillColor(INK)
+        draw_text(canvas, PAGE_W / 2, FOOTER_TOP - 5.5 * mm, f"第 {number} 页 / 共 {total} 页", 9, align="center")
+        canvas.setFillColor(MUTED)
+        draw_text(canvas, right, FOOTER_TOP - 5.5 * mm, report_no, 8, align="right")
         canvas.restoreState()
 
     return decorate
-
-
-def _canvas_maker(decorate: Callable[[Any, int, int], None]) -> type:
-    """A canvas that holds every page back until the end, when the page count is known."""
-
-    class HeldPagesCanvas(Canvas):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._held: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._held.append(dict(self.__dict__))
-            self._startPage()
-
-        def page_index(self) -> int:
-            """The page being drawn, counted from 0."""
-            return len(self._held)
-
-        def save(self) -> None:
-            held, total = self._held, len(self._held)
-            for number, state in enumerate(held, start=1):
-                self.__dict__.update(state)
-                decorate(self, number, total)
-                Canvas.showPage(self)
-            Canvas.save(self)
-
-    return HeldPagesCanvas
 
 
 def _pages(document: Mapping[str, Any], verify_url: str) -> tuple[bytes, SealPlace]:
@@ -811,10 +619,10 @@ def _pages(document: Mapping[str, Any], verify_url: str) -> tuple[bytes, SealPla
     doc = BaseDocTemplate(
         out,
         pagesize=A4,
-        leftMargin=_MARGIN_X,
-        rightMargin=_MARGIN_X,
-        topMargin=_PAGE_H - _FRAME_TOP,
-        bottomMargin=_FRAME_BOTTOM,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=PAGE_H - _FRAME_TOP,
+        bottomMargin=FRAME_BOTTOM,
         title=str(document.get("title") or ""),
         author=issuer_name(document),
         subject=str(document.get("report_no") or ""),
@@ -825,48 +633,11 @@ def _pages(document: Mapping[str, Any], verify_url: str) -> tuple[bytes, SealPla
         lang="zh-CN",
         initialFontName=LATIN,
     )
-    frame = Frame(
-        _MARGIN_X, _FRAME_BOTTOM, _WIDTH, _FRAME_TOP - _FRAME_BOTTOM, leftPadding=0, rightPadding=0, id="body"
-    )
+    frame = Frame(MARGIN_X, FRAME_BOTTOM, WIDTH, _FRAME_TOP - FRAME_BOTTOM, leftPadding=0, rightPadding=0, id="body")
     doc.addPageTemplates([PageTemplate(id="report", frames=[frame])])
     places: list[SealPlace] = []
-    doc.build(_story(document, verify_url, places), canvasmaker=_canvas_maker(_decorate(document, verify_url)))
+    doc.build(_story(document, verify_url, places), canvasmaker=canvas_maker(_decorate(document, verify_url)))
     return out.getvalue(), places[-1]
-
-
-def _attach(pdf: bytes, document: Mapping[str, Any], jws: str, verify_url: str) -> bytes:
-    """The PDF with the JWS attached, fixed metadata and an identifier derived from the JWS."""
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf), strict=True))
-    attachment = writer.add_attachment(ATTACHMENT, jws.encode("ascii"))
-    attachment.subtype = NameObject("/" + ATTACHMENT_MIME)
-    attachment.description = TextStringObject("签名报告 (signed report, compact JWS)")
-    attachment.associated_file_relationship = NameObject("/Source")
-    issued = _pdf_date(document.get("issued_at"))
-    attachment_date = datetime.strptime(issued[2:16], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    attachment.creation_date = attachment_date
-    attachment.modification_date = attachment_date
-    filespec = attachment.pdf_object.indirect_reference
-    if filespec is not None:
-        writer.root_object[NameObject("/AF")] = ArrayObject([filespec])
-    writer.add_metadata(
-        {
-            "/Title": str(document.get("title") or ""),
-            "/Author": issuer_name(document),
-            "/Subject": str(document.get("report_no") or ""),
-            "/Creator": RENDERER,
-            "/Producer": RENDERER,
-            "/CreationDate": issued,
-            "/ModDate": issued,
-            VERIFY_URL_KEY: verify_url,
-        }
-    )
-    # The file identifier is meant to be unique; ReportLab's invariant one is the same
-    # for every file, so derive it from what makes this report this report.
-    identifier = ByteStringObject(hashlib.sha256(jws.encode("ascii")).digest()[:16])
-    writer._ID = ArrayObject([identifier, identifier])
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal | None = None) -> bytes:
@@ -888,9 +659,23 @@ def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal
         UnicodeEncodeError: ``jws`` is not ASCII (a compact JWS always is).
         FailedPrecondition: the seal could not sign.
     """
-    with _LOCK:
+    with LOCK:
         pages, place = _pages(document, verify_url)
-    printed = _attach(pages, document, jws, verify_url)
+    printed = attach_signed(
+        pages,
+        jws=jws,
+        filename=ATTACHMENT,
+        description="签名报告 (signed report, compact JWS)",
+        moment=pdf_date(document.get("issued_at")),
+        metadata={
+            "/Title": str(document.get("title") or ""),
+            "/Author": issuer_name(document),
+            "/Subject": str(document.get("report_no") or ""),
+            "/Creator": RENDERER,
+            "/Producer": RENDERER,
+            VERIFY_URL_KEY: verify_url,
+        },
+    )
     if seal is None:
         return printed
     face = _signature_face(seal.organisation, place.box[2] - place.box[0], place.box[3] - place.box[1])

@@ -3,7 +3,7 @@ code and the grant's terms, for a subject to hand to or file for the grantee.
 
 The code is shown once and kept only as a hash, so the slip is made at the moment the
 grant is created, from what the grantor was just shown, and saved by the grantor; the
-gateway keeps no copy. Set in the report's faces (see :mod:`gateway.reports.pdf`).
+gateway keeps no copy. Set in the report's faces (see :mod:`gateway.reports.pdfkit`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
 from credit.clock import beijing_text
-from gateway.reports.pdf import _draw_qr, _draw_text, _fonts, _text_width
+from gateway.reports.pdfkit import draw_qr, draw_text, register_fonts, text_width
 
 _W, _H = A6
 _MARGIN = 9 * mm
@@ -42,19 +42,19 @@ def grant_slip(code: str, url: str, terms: SlipTerms) -> bytes:
 
     Raises nothing for any text: characters neither face has are left blank.
     """
-    _fonts()
+    register_fonts()
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A6, invariant=True, pageCompression=1)
     canvas.setTitle("信用报告授权凭条")
     canvas.setFillColor(colors.HexColor("#1f3a5f"))
-    _draw_text(canvas, _W / 2, _H - _MARGIN - 4 * mm, "信用报告授权凭条", 13, align="center")
-    _draw_qr(canvas, url, (_W - _QR) / 2, _H - _MARGIN - 10 * mm - _QR, _QR)
+    draw_text(canvas, _W / 2, _H - _MARGIN - 4 * mm, "信用报告授权凭条", 13, align="center")
+    draw_qr(canvas, url, (_W - _QR) / 2, _H - _MARGIN - 10 * mm - _QR, _QR)
     canvas.setFillColor(colors.black)
     y = _H - _MARGIN - 15 * mm - _QR
-    _draw_text(canvas, _W / 2, y, code, 11, align="center")
+    draw_text(canvas, _W / 2, y, code, 11, align="center")
     y -= 4 * mm
     canvas.setFillColor(colors.HexColor("#5c5c5c"))
-    _draw_text(canvas, _W / 2, y, "授权码（扫码或在“凭授权码查看”页输入）", 7, align="center")
+    draw_text(canvas, _W / 2, y, "授权码（扫码或在“凭授权码查看”页输入）", 7, align="center")
     canvas.setFillColor(colors.black)
     y -= 8 * mm
     for label, value in (
@@ -66,8 +66,8 @@ def grant_slip(code: str, url: str, terms: SlipTerms) -> bytes:
     ):
         y = _field(canvas, y, label, value)
     canvas.setFillColor(colors.HexColor("#5c5c5c"))
-    _draw_text(canvas, _MARGIN, _MARGIN, url, 6)
-    _draw_text(canvas, _MARGIN, _MARGIN + 4 * mm, "授权码只在创建时显示一次，请妥善保管，勿交给无关人员。", 6.5)
+    draw_text(canvas, _MARGIN, _MARGIN, url, 6)
+    draw_text(canvas, _MARGIN, _MARGIN + 4 * mm, "授权码只在创建时显示一次，请妥善保管，勿交给无关人员。", 6.5)
     canvas.showPage()
     canvas.save()
     return out.getvalue()
@@ -78,17 +78,17 @@ def _field(canvas: Canvas, y: float, label: str, value: str) -> float:
     of its own when the whole does not fit); the baseline below it."""
     size, indent = 8.5, 17 * mm
     room = _W - 2 * _MARGIN - indent
-    _draw_text(canvas, _MARGIN, y, f"{label}：", size)
+    draw_text(canvas, _MARGIN, y, f"{label}：", size)
     head, bracket, tail = value.partition("（")
-    parts = [head, bracket + tail] if bracket and _text_width(value, size) > room else [value]
+    parts = [head, bracket + tail] if bracket and text_width(value, size) > room else [value]
     for part in parts:
         line = ""
         for char in part:
-            if _text_width(line + char, size) > room:
-                _draw_text(canvas, _MARGIN + indent, y, line, size)
+            if text_width(line + char, size) > room:
+                draw_text(canvas, _MARGIN + indent, y, line, size)
                 y -= 4.5 * mm
                 line = ""
             line += char
-        _draw_text(canvas, _MARGIN + indent, y, line, size)
+        draw_text(canvas, _MARGIN + indent, y, line, size)
         y -= 4.5 * mm
     return float(y - 1 * mm)
