@@ -253,6 +253,29 @@ class ReportService:
         name = finding.registration.name if finding.registration else _subject_name(answers)
         return report, issued_at, name, finding
 
+    def _issue(
+        self,
+        issued_at: datetime,
+        subject_name: str,
+        finding: RegisterFinding,
+        *,
+        report_no: str = "",
+        verification_code: str = "",
+    ) -> Issue:
+        """What this gateway adds to a report: itself as the issuer (its technical name, the
+        organisation people read and its contact), the moment, the subject's name and what
+        the registers said. A draft leaves the number and the verification code empty."""
+        return Issue(
+            report_no=report_no,
+            verification_code=verification_code,
+            issued_at=issued_at,
+            issuer=self.issuer,
+            subject_name=subject_name,
+            register=finding,
+            issuer_name=self.organisation,
+            issuer_contact=self.contact,
+        )
+
     async def draft(
         self, principal: Principal, *, subject_id: str, years: int = 0, profile_id: str = "", purpose: str = ""
     ) -> dict[str, Any]:
@@ -269,17 +292,7 @@ class ReportService:
         check_purpose(purpose)
         await self._may_ask_for(principal, subject.id, purpose)
         report, at, name, finding = await self._gather(principal, subject, years, profile_id, purpose or "授权预览")
-        unissued = Issue(
-            report_no="",
-            verification_code="",
-            issued_at=at,
-            issuer=self.issuer,
-            subject_name=name,
-            register=finding,
-            issuer_name=self.organisation,
-            issuer_contact=self.contact,
-        )
-        return report_document(report, unissued)
+        return report_document(report, self._issue(at, name, finding))
 
     async def issue_authorised(
         self,
@@ -300,15 +313,12 @@ class ReportService:
         purpose = purpose or "无违法违规证明"
         report, issued_at, name, finding = await self._gather(principal, subject, years, profile_id, purpose)
         profile = report.profile
-        issue = Issue(
+        issue = self._issue(
+            issued_at,
+            name,
+            finding,
             report_no=new_report_number(china_date(issued_at)),
             verification_code=new_verification_code(),
-            issued_at=issued_at,
-            issuer=self.issuer,
-            subject_name=name,
-            register=finding,
-            issuer_name=self.organisation,
-            issuer_contact=self.contact,
         )
         document = report_document(report, issue)
         payload = canonical(document, known_plain=True)
