@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -172,6 +172,70 @@ def valid_resident_id(numbers: pl.Series, today: date) -> pl.Series:
     return pl.Series(ok)
 
 
+def _clean_batch(
+    frame: pl.DataFrame,
+    out: Tally,
+    *,
+    fields: Sequence[str],
+    codes: Sequence[str],
+    first_cell: str | None,
+    footer_cells: Sequence[str],
+    code_footer: str | None = None,
+) -> pl.DataFrame:
+    """A batch as its checks read it: the line numbers, the text ``fields`` cleaned
+    (spaces stripped, the empty markers emptied, an absent field empty), each of ``codes``
+    as given (``{code}__raw``) and then cleaned (``{code}``), and ``first_cell`` stripped
+    (``__first``). Blank lines and footers (合计, 制表…) are left out and counted in
+    ``out``, never rejected: a footer opens one of ``footer_cells`` or the first cell, on
+    a line with no code, or, with ``code_footer``, stands in that code's cell.
+
+    Raises nothing.
+    """
+    present = set(frame.columns)
+    empty = pl.lit("")
+
+    def cleaned(name: str) -> pl.Expr:
+        text = pl.col(name).str.strip_chars(SPACE_CHARS)
+        return pl.when(text.is_in(_EMPTY)).then(empty).otherwise(text)
+
+    clean = [(cleaned(f) if f in present else empty).alias(f) for f in fields]
+    raw = [(pl.col(f) if f in present else empty).alias(f"{f}__raw") for f in codes]
+    first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
+    df = frame.select(pl.col(LINE), *clean, *raw, *first)
+
+    words = f"^({'|'.join(FOOTER_WORDS)})"
+    no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in codes])
+    cells = [pl.col(c) for c in footer_cells]
+    # A blank or footer line names no subject: only lines without a code are looked at, and
+    # with code_footer those whose code cell opens with a footer's words.
+    looked_at = no_code
+    if code_footer:
+        cells.append(pl.col(f"{code_footer}__raw"))
+        looked_at = no_code | pl.col(f"{code_footer}__raw").str.contains(words)
+    if first_cell:
+        cells.append(pl.col("__first"))
+    bare = df.filter(looked_at)
+    if bare.height:
+        blank = pl.all_horizontal([pl.col(f) == "" for f in fields]) & no_code
+        footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
+        marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
+        out.blank = int(marks["blank"].sum())
+        out.footer = int(marks["footer"].sum())
+        skipped = marks.filter(pl.col("blank") | pl.col("footer"))[LINE]
+        if skipped.len():
+            df = df.filter(~pl.col(LINE).is_in(skipped.implode()))
+    if df.height == 0:
+        return df
+
+    # Codes: the common clean form passes as it is; the rest through the row rules' cleaner.
+    for f in codes:
+        column = df[f"{f}__raw"]
+        odd = column.filter(~column.str.contains(r"^[0-9A-Z]{18}$") & (column != ""))
+        mapping = {v: clean_code(v) for v in odd.unique().to_list()}
+        df = df.with_columns(pl.col(f"{f}__raw").replace(mapping).alias(f))
+    return df
+
+
 class ColumnarRules:
     """The row rules applied to batches; caches live as long as the loader."""
 
@@ -190,41 +254,16 @@ class ColumnarRules:
         """
         out = Checked()
         rules = self.rules
-        present = set(frame.columns)
-        empty = pl.lit("")
-
-        def cleaned(name: str) -> pl.Expr:
-            text = pl.col(name).str.strip_chars(SPACE_CHARS)
-            return pl.when(text.is_in(_EMPTY)).then(empty).otherwise(text)
-
-        clean = [(cleaned(f) if f in present else empty).alias(f) for f in TEXT_FIELDS]
-        codes = [(pl.col(f) if f in present else empty).alias(f"{f}__raw") for f in CODE_FIELDS]
-        first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
-        df = frame.select(pl.col(LINE), *clean, *codes, *first)
-
-        # Blank lines and footers (合计, 制表…) are skipped and counted, never rejected.
-        no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in CODE_FIELDS])
-        bare = df.filter(no_code)  # a blank or footer line names no subject: only these are looked at
-        if bare.height:
-            blank = pl.all_horizontal([pl.col(f) == "" for f in TEXT_FIELDS])
-            words = f"^({'|'.join(FOOTER_WORDS)})"
-            cells = [pl.col("subject_name"), pl.col("decision_no")] + ([pl.col("__first")] if first_cell else [])
-            footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
-            marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
-            out.blank = int(marks["blank"].sum())
-            out.footer = int(marks["footer"].sum())
-            skipped = marks.filter(pl.col("blank") | pl.col("footer"))[LINE]
-            if skipped.len():
-                df = df.filter(~pl.col(LINE).is_in(skipped.implode()))
+        df = _clean_batch(
+            frame,
+            out,
+            fields=TEXT_FIELDS,
+            codes=CODE_FIELDS,
+            first_cell=first_cell,
+            footer_cells=("subject_name", "decision_no"),
+        )
         if df.height == 0:
             return out
-
-        # Codes: the common clean form passes as it is; the rest through the row rules' cleaner.
-        for f in CODE_FIELDS:
-            raw = df[f"{f}__raw"]
-            odd = raw.filter(~raw.str.contains(r"^[0-9A-Z]{18}$") & (raw != ""))
-            mapping = {v: clean_code(v) for v in odd.unique().to_list()}
-            df = df.with_columns(pl.col(f"{f}__raw").replace(mapping).alias(f))
 
         errors: list[pl.Expr] = []
         for name in REQUIRED:
@@ -543,43 +582,19 @@ class RegisterColumns:
         Raises nothing: a bad row is a reject.
         """
         out = CheckedRegister()
-        present = set(frame.columns)
-        empty = pl.lit("")
-
-        def cleaned(name: str) -> pl.Expr:
-            text = pl.col(name).str.strip_chars(SPACE_CHARS)
-            return pl.when(text.is_in(_EMPTY)).then(empty).otherwise(text)
-
         codes = ("uscc", "reg_no", "org_code")
-        clean = [(cleaned(f) if f in present else empty).alias(f) for f in REGISTER_TEXT_FIELDS]
-        raw = [(pl.col(f) if f in present else empty).alias(f"{f}__raw") for f in codes]
-        first = [pl.col(first_cell).str.strip_chars(SPACE_CHARS).alias("__first")] if first_cell else []
-        df = frame.select(pl.col(LINE), *clean, *raw, *first)
-
-        # Blank lines and footers (合计, 制表…) name no entity: skipped and counted. A
-        # register often opens with the code column, so a footer may stand in it.
-        words = f"^({'|'.join(FOOTER_WORDS)})"
-        no_code = pl.all_horizontal([pl.col(f"{f}__raw").str.strip_chars(SPACE_CHARS) == "" for f in codes])
-        bare = df.filter(no_code | pl.col("uscc__raw").str.contains(words))
-        if bare.height:
-            blank = pl.all_horizontal([pl.col(f) == "" for f in REGISTER_TEXT_FIELDS]) & no_code
-            cells = [pl.col("subject_name"), pl.col("uscc__raw")] + ([pl.col("__first")] if first_cell else [])
-            footer = pl.any_horizontal([c.str.contains(words) for c in cells]) & ~blank
-            marks = bare.select(LINE, blank.alias("blank"), footer.alias("footer"))
-            out.blank = int(marks["blank"].sum())
-            out.footer = int(marks["footer"].sum())
-            skipped = marks.filter(pl.col("blank") | pl.col("footer"))[LINE]
-            if skipped.len():
-                df = df.filter(~pl.col(LINE).is_in(skipped.implode()))
+        # A register often opens with the code column, so a footer may stand in it.
+        df = _clean_batch(
+            frame,
+            out,
+            fields=REGISTER_TEXT_FIELDS,
+            codes=codes,
+            first_cell=first_cell,
+            footer_cells=("subject_name",),
+            code_footer="uscc",
+        )
         if df.height == 0:
             return out
-
-        for f in codes:
-            column = df[f"{f}__raw"]
-            odd = column.filter(~column.str.contains(r"^[0-9A-Z]{18}$") & (column != ""))
-            df = df.with_columns(
-                pl.col(f"{f}__raw").replace({v: clean_code(v) for v in odd.unique().to_list()}).alias(f)
-            )
 
         # The code: a valid credit code passes in columns; the rest by the rule, once each.
         fast = valid_uscc(df["uscc"])
