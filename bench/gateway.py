@@ -47,6 +47,7 @@ from gateway.reports.service import LOOKUPS_PER_MINUTE
 from nodes.seed import synthetic_subject
 
 ROWS_PER_SUBJECT = 0.427
+DEFAULT_SECONDS = 10.0  # each capacity run, after a 3 s warm-up
 
 
 class Proxy:
@@ -274,7 +275,7 @@ class CpuTable:
         """A column for ``run``: ``cpu`` and ``waits`` hold each process's CPU seconds and
         run-queue seconds, before and after it."""
         spent = {name: cpu.after[name] - cpu.before.get(name, 0.0) for name in cpu.after}
-        spent[f"load generator ({tool_name()})"] = run.cpu
+        spent[f"load generator: {tool_name()}"] = run.cpu
         waited = sum(waits.after[name] - waits.before.get(name, 0.0) for name in waits.after)
         total = sum(spent.values())
         cells = {name: f"{seconds / run.answered * 1000:.2f} ms" for name, seconds in spent.items()}
@@ -530,31 +531,33 @@ def write(path: Path, figures: dict[str, str], cpu: CpuTable, args: argparse.Nam
     rows = "\n".join(f"| {key} | {targets.get(key, '')} | {value} |" for key, value in figures.items())
     notes_path = path.with_name("BENCHMARKS-gateway-notes.md")
     notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
+    seconds = f" --seconds {args.seconds:g}" if args.seconds != DEFAULT_SECONDS else ""
     section = f"""
 ## Gateway ({args.records:,} records per node, three nodes, SQLite)
 
-`python -m bench.gateway --records {args.records} --write docs/BENCHMARKS.md`,
+`python -m bench.gateway --records {args.records}{seconds} --write docs/BENCHMARKS.md`,
 run {time.strftime("%Y-%m-%d")} on {machine()}.
 Every component runs in its own process, as deployed: three nodes; a gateway connected
 to them directly; a second gateway whose node connections pass through small TCP proxies
 in the load generator's process, for the runs with a delayed, stopped or slowed node;
 and the skeleton, the floor any gateway of this shape stands on — three gRPC servers
-answering {ANSWER_BYTES:,} fixed bytes (about a real node's answer) and a front door that
-takes the HTTP request, calls all three at once, joins their answers and signs them with
-Ed25519 (`bench.skeleton`), four processes. All of them and the load generator share the
-two cores. Each listens on a port the OS chose, and answered its readiness check (gRPC
-health `SERVING` for nodes, `GET /healthz` 200 for the gateways and the front door) from
-that port, owning it alone, before anything was measured. The run stops and writes
-nothing when a component exits or is not ready, or when a measured report lacks a
-region: every answer is checked, and so is the gateway's own count of its calls to each
-node.
+answering {ANSWER_BYTES:,} fixed bytes (about a real node's answer) and a front door that takes the
+HTTP request, calls all three at once, joins their answers and signs them with Ed25519
+(`bench.skeleton`), four processes. All of them and the load generator share the two
+cores. Each listens on a port the OS chose, and answered its readiness check (gRPC health
+`SERVING` for nodes, `GET /healthz` 200 for the gateways and the front door) from that
+port, owning it alone, before anything was measured. The run stops and writes nothing
+when a component exits or is not ready, or when a measured report lacks a region: every
+answer is checked, and so is the gateway's own count of its calls to each node.
 
-Capacity is closed-loop: {tool_name()}, {CONNECTIONS} requests in flight, {args.seconds:.0f} s after a
-3 s warm-up, every answer checked (status, and for reports every region answered). The
+Capacity is closed-loop: {tool_name()}, {CONNECTIONS} requests in flight, {args.seconds:.0f} s after a 3 s
+warm-up, every answer checked (status, and for reports every region answered). The
 gateway and the skeleton are measured one after the other in the same run, and the ratio
 is the gateway's rate over the skeleton's. Latency at 60 % of capacity is open-loop
 (requests sent at a fixed rate by a Python generator, latency counted from when each was
-due; any error voids it). Verification is measured closed-loop, as capacity.
+due; any error voids it). Verification is measured closed-loop, as capacity; only of
+signed reports, since verification by code allows {LOOKUPS_PER_MINUTE} lookups a minute per client
+address.
 
 | what | target | measured |
 |---|---|---|
@@ -563,7 +566,9 @@ due; any error voids it). Verification is measured closed-loop, as capacity.
 CPU per answer of each process during the two capacity runs: user and system time from
 `/proc/<pid>/stat` before and after the run (the load generator's from the kernel's
 account of it when it exits), divided by the answers. Processes off the measured path
-show what they spent meanwhile.
+show what they spent meanwhile. How busy the two cores were, and how long the processes
+waited for one (run-queue time from `/proc/<pid>/task/*/schedstat`), tell how much of a
+rate this machine's other work took.
 
 {cpu.markdown()}
 
@@ -574,7 +579,7 @@ show what they spent meanwhile.
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each capacity run")
+    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="length of each capacity run")
     parser.add_argument("--work", default="var/bench-gateway")
     parser.add_argument("--write")
     args = parser.parse_args()
