@@ -191,8 +191,11 @@ def write(path: Path, figures: dict[str, str], args: argparse.Namespace) -> None
 
 `python -m bench.batch --records {args.records} --backend {args.backend} --write docs/BENCHMARKS.md`,
 run {time.strftime("%Y-%m-%d")} on {machine()}.
-Three nodes and the gateway on this machine; the list is posted as JSON and the job polled
-until every chunk (5,000 subjects) is answered by every region.
+Three nodes and the gateway on this machine, each on a port the OS chose and checked
+ready (gRPC health, `/healthz`) before the runs; the list is posted as JSON and the job
+polled until every chunk (5,000 subjects) is answered by every region. A run in which
+the gateway counted a failed call to any node, or a component exited, stops without
+writing.
 
 | what | target | measured |
 |---|---|---|
