@@ -38,7 +38,9 @@ protos: install
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
 
 ## Node and gateway benchmarks (1 M records per node; several minutes); figures go to docs/BENCHMARKS.md.
+## Capacity is measured with wrk when it is installed (apt-get install wrk), else with a Python generator.
 bench: install
+	@command -v wrk >/dev/null || echo "wrk is not installed: capacity will be measured with the Python generator"
 	$(BIN)/python -m bench.node --write docs/BENCHMARKS.md
 	$(BIN)/python -m bench.gateway --write docs/BENCHMARKS.md
 	$(BIN)/python -m bench.batch --write docs/BENCHMARKS.md

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.gateway import ROWS_PER_SUBJECT, _spawn, _wait_http, seed, spawn_node
+from bench.gateway import ROWS_PER_SUBJECT, check_every_node_answered, node_calls, start_gateway, start_nodes
 from bench.node import machine, write_section
+from bench.procs import main_or_fail, processes
 from credit.regions import Region
 from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
@@ -83,7 +84,12 @@ def _rss_kib(pid: int, field: str) -> int:
 
 
 async def _run_batch(http: aiohttp.ClientSession, base: str, token: str, subjects: list[str]) -> tuple[float, float]:
-    """Seconds from posting to done, and seconds the post itself took."""
+    """Seconds from posting to done, and seconds the post itself took.
+
+    Raises:
+        BenchmarkFailed: a region's node failed a call, so the job holds unavailable chunks.
+    """
+    before = await node_calls(http, base)
     body = json.dumps({"purpose": "基准测试", "subjects": subjects}).encode()
     started = time.perf_counter()
     async with http.post(
@@ -100,7 +106,9 @@ async def _run_batch(http: aiohttp.ClientSession, base: str, token: str, subject
         ) as r:
             status = await r.json()
         if status["status"] == "done":
-            return time.perf_counter() - started, posted
+            elapsed = time.perf_counter() - started
+            check_every_node_answered(before, await node_calls(http, base), 1, f"a {len(subjects):,}-subject batch")
+            return elapsed, posted
         await asyncio.sleep(0.01)
 
 
@@ -108,21 +116,20 @@ async def main(args: argparse.Namespace) -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     subjects = int(args.records / ROWS_PER_SUBJECT)
-    procs = []
     figures: dict[str, str] = {}
-    try:
+    with processes(work / "logs-batch") as running:
         keys = KeyStore(work / "keys")
         keys.ensure()
         jwks = work / "gateway-jwks.json"
         jwks.write_text(json.dumps(keys.keyring().jwks()), encoding="utf-8")
         urls = {region: _node_url(args, work, region, subjects) for region in Region}
-        for proc in [seed(region, url, subjects) for region, (url, fresh) in urls.items() if fresh]:
-            proc.wait()
-        nodes = []
-        for i, region in enumerate(Region):
-            port = 51300 + i
-            procs.append(spawn_node(region, urls[region][0], port, jwks))
-            nodes.append(f"{region.value}=127.0.0.1:{port}")
+        seeding = {
+            f"seed-{region.value}": ["jjj", "seed", "--region", region.value, "--db", url, "--subjects", str(subjects)]
+            for region, (url, fresh) in urls.items()
+            if fresh
+        }
+        await running.run_to_end(seeding)
+        nodes = await start_nodes(running, {region: url for region, (url, _) in urls.items()}, jwks)
         # Kept between runs, with its place in the nodes' change feeds (catching up on
         # three fresh 1 M-record feeds takes minutes); started afresh with fresh nodes.
         gateway_db = work / f"batch-gateway-{args.backend}-{subjects}.db"
@@ -132,28 +139,12 @@ async def main(args: argparse.Namespace) -> None:
         registry = Registry.open(f"sqlite:///{gateway_db}")
         seed_demo_accounts(registry)
         registry.close()
-        gateway = _spawn(
-            [
-                "jjj",
-                "gateway",
-                "--listen",
-                "127.0.0.1:8191",
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--db",
-                f"sqlite:///{gateway_db}",
-                "--keys-dir",
-                str(work / "keys"),
-                "--nodes",
-                ",".join(nodes),
-            ]
-        )
-        procs.append(gateway)
-        base = "http://127.0.0.1:8191"
-        await _wait_http(base + "/healthz")
+        gateway = await start_gateway(running, "gateway", db=gateway_db, keys=work / "keys", nodes=nodes)
+        base = f"http://127.0.0.1:{gateway.port}"
         # A fresh gateway first follows every node's change feed from the start (3 M
         # changes); measure the steady state, as a running gateway is, not that catch-up.
         await _caught_up(f"sqlite:///{gateway_db}", {region: url for region, (url, _) in urls.items()})
+        running.check_alive("while the gateway caught up with the change feeds")
         rng = random.Random(11)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
             async with http.post(
@@ -172,21 +163,18 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 print(figures, flush=True)
             if args.million:
-                rss_before = _rss_kib(gateway.pid, "VmRSS")
+                pid = gateway.proc.pid
+                rss_before = _rss_kib(pid, "VmRSS")
                 listed = [synthetic_subject(Region.TIANJIN, rng.randrange(subjects)).id for _ in range(1_000_000)]
                 seconds, _posted = await _run_batch(http, base, token, listed)
                 del listed
                 figures["1,000,000-subject batch"] = (
                     f"{seconds:.1f} s end to end ({1_000_000 / seconds:,.0f} subjects/s); gateway memory: "
-                    f"{rss_before / 1024:.0f} MiB before, {_rss_kib(gateway.pid, 'VmRSS') / 1024:.0f} MiB after, "
-                    f"peak {_rss_kib(gateway.pid, 'VmHWM') / 1024:.0f} MiB (the peak is the posted list being parsed)"
+                    f"{rss_before / 1024:.0f} MiB before, {_rss_kib(pid, 'VmRSS') / 1024:.0f} MiB after, "
+                    f"peak {_rss_kib(pid, 'VmHWM') / 1024:.0f} MiB (the peak is the posted list being parsed)"
                 )
                 print(figures, flush=True)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=20)
+        running.check_alive("before the figures were written")
     if args.write:
         write(Path(args.write), figures, args)
 
@@ -203,8 +191,11 @@ def write(path: Path, figures: dict[str, str], args: argparse.Namespace) -> None
 
 `python -m bench.batch --records {args.records} --backend {args.backend} --write docs/BENCHMARKS.md`,
 run {time.strftime("%Y-%m-%d")} on {machine()}.
-Three nodes and the gateway on this machine; the list is posted as JSON and the job polled
-until every chunk (5,000 subjects) is answered by every region.
+Three nodes and the gateway on this machine, each on a port the OS chose and checked
+ready (gRPC health, `/healthz`) before the runs; the list is posted as JSON and the job
+polled until every chunk (5,000 subjects) is answered by every region. A run in which
+the gateway counted a failed call to any node, or a component exited, stops without
+writing.
 
 | what | target | measured |
 |---|---|---|
@@ -233,4 +224,5 @@ if __name__ == "__main__":
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--million", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--write")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    main_or_fail(lambda: main(args))

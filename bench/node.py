@@ -15,10 +15,7 @@ import contextlib
 import os
 import platform
 import random
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, text
 
+from bench.procs import Processes, failing_loudly, free_port, grpc_serving, processes
 from credit.catalogue import catalogue
 from credit.regions import Region
 from infra.db import sync_engine
@@ -56,12 +54,6 @@ class Results:
     def add(self, key: str, value: str) -> None:
         self.figures[key] = value
         print(f"{key}: {value}", flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_available() -> bool:
@@ -101,36 +93,16 @@ def bench_ingest(db: str, path: Path) -> tuple[int, float]:
     return report.rows_read, elapsed
 
 
-def start_node(db: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    env = {**os.environ, "JJJ_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jjj",
-            "node",
-            "--region",
-            REGION.value,
-            "--db",
-            db,
-            "--listen",
-            address,
-            "--allow-unasserted",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with grpc.insecure_channel(address) as channel:
-                grpc.channel_ready_future(channel).result(timeout=1)
-                return proc, address
-        except grpc.FutureTimeoutError:
-            continue
-    proc.kill()
-    raise RuntimeError("node did not start")
+def start_node(running: Processes, db: str) -> str:
+    """Start a node over ``db`` and wait until it serves; returns its address.
+
+    Raises BenchmarkFailed (see ``Processes.wait_ready``).
+    """
+    port = free_port()
+    argv = ["jjj", "node", "--region", REGION.value, "--db", db, "--listen", f"127.0.0.1:{port}", "--allow-unasserted"]
+    node = running.start_python("node", argv, port=port)
+    asyncio.run(running.wait_ready(node, grpc_serving(f"127.0.0.1:{port}"), timeout=60))
+    return f"127.0.0.1:{port}"
 
 
 async def bench_query(address: str, subjects: int, calls: int) -> list[float]:
@@ -197,8 +169,8 @@ def run_backend(name: str, db: str, path: Path, subjects: int, results: Results,
     rows, elapsed = bench_ingest(db, path)
     results.rows = rows
     results.add(f"{name} ingest", f"{rows / elapsed:,.0f} rows/s ({rows:,} rows in {elapsed:.1f} s)")
-    proc, address = start_node(db)
-    try:
+    with processes(Path(args.work) / "logs") as running:
+        address = start_node(running, db)
         if name == "SQLite":
             floor = asyncio.run(bench_floor(address, args.calls))
             results.add(
@@ -219,9 +191,7 @@ def run_backend(name: str, db: str, path: Path, subjects: int, results: Results,
                 f"{rate:,.0f} subjects/s ({args.batch_total:,} subjects in chunks of {args.chunk:,}, "
                 f"{concurrency} call{'s' if concurrency > 1 else ''} in flight)",
             )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        running.check_alive(f"during the {name} runs")
 
 
 @contextlib.contextmanager
@@ -379,4 +349,5 @@ def write_report(path: Path, results: Results, args: argparse.Namespace) -> None
 
 
 if __name__ == "__main__":
-    main()
+    with failing_loudly():
+        main()

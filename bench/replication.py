@@ -14,10 +14,9 @@ mutual TLS, and a PostgreSQL follower when a server answers on 127.0.0.1:5432.
 from __future__ import annotations
 
 import argparse
-import os
+import asyncio
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from bench.node import _free_port, _pg_available, machine, percentile, pg_schema, write_section
+from bench.node import _pg_available, machine, percentile, pg_schema, write_section
+from bench.procs import BenchmarkFailed, Processes, failing_loudly, free_port, grpc_serving, processes, tcp_listening
 from credit.catalogue import Scope
 from credit.regions import Region
 from federation.tls import init_federation
@@ -53,31 +53,6 @@ class CatchUp:
     @property
     def rate(self) -> float:
         return self.changes / self.seconds
-
-
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jjj", *args], env={**os.environ, "JJJ_LOG_LEVEL": "WARNING"}, stdout=subprocess.DEVNULL
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _listening(port: int, timeout: float = 60.0) -> None:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def seed(work: Path, records: int) -> tuple[str, int]:
@@ -117,23 +92,26 @@ def _cursor(engine: Engine) -> tuple[int, bool]:
     return (int(row[0]), row[1] is not None) if row else (0, False)
 
 
-def _wait(engine: Engine, head: int, timeout: float, *, poll: float = 0.05) -> float:
-    """Seconds until the follower has applied ``head`` and is in step."""
+def _wait(running: Processes, engine: Engine, head: int, timeout: float, *, poll: float = 0.05) -> float:
+    """Seconds until the follower has applied ``head`` and is in step.
+
+    Raises:
+        BenchmarkFailed: it did not within ``timeout``, or a node exited meanwhile.
+    """
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         last, synced = _cursor(engine)
         if last >= head and synced:
             return time.perf_counter() - started
+        running.check_alive("while the follower caught up")
         time.sleep(poll)
-    raise RuntimeError(f"the follower did not reach seq {head} within {timeout:.0f} s")
+    raise BenchmarkFailed(f"the follower did not reach seq {head} within {timeout:.0f} s")
 
 
 def run(
     name: str, origin_db: str, follower_db: str, args: argparse.Namespace, tls: list[str] | None = None
 ) -> tuple[CatchUp, list[float]]:
     head = _head(origin_db)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
     origin_tls = follower_tls = []
     if tls is not None:
         certs = Path(tls[0])
@@ -141,64 +119,90 @@ def run(
         origin_tls += ["--tls-ca", str(certs / "ca.pem")]
         follower_tls = ["--tls-cert", str(certs / "node-beijing.pem"), "--tls-key", str(certs / "node-beijing.key")]
         follower_tls += ["--tls-ca", str(certs / "ca.pem")]
-    origin = _spawn(
-        ["node", "--region", ORIGIN.value, "--db", origin_db, "--listen", address, "--allow-unasserted", *origin_tls]
-    )
-    follower: subprocess.Popen[bytes] | None = None
-    migrate(follower_db)  # so that the cursor can be watched from the start
-    engine = sync_engine(follower_db)
-    try:
-        _listening(port)
-        started = time.perf_counter()
-        follower = _spawn(
-            [
-                "node", "--region", FOLLOWER.value, "--db", follower_db, "--listen", "127.0.0.1:0",
-                "--allow-unasserted", "--peers", f"{ORIGIN.value}={address}", *follower_tls,
-            ]
+    with processes(Path(args.work) / "logs") as running:
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        origin = running.start_python(
+            "origin-tianjin",
+            ["jjj", "node", "--region", ORIGIN.value, "--db", origin_db, "--listen", address, "--allow-unasserted",
+             *origin_tls],
+            port=port,
         )  # fmt: skip
-        while _cursor(engine)[0] == 0:
-            if time.perf_counter() - started > 120:
-                raise RuntimeError("the follower applied nothing within 120 s")
-            time.sleep(0.02)
-        first = time.perf_counter() - started
-        total = first + _wait(engine, head, timeout=1800)
-        catch_up = CatchUp(head, total, first)
-        print(f"{name}: caught up with {head:,} changes in {total:.1f} s ({catch_up.rate:,.0f}/s)", flush=True)
-
-        # Following: one new record at the origin at a time, until the follower has it.
-        writer_engine = sync_engine(origin_db)
-        writer = SqlRecordWriter(writer_engine)
-        latencies = []
-        run_tag = uuid.uuid4().hex[:8]  # new records each run: the origin database is reused
-        pause = random.Random(3)
+        # Over mutual TLS only a client with a member's certificate may ask for health:
+        # there the origin is ready when it listens (on a port of its own, as always).
+        probe = grpc_serving(address) if tls is None else tcp_listening(port)
+        asyncio.run(running.wait_ready(origin, probe, timeout=60))
+        migrate(follower_db)  # so that the cursor can be watched from the start
+        engine = sync_engine(follower_db)
         try:
-            for i in range(args.follow_changes):
-                subject = synthetic_subject(ORIGIN, 10_000_000 + i)
-                draft = make_draft(
-                    subject_id=subject.id,
-                    subject_kind=subject.kind,
-                    subject_name=subject.name,
-                    domain="market_regulation",
-                    scope=Scope.ADMINISTRATIVE_PENALTY,
-                    decision_no=f"津市监罚〔2026〕B{run_tag}-{i:03d}号",
-                    authority="天津市市场监督管理委员会",
-                    decided_on=TODAY,
-                    category="罚款",
-                    content="基准测试",
-                )
-                writer.load([[draft]], source="bench:replication", now=datetime.now(UTC))
-                stored = time.perf_counter()
-                _wait(engine, _head(origin_db), timeout=60, poll=0.002)
-                latencies.append(time.perf_counter() - stored)
-                time.sleep(pause.uniform(0.05, 0.6))  # land anywhere in the origin's poll interval
+            return _catch_up_and_follow(
+                running, name, origin_db, follower_db, address, follower_tls, engine, head, args
+            )
         finally:
-            writer_engine.dispose()
-        return catch_up, latencies
+            engine.dispose()
+
+
+def _catch_up_and_follow(
+    running: Processes,
+    name: str,
+    origin_db: str,
+    follower_db: str,
+    origin: str,
+    follower_tls: list[str],
+    engine: Engine,
+    head: int,
+    args: argparse.Namespace,
+) -> tuple[CatchUp, list[float]]:
+    # Timed from the follower's start: not waited for, its exit is watched instead.
+    started = time.perf_counter()
+    port = free_port()
+    running.start_python(
+        "follower-beijing",
+        [
+            "jjj", "node", "--region", FOLLOWER.value, "--db", follower_db, "--listen", f"127.0.0.1:{port}",
+            "--allow-unasserted", "--peers", f"{ORIGIN.value}={origin}", *follower_tls,
+        ],
+        port=port,
+    )  # fmt: skip
+    while _cursor(engine)[0] == 0:
+        running.check_alive("before the follower applied its first change")
+        if time.perf_counter() - started > 120:
+            raise BenchmarkFailed("the follower applied nothing within 120 s", running.components[-1])
+        time.sleep(0.02)
+    first = time.perf_counter() - started
+    total = first + _wait(running, engine, head, timeout=1800)
+    catch_up = CatchUp(head, total, first)
+    print(f"{name}: caught up with {head:,} changes in {total:.1f} s ({catch_up.rate:,.0f}/s)", flush=True)
+
+    # Following: one new record at the origin at a time, until the follower has it.
+    writer_engine = sync_engine(origin_db)
+    writer = SqlRecordWriter(writer_engine)
+    latencies = []
+    run_tag = uuid.uuid4().hex[:8]  # new records each run: the origin database is reused
+    pause = random.Random(3)
+    try:
+        for i in range(args.follow_changes):
+            subject = synthetic_subject(ORIGIN, 10_000_000 + i)
+            draft = make_draft(
+                subject_id=subject.id,
+                subject_kind=subject.kind,
+                subject_name=subject.name,
+                domain="market_regulation",
+                scope=Scope.ADMINISTRATIVE_PENALTY,
+                decision_no=f"津市监罚〔2026〕B{run_tag}-{i:03d}号",
+                authority="天津市市场监督管理委员会",
+                decided_on=TODAY,
+                category="罚款",
+                content="基准测试",
+            )
+            writer.load([[draft]], source="bench:replication", now=datetime.now(UTC))
+            stored = time.perf_counter()
+            _wait(running, engine, _head(origin_db), timeout=60, poll=0.002)
+            latencies.append(time.perf_counter() - stored)
+            time.sleep(pause.uniform(0.05, 0.6))  # land anywhere in the origin's poll interval
     finally:
-        engine.dispose()
-        if follower is not None:
-            _stop(follower)
-        _stop(origin)
+        writer_engine.dispose()
+    return catch_up, latencies
 
 
 def main() -> None:
@@ -292,4 +296,5 @@ timed from storing one new record at the origin until the follower has applied i
 
 
 if __name__ == "__main__":
-    main()
+    with failing_loudly():
+        main()
