@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
@@ -250,9 +250,12 @@ class Registry:
     def mark_superseded(self, region: str, changes: Sequence[tuple[str, int]], seq: int) -> int:
         """Mark superseded the valid reports that contain an earlier version of any of
         the region's changed records (record id, new version), and move the region's
-        cursor to ``seq``, in one transaction; the number of reports marked.
+        cursor to ``seq`` unless it is there or further already, in one transaction; the
+        number of reports marked.
 
         Raises:
+            sqlalchemy.exc.IntegrityError: the region had no cursor, and another process
+                stored one at the same moment (nothing was written).
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         marked = 0
@@ -267,7 +270,8 @@ class Registry:
                     .values(status="superseded")
                 )
                 marked += int(result.rowcount or 0)
-            moved = conn.execute(update(feed_cursors).where(feed_cursors.c.region == region).values(seq=seq))
+            forward = case((feed_cursors.c.seq < seq, seq), else_=feed_cursors.c.seq)
+            moved = conn.execute(update(feed_cursors).where(feed_cursors.c.region == region).values(seq=forward))
             if moved.rowcount == 0:
                 conn.execute(feed_cursors.insert().values(region=region, seq=seq))
         return marked

@@ -39,6 +39,7 @@ from gateway.reports.service import ReportService
 from gateway.reports.supersede import SupersedeWatcher
 from gateway.settings import GatewaySettings
 from infra.auditlog import AuditLog, PeerCheckpoints
+from infra.leases import Leases
 from infra.lifecycle import until_stopped
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -81,6 +82,8 @@ class RunningGateway:
             self.key_watch.cancel()
         for task in self.tasks:
             task.cancel()
+        # Waited for: a task holding a lease gives it back as it stops.
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.batches is not None:
             await self.batches.stop()
         if self.watcher is not None:
@@ -169,7 +172,15 @@ async def _start(
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
-    batches = BatchService(service, {client.region: client for client in clients}, store=JobStore(registry))
+    # Background work one process of the instance does at a time (see infra.leases).
+    leases = Leases(registry.engine, run=registry.run)
+    batches = BatchService(
+        service,
+        {client.region: client for client in clients},
+        store=JobStore(registry),
+        leases=leases,
+        lease_seconds=settings.lease_seconds,
+    )
     objections = ObjectionService(service, {client.region: client for client in clients})
     app = build_app(
         service=service,
@@ -186,7 +197,7 @@ async def _start(
         ),
     )
     runner = web.AppRunner(app, access_log=None)
-    watcher = SupersedeWatcher(registry, clients)
+    watcher = SupersedeWatcher(registry, clients, leases=leases, lease_seconds=settings.lease_seconds)
     await watcher.start_new_registry_at_heads()  # before any report can be issued
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
@@ -218,20 +229,25 @@ async def _start(
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
     running.service = service
     running.batches = batches
-    await batches.resume_all()
     running.watcher = watcher
     running.watcher.start()
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [
+        # Unfinished jobs nobody runs: left by an earlier process, or by one that died.
+        asyncio.create_task(batches.adopt()),
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),
         asyncio.create_task(watch_peers(sessions, peers)),
     ]
     if witnessed := settings.checkpoint_sources():
         kept = PeerCheckpoints(registry.engine, writes=registry.writes)
+
+        async def witness() -> None:
+            await watch_peer_checkpoints(kept, sessions.peers.get, witnessed, every=settings.audit_seal_seconds)
+
+        # One process of the instance fetches the peers' checkpoints: two would keep
+        # each one twice over, and the second copy is refused.
         running.tasks.append(
-            asyncio.create_task(
-                watch_peer_checkpoints(kept, sessions.peers.get, witnessed, every=settings.audit_seal_seconds)
-            )
+            asyncio.create_task(leases.keep("peer-checkpoints", witness, seconds=settings.lease_seconds))
         )
     log.info(
         "gateway_started",

@@ -63,6 +63,10 @@ class GatewaySettings:
     # of it, when that replica was in step with the region at most this long ago.
     replica_fallback: bool = True
     replica_max_age_seconds: float = 3600.0
+    # Background work one process of the instance does at a time (a batch job, following
+    # a region's change feed) is held under a lease of this many seconds, renewed every
+    # third of it: the work of a process that died is taken over within about this long.
+    lease_seconds: float = 30.0
 
     # The site's operator (网站运营者), named in the footer of every portal page: who runs
     # this instance, where, its service hotline and its ICP filing number (备案号). The
@@ -108,6 +112,7 @@ class GatewaySettings:
                 ("audit_seal_seconds", float),
                 ("audit_peers", str),
                 ("replica_max_age_seconds", float),
+                ("lease_seconds", float),
             ),
         )
         values.update(env_values(env, "JJJ_GATEWAY", _OPERATOR_FIELDS))
@@ -125,6 +130,8 @@ class GatewaySettings:
             raise InvalidInput.for_field("region_deadline", "must not exceed the overall deadline")
         if settings.replica_max_age_seconds < 0:
             raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
+        if not 1 <= settings.lease_seconds <= 600:
+            raise InvalidInput.for_field("lease_seconds", "must be between 1 and 600 seconds")
         if not settings.organisation.strip():
             raise InvalidInput.for_field("organisation", "the issuing organisation's name must not be empty")
         if bool(settings.seal_cert) != bool(settings.seal_key):
