@@ -600,7 +600,7 @@ def build_app(
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
     # Logouts and account changes end sessions in the database every process shares.
-    sessions.watch_ended(registry.ended_sessions)
+    sessions.watch_ended(registry.ended_since)
     app[GRANTS] = grants
     app[HISTORY] = History(service.audit, registry)
     if batches is not None:
