@@ -15,11 +15,14 @@ from pathlib import Path
 
 import aiohttp
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from credit.errors import InvalidInput
 from gateway.access.keys import KeyStore
 from gateway.demo import seed_demo_accounts
 from gateway.registry import Registry
+from gateway.settings import GatewaySettings
 from tests.gateway.processes import ROOT, alive, listening_ports, parent_of, start_gateway_process
 
 NOWHERE = "beijing=127.0.0.1:9,tianjin=127.0.0.1:9,hebei=127.0.0.1:9"  # no node answers: not needed here
@@ -123,3 +126,25 @@ def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "several worker processes need PostgreSQL" in refused.stderr
     assert not (tmp_path / "gateway.db").exists()
+
+
+def test_worker_and_lease_settings() -> None:
+    default = GatewaySettings.from_env({})
+    assert default.workers == 1 and default.lease_seconds == 30
+    on_postgresql = {"JJJ_GATEWAY_DB_URL": "postgresql://gw@db/gateway"}
+    settings = GatewaySettings.from_env(
+        {**on_postgresql, "JJJ_GATEWAY_WORKERS": "4", "JJJ_GATEWAY_LEASE_SECONDS": "10"}
+    )
+    assert settings.workers == 4 and settings.lease_seconds == 10
+    assert GatewaySettings.from_env(on_postgresql, workers=2).workers == 2  # --workers
+    for env, field in (
+        ({**on_postgresql, "JJJ_GATEWAY_WORKERS": "0"}, "workers"),
+        ({**on_postgresql, "JJJ_GATEWAY_WORKERS": "65"}, "workers"),
+        ({**on_postgresql, "JJJ_GATEWAY_WORKERS": "two"}, "JJJ_GATEWAY_WORKERS"),
+        ({"JJJ_GATEWAY_WORKERS": "2"}, "workers"),  # on the default SQLite file
+        ({"JJJ_GATEWAY_LEASE_SECONDS": "0.5"}, "lease_seconds"),
+        ({"JJJ_GATEWAY_LEASE_SECONDS": "601"}, "lease_seconds"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            GatewaySettings.from_env(env)
+        assert refused.value.violations[0].field == field, env
