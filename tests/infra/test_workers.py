@@ -4,7 +4,7 @@ refused connection, SIGTERM stopping them, a worker that cannot start stopping t
 and workers stopping by themselves when their parent is killed.
 
 The workers here are small TCP servers that answer with their process id: the pool is
-what is tested (the gateway's workers: tests/test_gateway_workers.py)."""
+what is tested (the gateway's workers: tests/gateway/test_gateway_workers.py)."""
 
 from __future__ import annotations
 
