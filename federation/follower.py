@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from structlog.typing import FilteringBoundLogger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
@@ -259,7 +259,7 @@ class Follower(Generic[Item]):
             raise self._failed(error, progressed=progressed) from error
         finally:
             if reader is not None:
-                await _stop(reader, queue)
+                await _stop(reader)
             if isinstance(stream, AsyncGenerator):
                 # Its ``finally`` (e.g. cancelling the call) runs now, not when collected.
                 with contextlib.suppress(Exception):
@@ -292,17 +292,16 @@ class Follower(Generic[Item]):
             await queue.put(self._failed(error, progressed=heard))
 
 
-async def _stop(reader: asyncio.Task[None], queue: asyncio.Queue[Any] | None) -> None:
+async def _stop(reader: asyncio.Task[None]) -> None:
     """Stop a feed reader for good. A cancellation that arrives as ``wait_for`` finishes
-    can be lost (Python before 3.12): the reader would go on and block on the full queue
-    that no one drains any more. So it is cancelled until it is done, and whatever it
-    waits to put is taken."""
+    can be lost (Python before 3.12): the reader goes on. So it is cancelled until it is
+    done. The queue is left full: a reader whose cancellation was lost then blocks on
+    it within ``queue_size`` items, where the next cancellation cannot be lost. (Taking
+    what it waits to put would let a feed that never makes the reader wait — a backlog
+    read from a buffer — refill the queue for longer than the pause between
+    cancellations, each of them lost in turn, for ever.)"""
     while not reader.done():
         reader.cancel()
-        if queue is not None:
-            with contextlib.suppress(asyncio.QueueEmpty):
-                while True:
-                    queue.get_nowait()
         await asyncio.wait({reader}, timeout=0.1)
     if not reader.cancelled():
         with contextlib.suppress(Exception):

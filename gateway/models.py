@@ -85,13 +85,31 @@ class LoginAttemptRow(Base):
 class SessionRevocationRow(Base):
     """An ended session: ``jti:<id>`` (logged out: that token no longer counts) or
     ``user:<name>`` (every token of the account issued before ``after`` no longer counts:
-    its role changed or it was removed). Kept until no token it ends can still be live."""
+    its role changed or it was removed). Kept until no token it ends can still be live.
+    ``seq`` numbers the revocations in the order they were committed (from
+    :class:`SessionRevocationHeadRow`), so that a process reads only those it has not
+    seen; rows from before the numbering hold 0."""
 
     __tablename__ = "session_revocations"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
+
+    __table_args__ = (Index("ix_session_revocations_seq", "seq"),)
+
+
+class SessionRevocationHeadRow(Base):
+    """One row: the number of the last revocation. A revocation takes the next number by
+    updating this row in its own transaction, which holds the row until it commits, so
+    numbers become visible in order: a reader that has seen number n has seen every one
+    below it."""
+
+    __tablename__ = "session_revocation_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
 
 
 class GrantRow(Base):

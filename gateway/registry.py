@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from credit.errors import FailedPrecondition
@@ -24,6 +24,7 @@ from gateway.models import (
     OrganisationRow,
     ReportRecordRow,
     ReportRow,
+    SessionRevocationHeadRow,
     SessionRevocationRow,
 )
 from infra.db import GroupCommit, SqlRunner, as_utc, dispose_when_idle, migrate, sync_engine
@@ -34,8 +35,11 @@ reports: Table = ReportRow.__table__  # type: ignore[assignment]
 accounts: Table = AccountRow.__table__  # type: ignore[assignment]
 login_attempts: Table = LoginAttemptRow.__table__  # type: ignore[assignment]
 revocations: Table = SessionRevocationRow.__table__  # type: ignore[assignment]
+revocation_head: Table = SessionRevocationHeadRow.__table__  # type: ignore[assignment]
 # Longest a session token can live: an account's revocation is kept this long.
 SESSION_HORIZON = timedelta(days=2)
+# Every this many revocations, those no live token can need any more are deleted.
+PRUNE_EVERY = 1000
 report_records: Table = ReportRecordRow.__table__  # type: ignore[assignment]
 feed_cursors: Table = FeedCursorRow.__table__  # type: ignore[assignment]
 organisations: Table = OrganisationRow.__table__  # type: ignore[assignment]
@@ -91,6 +95,18 @@ _REPORT_BY = {
     for column in ("report_no", "verification_code", "sha256")
 }
 _ACCOUNT = select(accounts).where(accounts.c.username == bindparam("username"))
+_NEXT_REVOCATION = (
+    update(revocation_head)
+    .where(revocation_head.c.id == 1)
+    .values(seq=revocation_head.c.seq + 1)
+    .returning(revocation_head.c.seq)
+)
+_LAST_REVOCATION = select(revocation_head.c.seq).where(revocation_head.c.id == 1)
+_REVOCATIONS_BETWEEN = select(revocations.c.key, revocations.c.after, revocations.c.expires_at).where(
+    revocations.c.seq > bindparam("after"),
+    revocations.c.seq <= bindparam("upto"),
+    revocations.c.expires_at > bindparam("now"),
+)
 
 
 class Registry:
@@ -250,9 +266,12 @@ class Registry:
     def mark_superseded(self, region: str, changes: Sequence[tuple[str, int]], seq: int) -> int:
         """Mark superseded the valid reports that contain an earlier version of any of
         the region's changed records (record id, new version), and move the region's
-        cursor to ``seq``, in one transaction; the number of reports marked.
+        cursor to ``seq`` unless it is there or further already, in one transaction; the
+        number of reports marked.
 
         Raises:
+            sqlalchemy.exc.IntegrityError: the region had no cursor, and another process
+                stored one at the same moment (nothing was written).
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         marked = 0
@@ -267,7 +286,8 @@ class Registry:
                     .values(status="superseded")
                 )
                 marked += int(result.rowcount or 0)
-            moved = conn.execute(update(feed_cursors).where(feed_cursors.c.region == region).values(seq=seq))
+            forward = case((feed_cursors.c.seq < seq, seq), else_=feed_cursors.c.seq)
+            moved = conn.execute(update(feed_cursors).where(feed_cursors.c.region == region).values(seq=forward))
             if moved.rowcount == 0:
                 conn.execute(feed_cursors.insert().values(region=region, seq=seq))
         return marked
@@ -353,8 +373,12 @@ class Registry:
 
     @staticmethod
     def _end_sessions(conn: Connection, key: str, after: datetime, expires_at: datetime) -> None:
+        # The next number first: it holds the head row until this transaction commits.
+        seq = int(conn.execute(_NEXT_REVOCATION).scalar_one())
         conn.execute(revocations.delete().where(revocations.c.key == key))
-        conn.execute(insert(revocations).values(key=key, after=after, expires_at=expires_at))
+        conn.execute(insert(revocations).values(key=key, after=after, expires_at=expires_at, seq=seq))
+        if seq % PRUNE_EVERY == 0:
+            conn.execute(delete(revocations).where(revocations.c.expires_at <= after))
 
     def end_session(self, token_id: str, *, expires_at: datetime) -> None:
         """A logged-out session token no longer counts, in any process on this database."""
@@ -362,12 +386,22 @@ class Registry:
         with self.engine.begin() as conn:
             self._end_sessions(conn, f"jti:{token_id}", now, expires_at)
 
-    def ended_sessions(self) -> dict[str, datetime]:
-        """Every revocation still in force, by key (see :class:`SessionRevocationRow`)."""
+    def ended_since(self, seq: int) -> tuple[int, dict[str, tuple[datetime, datetime]]]:
+        """The number of the last revocation committed, and the revocations numbered after
+        ``seq`` up to it that are still in force: (after, expires_at) by key (see
+        :class:`SessionRevocationRow`). ``seq`` -1 reads them all. Two index lookups, and
+        rows only for revocations not read before.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
         now = datetime.now(UTC)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(revocations.c.key, revocations.c.after).where(revocations.c.expires_at > now))
-            return {key: as_utc(after) or now for key, after in rows}
+            last = int(conn.execute(_LAST_REVOCATION).scalar_one())
+            if last <= seq:
+                return last, {}
+            rows = conn.execute(_REVOCATIONS_BETWEEN, {"after": seq, "upto": last, "now": now})
+            return last, {key: (as_utc(after), as_utc(expires_at)) for key, after, expires_at in rows}
 
     def _login_result(self, username: str, failed: int, locked_until: datetime | None) -> None:
         with self.engine.begin() as conn:

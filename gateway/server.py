@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ from gateway.reports.service import ReportService
 from gateway.reports.supersede import SupersedeWatcher
 from gateway.settings import GatewaySettings
 from infra.auditlog import AuditLog, PeerCheckpoints
+from infra.leases import Leases
 from infra.lifecycle import until_stopped
 from protos.credit.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -70,6 +71,11 @@ class RunningGateway:
         return f"{self.settings.grpc_listen.rsplit(':', 1)[0]}:{self.grpc_port}"
 
     @property
+    def where(self) -> str:
+        """Where it listens, as the command line says it."""
+        return f"{self.url} (HTTP) and {self.grpc_address} (gRPC, {self.grpc_tls})"
+
+    @property
     def grpc_tls(self) -> str:
         """How the gRPC API is served: ``mutual TLS``, ``TLS`` or ``plaintext``."""
         if self.settings.grpc_api_tls() is None:
@@ -81,6 +87,8 @@ class RunningGateway:
             self.key_watch.cancel()
         for task in self.tasks:
             task.cancel()
+        # Waited for: a task holding a lease gives it back as it stops.
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.batches is not None:
             await self.batches.stop()
         if self.watcher is not None:
@@ -93,11 +101,21 @@ class RunningGateway:
         await asyncio.to_thread(self.registry.close)
 
 
-async def start_gateway(settings: GatewaySettings, clients: Sequence[NodeClient] | None = None) -> RunningGateway:
+async def start_gateway(
+    settings: GatewaySettings,
+    clients: Sequence[NodeClient] | None = None,
+    *,
+    shared_ports: bool = False,
+    metrics_dir: str = "",
+) -> RunningGateway:
     """Open the registry and keys, connect to the nodes, and serve HTTP and gRPC.
 
     ``clients`` are the nodes to ask; by default a gRPC client for each of
-    ``settings.nodes`` (tests pass in-process nodes).
+    ``settings.nodes`` (tests pass in-process nodes). With ``shared_ports`` (a worker of
+    ``jjj gateway --workers``) both listeners share their ports with the other workers
+    (``SO_REUSEPORT``); otherwise they bind exclusively, so that a second gateway
+    started on the same ports fails instead of taking some of this one's calls.
+    ``metrics_dir``: where the workers keep their metrics, for ``/metrics`` to add up.
 
     Raises:
         InvalidInput: bad settings.
@@ -109,7 +127,7 @@ async def start_gateway(settings: GatewaySettings, clients: Sequence[NodeClient]
         registry = await asyncio.to_thread(Registry.open, settings.db_url)
         undo.callback(registry.close)
         undo.push_async_callback(registry.writes.flush)
-        running = await _start(settings, registry, undo, clients)
+        running = await _start(settings, registry, undo, clients, shared_ports=shared_ports, metrics_dir=metrics_dir)
         undo.pop_all()
     return running
 
@@ -119,6 +137,9 @@ async def _start(
     registry: Registry,
     undo: contextlib.AsyncExitStack,
     given: Sequence[NodeClient] | None,
+    *,
+    shared_ports: bool,
+    metrics_dir: str,
 ) -> RunningGateway:
     grpc_credentials = grpc_api_credentials(settings)  # bad TLS settings stop the start here
     store = KeyStore(Path(settings.keys_dir))
@@ -169,7 +190,15 @@ async def _start(
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")
-    batches = BatchService(service, {client.region: client for client in clients}, store=JobStore(registry))
+    # Background work one process of the instance does at a time (see infra.leases).
+    leases = Leases(registry.engine, run=registry.run)
+    batches = BatchService(
+        service,
+        {client.region: client for client in clients},
+        store=JobStore(registry),
+        leases=leases,
+        lease_seconds=settings.lease_seconds,
+    )
     objections = ObjectionService(service, {client.region: client for client in clients})
     app = build_app(
         service=service,
@@ -178,6 +207,7 @@ async def _start(
         grants=grants,
         batches=batches,
         objections=objections,
+        metrics_dir=metrics_dir,
     )
     add_portal(
         app,
@@ -186,11 +216,11 @@ async def _start(
         ),
     )
     runner = web.AppRunner(app, access_log=None)
-    watcher = SupersedeWatcher(registry, clients)
+    watcher = SupersedeWatcher(registry, clients, leases=leases, lease_seconds=settings.lease_seconds)
     await watcher.start_new_registry_at_heads()  # before any report can be issued
     await runner.setup()
     undo.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, host, int(port))
+    site = web.TCPSite(runner, host, int(port), reuse_port=shared_ports)
     await site.start()
     bound = int(runner.addresses[0][1])
     if not settings.public_url:
@@ -199,8 +229,9 @@ async def _start(
     grpc_server = grpc.aio.server(
         interceptors=[ServiceInterceptor(region="gateway")],
         # grpc binds with SO_REUSEPORT unless told not to: a second gateway would then share
-        # the port and take some of the first one's calls.
-        options=[("grpc.so_reuseport", 0)],
+        # the port and take some of the first one's calls. Workers share it on purpose
+        # (the parent checked that nothing else listens there).
+        options=[("grpc.so_reuseport", 1 if shared_ports else 0)],
     )
     gateway_pb2_grpc.add_ReportGatewayServicer_to_server(
         ReportGatewayServicer(service=service, sessions=sessions, registry=registry, grants=grants, batches=batches),
@@ -218,20 +249,25 @@ async def _start(
     running = RunningGateway(settings, runner, bound, registry, clients, grpc_server, grpc_port)
     running.service = service
     running.batches = batches
-    await batches.resume_all()
     running.watcher = watcher
     running.watcher.start()
     running.key_watch = asyncio.create_task(_watch_keys(store, service, sessions))
     running.tasks = [
+        # Unfinished jobs nobody runs: left by an earlier process, or by one that died.
+        asyncio.create_task(batches.adopt()),
         asyncio.create_task(_seal_periodically(audit, settings.audit_seal_seconds)),
         asyncio.create_task(watch_peers(sessions, peers)),
     ]
     if witnessed := settings.checkpoint_sources():
         kept = PeerCheckpoints(registry.engine, writes=registry.writes)
+
+        async def witness() -> None:
+            await watch_peer_checkpoints(kept, sessions.peers.get, witnessed, every=settings.audit_seal_seconds)
+
+        # One process of the instance fetches the peers' checkpoints: two would keep
+        # each one twice over, and the second copy is refused.
         running.tasks.append(
-            asyncio.create_task(
-                watch_peer_checkpoints(kept, sessions.peers.get, witnessed, every=settings.audit_seal_seconds)
-            )
+            asyncio.create_task(leases.keep("peer-checkpoints", witness, seconds=settings.lease_seconds))
         )
     log.info(
         "gateway_started",
@@ -335,8 +371,18 @@ async def _seal_periodically(audit: AuditLog, every: float) -> None:
 async def serve(settings: GatewaySettings) -> None:
     """Run the gateway until SIGINT or SIGTERM."""
     gateway = await start_gateway(settings)
-    print(
-        f"gateway listening on {gateway.url} (HTTP) and {gateway.grpc_address} (gRPC, {gateway.grpc_tls})", flush=True
-    )
+    print(f"gateway listening on {gateway.where}", flush=True)
     await until_stopped()
+    await gateway.stop()
+
+
+async def serve_as_worker(
+    settings: GatewaySettings, *, ready: Callable[[str], None], parent: int, metrics_dir: str
+) -> None:
+    """Run the gateway as one of several worker processes on the same ports (see
+    :mod:`infra.workers`) until SIGINT or SIGTERM, or until the parent process is gone;
+    ``ready`` is told where it listens once it serves."""
+    gateway = await start_gateway(settings, shared_ports=True, metrics_dir=metrics_dir)
+    ready(gateway.where)
+    await until_stopped(parent=parent)
     await gateway.stop()

@@ -12,6 +12,7 @@ from credit.document import DEMO_ORGANISATION
 from credit.errors import InvalidInput
 from credit.regions import Region
 from federation.tls import TlsFiles
+from infra.db import database_url
 from infra.settings import env_values
 
 
@@ -63,6 +64,13 @@ class GatewaySettings:
     # of it, when that replica was in step with the region at most this long ago.
     replica_fallback: bool = True
     replica_max_age_seconds: float = 3600.0
+    # Background work one process of the instance does at a time (a batch job, following
+    # a region's change feed) is held under a lease of this many seconds, renewed every
+    # third of it: the work of a process that died is taken over within about this long.
+    lease_seconds: float = 30.0
+    # Worker processes of this instance (`jjj gateway --workers N`): each a whole gateway,
+    # all on the same ports; more than one needs PostgreSQL.
+    workers: int = 1
 
     # The site's operator (网站运营者), named in the footer of every portal page: who runs
     # this instance, where, its service hotline and its ICP filing number (备案号). The
@@ -108,6 +116,8 @@ class GatewaySettings:
                 ("audit_seal_seconds", float),
                 ("audit_peers", str),
                 ("replica_max_age_seconds", float),
+                ("lease_seconds", float),
+                ("workers", int),
             ),
         )
         values.update(env_values(env, "JJJ_GATEWAY", _OPERATOR_FIELDS))
@@ -125,6 +135,16 @@ class GatewaySettings:
             raise InvalidInput.for_field("region_deadline", "must not exceed the overall deadline")
         if settings.replica_max_age_seconds < 0:
             raise InvalidInput.for_field("replica_max_age_seconds", "must not be negative")
+        if not 1 <= settings.workers <= MAX_WORKERS:
+            raise InvalidInput.for_field("workers", f"must be between 1 and {MAX_WORKERS}")
+        if settings.workers > 1 and database_url(settings.db_url).startswith("sqlite"):
+            raise InvalidInput.for_field(
+                "workers",
+                "several worker processes need PostgreSQL (JJJ_GATEWAY_DB_URL=postgresql://…): on SQLite one process "
+                "serves, as the demo does",
+            )
+        if not 1 <= settings.lease_seconds <= 600:
+            raise InvalidInput.for_field("lease_seconds", "must be between 1 and 600 seconds")
         if not settings.organisation.strip():
             raise InvalidInput.for_field("organisation", "the issuing organisation's name must not be empty")
         if bool(settings.seal_cert) != bool(settings.seal_key):
@@ -230,6 +250,7 @@ class Operator:
     icp: str  # the ICP filing number (备案号)
 
 
+MAX_WORKERS = 64
 _OPERATOR_FIELDS = (("operator_name", str), ("operator_address", str), ("operator_phone", str), ("operator_icp", str))
 _JWKS_PATH = "/.well-known/jwks.json"
 CHECKPOINT_PATH = "/api/v1/audit/checkpoint"

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
 from credit.errors import InvalidInput
 
@@ -123,10 +123,23 @@ def migrate(url: str, *, scripts: Path) -> None:
         config = Config()
         config.set_main_option("script_location", str(scripts))
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Processes starting together (replicas, workers) migrate one after the
+                # other, the later ones finding the schema at its head; on SQLite the
+                # first DDL statement takes the database's write lock.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATION_LOCK,))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+_MIGRATION_LOCK = "jjj schema migrations"
+
+
+# Attempts at a group's transaction when the database aborts it as a deadlock's victim.
+DEADLOCK_ATTEMPTS = 3
+_RACE_LOST = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock_detected, serialization_failure
 
 
 class GroupCommit:
@@ -136,8 +149,10 @@ class GroupCommit:
     that arrive while a transaction is being written wait for the next one and share it,
     so under load one commit serves many writes, and a caller is answered only once its
     write is committed. If a shared transaction fails on an integrity error, its
-    operations run again one transaction each, so one bad write refuses only itself: an
-    operation must therefore read what it depends on inside its transaction.
+    operations run again one transaction each, so one bad write refuses only itself; if
+    PostgreSQL aborts it to break a deadlock with another process's transaction, it runs
+    again whole. An operation must therefore read what it depends on inside its
+    transaction, and may run more than once.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -162,19 +177,30 @@ class GroupCommit:
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
+    def _transaction(self, operations: list[Callable[[Connection], Any]]) -> list[Any]:
+        """The operations' results, run in one transaction; run again when PostgreSQL
+        aborted the transaction to break a deadlock with another process's (two groups
+        that lock the same rows, e.g. the audit chain's head and a grant, in opposite
+        orders), up to :data:`DEADLOCK_ATTEMPTS` times in all."""
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as conn:
+                    return [operation(conn) for operation in operations]
+            except OperationalError as exc:
+                if attempt == DEADLOCK_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in _RACE_LOST:
+                    raise
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
     def _run_group(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
         try:
-            with self.engine.begin() as conn:
-                results = [operation(conn) for operation in operations]
-            return [(True, result) for result in results]
+            return [(True, result) for result in self._transaction(operations)]
         except IntegrityError as exc:
             if len(operations) == 1:
                 return [(False, exc)]
         outcomes: list[tuple[bool, Any]] = []
         for operation in operations:
             try:
-                with self.engine.begin() as conn:
-                    outcomes.append((True, operation(conn)))
+                outcomes.append((True, self._transaction([operation])[0]))
             except Exception as exc:  # noqa: BLE001 - handed to its caller
                 outcomes.append((False, exc))
         return outcomes

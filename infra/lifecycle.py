@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 
-async def until_stopped() -> None:
-    """Return at the first SIGINT or SIGTERM."""
+async def until_stopped(*, parent: int | None = None, every: float = 1.0) -> None:
+    """Return at the first SIGINT or SIGTERM, or, for a worker process (``parent`` its
+    parent's process id), once the parent is gone: a worker whose parent was killed
+    must not go on serving unsupervised."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every if parent is not None else None)
+            return
+        except TimeoutError:
+            if os.getppid() != parent:
+                return

@@ -354,9 +354,18 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
         seal_cert=args.seal_cert,
         seal_key=args.seal_key,
         seal_ca=args.seal_ca,
+        workers=args.workers,
     )
     if not settings.nodes:
         raise InvalidInput.for_field("nodes", "no nodes given (--nodes beijing=HOST:PORT,… or JJJ_GATEWAY_NODES)")
+    if settings.workers > 1:
+        from jjj.workers import run_gateway_workers
+
+        return run_gateway_workers(
+            settings,
+            log_format=os.environ.get("JJJ_LOG_FORMAT", "console"),
+            log_level=os.environ.get("JJJ_LOG_LEVEL", "INFO"),
+        )
     asyncio.run(serve(settings))
     return 0
 
@@ -758,6 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--seal-cert", help="the organisation's document-signing certificate and chain (PEM)")
     gateway.add_argument("--seal-key", help="its private key (PEM)")
     gateway.add_argument("--seal-ca", help="CA(s) a handed-in PDF's signature must chain to (default: --tls-ca)")
+    gateway.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes on the same ports (default 1; more need PostgreSQL; see docs/deploy.md)",
+    )
     _tls_arguments(gateway)
     gateway.set_defaults(func=_cmd_gateway)
 

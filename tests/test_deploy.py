@@ -541,6 +541,35 @@ def test_overlay_services_and_databases_fit_together(overlays: dict[str, list[di
         assert container(docs, database)["image"] == "postgres:16"
 
 
+# What one process of the gateway may open at most: SQLAlchemy's pool of 5 and its
+# overflow of 10 (infra.db.sync_engine), and the room PostgreSQL 16 keeps by default.
+CONNECTIONS_PER_PROCESS = 15
+POSTGRES_MAX_CONNECTIONS = 100
+RESERVED = 10  # for the operator's psql, pg_dump and `jjj accounts`
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_overlay_runs_the_gateway_as_replicas_of_workers_on_postgresql(
+    overlays: dict[str, list[dict[str, Any]]], region: str
+) -> None:
+    docs = overlays[region]
+    deployment = the(docs, "Deployment", "jjj-gateway")
+    replicas = deployment["spec"]["replicas"]
+    assert replicas == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0  # two serve through a rollout
+    spread = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (preferred,) = spread["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    selector = preferred["podAffinityTerm"]["labelSelector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+    gateway = container(docs, "jjj-gateway")
+    settings = GatewaySettings.from_env(container_env(docs, gateway))  # workers > 1 are refused on SQLite
+    assert settings.workers == 2 and settings.db_url.startswith("postgresql://")
+    assert int(gateway["resources"]["limits"]["cpu"]) >= settings.workers  # a core a worker
+    assert replicas * settings.workers * CONNECTIONS_PER_PROCESS <= POSTGRES_MAX_CONNECTIONS - RESERVED
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_overlay_publishes_only_the_nodes_grpc_port_and_only_to_the_other_regions(
     overlays: dict[str, list[dict[str, Any]]], region: str

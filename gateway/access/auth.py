@@ -6,6 +6,15 @@ locked account says when to try again. A session is a short-lived JWT signed by 
 gateway with Ed25519 (typ jjj-session+jwt; iss, sub, aud, iat, nbf, exp, jti, role, subject,
 and region and org where the account has them), checked against the gateway's key ring,
 so key rotation does not log anyone out.
+
+Sessions end server-side (logout, an account replaced or removed, a password changed):
+the revocation is written to the gateway's database, which every process of the instance
+shares. The process that ended a session refuses it at once; every other process reads
+the revocations it has not seen yet at most every :data:`ENDED_REFRESH` seconds (an
+index lookup of the last revocation's number, and rows only when there are new ones),
+and checks them on every use of a token, also of one it remembers as verified. So a
+session ended anywhere is refused everywhere at most :data:`ENDED_REFRESH` seconds (plus
+one read) after the revocation committed.
 """
 
 from __future__ import annotations
@@ -47,6 +56,12 @@ def hash_password(password: str) -> str:
 
 VERIFIED_CACHE = 10_000
 ENDED_REFRESH = 2.0  # seconds: how stale this process's view of ended sessions may be
+ENDED_PRUNE = 60.0  # seconds between forgetting the revocations no live token can need
+
+# Where ended sessions are read from: given the number of the last revocation read (-1:
+# none yet), the number of the last one committed and those after the first up to it,
+# (in force since, in force until) by key.
+EndedSource = Callable[[int], tuple[int, dict[str, tuple[datetime, datetime]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +97,34 @@ class Sessions:
         # every request, and verifying it costs more than the rest of a verification.
         # Ended sessions are checked on every use, remembered or not.
         self._verified: dict[str, _Verified] = {}
-        self._ended: dict[str, datetime] = {}
-        self._ended_source: Callable[[], dict[str, datetime]] | None = None
+        self._ended: dict[str, tuple[datetime, datetime]] = {}  # key → (since, until)
+        self._ended_source: EndedSource | None = None
+        self._ended_seq = -1
         self._ended_read = 0.0
+        self._ended_pruned = time.monotonic()
 
-    def watch_ended(self, source: Callable[[], dict[str, datetime]]) -> None:
+    def watch_ended(self, source: EndedSource) -> None:
         """Where ended sessions are kept (the gateway's database, shared by its processes):
-        read again at most every :data:`ENDED_REFRESH` seconds."""
+        the revocations not read yet are read at most every :data:`ENDED_REFRESH` seconds."""
         self._ended_source = source
+        self._ended_seq = -1
         self._ended_read = 0.0
 
-    def _ended_sessions(self) -> dict[str, datetime]:
+    def _ended_sessions(self) -> dict[str, tuple[datetime, datetime]]:
         source = self._ended_source
-        if source is not None and time.monotonic() - self._ended_read > ENDED_REFRESH:
-            self._ended = source()
-            self._ended_read = time.monotonic()
+        now = time.monotonic()
+        if source is not None and now - self._ended_read > ENDED_REFRESH:
+            last, new = source(self._ended_seq)
+            if last < self._ended_seq:  # the database went back (restored from a dump): read it all
+                self._ended = {}
+                last, new = source(-1)
+            self._ended.update(new)
+            self._ended_seq = last
+            self._ended_read = now
+        if now - self._ended_pruned > ENDED_PRUNE:
+            moment = datetime.now(UTC)
+            self._ended = {key: span for key, span in self._ended.items() if span[1] > moment}
+            self._ended_pruned = now
         return self._ended
 
     def end(self, token: str) -> tuple[str, datetime]:
@@ -108,13 +136,14 @@ class Sessions:
         """
         self.verify(token)
         verified = self._verified.pop(token)
-        self._ended[f"jti:{verified.token_id}"] = datetime.now(UTC)
-        return verified.token_id, datetime.fromtimestamp(verified.expires, UTC)
+        expires = datetime.fromtimestamp(verified.expires, UTC)
+        self._ended[f"jti:{verified.token_id}"] = (datetime.now(UTC), expires)
+        return verified.token_id, expires
 
     def end_account(self, username: str, since: datetime) -> None:
         """End every session of an account begun up to ``since``, in this process at once
         (the caller records it where every process reads ended sessions)."""
-        self._ended[f"user:{username}"] = since
+        self._ended[f"user:{username}"] = (since, since + self.lifetime)
 
     def verify(self, token: str) -> Principal:
         """The principal a session token names.
@@ -137,8 +166,8 @@ class Sessions:
         ended = self._ended_sessions()
         if f"jti:{known.token_id}" in ended:
             raise Unauthenticated("会话已注销，请重新登录 (this session was logged out: log in again)")
-        since = ended.get(f"user:{known.principal.username}")
-        if since is not None and known.principal.issuer == self.issuer and known.issued_at <= since.timestamp():
+        account = ended.get(f"user:{known.principal.username}")
+        if account is not None and known.principal.issuer == self.issuer and known.issued_at <= account[0].timestamp():
             raise Unauthenticated("账户已变更，请重新登录 (the account changed since this session began: log in again)")
         return known.principal
 

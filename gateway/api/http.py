@@ -16,7 +16,8 @@ from typing import Any
 
 import structlog
 from aiohttp import BodyPartReader, web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from credit import policy
 from credit.audit import Entry, checkpoint_document
@@ -56,6 +57,14 @@ LATENCY = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+# The requests each process answered: with several workers (jjj gateway --workers), one
+# series per running worker (label ``pid``), which shows how the kernel spreads the
+# connections over them; the counters above add all workers up.
+PROCESS_REQUESTS = Gauge(
+    "jjj_gateway_process_http_requests",
+    "HTTP requests this process answered since it started",
+    multiprocess_mode="liveall",
+)
 
 SERVICE: web.AppKey[ReportService] = web.AppKey("service", ReportService)
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions", Sessions)
@@ -64,6 +73,7 @@ GRANTS: web.AppKey[GrantService] = web.AppKey("grants", GrantService)
 BATCHES: web.AppKey[BatchService] = web.AppKey("batches", BatchService)
 OBJECTIONS: web.AppKey[ObjectionService] = web.AppKey("objections", ObjectionService)
 HISTORY: web.AppKey[History] = web.AppKey("history", History)
+METRICS_DIR: web.AppKey[str] = web.AppKey("metrics_dir", str)
 # What an unknown address outside the machine paths answers with, when a portal is mounted.
 NOT_FOUND_PAGE: web.AppKey[Handler] = web.AppKey("not_found_page")
 MACHINE_PATHS = ("/api/", "/.well-known/", "/metrics", "/healthz")
@@ -109,6 +119,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         structlog.contextvars.unbind_contextvars("request_id")
     response.headers["X-Request-Id"] = request_id
     REQUESTS.labels(route, str(response.status)).inc()
+    PROCESS_REQUESTS.inc()
     LATENCY.labels(route).observe(time.perf_counter() - started)
     return response
 
@@ -246,6 +257,12 @@ async def get_health(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
+    if shared := request.app[METRICS_DIR]:
+        # Every worker's metrics, from the files they keep (prometheus_client's
+        # multiprocess mode): whichever worker answers, the scrape sees them all.
+        workers = CollectorRegistry()
+        MultiProcessCollector(workers, path=shared)  # type: ignore[no-untyped-call]
+        return web.Response(body=generate_latest(workers), headers={"Content-Type": CONTENT_TYPE_LATEST})
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -594,13 +611,17 @@ def build_app(
     grants: GrantService,
     batches: BatchService | None = None,
     objections: ObjectionService | None = None,
+    metrics_dir: str = "",
 ) -> web.Application:
+    """The HTTP API. ``metrics_dir``: where the workers of ``jjj gateway --workers`` keep
+    their metrics (empty: one process, whose own metrics ``/metrics`` shows)."""
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=1024 * 1024)
+    app[METRICS_DIR] = metrics_dir
     app[SERVICE] = service
     app[SESSIONS] = sessions
     app[REGISTRY] = registry
     # Logouts and account changes end sessions in the database every process shares.
-    sessions.watch_ended(registry.ended_sessions)
+    sessions.watch_ended(registry.ended_since)
     app[GRANTS] = grants
     app[HISTORY] = History(service.audit, registry)
     if batches is not None:

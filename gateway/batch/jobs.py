@@ -6,7 +6,10 @@ the node's answer as it came (the serialised ``CheckSubjectsResponse``), all kep
 region for the chunks it has not answered yet, with a bounded number of calls in flight
 per region; a chunk's answer is written with one insert keyed by (job, chunk, region), so
 a job interrupted by a restart resumes where it stopped, and nothing is checked twice
-into the result. Reading the result streams chunk by chunk, so memory does not grow with
+into the result. A job runs in one process at a time, the holder of its lease
+(:mod:`infra.leases`, ``batch:<job id>``): every process of the instance looks for
+unfinished jobs nobody holds (:meth:`BatchService.adopt`), so the job of a process that
+stopped or died is finished by another. Reading the result streams chunk by chunk, so memory does not grow with
 the batch: the statistics table (协助核查情况统计表) as CSV or XLSX, and a signed summary.
 
 An entry is one element of the list as given (an element of the JSON array or of the gRPC
@@ -49,6 +52,7 @@ from gateway.batch.store import inputs as inputs  # the tables, where tests and 
 from gateway.batch.store import jobs as jobs
 from gateway.batch.store import results as results
 from gateway.reports.service import ReportService
+from infra.leases import LeaseLost, Leases
 
 log = structlog.get_logger("jjj.gateway")
 
@@ -57,6 +61,7 @@ CHUNK = 5_000
 IN_FLIGHT = 2  # calls per region at a time
 CALL_TIMEOUT = 30.0
 RETRY_PAUSE = 2.0
+LEASE_SECONDS = 30.0  # a job's lease: a runner that died is replaced within about this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +231,9 @@ def escaped(text: str) -> str:
 
 class BatchService:
     """Batch jobs: submitted, run against every region, read back as table rows. Its jobs
-    are kept by ``store``, by default a :class:`JobStore` on the report service's registry."""
+    are kept by ``store``, by default a :class:`JobStore` on the report service's registry;
+    a job runs under a lease of ``lease_seconds`` taken from ``leases`` (by default this
+    service's own, on the registry's database)."""
 
     def __init__(
         self,
@@ -235,11 +242,15 @@ class BatchService:
         *,
         store: JobStore | None = None,
         chunk: int = CHUNK,
+        leases: Leases | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.reports = reports
         self.store = store if store is not None else JobStore(reports.registry)
         self.clients = clients
         self.chunk = chunk
+        self.leases = leases if leases is not None else Leases(self.store.engine, run=reports.registry.run)
+        self.lease_seconds = lease_seconds
         self._runners: dict[str, asyncio.Task[None]] = {}
 
     # Submitting
@@ -321,25 +332,48 @@ class BatchService:
     # Running
 
     def start(self, job_id: str) -> None:
-        """Start the job's runner in the background, unless one is running already.
+        """Start the job's runner in the background, unless one is running in this process
+        already. The runner runs the job if it can take the job's lease, and ends at once
+        when another process holds it.
 
         Raises:
             RuntimeError: no event loop is running.
         """
-        if job_id not in self._runners or self._runners[job_id].done():
-            self._runners[job_id] = asyncio.create_task(self._run(job_id))
+        if not self.running_here(job_id):
+            self._runners[job_id] = asyncio.create_task(self._run_leased(job_id))
+
+    def running_here(self, job_id: str) -> bool:
+        """Whether a runner of the job is running in this process (it may still be about
+        to find the job's lease held elsewhere)."""
+        runner = self._runners.get(job_id)
+        return runner is not None and not runner.done()
 
     async def resume_all(self) -> list[str]:
-        """Start the runner of every job a previous process left unfinished; their ids.
+        """Start a runner for every unfinished job that has none in this process; their
+        ids. Each runs the job only if no other process holds it.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        unfinished = await self.store.unfinished()
+        unfinished = [job_id for job_id in await self.store.unfinished() if not self.running_here(job_id)]
         for job_id in unfinished:
-            log.info("batch_resumed", job_id=job_id)
             self.start(job_id)
         return unfinished
+
+    async def adopt(self, *, every: float | None = None) -> None:
+        """Look for unfinished jobs nobody runs — left by a process that stopped or died —
+        now and every ``every`` seconds (half a lease by default), and run them, until
+        cancelled. A job whose runner died is so taken over within about a lease and a half.
+
+        Raises nothing but asyncio.CancelledError: a failed look is logged and tried again.
+        """
+        pause = every if every is not None else self.lease_seconds / 2
+        while True:
+            try:
+                await self.resume_all()
+            except Exception:  # the database may be back at the next look
+                log.exception("batch_adopt_failed")
+            await asyncio.sleep(pause)
 
     async def stop(self) -> None:
         """Cancel every runner and wait until they have stopped; their jobs stay unfinished
@@ -370,10 +404,22 @@ class BatchService:
             for index, entry in enumerate(chunk.entries)
         ]
 
+    async def _run_leased(self, job_id: str) -> None:
+        try:
+            ran = await self.leases.hold(f"batch:{job_id}", lambda: self._run(job_id), seconds=self.lease_seconds)
+        except LeaseLost as lost:
+            # This process stalled or lost its database for a lease's length: another one
+            # has the job now (answers written by both are kept once).
+            log.warning("batch_lease_lost", job_id=job_id, reason=lost.reason)
+            return
+        if not ran:
+            log.debug("batch_run_elsewhere", job_id=job_id)
+
     async def _run(self, job_id: str) -> None:
         job = await self.store.job(job_id)
-        if job is None:
-            return
+        if job is None or job.status != "running":
+            return  # finished by another process between the look and the lease
+        log.info("batch_running", job_id=job_id, holder=self.leases.holder)
         options = QueryOptions(profile=job.profile, years=job.years)
         try:
             await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
@@ -382,7 +428,8 @@ class BatchService:
             raise
         # The counts are kept with the job, so the officer's list of jobs shows them unread.
         counts = await asyncio.to_thread(count_rows, self.rows(job_id))
-        await self.store.finish(job_id, datetime.now(UTC), counts)
+        if not await self.store.finish(job_id, datetime.now(UTC), counts):
+            return  # another process finished it meanwhile, and said so in the audit log
         await self.reports.audit.record(
             Event(
                 job.created_by,

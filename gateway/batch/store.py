@@ -219,22 +219,25 @@ class JobStore:
             return False
         return True
 
-    async def finish(self, job_id: str, finished_at: datetime, counts: Mapping[str, int] | None = None) -> None:
-        """Mark a job done at ``finished_at``, with its table's ``counts``; returns once
-        committed.
+    async def finish(self, job_id: str, finished_at: datetime, counts: Mapping[str, int] | None = None) -> bool:
+        """Mark a running job done at ``finished_at``, with its table's ``counts``; returns
+        once committed: True, or False when the job was done already (another process
+        finished it).
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
         kept = json.dumps(dict(counts)) if counts is not None else None
         statement = (
-            update(jobs).where(jobs.c.job_id == job_id).values(status="done", finished_at=finished_at, counts=kept)
+            update(jobs)
+            .where(jobs.c.job_id == job_id, jobs.c.status == "running")
+            .values(status="done", finished_at=finished_at, counts=kept)
         )
 
-        def write(conn: Connection) -> None:
-            conn.execute(statement)
+        def write(conn: Connection) -> int:
+            return int(conn.execute(statement).rowcount or 0)
 
-        await self.registry.writes.submit(write)
+        return bool(await self.registry.writes.submit(write))
 
     # Reading, from the event loop
 

@@ -8,6 +8,13 @@ Each region's feed is followed from a cursor kept in the gateway's database; a b
 changes and the cursor move are written in one transaction, so a restart neither loses
 nor repeats work (and marking is idempotent anyway).
 
+Of the processes on one database (an instance's workers and replicas) one follows each
+region's feed: the holder of its lease (:mod:`infra.leases`, ``feed:<region>``), taken
+over by another process when the holder stops or dies. The marks are in the shared
+database, so every process sees a report superseded however it learnt of the change.
+A cursor only ever moves forward: a holder that lost its lease while writing cannot
+take it back.
+
 The following itself is :class:`federation.follower.Follower`, the loop a node's replica
 of a peer uses too: changes are read ahead while the previous group is marked, a break
 before any progress is retried with full-jitter exponential backoff (``retry`` seconds
@@ -31,7 +38,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from credit.errors import CreditError
 from credit.queries import ChangeNotice
@@ -39,11 +46,13 @@ from credit.regions import Region
 from federation.client import NodeClient, status_text
 from federation.follower import FeedBroken, Follower
 from gateway.registry import Registry
+from infra.leases import Leases
 
 log = structlog.get_logger("jjj.gateway")
 
 MARK_GROUP = 500  # changes marked in one transaction at most
 IDLE_TIMEOUT = 300.0  # a feed that said nothing for this long is reopened (no heartbeats reach the gateway)
+LEASE_SECONDS = 30.0  # a feed's lease: a follower that died is replaced within about this long
 
 
 class SupersedeWatcher:
@@ -51,7 +60,9 @@ class SupersedeWatcher:
 
     ``retry`` is the backoff after a break before any progress (seconds at first, full
     jitter, doubling up to ``max_backoff``); ``idle_timeout`` how long a feed may say
-    nothing before it is reopened (see the module's description).
+    nothing before it is reopened (see the module's description). Each feed is followed
+    while this process holds its lease of ``lease_seconds`` from ``leases`` (by default
+    the watcher's own, on the registry's database).
     """
 
     def __init__(
@@ -62,12 +73,16 @@ class SupersedeWatcher:
         retry: float = 2.0,
         max_backoff: float = 30.0,
         idle_timeout: float = IDLE_TIMEOUT,
+        leases: Leases | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.registry = registry
         self.clients = clients
         self.retry = retry
         self.max_backoff = max_backoff
         self.idle_timeout = idle_timeout
+        self.leases = leases if leases is not None else Leases(registry.engine, run=registry.run)
+        self.lease_seconds = lease_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start_new_registry_at_heads(self, *, timeout: float = 5.0) -> None:
@@ -91,13 +106,24 @@ class SupersedeWatcher:
             except CreditError as error:
                 log.info("feed_head_unknown", region=client.region.value, code=error.grpc_code)
                 return
-            await self.registry.run(self._apply, client.region, [], head)
+            try:
+                await self.registry.run(self._apply, client.region, [], head)
+            except IntegrityError:
+                return  # another process starting at the same time stored the region's cursor first
             log.info("feed_followed_from_head", region=client.region.value, seq=head)
 
         await asyncio.gather(*(one(client) for client in self.clients))
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._follow(client)) for client in self.clients]
+        """Follow each region's feed whenever this process holds its lease, until stopped."""
+        self._tasks = [asyncio.create_task(self._follow_leased(client)) for client in self.clients]
+
+    async def _follow_leased(self, client: NodeClient) -> None:
+        async def follow() -> None:
+            log.info("feed_lease_taken", region=client.region.value, holder=self.leases.holder)
+            await self._follow(client)
+
+        await self.leases.keep(f"feed:{client.region.value}", follow, seconds=self.lease_seconds)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -17,7 +17,7 @@ from gateway.demo import seed_demo_accounts
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate, registrations
-from tests.conftest import StartNode
+from tests.conftest import NodeHandle, StartNode
 from tests.gateway.contract import check_answer
 from tests.gateway.sealing import ORGANISATION, federation
 
@@ -66,11 +66,10 @@ class Api:
         return str(body["token"])
 
 
-@pytest.fixture
-async def gateway(
-    tmp_path: Path, start_node_at: StartNode
-) -> AsyncIterator[tuple[Api, RunningGateway, dict[Region, Any]]]:
-    # The nodes trust the gateway's keys and refuse queries without its assertion.
+async def start_demo_nodes(tmp_path: Path, start_node_at: StartNode) -> dict[Region, NodeHandle]:
+    """The three regions' nodes over the demo records, each on its own SQLite file in
+    ``tmp_path``, trusting the gateway keys in ``tmp_path / "keys"`` (made here if absent):
+    they refuse queries without the gateway's assertion."""
     KeyStore(tmp_path / "keys").ensure()
     jwks = tmp_path / "gateway-jwks.json"
     jwks.write_text(json.dumps(KeyStore(tmp_path / "keys").keyring().jwks()), encoding="utf-8")
@@ -83,6 +82,14 @@ async def gateway(
         nodes[region] = await start_node_at(
             region, f"sqlite:///{tmp_path / region.value}.db", drafts, registrations=entries, gateway_jwks=str(jwks)
         )
+    return nodes
+
+
+@pytest.fixture
+async def gateway(
+    tmp_path: Path, start_node_at: StartNode
+) -> AsyncIterator[tuple[Api, RunningGateway, dict[Region, Any]]]:
+    nodes = await start_demo_nodes(tmp_path, start_node_at)
     settings = GatewaySettings.from_env(
         {},
         listen="127.0.0.1:0",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,7 +100,54 @@ async def test_a_new_password_clears_failures_and_ends_the_accounts_sessions(reg
         account = await registry.account("li")
         assert account is not None and account.password_hash == "$argon2id$new" and account.full_name == "李建华"
         assert account.failed_logins == 0 and account.locked_until is None
-        assert registry.ended_sessions()["user:li"] == since
+        assert registry.ended_since(-1)[1]["user:li"][0] == since
         assert registry.set_password("nobody", "$argon2id$x") is None
+    finally:
+        registry.close()
+
+
+def test_ended_sessions_are_read_once_each(registry_url: str) -> None:
+    registry = Registry.open(registry_url)
+    try:
+        now = datetime.now(UTC)
+        assert registry.ended_since(-1) == (0, {})
+        registry.end_session("a", expires_at=now + timedelta(minutes=30))
+        registry.add_account(Account("li", "$argon2id$x", "person", None, "个人"))
+        registry.add_account(Account("li", "$argon2id$x", "admin", None, "个人"))  # replaced: its sessions end
+        last, ended = registry.ended_since(-1)
+        assert last == 2 and set(ended) == {"jti:a", "user:li"}
+        assert ended["jti:a"][1] == now + timedelta(minutes=30)
+        assert registry.ended_since(last) == (last, {})  # nothing new: no rows read
+        registry.end_session("b", expires_at=now + timedelta(minutes=30))
+        registry.end_session("gone", expires_at=now - timedelta(seconds=1))  # no token it ends is alive
+        newer, ended = registry.ended_since(last)
+        assert newer == 4 and set(ended) == {"jti:b"}
+        assert registry.remove_account("li")  # ended again, later: read again, with its new moment
+        _, ended = registry.ended_since(newer)
+        assert set(ended) == {"user:li"} and ended["user:li"][0] > now
+    finally:
+        registry.close()
+
+
+async def test_revocations_committed_in_parallel_are_all_read(registry_url: str) -> None:
+    """Readers that only ask for what is numbered after what they saw miss nothing, even
+    while several writers commit at once (a number is visible only after every lower one)."""
+    registry = Registry.open(registry_url)
+    try:
+        until = datetime.now(UTC) + timedelta(minutes=30)
+        seen: set[str] = set()
+        last = -1
+        writing = [
+            asyncio.create_task(registry.run(functools.partial(registry.end_session, f"t{i}", expires_at=until)))
+            for i in range(60)
+        ]
+        while not all(task.done() for task in writing):
+            last, new = registry.ended_since(last)
+            seen.update(new)
+            await asyncio.sleep(0)
+        await asyncio.gather(*writing)
+        last, new = registry.ended_since(last)
+        seen.update(new)
+        assert last == 60 and seen == {f"jti:t{i}" for i in range(60)}
     finally:
         registry.close()

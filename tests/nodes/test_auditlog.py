@@ -90,3 +90,27 @@ async def test_a_node_writes_its_audit_chain_in_transactions(start_node_at, pg_u
     assert node.node.store.engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     assert audit.engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
     assert audit.writes.engine.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+
+
+async def test_processes_appending_at_once_build_one_chain(db_url: str) -> None:
+    """Writers with their own engines and group commits — several gateway processes on
+    one database — append at the same time: the head row orders them into one chain,
+    each sealing as it goes."""
+    migrate(db_url)
+    writers = [AuditLog(sync_engine(db_url), sealer=lambda: KEY, seal_every=7) for _ in range(3)]
+    try:
+        await asyncio.gather(
+            *(
+                writer.record(Event(f"p{n}", "enterprise", Action.REPORT_VIEWED, f"S{i}"))
+                for i in range(20)
+                for n, writer in enumerate(writers)
+            ),
+            *(writer.seal() for writer in writers),
+        )
+        report = writers[0].verify(RING)
+        assert report.intact, report.reason
+        assert report.entries == 60 and report.checkpoints >= 60 // 7
+        assert sorted(e.seq for e in writers[1].find(limit=100)) == list(range(1, 61))
+    finally:
+        for writer in writers:
+            writer.engine.dispose()

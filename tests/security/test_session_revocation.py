@@ -76,7 +76,7 @@ async def test_another_process_sees_the_logout(gateway: Any, monkeypatch: pytest
     other = Sessions(
         issuer=mine.issuer, signing_key=mine.signing_key, keyring=mine.keyring, lifetime=timedelta(minutes=30)
     )
-    other.watch_ended(running.registry.ended_sessions)
+    other.watch_ended(running.registry.ended_since)
     token = await api.login("li-hua", "demo-person-2024")
     assert other.verify(token).username == "li-hua"  # remembered there now
     await api.call("POST", "/api/v1/logout", token)
