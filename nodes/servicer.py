@@ -147,7 +147,8 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             wire.options_from_pb(request.options),
             purpose=request.purpose,
         )
-        return wire.result_to_pb(result)
+        omit = wire.caller_knows(request.known_coverage, self.service.catalogue, result)
+        return wire.result_to_pb(result, omit_no_record=omit)
 
     async def CheckSubjects(
         self,
@@ -251,8 +252,15 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             wire.options_from_pb(query.options),
             purpose=query.purpose,
         )
+        # Evaluated under the origin's catalogue as the replica holds it: that is the
+        # coverage the caller must hold for the "no record" pairs to be left out.
+        omit = replica.catalogue is not None and wire.caller_knows(query.known_coverage, replica.catalogue, result)
         return wire.replica_result_to_pb(
-            result, served_by=self.service.region, replica_as_of=replica.synced_at, last_seq=replica.last_seq
+            result,
+            served_by=self.service.region,
+            replica_as_of=replica.synced_at,
+            last_seq=replica.last_seq,
+            omit_no_record=omit,
         )
 
     async def CheckJointDiscipline(
