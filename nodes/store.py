@@ -46,7 +46,7 @@ from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import NOT_PENALISED_MARK, CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
-from infra.db import SqlRunner, as_utc, dispose_when_idle
+from infra.db import DriverStatement, SqlRunner, as_utc, dispose_when_idle
 from nodes.models import IngestRow, ObjectionRow, RecordRow
 from nodes.records import RecordDraft
 
@@ -280,7 +280,18 @@ _PROCEDURES = {p.value: p for p in Procedure}
 _STATUSES = {s.value: s for s in RecordStatus}
 
 
+def _day(value: Any) -> Any:
+    # A date as SQLAlchemy gives it, or as the SQLite driver does (ISO text).
+    return date.fromisoformat(value) if value.__class__ is str else value
+
+
 def record_from_row(region: Region, row: Sequence[Any], under_objection: bool = False) -> CreditRecord:
+    """A stored version from its row in table column order, as SQLAlchemy or the driver
+    itself gives it (on SQLite, dates and times as ISO text).
+
+    Raises:
+        ValueError, KeyError: a row that is not a stored version.
+    """
     # Positional unpacking in table column order: attribute access on a Row costs a
     # lookup per field, which dominated batch checks.
     (
@@ -317,16 +328,21 @@ def record_from_row(region: Region, row: Sequence[Any], under_objection: bool = 
         _SCOPES[scope],
         decision_no,
         authority,
-        decided_on,
+        _day(decided_on),
         category,
         content,
         _PROCEDURES[procedure],
         _STATUSES[status],
-        publicity_until,
-        removed_on,
-        Provenance(source, ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=UTC), content_hash),
+        publicity_until and _day(publicity_until),
+        removed_on and _day(removed_on),
+        Provenance(source, _utc_stamp(ingested_at), content_hash),
         bool(under_objection),
     )
+
+
+def _utc_stamp(value: Any) -> datetime:
+    stamp: datetime = datetime.fromisoformat(value) if value.__class__ is str else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 # Built once: compiled once and cached by SQLAlchemy, executed with a parameter. With
@@ -368,6 +384,7 @@ class SqlRecordStore:
         self.region = region
         self._as_of: tuple[float, datetime | None] = (0.0, None)
         self._counting_cache: dict[tuple[str, int, date, date], tuple[str, Any, int | str]] = {}
+        self._current_for = DriverStatement(_CURRENT_FOR, self.engine.dialect)
 
     def close(self) -> None:
         """Stop the worker threads and close the engine's connections."""
@@ -375,14 +392,12 @@ class SqlRecordStore:
         dispose_when_idle(self.engine)
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
+        # Through the driver: SQLAlchemy's execution cost several times the lookup.
         region = self.region
-        return await self._sql.with_connection(
-            lambda conn: [
-                record_from_row(region, row[:-1], row[-1])
-                for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
-            ],
-            small=True,
+        rows = await self._sql.with_driver(
+            lambda driver: self._current_for.rows(driver, subject_id=subject_id), small=True
         )
+        return [record_from_row(region, row[:-1], row[-1]) for row in rows]
 
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
         region = self.region
