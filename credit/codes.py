@@ -14,6 +14,7 @@ built the same way with 20 random characters (100 bits) behind the prefix ``SQ``
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import date
 
@@ -23,6 +24,18 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
 CODE_BODY = 16
+# RFC 4648 base32 digits to Crockford's, value for value.
+_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", ALPHABET.encode())
+
+
+def random_characters(count: int) -> str:
+    """``count`` characters of the alphabet, each uniformly random (5 bits of one
+    ``secrets`` draw): base32 of random bytes, read in Crockford's digits.
+
+    Raises nothing.
+    """
+    encoded = base64.b32encode(secrets.token_bytes((count * 5 + 7) // 8))
+    return encoded[:count].translate(_CROCKFORD).decode("ascii")
 
 
 def luhn32_check(body: str) -> str:
@@ -42,7 +55,7 @@ def luhn32_check(body: str) -> str:
 
 def new_verification_code() -> str:
     """A fresh verification code, grouped for reading."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(CODE_BODY))
+    body = random_characters(CODE_BODY)
     return group(body + luhn32_check(body))
 
 
@@ -82,7 +95,7 @@ GRANT_BODY = 20
 
 def new_grant_code() -> str:
     """A fresh authorisation code, grouped for reading."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(GRANT_BODY))
+    body = random_characters(GRANT_BODY)
     return GRANT_PREFIX + "-" + group(body + luhn32_check(body))
 
 
@@ -102,4 +115,4 @@ def parse_grant_code(raw: str) -> str:
 
 def new_report_number(issued: date) -> str:
     """``JJJ-YYYYMMDD-XXXXXXXXXX``: the issue date and 50 random bits."""
-    return f"JJJ-{issued:%Y%m%d}-" + "".join(secrets.choice(ALPHABET) for _ in range(10))
+    return f"JJJ-{issued:%Y%m%d}-{random_characters(10)}"

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credit.codes import ALPHABET, luhn32_check, new_report_number, new_verification_code, parse_verification_code
+from credit.codes import (
+    ALPHABET,
+    luhn32_check,
+    new_report_number,
+    new_verification_code,
+    parse_verification_code,
+    random_characters,
+)
 from credit.errors import InvalidInput
 
 
@@ -44,3 +51,17 @@ def test_any_single_character_typo_is_detected(body: str, position: int, shift: 
 def test_report_numbers_carry_the_date() -> None:
     number = new_report_number(date(2025, 6, 16))
     assert number.startswith("JJJ-20250616-") and len(number) == 23
+
+
+def test_random_characters_cover_the_alphabet_in_every_position() -> None:
+    # Each character carries 5 random bits: over 2,000 draws every position shows every
+    # character of the alphabet (a missing one would have odds below 1e-20).
+    drawn = [random_characters(10) for _ in range(2000)]
+    assert all(len(chars) == 10 and set(chars) <= set(ALPHABET) for chars in drawn)
+    for position in range(10):
+        assert {chars[position] for chars in drawn} == set(ALPHABET)
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 10, 16, 20])
+def test_random_characters_of_any_length(count: int) -> None:
+    assert len(random_characters(count)) == count

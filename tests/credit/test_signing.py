@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ from jwcrypto import jws as jw_jws
 from jwcrypto.common import JWException
 
 from credit.document import FORMAT
-from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign, verify
+from credit.signing import Keyring, SigningKey, TokenType, VerificationError, canonical, sign, sign_claims, verify
 
 DOCUMENT = {
     "format": FORMAT,
@@ -219,3 +221,46 @@ def _decoded(token: str) -> tuple[bytes, ...] | None:
         return tuple(_b64d(part) for part in parts)
     except ValueError:
         return None
+
+
+claim_values = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text() | st.lists(st.text(), max_size=3)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.sampled_from([UTC, None])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    claims=st.dictionaries(st.text(max_size=8), claim_values, max_size=8),
+    times=st.dictionaries(st.sampled_from(["iat", "exp", "nbf"]), moments | st.integers(0, 2**40)),
+    issuer=st.none() | st.text(),
+    typ=st.sampled_from(list(TokenType)),
+)
+def test_claims_are_signed_as_pyjwt_signs_them(
+    claims: dict[str, object], times: dict[str, object], issuer: str | None, typ: TokenType
+) -> None:
+    key = _SIGNED_ONCE["key"]
+    claims = {**claims, **times} | ({"iss": issuer} if issuer is not None else {})
+    token = sign_claims(claims, key, typ)
+    assert token == jwt.encode(claims, key.private, algorithm="Ed25519", headers={"kid": key.kid, "typ": typ.value})
+
+
+def test_a_claim_pyjwt_refuses_is_refused() -> None:
+    key = _SIGNED_ONCE["key"]
+    with pytest.raises(TypeError):
+        sign_claims({"iss": 5}, key, TokenType.SESSION)
+    with pytest.raises(TypeError):
+        sign_claims({"sub": object()}, key, TokenType.SESSION)
+
+
+def test_signed_claims_verify_with_pyjwt_and_jwcrypto() -> None:
+    key = _SIGNED_ONCE["key"]
+    now = datetime.now(UTC)
+    claims = {"iss": "jjj", "sub": "张三", "aud": ["a", "b"], "iat": now, "exp": now + timedelta(minutes=1)}
+    token = sign_claims(claims, key, TokenType.ON_BEHALF_OF)
+    decoded = jwt.decode(token, key.private.public_key(), algorithms=["Ed25519"], audience="a")
+    assert decoded["sub"] == "张三" and decoded["exp"] == int((now + timedelta(minutes=1)).timestamp())
+    checker = jw_jws.JWS()
+    checker.deserialize(token)
+    checker.verify(jw_jwk.JWK(**Keyring([key.private.public_key()]).jwks()["keys"][0]))
+    assert json.loads(checker.payload)["sub"] == "张三"
