@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from credit.errors import InvalidInput
 
@@ -142,6 +143,11 @@ DEADLOCK_ATTEMPTS = 3
 _RACE_LOST = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock_detected, serialization_failure
 
 
+def _race_lost(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction to break a deadlock or a serialisation race."""
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in _RACE_LOST
+
+
 class GroupCommit:
     """Writes from many requests, committed together.
 
@@ -182,13 +188,16 @@ class GroupCommit:
         aborted the transaction to break a deadlock with another process's (two groups
         that lock the same rows, e.g. the audit chain's head and a grant, in opposite
         orders), up to :data:`DEADLOCK_ATTEMPTS` times in all."""
-        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-            try:
-                with self.engine.begin() as conn:
-                    return [operation(conn) for operation in operations]
-            except OperationalError as exc:
-                if attempt == DEADLOCK_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in _RACE_LOST:
-                    raise
+        # Each attempt after the first waits a random few milliseconds, so that the two
+        # transactions that deadlocked do not meet again in the same order at once.
+        for attempt in Retrying(
+            retry=retry_if_exception(_race_lost),
+            stop=stop_after_attempt(DEADLOCK_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.01, max=0.2),
+            reraise=True,
+        ):
+            with attempt, self.engine.begin() as conn:
+                return [operation(conn) for operation in operations]
         raise AssertionError("unreachable")  # the last attempt returned or raised
 
     def _run_group(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:

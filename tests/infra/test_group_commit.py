@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, inspect, text
 
 from gateway.registry import MIGRATIONS
-from infra.db import GroupCommit, migrate, sync_engine
+from infra.db import DEADLOCK_ATTEMPTS, GroupCommit, migrate, sync_engine
 
 WAIT = 10.0
 
@@ -48,7 +48,9 @@ async def test_groups_that_deadlock_are_run_again(engines: tuple[Engine, Engine]
     done = await asyncio.wait_for(
         asyncio.gather(one.submit(locking("a", 1, 2)), other.submit(locking("b", 2, 1))), timeout=3 * WAIT
     )
-    assert sorted(done) == [1, 2]  # PostgreSQL aborted one of them; it ran again and committed
+    # PostgreSQL aborted one of them (more than once if the two met again); it ran again
+    # and committed, and what it did in the aborted runs left no trace.
+    assert min(done) == 1 and 2 <= max(done) <= DEADLOCK_ATTEMPTS
     with engines[0].connect() as conn:
         assert dict(conn.execute(text("SELECT id, n FROM rows")).all()) == {1: 2, 2: 2}
 
