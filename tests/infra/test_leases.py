@@ -85,13 +85,24 @@ async def test_hold_runs_the_work_and_gives_the_lease_back(engine: Engine) -> No
 
 
 async def test_hold_renews_a_lease_longer_than_its_length(engine: Engine) -> None:
-    mine, other = Leases(engine, holder="mine"), Leases(engine, holder="other")
+    takes = 0
+    renewed = asyncio.Event()
+
+    async def counting(work, *args):  # type: ignore[no-untyped-def]
+        nonlocal takes
+        result = await asyncio.to_thread(work, *args)
+        takes += 1
+        if takes > 3:
+            renewed.set()
+        return result
+
+    mine, other = Leases(engine, holder="mine", run=counting), Leases(engine, holder="other")
 
     async def work() -> None:
-        await asyncio.sleep(0.9)  # three lease lengths: renewed meanwhile
-        assert not await other.take("feed:hebei", 0.3)
+        await renewed.wait()  # taken, then renewed three times: longer than the lease
+        assert not await other.take("feed:hebei", 1)
 
-    assert await mine.hold("feed:hebei", work, seconds=0.3)
+    assert await mine.hold("feed:hebei", work, seconds=1)
 
 
 async def test_work_is_cancelled_when_another_process_takes_the_lease_over(engine: Engine) -> None:
@@ -99,21 +110,16 @@ async def test_work_is_cancelled_when_another_process_takes_the_lease_over(engin
     cancelled = asyncio.Event()
 
     async def work() -> None:
+        with engine.begin() as conn:  # as if this process had stalled past the lease's end
+            conn.execute(update(leases).values(holder="other"))
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
-    async def steal() -> None:
-        await asyncio.sleep(0.1)
-        with engine.begin() as conn:  # as if this process had stalled past the lease's end
-            conn.execute(update(leases).values(holder="other"))
-
-    stealing = asyncio.create_task(steal())
     with pytest.raises(LeaseLost, match="another process took it over"):
         await mine.hold("batch:b_7", work, seconds=0.3)
-    await stealing
     assert cancelled.is_set()
     assert Leases(engine, holder="x").holders()["batch:b_7"][0] == "other"  # not released: it is not ours
 
@@ -144,18 +150,19 @@ async def test_keep_takes_over_when_the_holder_stops(engine: Engine) -> None:
 
         return follow
 
-    one = asyncio.create_task(first.keep("feed:tianjin", follower("first"), seconds=0.3))
-    await asyncio.sleep(0.1)
-    two = asyncio.create_task(second.keep("feed:tianjin", follower("second"), seconds=0.3))
-    await asyncio.sleep(0.5)
+    one = asyncio.create_task(first.keep("feed:tianjin", follower("first"), seconds=3))
+    while not following:
+        await asyncio.sleep(0.05)
+    two = asyncio.create_task(second.keep("feed:tianjin", follower("second"), seconds=3))
+    await asyncio.sleep(1.5)  # the second tries meanwhile
     assert following == ["first"]  # one follower while both processes run
     one.cancel()  # the first process stops: its lease is given back
     await asyncio.gather(one, return_exceptions=True)
-    for _ in range(30):
+    for _ in range(100):
         if following == ["first", "second"]:
             break
         await asyncio.sleep(0.05)
-    assert following == ["first", "second"]
+    assert following == ["first", "second"]  # within a retry (a second), not a lease
     two.cancel()
     await asyncio.gather(two, return_exceptions=True)
     assert Leases(engine, holder="x").holders() == {}
