@@ -138,14 +138,33 @@ def checks_in_batches(principal: Principal) -> bool:
 
 
 def sees_own_full_name(principal: Principal, subject_id: str) -> bool:
-    """A person reading a report about themselves sees their own full name.
+    """A person reading or downloading a report about themselves sees their own full name.
 
     The records publish a person's name masked (李*华), and the signed report keeps it so:
-    masking is for everyone else — the grantees the person shows the report to, officers,
-    administrators, the public verify page and the PDF handed over. Enterprises' names are
-    not masked, so the rule concerns persons only.
+    masking is for everyone else — the grantees the person shows the report to (on the
+    page and in the PDF they download), officers, administrators and the public verify
+    page. The person's own PDF prints the full name; its issuing organisation's signature
+    covers it, the signed report does not. Enterprises' names are not masked, so the rule
+    concerns persons only.
     """
     return principal.role is Role.PERSON and principal.subject_id == subject_id
+
+
+MASKS = frozenset("*＊")  # what stands for a hidden character in a published name
+
+
+def full_name_fits(full_name: str, published: str) -> bool:
+    """Whether ``full_name`` is the name the records publish masked as ``published``:
+    as long, and the same wherever the mask shows a character (李建华 fits 李*华; 王建华,
+    李华 and 李建华华 do not). With nothing published (a person no record names) any
+    name but the empty one fits. A full name shown in place of the published one must fit it, so that the
+    two never name different people.
+    """
+    if not published:
+        return bool(full_name)
+    return len(full_name) == len(published) and all(
+        shown in MASKS or shown == own for own, shown in zip(full_name, published, strict=True)
+    )
 
 
 # Grants

@@ -463,24 +463,29 @@ async def report_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _own_name(request: web.Request, document: dict[str, Any]) -> str:
-    """The full name a person sees on a report about themselves (policy.sees_own_full_name);
-    "" for everyone else, who see the name as the records publish it."""
+    """The full name a person sees on a report about themselves and prints in their own
+    PDF (policy.sees_own_full_name), when it is the name the records publish masked
+    (policy.full_name_fits); "" for everyone else, who see the name as published."""
     who = _signed_in(request)
     if not policy.sees_own_full_name(who, str(document["subject"]["id"])):
         return ""
     portal = request.app[PORTAL]
-    return await full_name_of(portal.registry, portal.sessions, who)
+    name = await full_name_of(portal.registry, portal.sessions, who)
+    return name if policy.full_name_fits(name, str(document["subject"].get("name") or "")) else ""
 
 
 def _attachment(issued: IssuedReport, suffix: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{issued.document["report_no"]}.{suffix}"'}
 
 
-async def _pdf(request: web.Request, issued: IssuedReport) -> web.Response:
+async def _pdf(request: web.Request, issued: IssuedReport, *, holder_name: str = "") -> web.Response:
     portal = request.app[PORTAL]
     # Rendering and signing take a fraction of a second of CPU: off the event loop.
     data = await asyncio.to_thread(
-        portal.service.printed, issued, verify_url=portal.verify_url(issued.document["verification_code"])
+        portal.service.printed,
+        issued,
+        verify_url=portal.verify_url(issued.document["verification_code"]),
+        holder_name=holder_name,
     )
     return web.Response(body=data, content_type="application/pdf", headers=_attachment(issued, "pdf"))
 
@@ -498,7 +503,10 @@ def _json_download(issued: IssuedReport) -> web.Response:
 
 
 async def report_pdf(request: web.Request) -> web.StreamResponse:
-    return await _pdf(request, await _report_of(request))
+    # A person's own copy prints their full name, as their page shows it; a redeemer's
+    # (redemption_pdf) never does.
+    issued = await _report_of(request)
+    return await _pdf(request, issued, holder_name=await _own_name(request, issued.document))
 
 
 async def report_jws(request: web.Request) -> web.StreamResponse:

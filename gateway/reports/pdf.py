@@ -10,7 +10,8 @@ then signs them (PAdES, :mod:`gateway.reports.seal`), as every report the gatewa
 
 :func:`verify_pdf` proves a PDF genuine three times over: the organisation's PDF
 signature must hold over the whole file, the attached JWS must verify against the
-published keys, and the pages must be exactly what that signed document prints as. The
+published keys, and the pages must be exactly what that signed document prints as (in
+a person's own copy, with the full name it records for them: see :func:`render`). The
 signature is checked first (it decodes nothing), then the JWS, so no page of a PDF
 without a genuine report is ever decoded. Then the verified document is rendered again
 and compared with the given pages by value: every page's decoded content stream and
@@ -75,7 +76,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
-from credit import labels
+from credit import labels, policy
 from credit.document import FORMAT, cutoff_working_days, issuer_name, profile_name, valid_until
 from credit.report import Verdict
 from credit.signing import Keyring, VerificationError, verify
@@ -110,6 +111,7 @@ from gateway.reports.seal import Seal, SealPlace, SealTrust, check_seal
 
 ATTACHMENT = "report.jws"
 VERIFY_URL_KEY = "/JJJVerifyURL"
+HOLDER_NAME_KEY = "/JJJHolderName"
 RENDERER = "jjj-credit-pdf/1"
 
 # Set with every PDF the gateway prints (pdfkit), and still read from here.
@@ -640,7 +642,27 @@ def _pages(document: Mapping[str, Any], verify_url: str) -> tuple[bytes, SealPla
     return out.getvalue(), places[-1]
 
 
-def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal | None = None) -> bytes:
+def _holder_name_refused(document: Mapping[str, Any], holder_name: str) -> str:
+    """Why ``holder_name`` may not stand for the subject's name in ``document`` ("" if it may)."""
+    subject = document.get("subject") or {}
+    if subject.get("kind") != "person":
+        return "only a person's own copy prints a full name"
+    if not policy.full_name_fits(holder_name, str(subject.get("name") or "")):
+        return "the full name is not the subject's name as the records publish it"
+    return ""
+
+
+def _as_printed_for(document: Mapping[str, Any], holder_name: str) -> Mapping[str, Any]:
+    """The document as its pages show it: with the holder's full name for the subject's
+    name in their own copy (the signed document itself is left as it is)."""
+    if not holder_name:
+        return document
+    return {**document, "subject": {**document["subject"], "name": holder_name}}
+
+
+def render(
+    document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal | None = None, holder_name: str = ""
+) -> bytes:
     """The printed report: an A4 PDF of ``document`` with ``jws`` attached as ``report.jws``,
     signed with ``seal``.
 
@@ -650,6 +672,14 @@ def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal
     information (``/JJJVerifyURL``) so that :func:`verify_pdf` can print the same pages
     again.
 
+    ``holder_name`` is given for the copy a person downloads of a report about themselves
+    (:func:`credit.policy.sees_own_full_name`): their full name, printed wherever the
+    pages name the subject instead of the name the records publish masked (李*华), which
+    the signed document keeps. It is recorded in the document information too
+    (``/JJJHolderName``), so that :func:`verify_pdf` prints the same pages again; the
+    organisation's signature covers it, the JWS does not. Everyone else's copy leaves it
+    out and prints the document as signed.
+
     Without ``seal``: the pages alone, the same bytes for the same arguments (what a
     verifier renders to compare with). With it: those pages and one more revision, the
     issuing organisation's signature with its field beside the seal on the last page
@@ -657,10 +687,16 @@ def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal
 
     Raises:
         UnicodeEncodeError: ``jws`` is not ASCII (a compact JWS always is).
+        ValueError: ``holder_name`` for a subject that is not a person, or one that does
+            not fit the published name (:func:`credit.policy.full_name_fits`).
         FailedPrecondition: the seal could not sign.
     """
+    if holder_name:
+        refused = _holder_name_refused(document, holder_name)
+        if refused:
+            raise ValueError(refused)
     with LOCK:
-        pages, place = _pages(document, verify_url)
+        pages, place = _pages(_as_printed_for(document, holder_name), verify_url)
     printed = attach_signed(
         pages,
         jws=jws,
@@ -674,6 +710,7 @@ def render(document: Mapping[str, Any], jws: str, *, verify_url: str, seal: Seal
             "/Creator": RENDERER,
             "/Producer": RENDERER,
             VERIFY_URL_KEY: verify_url,
+            **({HOLDER_NAME_KEY: holder_name} if holder_name else {}),
         },
     )
     if seal is None:
@@ -982,6 +1019,13 @@ def _recorded_verify_url(pdf: _Pdf) -> str | None:
     return None if url is None else str(_resolved(url))
 
 
+def _recorded_holder_name(pdf: _Pdf) -> str:
+    """The full name a person's own copy prints for them ("" for every other copy)."""
+    info = pdf.reader.metadata
+    name = info.get(HOLDER_NAME_KEY) if info is not None else None
+    return "" if name is None else str(_resolved(name))
+
+
 def _page_count(pdf: _Pdf) -> int:
     """The number of pages, refused past :data:`MAX_PAGES` (the page tree is walked, no
     page is decoded)."""
@@ -1106,20 +1150,23 @@ def _information(pdf: _Pdf) -> dict[str, str]:
     return values
 
 
-def _rendering(document: dict[str, Any], token: str, url: str) -> bytes:
+def _rendering(document: dict[str, Any], token: str, url: str, holder_name: str) -> bytes:
     try:
-        return render(document, token, verify_url=url)
+        return render(document, token, verify_url=url, holder_name=holder_name)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise VerificationError(f"签名报告无法排版 (the signed report cannot be printed: {exc})") from exc
 
 
 @dataclass(frozen=True, slots=True)
 class PrintedReport:
-    """A printed report proven genuine: its signed document, and the organisation whose
-    signature the PDF carries (from its document-signing certificate)."""
+    """A printed report proven genuine: its signed document, the organisation whose
+    signature the PDF carries (from its document-signing certificate), and the full name
+    the pages print for the subject when the PDF is a person's own copy ("" otherwise:
+    the pages print the document's name)."""
 
     document: dict[str, Any]
     sealed_by: str
+    holder_name: str = ""
 
 
 def _uncompressed_structure(pdf: _Pdf) -> None:
@@ -1168,8 +1215,8 @@ def check_pdf(
             raise VerificationError("PDF 已加密 (the PDF is encrypted; the gateway never encrypts a report)")
         _uncompressed_structure(whole)
     sealed = check_seal(data, trust)
-    document = _verify_pages(data[: sealed.pages_end], keyring, verify_url_for=verify_url_for)
-    return PrintedReport(document, sealed.organisation)
+    document, holder_name = _verify_pages(data[: sealed.pages_end], keyring, verify_url_for=verify_url_for)
+    return PrintedReport(document, sealed.organisation, holder_name)
 
 
 def verify_pdf(
@@ -1198,6 +1245,11 @@ def verify_pdf(
     which also proves the QR code leads there); without it, the URL the PDF records in
     its document information is used.
 
+    So is the holder's full name in a person's own copy (see :func:`render`): the pages
+    are rendered again with the name the PDF records, which must be a person's and fit
+    the name the signed document publishes (李建华 for 李*华). The signed report does not
+    vouch for it; the organisation's signature over the file does.
+
     An upload is read within limits: at most :data:`MAX_PAGES` pages, and streams that
     decode to at most :data:`MAX_DECODED_BYTES` together, each stream decoded only as
     far as that allows.
@@ -1209,7 +1261,8 @@ def verify_pdf(
             organisation, or its signature broken, untrusted or followed by an update;
             no ``report.jws`` attached (or several); the JWS does not verify (malformed,
             unknown key, altered: see :func:`credit.signing.verify`); the signed payload
-            is not a credit report; no verify URL recorded and none given; the printed
+            is not a credit report; no verify URL recorded and none given; a holder's
+            name recorded for a subject that is not a person, or not fitting; the printed
             pages differ from the signed report's (with the first page that differs); or
             anything added or changed beyond them, with what was found.
     """
@@ -1218,14 +1271,16 @@ def verify_pdf(
 
 def _verify_pages(
     data: bytes, keyring: Keyring, *, verify_url_for: Callable[[dict[str, Any]], str] | None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     """The signed document of the rendered pages (the first revision), proven to be
-    exactly what that document prints as."""
+    exactly what that document prints as (for its holder, in a person's own copy), and
+    the holder's name ("" for any other copy)."""
     with apply_configuration(**_UNTRUSTED):
         with _reading():
             given = _Pdf.read(data, limit=MAX_DECODED_BYTES)
             token = _embedded_jws(given)
             recorded_url = _recorded_verify_url(given)
+            holder_name = _recorded_holder_name(given)
         # The signature first: for a PDF without a genuine report, no page is read.
         document = verify(token, keyring)
         if document.get("format") != FORMAT:
@@ -1238,9 +1293,14 @@ def _verify_pages(
             url = recorded_url
         else:
             raise VerificationError("PDF 未记录核验地址 (the PDF does not record its verify URL)")
+        refused = _holder_name_refused(document, holder_name) if holder_name else ""
+        if refused:
+            raise VerificationError(
+                f"PDF 所印姓名与报告不符 (the PDF's holder name cannot stand for the subject: {refused})"
+            )
         with _reading():
             count = _page_count(given)
-        expected = _Pdf.read(_rendering(document, token, url), limit=None)
+        expected = _Pdf.read(_rendering(document, token, url, holder_name), limit=None)
         with _reading():
             _check_revisions(given, expected)
             if count != len(expected.reader.pages):
@@ -1250,4 +1310,4 @@ def _verify_pages(
             _check_document(given, expected)
             _check_pages(given, expected)
             _check_info(given, expected)
-    return document
+    return document, holder_name

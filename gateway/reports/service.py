@@ -71,6 +71,7 @@ class Verification:
     reason: str = ""
     summary: dict[str, Any] | None = None
     sealed_by: str = ""  # a printed report's: the organisation whose PDF signature it carries
+    holder_name: str = ""  # a person's own printed copy's: the full name it prints for them
 
 
 def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[str, Any]:
@@ -414,20 +415,22 @@ class ReportService:
             raise NotFound(f"没有编号为 {report_no} 的报告 (no report numbered {report_no})")
         return IssuedReport(verify(entry.jws, self.keyring), entry.jws, entry.status)
 
-    def printed(self, issued: IssuedReport, *, verify_url: str) -> bytes:
-        """The printed report (PDF), signed by the issuing organisation. Takes a fraction
-        of a second of CPU: call it off the event loop.
+    def printed(self, issued: IssuedReport, *, verify_url: str, holder_name: str = "") -> bytes:
+        """The printed report (PDF), signed by the issuing organisation; ``holder_name``
+        for a person's own copy (see :func:`gateway.reports.pdf.render`). Takes a
+        fraction of a second of CPU: call it off the event loop.
 
         Raises:
             FailedPrecondition: this instance has no document-signing certificate (so it
                 prints no report), or signing failed.
+            ValueError: ``holder_name`` cannot stand for the subject's name.
         """
         if self.seal is None:
             raise FailedPrecondition(
                 "本站未配置签发机构的文书签名证书，暂不能出具 PDF 报告 (this gateway has no document-signing "
                 "certificate: set JJJ_GATEWAY_SEAL_CERT and JJJ_GATEWAY_SEAL_KEY)"
             )
-        return render_pdf(issued.document, issued.jws, verify_url=verify_url, seal=self.seal)
+        return render_pdf(issued.document, issued.jws, verify_url=verify_url, seal=self.seal, holder_name=holder_name)
 
     async def verify_code(self, code: str, *, address: str = "") -> Verification:
         """What the registry says about a verification code; ``address`` (the caller's)
@@ -523,7 +526,9 @@ class ReportService:
         entry = await self.registry.report_by_code(str(printed.get("verification_code", "")))
         if entry is None or entry.report_no != printed.get("report_no"):
             return Verification(False, "unknown", "签名有效但未登记 (signed by a known key but not in the registry)")
-        return dataclasses.replace(await self.verify_report(entry.jws), sealed_by=upload.sealed_by)
+        return dataclasses.replace(
+            await self.verify_report(entry.jws), sealed_by=upload.sealed_by, holder_name=upload.holder_name
+        )
 
 
 def register_finding(subject: Subject, answers: Mapping[Region, SubjectResult | RegionFailure]) -> RegisterFinding:

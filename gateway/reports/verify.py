@@ -37,6 +37,7 @@ class Upload:
     printed: dict[str, Any] | None = None  # the document of a PDF proven genuine
     bare: dict[str, Any] | None = None  # an unsigned report document
     sealed_by: str = ""  # a PDF's: the organisation its signing certificate names
+    holder_name: str = ""  # a person's own PDF's: the full name its pages print for them
 
 
 def read_upload(
@@ -61,7 +62,7 @@ def read_upload(
     """
     if data.startswith(b"%PDF"):
         printed = check_pdf(data, keyring, trust=trust, verify_url_for=verify_url_for)
-        return Upload(printed=printed.document, sealed_by=printed.sealed_by)
+        return Upload(printed=printed.document, sealed_by=printed.sealed_by, holder_name=printed.holder_name)
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:

@@ -202,6 +202,14 @@ def test_a_person_alone_sees_their_own_full_name() -> None:
     assert not policy.sees_own_full_name(ENTERPRISE, COMPANY)  # enterprises' names are not masked at all
 
 
+def test_a_full_name_stands_for_the_published_one_only_where_it_fits() -> None:
+    assert policy.full_name_fits("李建华", "李*华") and policy.full_name_fits("欧阳建华", "欧阳＊＊")
+    for name in ("王建华", "李华", "李建华华", "李建中"):
+        assert not policy.full_name_fits(name, "李*华"), name
+    assert policy.full_name_fits("王小明", "")  # no record names the person: nothing to contradict
+    assert not policy.full_name_fits("", "李*华") and not policy.full_name_fits("", "")
+
+
 def test_only_a_persons_account_has_a_full_name() -> None:
     policy.check_account(Role.PERSON, PERSON_ID, None, full_name="李建华")
     with pytest.raises(InvalidInput):

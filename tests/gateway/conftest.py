@@ -1,4 +1,4 @@
-"""A real gateway over three real nodes, and a small HTTP client for its API."""
+"""A real gateway over three real nodes, a small HTTP client for its API, and Chromium."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
 from nodes.seed import generate, registrations
 from tests.conftest import NodeHandle, StartNode
+from tests.gateway.browsing import CHROMIUM
 from tests.gateway.contract import check_answer
 from tests.gateway.sealing import ORGANISATION, federation
 
@@ -112,3 +113,24 @@ async def gateway(
     async with aiohttp.ClientSession() as http:
         yield Api(http, running.url), running, nodes
     await running.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, driven by Playwright (tests/gateway/browsing.py opens its tabs)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        await chromium.close()

@@ -2,7 +2,8 @@
 or an internal identifier.
 
 Allowed are web addresses, codes and numbers (a token with a digit in it: credit codes, report numbers,
-核验码, dates, 备案号) and the names of the file formats a page offers for download, which
+核验码, dates, 备案号), a code's single character (校验码错误：应为 'H'，实际为 'X'), the
+names of the file formats a page offers or takes and the unit of a file's size, which
 Chinese sites print as they are. Everything else made of Latin letters is a leak.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-# File formats, the QR code and the ICP filing number (津ICP备…号, which every site in China
-# prints in its footer) are printed in Latin letters on Chinese government sites too.
-FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "QR", "ICP"})
+# File formats, the QR code, the ICP filing number (津ICP备…号, which every site in China
+# prints in its footer) and a file's size (不超过 4 MB, 1 KB) are printed in Latin letters
+# on Chinese government sites too.
+FORMAT_NAMES = frozenset({"PDF", "CSV", "XLSX", "JSON", "JWS", "PNG", "JPEG", "QR", "ICP", "KB", "MB"})
 
 _TOKEN = re.compile(r"https?://\S+|[A-Za-z][A-Za-z0-9_.:/@-]*|[0-9][A-Za-z0-9_.:/@-]*")
 
@@ -29,6 +31,8 @@ def latin_words(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
             continue  # numbers, dates, times
         if re.fullmatch(r"[A-Z0-9-]+", token) and re.search(r"[0-9-]", token):
             continue  # a code: credit code, report number, 核验码 (grouped), case number
+        if re.fullmatch(r"[A-Z]", token):
+            continue  # one character of a code, as a reason names it
         if token in FORMAT_NAMES or token in allowed:
             continue
         found.append(token)

@@ -29,7 +29,7 @@ from credit.catalogue import Scope, domains
 from credit.document import FORMAT, TITLE
 from credit.regions import Region
 from credit.signing import Keyring, SigningKey, VerificationError, sign
-from gateway.reports.pdf import ATTACHMENT, CJK_FONT_FILE, INCOMPLETE_BANNER, VERDICT, render, verify_pdf
+from gateway.reports.pdf import ATTACHMENT, CJK_FONT_FILE, INCOMPLETE_BANNER, VERDICT, check_pdf, render, verify_pdf
 from tests.gateway.sealing import federation, sealed
 
 KEY = SigningKey.generate()
@@ -314,6 +314,52 @@ def test_a_person_and_text_that_looks_like_markup() -> None:
     assert "自然人" in text and "公民身份号码110101199003074514" in text
     assert "张三<b>&amp;</b>" in text
     assert "说明1.节假日安排未公布" in text
+
+
+def a_persons_report() -> dict[str, Any]:
+    doc = document("clean")
+    doc["subject"] = {"id": "120104198503120042", "kind": "person", "name": "李*华", "register": None}
+    return doc
+
+
+def test_a_persons_own_copy_prints_their_full_name_over_the_unchanged_signed_report() -> None:
+    doc = a_persons_report()
+    jws = sign(doc, KEY)
+    own = render(doc, jws, verify_url=url_for(doc), seal=federation().seal, holder_name="李建华")
+    first = flat(page_texts(own)[0])
+    assert "信用主体李建华" in first and "姓名李建华" in first and "李*华" not in first
+    # The same signed report rides inside; the full name is in what the organisation signed.
+    (attached,) = [a for a in PdfReader(io.BytesIO(own)).attachment_list if a.name == ATTACHMENT]
+    assert attached.content == jws.encode()
+    printed = check_pdf(own, KEYRING, trust=federation().trust)
+    assert printed.document == doc and printed.holder_name == "李建华"
+    assert check_pdf(render(doc, jws, verify_url=url_for(doc), seal=federation().seal), KEYRING,
+                     trust=federation().trust).holder_name == ""  # fmt: skip
+
+
+def test_a_full_name_that_is_not_the_subjects_is_neither_printed_nor_accepted() -> None:
+    doc = a_persons_report()
+    jws = sign(doc, KEY)
+    for name in ("王建华", "李华", "李建华华"):  # not 李*华
+        with pytest.raises(ValueError, match="not the subject's name"):
+            render(doc, jws, verify_url=url_for(doc), holder_name=name)
+    company = document("clean")
+    with pytest.raises(ValueError, match="only a person's own copy"):
+        render(company, sign(company, KEY), verify_url=url_for(company), holder_name="天津测试科技有限公司")
+
+    # Recorded after printing, a name is checked against the pages and the signed report
+    # (even under a sound signature): another name fitting the mask prints differently; a
+    # name not fitting it, or on a copy that printed the masked name, is refused.
+    own = render(doc, jws, verify_url=url_for(doc), holder_name="李建华")
+    plain = render(doc, jws, verify_url=url_for(doc))
+
+    def recorded(name: str) -> Callable[[PdfWriter], None]:
+        return lambda writer: writer.add_metadata({"/JJJHolderName": name})
+
+    assert MISMATCH in rejected(sealed(tamper(own, recorded("李德华"))))
+    assert "所印姓名与报告不符" in rejected(sealed(tamper(own, recorded("王建华"))))
+    assert MISMATCH in rejected(sealed(tamper(plain, recorded("李建华"))))
+    assert verified(sealed(own)) == doc
 
 
 def title_boxes(pdf: bytes) -> list[tuple[int, int, int, int]]:

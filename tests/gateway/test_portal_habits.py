@@ -350,6 +350,59 @@ async def test_a_person_sees_their_own_full_name_and_others_the_masked_one(gatew
     assert status == 200 and "李*华" in preview and "李建华" not in preview
 
 
+async def test_a_persons_own_pdf_prints_their_full_name_and_still_verifies(gateway: Any) -> None:
+    from gateway.demo import DEMO_BANK
+    from gateway.reports.pdf import check_pdf
+    from tests.gateway.test_report_subject import pdf_text
+
+    api, running, _ = gateway
+    issue_on(running, TODAY)
+    service = running.service
+    person = await _signed_in(api, "li-hua", "demo-person-2024")
+    status, body, _ = await api.call("POST", "/api/v1/reports", person.session, json={"years": 3})
+    assert status == 201
+    pdf_path = f"/reports/{body['report_no']}/report.pdf"
+
+    async def pdf_of(who: Browser, path: str) -> bytes:
+        status, data, reply = await api.fetch("GET", path, headers=who.cookie())
+        assert status == 200 and reply.content_type == "application/pdf"
+        return data
+
+    own = await pdf_of(person, pdf_path)
+    first = pdf_text(own)[0]
+    assert "信用主体李建华" in first and "姓名李建华" in first and "李*华" not in first
+    # The signed report inside is the one issued, the name as published; the organisation's
+    # signature covers the full name, and verification prints the same pages with it.
+    printed = check_pdf(own, service.keyring, trust=service.seal_trust)
+    assert printed.document == body["report"] and printed.document["subject"]["name"] == "李*华"
+    assert printed.holder_name == "李建华"
+
+    # Everyone else's copy prints the name as published: an administrator's, and the
+    # copy a bank downloads with the person's grant.
+    admin = await _signed_in(api, "admin", "demo-admin-2024")
+    theirs = await pdf_of(admin, pdf_path)
+    assert "信用主体李*华" in pdf_text(theirs)[0] and "李建华" not in pdf_text(theirs)[0]
+    assert check_pdf(theirs, service.keyring, trust=service.seal_trust).holder_name == ""
+    status, preview, _ = await api.call(
+        "POST", "/api/v1/grants/preview", person.session,
+        json={"purpose": "求职", "days": 7, "max_uses": 1, "grantee_org": DEMO_BANK.code},
+    )  # fmt: skip
+    status, created, _ = await api.call(
+        "POST", "/api/v1/grants", person.session, json={"preview": preview["preview"], "confirm": True}
+    )
+    assert status == 201, created
+    bank = await _signed_in(api, "bank", "demo-bank-2024")
+    status, _, reply = await bank.post("/g", {"code": created["code"]})
+    assert status == 303
+    granted = await pdf_of(bank, reply.headers["Location"] + "/report.pdf")
+    assert "李*华" in pdf_text(granted)[0] and "李建华" not in pdf_text(granted)[0]
+
+    # Handed in on the verify page, the person's copy is genuine and says whose name it prints.
+    status, page, _ = await Browser(api).post("/verify", {"file": ("report.pdf", own)})
+    assert status == 200 and "报告真实有效" in page
+    assert re.search(r'<dd id="holder-name">李建华（', page)
+
+
 async def test_a_person_without_a_full_name_on_the_account_sees_the_published_one(gateway: Any) -> None:
     api, running, _ = gateway
     issue_on(running, TODAY)

@@ -5,15 +5,13 @@ first stop of the Tab key; the print button shows only where scripting runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.gateway import test_portal_browser as shared
+from tests.gateway.browsing import log_in, needs_chromium, open_tab, shot
 from tests.gateway.conftest import TODAY, issue_on
-from tests.gateway.test_portal_browser import _context, _login, _shot
 
-# The same Chromium, and the same skip where it is missing, as the journey's tests.
-browser = shared.browser
-pytestmark = shared.pytestmark
+pytestmark = needs_chromium
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -22,7 +20,7 @@ DESKTOP = {"width": 1280, "height": 900}
 async def _report_with_records(gateway: Any, page: Any) -> str:
     _, running, _ = gateway
     issue_on(running, TODAY)
-    await _login(page, running.url, "records-co", "demo-records-2024")
+    await log_in(page, running.url, "records-co", "demo-records-2024")
     await page.click("button:has-text('查询三地并出具报告')")
     await page.wait_for_load_state()
     assert "/reports/" in page.url
@@ -30,12 +28,12 @@ async def _report_with_records(gateway: Any, page: Any) -> str:
 
 
 async def test_the_report_reads_on_a_phone(gateway, browser) -> None:  # type: ignore[no-untyped-def]
-    context = await _context(browser)
-    page = await context.new_page()
+    page = await open_tab(browser)
+    context = page.context
     await page.set_viewport_size(PHONE)
     url = await _report_with_records(gateway, page)
     await page.goto(url)
-    await _shot(page, "10-report-phone")
+    await shot(page, Path("10-report-phone.png"))
     height = await page.evaluate("document.documentElement.scrollHeight")
     width = await page.evaluate("document.documentElement.scrollWidth")
     lines = await page.locator("table.lines tbody tr").count()
@@ -68,8 +66,8 @@ async def test_the_report_reads_on_a_phone(gateway, browser) -> None:  # type: i
 
 
 async def test_the_desktop_table_is_unchanged(gateway, browser) -> None:  # type: ignore[no-untyped-def]
-    context = await _context(browser)
-    page = await context.new_page()
+    page = await open_tab(browser)
+    context = page.context
     await page.set_viewport_size(DESKTOP)
     await page.goto(await _report_with_records(gateway, page))
     display = await page.locator("table.lines td.cell").first.evaluate("cell => getComputedStyle(cell).display")
@@ -84,8 +82,8 @@ async def test_the_desktop_table_is_unchanged(gateway, browser) -> None:  # type
 
 
 async def test_printing_hides_the_navigation(gateway, browser) -> None:  # type: ignore[no-untyped-def]
-    context = await _context(browser)
-    page = await context.new_page()
+    page = await open_tab(browser)
+    context = page.context
     await page.goto(await _report_with_records(gateway, page))
     # Without scripting the button could do nothing: it is not shown; the note says how to print.
     assert not await page.locator("button.print-button").is_visible()
@@ -112,7 +110,7 @@ async def test_the_print_button_prints_where_scripting_runs(gateway, browser) ->
     page.on(
         "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
     )
-    await _login(page, running.url, "clean-co", "demo-clean-2024")
+    await log_in(page, running.url, "clean-co", "demo-clean-2024")
     await page.click("button:has-text('查询三地并出具报告')")
     await page.wait_for_load_state()
     button = page.locator("button.print-button")
@@ -125,8 +123,8 @@ async def test_the_print_button_prints_where_scripting_runs(gateway, browser) ->
 
 async def test_the_skip_link_is_the_first_stop(gateway, browser) -> None:  # type: ignore[no-untyped-def]
     _, running, _ = gateway
-    context = await _context(browser)
-    page = await context.new_page()
+    page = await open_tab(browser)
+    context = page.context
     for path in ("/", "/verify"):
         await page.goto(running.url + path)
         skip = page.locator("a.skip-link")

@@ -7,34 +7,14 @@ and format names), no page wider than the screen, a skip link and the operator's
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.gateway.latin import latin_words
+from tests.gateway.browsing import WIDTHS, check_page, log_in, needs_chromium, open_tab, shot
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("JJJ_TEST_ARTIFACTS", "var/test-artifacts")) / "tour"
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium not installed (apt-get install chromium; .ci/run does it)"
-)
-
-WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        await chromium.close()
+pytestmark = needs_chromium
 
 
 class Tour:
@@ -48,19 +28,10 @@ class Tour:
         self.readers: dict[int, str] = {}
 
     async def person(self, username: str | None = None, password: str | None = None) -> Any:
-        w, h = WIDTHS[self.width]
-        context = await self.browser.new_context(
-            java_script_enabled=False, accept_downloads=True, locale="zh-CN", viewport={"width": w, "height": h}
-        )
-        page = await context.new_page()
-        # The one Latin word a page may show its reader: the login name they chose.
+        page = await open_tab(self.browser, self.width)
         self.readers[id(page)] = username or ""
         if username is not None:
-            await page.goto(self.base + "/")
-            await page.fill("#username", username)
-            await page.fill("#password", password or "")
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state()
+            await log_in(page, self.base, username, password or "")
         return page
 
     async def look(self, page: Any, name: str, path: str | None = None) -> str:
@@ -68,22 +39,9 @@ class Tour:
         if path is not None:
             await page.goto(self.base + path)
         await page.wait_for_load_state()
-        out = ARTIFACTS / self.width
-        out.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(out / f"{len(self.seen) + 1:02d}-{name}.png"), full_page=True)
+        await shot(page, Path("tour", self.width, f"{len(self.seen) + 1:02d}-{name}.png"))
         self.seen.append(name)
-        text = await page.locator("body").inner_text()
-        title = await page.title()
-        own = frozenset({self.readers[id(page)]} - {""})
-        leaks = latin_words(title + "\n" + text, own)
-        assert leaks == [], f"{name} ({page.url}): {leaks}"
-        assert await page.get_attribute("html", "lang") == "zh-CN"
-        wide = await page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= WIDTHS[self.width][0], f"{name} is {wide} px wide at {self.width} width"
-        skip = page.locator("a.skip-link")
-        assert await skip.count() == 1 and await skip.get_attribute("href") == "#main", name
-        assert await page.locator("footer.site").count() == 1, name
-        return str(await page.locator("main").inner_text())
+        return await check_page(page, name, reader=self.readers[id(page)])
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
