@@ -144,12 +144,8 @@ class NodeClient(Protocol):
         purpose: str,
         timeout: float,
         assertion: str = "",
-        catalogue: Catalogue | None = None,
     ) -> SubjectResult:
-        """One subject's result, asked with an on-behalf-of assertion. ``catalogue`` is
-        the region's catalogue as the caller holds it: the node's answer may then leave
-        its plain "no record" pairs out, and they are put back from it (the result is the
-        same either way)."""
+        """One subject's result, asked with an on-behalf-of assertion."""
 
     async def query_replica(
         self,
@@ -161,10 +157,8 @@ class NodeClient(Protocol):
         purpose: str,
         timeout: float,
         assertion: str = "",
-        catalogue: Catalogue | None = None,
     ) -> ReplicaResult:
-        """``origin``'s result for one subject from this node's replica of it (``catalogue``:
-        ``origin``'s, as in :meth:`query`)."""
+        """``origin``'s result for one subject from this node's replica of it."""
 
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
         """The region's catalogue, or with ``origin`` that region's catalogue as this
@@ -284,10 +278,8 @@ class GrpcNodeClient:
         purpose: str,
         timeout: float,
         assertion: str = "",
-        catalogue: Catalogue | None = None,
     ) -> SubjectResult:
-        known = wire.coverage_digest(catalogue, profile, subject.kind) if catalogue is not None else b""
-        request = wire.query_to_pb(subject, options, purpose, known_coverage=known)
+        request = wire.query_to_pb(subject, options, purpose)
         try:
             reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=_metadata(assertion))
         except grpc.aio.AioRpcError as error:
@@ -295,12 +287,7 @@ class GrpcNodeClient:
         NODE_CALLS.labels(self.region.value, "OK").inc()
         if reply.region != self.region.value:
             raise self._wrong(f"node at {self.address} answers for {reply.region}")
-        self._check_omission(reply, known)
-        return wire.result_from_pb(reply, subject, profile, catalogue=catalogue)
-
-    def _check_omission(self, reply: pb.SubjectResult, known: bytes) -> None:
-        if reply.no_record_omitted and not known:
-            raise self._wrong(f"node at {self.address} left pairs out of an answer that was to hold them all")
+        return wire.result_from_pb(reply, subject, profile)
 
     async def query_replica(
         self,
@@ -312,11 +299,8 @@ class GrpcNodeClient:
         purpose: str,
         timeout: float,
         assertion: str = "",
-        catalogue: Catalogue | None = None,
     ) -> ReplicaResult:
-        known = wire.coverage_digest(catalogue, profile, subject.kind) if catalogue is not None else b""
-        query = wire.query_to_pb(subject, options, purpose, known_coverage=known)
-        request = pb.QueryReplicaRequest(origin=origin.value, query=query)
+        request = pb.QueryReplicaRequest(origin=origin.value, query=wire.query_to_pb(subject, options, purpose))
         try:
             reply = await self._stub.QueryReplica(request, timeout=timeout, metadata=_metadata(assertion))
         except grpc.aio.AioRpcError as error:
@@ -329,8 +313,7 @@ class GrpcNodeClient:
         if reply.region != origin.value or reply.replica.served_by != self.region.value:
             raise self._wrong(f"node at {self.address} answered for {reply.region} served by {reply.replica.served_by}")
         as_of = reply.replica.replica_as_of.ToDatetime(tzinfo=UTC) if reply.replica.HasField("replica_as_of") else None
-        self._check_omission(reply, known)
-        result = wire.result_from_pb(reply, subject, profile, catalogue=catalogue)
+        result = wire.result_from_pb(reply, subject, profile)
         return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
 
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
