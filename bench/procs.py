@@ -105,9 +105,13 @@ class Processes:
         self.components.append(component)
         return component
 
-    def start_python(self, name: str, module_args: list[str], *, port: int) -> Component:
-        """``python -m …`` with this interpreter, logging at WARNING."""
-        return self.start(name, [sys.executable, "-m", *module_args], port=port, env={"JJJ_LOG_LEVEL": "WARNING"})
+    def start_python(
+        self, name: str, module_args: list[str], *, port: int, env: dict[str, str] | None = None
+    ) -> Component:
+        """``python -m …`` with this interpreter, logging at WARNING, with ``env`` added."""
+        return self.start(
+            name, [sys.executable, "-m", *module_args], port=port, env={"JJJ_LOG_LEVEL": "WARNING", **(env or {})}
+        )
 
     async def run_to_end(self, jobs: dict[str, list[str]]) -> None:
         """Run preparatory ``python -m`` jobs (seeding, say) side by side to their end.

@@ -187,6 +187,9 @@ async def _start(
         contact=settings.contact,
         seal=seal,
         seal_trust=seal_trust,
+        # The instance's limit per address, shared out among its worker processes: a
+        # client's connections land on any of them.
+        lookups_per_minute=settings.lookups_per_process(),
     )
     host, port = settings.listen.rsplit(":", 1)
     grants = GrantService(service, public_url=settings.public_url or f"http://{host}:{port}")

@@ -71,6 +71,11 @@ class GatewaySettings:
     # Worker processes of this instance (`jjj gateway --workers N`): each a whole gateway,
     # all on the same ports; more than one needs PostgreSQL.
     workers: int = 1
+    # Verification-code lookups allowed per client address a minute, shared out among the
+    # instance's worker processes (each allows its share). A code is 80 random bits, so
+    # the limit is against load, not guessing: raise it for a bank's verifying system that
+    # reaches the instance from one address.
+    lookups_per_minute: int = 60
 
     # The site's operator (网站运营者), named in the footer of every portal page: who runs
     # this instance, where, its service hotline and its ICP filing number (备案号). The
@@ -79,6 +84,11 @@ class GatewaySettings:
     operator_address: str = "天津市和平区示范路 1 号（演示地址）"
     operator_phone: str = "12345"
     operator_icp: str = "津ICP备00000000号（演示）"
+
+    def lookups_per_process(self) -> int:
+        """This process's share of the verification-code lookups a minute per address
+        (rounded up, so that the instance allows at least its setting). Raises nothing."""
+        return -(-self.lookups_per_minute // self.workers)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> GatewaySettings:
@@ -118,6 +128,7 @@ class GatewaySettings:
                 ("replica_max_age_seconds", float),
                 ("lease_seconds", float),
                 ("workers", int),
+                ("lookups_per_minute", int),
             ),
         )
         values.update(env_values(env, "JJJ_GATEWAY", _OPERATOR_FIELDS))
@@ -142,6 +153,10 @@ class GatewaySettings:
                 "workers",
                 "several worker processes need PostgreSQL (JJJ_GATEWAY_DB_URL=postgresql://…): on SQLite one process "
                 "serves, as the demo does",
+            )
+        if not 1 <= settings.lookups_per_minute <= MAX_LOOKUPS_PER_MINUTE:
+            raise InvalidInput.for_field(
+                "lookups_per_minute", f"must be between 1 and {MAX_LOOKUPS_PER_MINUTE:,} lookups a minute per address"
             )
         if not 1 <= settings.lease_seconds <= 600:
             raise InvalidInput.for_field("lease_seconds", "must be between 1 and 600 seconds")
@@ -251,6 +266,7 @@ class Operator:
 
 
 MAX_WORKERS = 64
+MAX_LOOKUPS_PER_MINUTE = 10_000_000
 _OPERATOR_FIELDS = (("operator_name", str), ("operator_address", str), ("operator_phone", str), ("operator_icp", str))
 _JWKS_PATH = "/.well-known/jwks.json"
 CHECKPOINT_PATH = "/api/v1/audit/checkpoint"

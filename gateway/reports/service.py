@@ -41,7 +41,7 @@ from infra.throttle import AddressLimit
 
 log = structlog.get_logger("jjj.gateway")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
-LOOKUPS_PER_MINUTE = 60  # verification-code lookups per client address and process
+LOOKUPS_PER_MINUTE = 60  # verification-code lookups per client address, by default
 APPLICATION_DATE_IS_TODAY = (
     "申请日期即报告出具当日（北京时间），不能指定 (the application date is the day of issue, China Standard Time, "
     "and cannot be chosen)"
@@ -151,6 +151,7 @@ class ReportService:
         contact: str = "",
         seal: Seal | None = None,
         seal_trust: SealTrust | None = None,
+        lookups_per_minute: int = LOOKUPS_PER_MINUTE,
     ) -> None:
         # Who was given a report through a grant (kept by the grants' room, which this
         # one cannot import): they may open it again, and download it.
@@ -158,7 +159,9 @@ class ReportService:
         # The application date is the day of issue in China Standard Time, read from this
         # clock; no caller chooses it (tests set the clock).
         self.clock = clock
-        self.lookups = AddressLimit(limit=LOOKUPS_PER_MINUTE, window=60.0)
+        # Verification-code lookups a minute per client address, in this process (the
+        # server gives each worker process its share of the instance's limit).
+        self.lookups = AddressLimit(limit=lookups_per_minute, window=60.0)
         self.fanout = fanout
         self.registry = registry
         self.audit = audit
@@ -434,7 +437,7 @@ class ReportService:
 
     async def verify_code(self, code: str, *, address: str = "") -> Verification:
         """What the registry says about a verification code; ``address`` (the caller's)
-        is limited to :data:`LOOKUPS_PER_MINUTE` lookups a minute.
+        is limited to the service's lookups a minute.
 
         Raises:
             InvalidInput: not a well-formed code (wrong length, typo caught by the check).

@@ -131,12 +131,16 @@ def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
 def test_worker_and_lease_settings() -> None:
     default = GatewaySettings.from_env({})
     assert default.workers == 1 and default.lease_seconds == 30
+    assert default.lookups_per_minute == 60 and default.lookups_per_process() == 60
     on_postgresql = {"JJJ_GATEWAY_DB_URL": "postgresql://gw@db/gateway"}
     settings = GatewaySettings.from_env(
         {**on_postgresql, "JJJ_GATEWAY_WORKERS": "4", "JJJ_GATEWAY_LEASE_SECONDS": "10"}
     )
     assert settings.workers == 4 and settings.lease_seconds == 10
     assert GatewaySettings.from_env(on_postgresql, workers=2).workers == 2  # --workers
+    # Each worker allows its share of the lookups a minute per address, rounded up.
+    shared = GatewaySettings.from_env({**on_postgresql, "JJJ_GATEWAY_LOOKUPS_PER_MINUTE": "1000"}, workers=3)
+    assert shared.lookups_per_minute == 1000 and shared.lookups_per_process() == 334
     for env, field in (
         ({**on_postgresql, "JJJ_GATEWAY_WORKERS": "0"}, "workers"),
         ({**on_postgresql, "JJJ_GATEWAY_WORKERS": "65"}, "workers"),
@@ -144,6 +148,9 @@ def test_worker_and_lease_settings() -> None:
         ({"JJJ_GATEWAY_WORKERS": "2"}, "workers"),  # on the default SQLite file
         ({"JJJ_GATEWAY_LEASE_SECONDS": "0.5"}, "lease_seconds"),
         ({"JJJ_GATEWAY_LEASE_SECONDS": "601"}, "lease_seconds"),
+        ({"JJJ_GATEWAY_LOOKUPS_PER_MINUTE": "0"}, "lookups_per_minute"),
+        ({"JJJ_GATEWAY_LOOKUPS_PER_MINUTE": "10000001"}, "lookups_per_minute"),
+        ({"JJJ_GATEWAY_LOOKUPS_PER_MINUTE": "many"}, "JJJ_GATEWAY_LOOKUPS_PER_MINUTE"),
     ):
         with pytest.raises(InvalidInput) as refused:
             GatewaySettings.from_env(env)

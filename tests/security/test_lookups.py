@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from credit.codes import new_verification_code
+from credit.errors import TooManyAttempts
 from gateway.reports.service import LOOKUPS_PER_MINUTE
 
 
@@ -21,6 +24,26 @@ async def test_lookups_are_limited_per_address_and_refusals_audited(gateway: Any
     await running.registry.writes.flush()
     refused = [e for e in running.service.audit.find(actor="public", limit=500) if "code refused" in e.detail]
     assert len(refused) == 3 and "too many lookups" in refused[0].detail
+
+
+async def test_the_limit_is_a_setting(tmp_path: Any) -> None:
+    from gateway.reports.service import ReportService
+
+    class Nothing:
+        async def record(self, event: Any) -> None:
+            pass
+
+    # Only the limit matters here: the lookup is refused before the registry is asked.
+    service = ReportService(
+        fanout=None, registry=None, signing_key=None, keyring=None, issuer="t", audit=Nothing(),  # type: ignore[arg-type]
+        lookups_per_minute=2,
+    )  # fmt: skip
+    code = new_verification_code()
+    for _ in range(2):
+        assert service.lookups.take("192.0.2.1")
+    with pytest.raises(TooManyAttempts):
+        await service.verify_code(code, address="192.0.2.1")
+    assert service.lookups.take("192.0.2.2")  # another address has its own count
 
 
 async def test_a_malformed_code_is_refused_and_audited(gateway: Any) -> None:
