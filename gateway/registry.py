@@ -118,6 +118,10 @@ class Registry:
         self.engine = engine
         self.writes = GroupCommit(engine)
         self._sql = SqlRunner(engine, name="registry", threads=threads)
+        # The verification lookup in the driver's own parameter style (qmark for SQLite's,
+        # format for psycopg's).
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._status_sql = f"SELECT sha256, status FROM reports WHERE verification_code = {mark}"
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -228,6 +232,28 @@ class Registry:
     async def report_by_code(self, code: str) -> RegisteredReport | None:
         result: RegisteredReport | None = await self.read(self._one_report, "verification_code", code)
         return result
+
+    async def status_by_code(self, code: str) -> tuple[str, str] | None:
+        """The SHA-256 and status of the report with verification code ``code``, or None:
+        what a verification needs afresh each time, read through the driver (a lookup of
+        the code's unique index, without the report's text).
+
+        Raises:
+            RuntimeError: the registry is closed (on PostgreSQL).
+        """
+        result: tuple[str, str] | None = await self.read(self._status_by_code, code)
+        return result
+
+    def _status_by_code(self, code: str) -> tuple[str, str] | None:
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(self._status_sql, (code,))
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            conn.close()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     async def report_by_hash(self, sha256: str) -> RegisteredReport | None:
         result: RegisteredReport | None = await self.read(self._one_report, "sha256", sha256)

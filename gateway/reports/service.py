@@ -7,9 +7,10 @@ import base64
 import dataclasses
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -42,6 +43,7 @@ from infra.throttle import AddressLimit
 log = structlog.get_logger("jjj.gateway")
 RETENTION = timedelta(days=3653)  # 10 years (报告保存10年)
 LOOKUPS_PER_MINUTE = 60  # verification-code lookups per client address, by default
+SUMMARIES_REMEMBERED = 20_000  # verification summaries kept in memory (about 2 kB each)
 APPLICATION_DATE_IS_TODAY = (
     "申请日期即报告出具当日（北京时间），不能指定 (the application date is the day of issue, China Standard Time, "
     "and cannot be chosen)"
@@ -83,48 +85,72 @@ def summary_of(document: dict[str, Any], *, status: str, now: datetime) -> dict[
 
     Raises nothing: a field the document lacks is shown empty.
     """
-    subject = document.get("subject") or {}
-    window = document.get("window") or {}
-    profile = document.get("profile") or {}
-    issued_at = str(document.get("issued_at", ""))
-    until = valid_until(document)
-    register = subject.get("register")
-    return {
-        "report_no": document.get("report_no", ""),
-        "subject_id": subject.get("id", ""),
-        "subject_name": subject.get("name", ""),
-        "subject_kind": subject.get("kind", ""),
-        # What the report certifies of the subject's registration: the details, or in
-        # words why it shows none ("" for a report issued before registers were read).
-        "register": register if isinstance(register, dict) else None,
-        "register_note": str(subject.get("register_note") or ""),
-        "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
-        "profile_name": profile_name(document),
-        "title": document.get("title", ""),
-        "issuer_name": issuer_name(document),
-        "window": {
-            "application_date": window.get("application_date", ""),
-            "years": window.get("years", 0),
-            "start": window.get("start", ""),
-            "cutoff": window.get("cutoff", ""),
-        },
-        "verdict": document.get("verdict", ""),
-        "regions": [
-            {
-                "region": str(region.get("region", "")),
-                "name": str(region.get("name", "")),
-                "status": str(region.get("status", "")),
-                "data_as_of": region.get("data_as_of"),
-                "reason": region.get("reason"),
-            }
-            for region in document.get("regions") or ()
-            if isinstance(region, dict)
-        ],
-        "issued_at": issued_at,
-        "valid_until": until.isoformat() if until is not None else "",
-        "past_validity": until is not None and china_date(now) > until,
-        "status": status,
-    }
+    return Summary.of(document).at(status=status, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a verifier is shown of a report, but its status and whether it is past its
+    validity: what never changes once the report is issued, so it is made once per report
+    and remembered (see :meth:`ReportService.verify_code`)."""
+
+    fields: dict[str, Any]
+    until: date | None
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> Summary:
+        """Raises nothing: a field the document lacks is shown empty."""
+        subject = document.get("subject") or {}
+        window = document.get("window") or {}
+        profile = document.get("profile") or {}
+        issued_at = str(document.get("issued_at", ""))
+        until = valid_until(document)
+        register = subject.get("register")
+        fields = {
+            "report_no": document.get("report_no", ""),
+            "subject_id": subject.get("id", ""),
+            "subject_name": subject.get("name", ""),
+            "subject_kind": subject.get("kind", ""),
+            # What the report certifies of the subject's registration: the details, or in
+            # words why it shows none ("" for a report issued before registers were read).
+            "register": register if isinstance(register, dict) else None,
+            "register_note": str(subject.get("register_note") or ""),
+            "profile": f"{profile.get('id', '')}@{profile.get('version', '')}",
+            "profile_name": profile_name(document),
+            "title": document.get("title", ""),
+            "issuer_name": issuer_name(document),
+            "window": {
+                "application_date": window.get("application_date", ""),
+                "years": window.get("years", 0),
+                "start": window.get("start", ""),
+                "cutoff": window.get("cutoff", ""),
+            },
+            "verdict": document.get("verdict", ""),
+            "regions": [
+                {
+                    "region": str(region.get("region", "")),
+                    "name": str(region.get("name", "")),
+                    "status": str(region.get("status", "")),
+                    "data_as_of": region.get("data_as_of"),
+                    "reason": region.get("reason"),
+                }
+                for region in document.get("regions") or ()
+                if isinstance(region, dict)
+            ],
+            "issued_at": issued_at,
+            "valid_until": until.isoformat() if until is not None else "",
+        }
+        return cls(fields, until)
+
+    def at(self, *, status: str, now: datetime) -> dict[str, Any]:
+        """The summary with the report's registered ``status``, seen at ``now``: a new
+        dict each time, whose nested values are shared with every other (read them, do not
+        change them). Raises nothing."""
+        return {
+            **self.fields,
+            "past_validity": self.until is not None and china_date(now) > self.until,
+            "status": status,
+        }
 
 
 def _payload(jws: str) -> dict[str, Any]:
@@ -162,6 +188,9 @@ class ReportService:
         # Verification-code lookups a minute per client address, in this process (the
         # server gives each worker process its share of the instance's limit).
         self.lookups = AddressLimit(limit=lookups_per_minute, window=60.0)
+        # The unchanging part of what verifiers are shown, by report hash (a report's
+        # status is read afresh at every lookup; the rest of its summary never changes).
+        self._summaries: OrderedDict[str, Summary] = OrderedDict()
         self.fanout = fanout
         self.registry = registry
         self.audit = audit
@@ -454,14 +483,29 @@ class ReportService:
         except InvalidInput as exc:
             await self._refused_lookup(address, exc.detail)
             raise
-        entry = await self.registry.report_by_code(canonical_code)
+        # The report's hash and status: a small read. Its summary is made from the
+        # registered document only the first time (and again once forgotten).
+        found = await self.registry.status_by_code(canonical_code)
+        summary = self._summaries.get(found[0]) if found is not None else None
+        if found is not None and summary is None:
+            entry = await self.registry.report_by_code(canonical_code)
+            if entry is not None:
+                summary = self._remember(entry.sha256, Summary.of(_payload(entry.jws)))
+                found = entry.sha256, entry.status
+            else:
+                found = None
         # The public verification log keeps report hashes only, never identifiers.
-        await self._verified(entry.sha256 if entry else "", "code", entry is not None)
-        if entry is None:
+        await self._verified(found[0] if found else "", "code", found is not None)
+        if found is None or summary is None:
             return Verification(False, "unknown", "没有与此核验码对应的报告 (no report has this verification code)")
-        return Verification(
-            True, entry.status, summary=summary_of(_payload(entry.jws), status=entry.status, now=self.clock())
-        )
+        status = found[1]
+        return Verification(True, status, summary=summary.at(status=status, now=self.clock()))
+
+    def _remember(self, sha256: str, summary: Summary) -> Summary:
+        self._summaries[sha256] = summary
+        while len(self._summaries) > SUMMARIES_REMEMBERED:
+            self._summaries.popitem(last=False)
+        return summary
 
     async def _refused_lookup(self, address: str, reason: str) -> None:
         await self.audit.record(

@@ -47,11 +47,14 @@ async def test_reports_are_found_by_number_code_and_hash(registry_url: str) -> N
         assert await registry.report_by_code(stored.verification_code) == stored
         assert await registry.report_by_hash(stored.sha256) == stored
         assert await registry.report_by_code("0000-0000-0000-0000-0") is None
+        assert await registry.status_by_code(stored.verification_code) == (stored.sha256, "valid")
+        assert await registry.status_by_code("0000-0000-0000-0000-0") is None
         with pytest.raises(FailedPrecondition):
             await registry.add_report(stored)
         await registry.set_status(stored.report_no, "superseded")
         found = await registry.report_by_number(stored.report_no)
         assert found is not None and found.status == "superseded"
+        assert await registry.status_by_code(stored.verification_code) == (stored.sha256, "superseded")
         assert found.retain_until - found.issued_at >= timedelta(days=3652)
     finally:
         registry.close()

@@ -25,6 +25,7 @@ from federation import wire
 from federation.client import NodeUnavailable, node_error, status_text
 from gateway.batch.tables import csv_chunks
 from gateway.objections.service import ObjectionService
+from gateway.reports.service import summary_of
 from gateway.reports.supersede import SupersedeWatcher
 from gateway.server import RunningGateway, start_gateway
 from gateway.settings import GatewaySettings
@@ -170,7 +171,14 @@ async def test_a_new_version_supersedes_the_report(house) -> None:  # type: igno
             await asyncio.sleep(0.02)
     finally:
         await watcher.stop()
-    assert (await running.service.verify_code(code)).status == "superseded"
+    # The summary is made once per report, but its status is read afresh each time, and
+    # it is what the document says.
+    superseded = await running.service.verify_code(code)
+    assert superseded.status == "superseded" and superseded.summary is not None
+    assert superseded.summary == summary_of(issued.document, status="superseded", now=running.service.clock())
+    assert (
+        superseded.summary["status"] == "superseded" and superseded.summary["report_no"] == issued.document["report_no"]
+    )
 
 
 # One map from a node's status to the caller's error
