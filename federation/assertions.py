@@ -21,21 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 import structlog
 
 from credit import policy
 from credit.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from credit.regions import Region
-from credit.signing import (
-    ACCEPTED_ALGORITHMS,
-    Keyring,
-    SigningKey,
-    TokenType,
-    VerificationError,
-    sign_claims,
-    token_header,
-)
+from credit.signing import Keyring, SigningKey, TokenType, VerificationError, read_jwt, sign_claims
 
 log = structlog.get_logger("jjj.node")
 
@@ -121,29 +112,18 @@ class AssertionVerifier:
         if not token:
             raise Unauthenticated(f"缺少代查声明 (no on-behalf-of assertion in {METADATA_KEY})")
         try:
-            header = token_header(token, TokenType.ON_BEHALF_OF, legacy=True)
+            unverified = read_jwt(token, TokenType.ON_BEHALF_OF, legacy=True)
         except VerificationError as exc:
             raise Unauthenticated(f"代查声明无效 ({exc.detail})") from exc
-        key = self._key(str(header.get("kid", "")))
+        key = self._key(str(unverified.header.get("kid", "")))
         if key is None:
             raise Unauthenticated("代查声明无效 (signed by a key this node does not trust)")
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=ACCEPTED_ALGORITHMS,
-                audience=audience(self.region),
-                leeway=LEEWAY,
-                options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
-            )
-        except jwt.exceptions.InvalidAudienceError as exc:
-            raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})") from exc
-        except jwt.exceptions.PyJWTError as exc:
-            raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc})") from exc
-        issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
-        token_id = str(claims["jti"])
+            claims = unverified.claims(key)
+        except VerificationError as exc:
+            raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc.detail})") from exc
+        issued, expires = self._times(claims)
+        token_id: str = claims["jti"]
         if self._replayed(token_id, float(expires)):
             raise Unauthenticated("代查声明已被使用 (this assertion was used before: each is good for one call)")
         if expires - issued > MAX_LIFETIME:
@@ -163,8 +143,49 @@ class AssertionVerifier:
             subject=asserted,
             purpose=str(claims.get("purpose", "")),
             issuer=str(claims["iss"]),
-            token_id=str(claims["jti"]),
+            token_id=token_id,
         )
+
+    def _times(self, claims: dict[str, Any]) -> tuple[float, float]:
+        """``iat`` and ``exp``, once the registered claims are checked as RFC 7519 has
+        them (and as the JOSE library checked them before): every required claim
+        present, the times numbers, not issued or valid only in the future, not expired
+        (each give or take :data:`LEEWAY`), this node's region among the audiences, and
+        ``sub`` and ``jti`` strings.
+
+        Raises:
+            Unauthenticated: a claim missing or malformed, or the assertion expired or
+                not yet valid.
+            PermissionDenied: an assertion for other audiences only.
+        """
+        missing = [name for name in _REQUIRED if claims.get(name) is None]
+        if missing:
+            raise Unauthenticated(f"代查声明无效 (invalid assertion: the {missing[0]!r} claim is required)")
+        now = time.time()
+        times = []
+        for name in ("iat", "nbf", "exp"):
+            value = claims.get(name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise Unauthenticated(f"代查声明无效 (invalid assertion: {name} must be a number)")
+            times.append(float(value))
+        issued, not_before, expires = times
+        if issued > now + LEEWAY or not_before > now + LEEWAY:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the token is not yet valid)")
+        if expires <= now - LEEWAY:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the assertion has expired)")
+        audiences = claims["aud"]
+        if isinstance(audiences, str):
+            audiences = [audiences]
+        if not isinstance(audiences, list) or any(not isinstance(a, str) for a in audiences):
+            raise PermissionDenied("代查声明不是给本地区的 (the assertion's audience is malformed)")
+        if audience(self.region) not in audiences:
+            raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})")
+        if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
+            raise Unauthenticated("代查声明无效 (invalid assertion: sub and jti must be strings)")
+        return issued, expires
+
+
+_REQUIRED = ("exp", "iat", "sub", "aud", "iss", "jti")
 
 
 # Issuing (the gateway, for each call it makes on someone's behalf).
