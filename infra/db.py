@@ -301,8 +301,10 @@ class SqlRunner:
         self._inline_small = sqlite
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-write")
-        # The pooled connection small driver-level reads use inline (SQLite only), kept
-        # checked out from the first such read until close().
+        # The driver connection small driver-level reads use inline (SQLite only), opened
+        # at the first such read and closed by close(). It is detached from the pool: a
+        # connection kept checked out would hold up dispose_when_idle() of every runner
+        # sharing the engine (a node's stores do) until its timeout.
         self._kept: Any = None
 
     def inline(self, *, small: bool) -> bool:
@@ -345,13 +347,19 @@ class SqlRunner:
 
     def _on_kept(self, work: Callable[[Any], _T]) -> _T:
         if self._kept is None:
-            self._kept = self.reader.raw_connection()
+            # Opened through the pool, so that the engine's connect hooks (the SQLite
+            # pragmas) run for it, then taken out of the pool's count and care.
+            pooled = self.reader.raw_connection()
+            driver = pooled.driver_connection
+            pooled.detach()
+            self._kept = driver
         try:
-            return work(self._kept.driver_connection)
+            return work(self._kept)
         except BaseException:
             # Whatever failed, the next read starts on a fresh connection.
             kept, self._kept = self._kept, None
-            kept.invalidate()
+            with contextlib.suppress(Exception):
+                kept.close()
             raise
 
     async def call(self, work: Callable[[*_Ts], _T], *args: *_Ts, small: bool = False) -> _T:
