@@ -122,14 +122,10 @@ class AssertionVerifier:
             claims = unverified.claims(key)
         except VerificationError as exc:
             raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc.detail})") from exc
-        issued, expires = self._times(claims)
+        _, expires = self._times(claims)
         token_id: str = claims["jti"]
-        if self._replayed(token_id, float(expires)):
+        if self._replayed(token_id, expires):
             raise Unauthenticated("代查声明已被使用 (this assertion was used before: each is good for one call)")
-        if expires - issued > MAX_LIFETIME:
-            raise Unauthenticated(
-                f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"
-            )
         asserted = str(claims.get("subject", ""))
         if asserted != subject:
             raise PermissionDenied("代查声明的主体与查询不符 (the assertion is for another subject)")
@@ -147,33 +143,31 @@ class AssertionVerifier:
         )
 
     def _times(self, claims: dict[str, Any]) -> tuple[float, float]:
-        """``iat`` and ``exp``, once the registered claims are checked as RFC 7519 has
-        them (and as the JOSE library checked them before): every required claim
-        present, the times numbers, not issued or valid only in the future, not expired
-        (each give or take :data:`LEEWAY`), this node's region among the audiences, and
-        ``sub`` and ``jti`` strings.
+        """``iat`` and ``exp``, once the registered claims are checked as the JOSE library
+        (PyJWT) checked them before, in its order and with its readings: every required
+        claim present and not null; ``iat``, ``nbf`` (when present) and ``exp`` read as
+        ``int()`` reads them, not issued or valid only in the future, not expired (each
+        give or take :data:`LEEWAY`); a non-empty ``aud`` naming this node's region;
+        ``sub`` and ``jti`` strings. Then, as this node always required: ``iat`` and
+        ``exp`` JSON numbers, at most :data:`MAX_LIFETIME` apart.
 
         Raises:
-            Unauthenticated: a claim missing or malformed, or the assertion expired or
-                not yet valid.
+            Unauthenticated: a claim missing or malformed, or the assertion expired, not
+                yet valid or too long-lived.
             PermissionDenied: an assertion for other audiences only.
         """
         missing = [name for name in _REQUIRED if claims.get(name) is None]
         if missing:
             raise Unauthenticated(f"代查声明无效 (invalid assertion: the {missing[0]!r} claim is required)")
         now = time.time()
-        times = []
-        for name in ("iat", "nbf", "exp"):
-            value = claims.get(name, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise Unauthenticated(f"代查声明无效 (invalid assertion: {name} must be a number)")
-            times.append(float(value))
-        issued, not_before, expires = times
-        if issued > now + LEEWAY or not_before > now + LEEWAY:
+        moments = {name: _moment(claims, name) for name in ("iat", "nbf", "exp") if name in claims}
+        if moments["iat"] > now + LEEWAY or moments.get("nbf", now) > now + LEEWAY:
             raise Unauthenticated("代查声明无效 (invalid assertion: the token is not yet valid)")
-        if expires <= now - LEEWAY:
+        if moments["exp"] <= now - LEEWAY:
             raise Unauthenticated("代查声明无效 (invalid assertion: the assertion has expired)")
         audiences = claims["aud"]
+        if not audiences:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the 'aud' claim is empty)")
         if isinstance(audiences, str):
             audiences = [audiences]
         if not isinstance(audiences, list) or any(not isinstance(a, str) for a in audiences):
@@ -182,7 +176,25 @@ class AssertionVerifier:
             raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})")
         if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
             raise Unauthenticated("代查声明无效 (invalid assertion: sub and jti must be strings)")
-        return issued, expires
+        issued, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
+        if expires - issued > MAX_LIFETIME:
+            raise Unauthenticated(
+                f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"
+            )
+        # Finite now: int() took both, and they are at most MAX_LIFETIME apart.
+        return float(issued), float(expires)
+
+
+def _moment(claims: dict[str, Any], name: str) -> int:
+    # A time claim read as PyJWT read it (int(): a numeric string or a boolean passes,
+    # truncated; NaN and infinities do not), so that exactly the assertions it accepted
+    # are accepted.
+    try:
+        return int(claims[name])
+    except (ValueError, TypeError, OverflowError):
+        raise Unauthenticated(f"代查声明无效 (invalid assertion: {name} must be an integer)") from None
 
 
 _REQUIRED = ("exp", "iat", "sub", "aud", "iss", "jti")

@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from credit.errors import PermissionDenied, Unauthenticated
 from credit.regions import Region
@@ -260,3 +262,102 @@ def test_assertions_are_checked_as_the_jose_library_checked_them(tmp_path: Path)
     assert decided["padded"][1] == "ok"
     assert decided["valid"][0] == decided["legacy form"][0] == decided["by PyJWT"][0] == "ok"
     assert decided["expired within leeway"][0] == decided["issued within leeway"][0] == "ok"
+
+
+# Claims and headers as a gateway, a careless one or a forger might write them: every
+# registered claim absent, null, well-formed or of another type; times away from the
+# boundaries (now ± LEEWAY, MAX_LIFETIME apart), so that the clock cannot tip a case.
+_OFFSETS = (-1000, -200, -100, -10, 0, 10, 60, 100, 200, 600, 3600)
+_ABSENT = object()
+
+
+def _time_claim(now: int) -> st.SearchStrategy[object]:
+    at = st.sampled_from(_OFFSETS).map(lambda offset: now + offset)
+    return st.one_of(
+        at,
+        at.map(float),
+        at.map(lambda value: value + 0.5),
+        at.map(str),
+        st.sampled_from([_ABSENT, None, True, False, "soon", [now], float("nan"), float("inf"), -float("inf")]),
+        st.sampled_from([10**30, -(10**30)]),
+    )
+
+
+def _text_claim() -> st.SearchStrategy[object]:
+    return st.sampled_from([_ABSENT, None, "u", "", 5, ["u"], {"u": 1}])
+
+
+_AUDIENCES = st.sampled_from(
+    [
+        _ABSENT,
+        None,
+        "jjj-node:tianjin",
+        "jjj-node:beijing",
+        "",
+        ["jjj-node:tianjin"],
+        ["jjj-node:beijing", "jjj-node:tianjin"],
+        ["jjj-node:beijing"],
+        [],
+        ["jjj-node:tianjin", 7],
+        7,
+        0,
+        {"jjj-node:tianjin": 1},
+        {},
+    ]
+)
+
+
+@st.composite
+def _assertions(draw: st.DrawFn) -> str:
+    # A well-formed assertion with a few of its parts changed (most often one or two),
+    # so that each check is reached with the others passing.
+    now = int(time.time())
+    good: dict[str, object] = {"iss": "gw", "sub": "u", "jti": "j", "aud": ["jjj-node:tianjin"], "iat": now,
+                               "exp": now + 60, "nbf": _ABSENT, "subject": ACME, "role": "enterprise"}  # fmt: skip
+    changes: dict[str, st.SearchStrategy[object]] = {
+        "iss": _text_claim(),
+        "sub": _text_claim(),
+        "jti": _text_claim(),
+        "aud": _AUDIENCES,
+        "iat": _time_claim(now),
+        "exp": _time_claim(now),
+        "nbf": _time_claim(now),
+        "subject": st.sampled_from([OTHER, _ABSENT]),
+        "role": st.sampled_from([_ABSENT, 3]),
+    }
+    changed = draw(st.sets(st.sampled_from(sorted(changes)), max_size=3))
+    claims = {name: draw(changes[name]) if name in changed else value for name, value in good.items()}
+    payload = json.dumps({name: value for name, value in claims.items() if value is not _ABSENT}).encode()
+    header = {
+        "alg": draw(st.sampled_from(["Ed25519", "EdDSA"])),
+        "typ": draw(st.sampled_from([TokenType.ON_BEHALF_OF.value, TokenType.ON_BEHALF_OF.value, "JWT", _ABSENT])),
+        "kid": draw(st.sampled_from([GATEWAY.kid, GATEWAY.kid, GATEWAY.kid, "someone-else", _ABSENT])),
+    }
+    key = draw(st.sampled_from([GATEWAY, GATEWAY, GATEWAY, _STRANGER]))
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    encoded = json.dumps({name: value for name, value in header.items() if value is not _ABSENT}).encode()
+    signing_input = f"{b64(encoded)}.{b64(payload)}"
+    return f"{signing_input}.{b64(key.private.sign(signing_input.encode()))}"
+
+
+_STRANGER = SigningKey.generate()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(token=_assertions())
+def test_what_the_jose_library_accepted_is_accepted_and_nothing_else(
+    token: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    jwks = tmp_path_factory.getbasetemp() / "property-jwks.json"
+    if not jwks.exists():
+        jwks.write_text(json.dumps(Keyring([GATEWAY.private.public_key()]).jwks()), encoding="utf-8")
+    expected = _reference(AssertionVerifier(jwks, region=Region.TIANJIN), token)
+    try:
+        AssertionVerifier(jwks, region=Region.TIANJIN).verify(((METADATA_KEY, token),), subject=ACME)
+        got = "ok"
+    except (Unauthenticated, PermissionDenied) as exc:
+        got = type(exc).__name__
+    assert got == expected
