@@ -214,3 +214,53 @@ async def test_a_node_answers_while_a_load_holds_the_database(tmp_path, start_no
         load.close()
     await node.node.servicer.settle()
     assert [e.action for e in node.node.servicer.audit.find()] == ["node_query"]
+
+
+async def test_a_stopping_node_writes_the_entries_it_kept_behind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Entries still waiting behind the answers when the node stops are written before
+    its database closes, in one chain that verifies, and the stop does not wait on them
+    beyond the write itself."""
+    import json
+    import time
+
+    import grpc
+
+    from credit.regions import Region
+    from federation.assertions import METADATA_KEY, on_behalf_of
+    from nodes.server import start_node
+    from nodes.settings import NodeSettings
+    from protos.credit.v1 import node_pb2 as pb
+    from protos.credit.v1 import node_pb2_grpc
+    from tests.nodes.builders import ACME
+
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    jwks = tmp_path / "gateway-jwks.json"
+    jwks.write_text(json.dumps(RING.jwks()), encoding="utf-8")
+    node = await start_node(
+        NodeSettings.from_env(
+            {}, region=Region.TIANJIN, db_url=db, listen="127.0.0.1:0", grace_seconds=0.5, gateway_jwks=str(jwks)
+        )
+    )
+    audit = node.servicer.audit
+    assert audit is not None
+    audit.linger = 600.0  # nothing is written before the stop
+    async with grpc.aio.insecure_channel(node.address) as channel:
+        stub = node_pb2_grpc.RegionalNodeStub(channel)
+        for i in range(5):
+            token = on_behalf_of(KEY, issuer="gw", user=f"u{i}", role="enterprise", subject=ACME, purpose="投标")
+            await stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME), metadata=((METADATA_KEY, token),))
+        with pytest.raises(grpc.aio.AioRpcError):  # refused: recorded behind as well
+            await stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME), metadata=((METADATA_KEY, "forged"),))
+    assert audit.find() == []
+    started = time.monotonic()
+    await node.stop(0.5)
+    assert time.monotonic() - started < 5.0
+    written = AuditLog(sync_engine(db))
+    try:
+        found = written.find()
+        assert sorted(e.actor for e in found if e.action == "node_query") == [f"u{i}" for i in range(5)]
+        assert [e.action for e in found if e.actor == "unknown"] == ["refused"]
+        report = written.verify(Keyring())
+        assert report.intact and report.entries == 6, report.reason
+    finally:
+        written.engine.dispose()
