@@ -64,6 +64,7 @@ class AssertionVerifier:
         # Assertion ids seen, with when they expire: one use each. Bounded by the rate of
         # calls over an assertion's short life; expired ids are forgotten as the map grows.
         self._used: dict[str, float] = {}
+        self._sweep_at = _USED_SWEEP
         self._keyring = self._read()
         self._read_at = time.monotonic()
 
@@ -81,9 +82,13 @@ class AssertionVerifier:
     def _replayed(self, token_id: str, expires: float) -> bool:
         if token_id in self._used:
             return True
-        if len(self._used) >= _USED_SWEEP:
+        if len(self._used) >= self._sweep_at:
             now = time.time()
             self._used = {k: v for k, v in self._used.items() if v + LEEWAY > now}
+            # The next sweep once as many again are kept: at a rate that keeps more
+            # than _USED_SWEEP ids alive (500 queries a second keep about 45,000), a
+            # fixed threshold would sweep the whole dictionary on every call.
+            self._sweep_at = max(_USED_SWEEP, 2 * len(self._used))
         self._used[token_id] = expires
         return False
 

@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from credit.cases import Attachment, Case, CaseKind, CaseState, Correction, Resolution
@@ -120,7 +120,7 @@ def query_to_pb(
 # missing pair as "no record" unless the node said that is what it means.
 
 
-@cache
+@lru_cache(maxsize=64)  # catalogues compare by identity: one fetched anew is a new key
 def coverage_digest(catalogue: Catalogue, profile: ReportProfile, kind: SubjectKind) -> bytes:
     """The digest of :func:`credit.rules.coverage` that ``known_coverage`` carries: the
     first 16 bytes of the SHA-256 of one line ``DOMAIN<tab>SCOPE`` per pair, in order."""

@@ -361,3 +361,31 @@ def test_what_the_jose_library_accepted_is_accepted_and_nothing_else(
     except (Unauthenticated, PermissionDenied) as exc:
         got = type(exc).__name__
     assert got == expected
+
+
+def test_used_assertion_ids_are_swept_now_and_then_not_on_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import federation.assertions as assertions
+
+    monkeypatch.setattr(assertions, "_USED_SWEEP", 10)
+    jwks = tmp_path / "gateway-jwks.json"
+    jwks.write_text(json.dumps(Keyring([GATEWAY.private.public_key()]).jwks()), encoding="utf-8")
+    verifier = AssertionVerifier(jwks, region=Region.TIANJIN)
+    sweeps = 0
+    clock = time.time
+
+    def counted() -> float:
+        nonlocal sweeps
+        sweeps += 1
+        return clock()
+
+    monkeypatch.setattr(assertions.time, "time", counted)
+    now = clock()
+    for i in range(20):
+        assert not verifier._replayed(f"old{i}", now - 3600)  # expired long ago
+    for i in range(1000):
+        assert not verifier._replayed(f"live{i}", now + 60)
+    assert sweeps <= 10  # at 10, 20, 40, … kept ids: not once per call past the first threshold
+    assert not any(token.startswith("old") for token in verifier._used)
+    assert verifier._replayed("live0", now + 60) and verifier._replayed("live999", now + 60)
