@@ -134,6 +134,18 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         context: grpc.aio.ServicerContext[pb.QuerySubjectRequest, pb.SubjectResult],
     ) -> pb.SubjectResult:
         await self._asserted(context, request.subject_id.strip().upper(), Action.NODE_QUERY)
+        return await self.answer(request)
+
+    async def answer(self, request: pb.QuerySubjectRequest) -> pb.SubjectResult:
+        """One query answered, once its assertion is checked: read, evaluate and encode
+        (lean when the caller named this node's coverage). What a call carrying many
+        queries runs for each.
+
+        Raises:
+            InvalidIdentifier, UnknownName, InvalidWindow, InvalidInput: as
+                :meth:`NodeService.query` (a bad subject, profile, window or purpose).
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
         result = await self.service.query(
             request.subject_id,
             wire.KIND_FROM_PB.get(request.subject_kind),
