@@ -180,6 +180,41 @@ async def test_an_answer_that_leaves_pairs_out_unasked_is_refused() -> None:
     assert not refused.value.retryable
 
 
+class Older(RegionalNodeServicer):
+    """A node of the version before lean answers: it does not know ``known_coverage``
+    (protobuf keeps the unknown field aside) and answers every pair, flag unset."""
+
+    def __init__(self) -> None:
+        store = MemoryRecordStore(region=Region.TIANJIN)
+        store.write([penalty()], source="test", now=datetime(2025, 6, 1, tzinfo=UTC))
+        super().__init__(service=NodeService(store=store, catalogue=TIANJIN))
+        self.asked: list[bytes] = []
+
+    async def QuerySubject(self, request: Any, context: Any) -> Any:
+        self.asked.append(request.known_coverage)
+        request.ClearField("known_coverage")
+        return await super().QuerySubject(request, context)
+
+
+async def test_a_node_of_the_previous_version_answers_a_lean_request_in_full() -> None:
+    older = Older()
+    server = grpc.aio.server()
+    node_pb2_grpc.add_RegionalNodeServicer_to_server(older, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    client = GrpcNodeClient(Region.TIANJIN, f"127.0.0.1:{port}")
+    subject = parse_subject(ACME)
+    try:
+        lean_asked = await client.query(subject, PROFILE, OPTIONS, purpose="test", timeout=5, catalogue=TIANJIN)
+        plain = await client.query(subject, PROFILE, OPTIONS, purpose="test", timeout=5)
+    finally:
+        await client.close()
+        await server.stop(0)
+    assert older.asked == [wire.coverage_digest(TIANJIN, PROFILE, SubjectKind.ENTERPRISE), b""]
+    assert lean_asked == plain
+    assert len(plain.results) == len(coverage(TIANJIN, PROFILE, SubjectKind.ENTERPRISE))
+
+
 class _FromTest:
     def peer(self) -> str:
         return "test"
