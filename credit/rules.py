@@ -201,6 +201,19 @@ def _blank_results(catalogue: Catalogue, profile: ReportProfile, kind: SubjectKi
     )
 
 
+@cache
+def coverage(catalogue: Catalogue, profile: ReportProfile, kind: SubjectKind) -> tuple[tuple[str, Scope], ...]:
+    """The domain × scope pairs a region answers for a kind of subject under a profile:
+    every pair its catalogue covers among the profile's scopes, in the order of
+    :func:`evaluate`'s results.
+
+    Raises nothing.
+    """
+    return tuple(
+        (r.domain, r.scope) for r in _blank_results(catalogue, profile, kind) if r.outcome is Outcome.NO_RECORD
+    )
+
+
 def _sort_key(record: CreditRecord) -> tuple[date, str]:
     return (record.decided_on, record.decision_no)
 

@@ -21,21 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 import structlog
 
 from credit import policy
 from credit.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from credit.regions import Region
-from credit.signing import (
-    ACCEPTED_ALGORITHMS,
-    Keyring,
-    SigningKey,
-    TokenType,
-    VerificationError,
-    sign_claims,
-    token_header,
-)
+from credit.signing import Keyring, SigningKey, TokenType, VerificationError, read_jwt, sign_claims
 
 log = structlog.get_logger("jjj.node")
 
@@ -73,6 +64,7 @@ class AssertionVerifier:
         # Assertion ids seen, with when they expire: one use each. Bounded by the rate of
         # calls over an assertion's short life; expired ids are forgotten as the map grows.
         self._used: dict[str, float] = {}
+        self._sweep_at = _USED_SWEEP
         self._keyring = self._read()
         self._read_at = time.monotonic()
 
@@ -90,9 +82,13 @@ class AssertionVerifier:
     def _replayed(self, token_id: str, expires: float) -> bool:
         if token_id in self._used:
             return True
-        if len(self._used) >= _USED_SWEEP:
+        if len(self._used) >= self._sweep_at:
             now = time.time()
             self._used = {k: v for k, v in self._used.items() if v + LEEWAY > now}
+            # The next sweep once as many again are kept: at a rate that keeps more
+            # than _USED_SWEEP ids alive (500 queries a second keep about 45,000), a
+            # fixed threshold would sweep the whole dictionary on every call.
+            self._sweep_at = max(_USED_SWEEP, 2 * len(self._used))
         self._used[token_id] = expires
         return False
 
@@ -121,35 +117,20 @@ class AssertionVerifier:
         if not token:
             raise Unauthenticated(f"缺少代查声明 (no on-behalf-of assertion in {METADATA_KEY})")
         try:
-            header = token_header(token, TokenType.ON_BEHALF_OF, legacy=True)
+            unverified = read_jwt(token, TokenType.ON_BEHALF_OF, legacy=True)
         except VerificationError as exc:
             raise Unauthenticated(f"代查声明无效 ({exc.detail})") from exc
-        key = self._key(str(header.get("kid", "")))
+        key = self._key(str(unverified.header.get("kid", "")))
         if key is None:
             raise Unauthenticated("代查声明无效 (signed by a key this node does not trust)")
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=ACCEPTED_ALGORITHMS,
-                audience=audience(self.region),
-                leeway=LEEWAY,
-                options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
-            )
-        except jwt.exceptions.InvalidAudienceError as exc:
-            raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})") from exc
-        except jwt.exceptions.PyJWTError as exc:
-            raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc})") from exc
-        issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
-            raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
-        token_id = str(claims["jti"])
-        if self._replayed(token_id, float(expires)):
+            claims = unverified.claims(key)
+        except VerificationError as exc:
+            raise Unauthenticated(f"代查声明无效 (invalid assertion: {exc.detail})") from exc
+        _, expires = self._times(claims)
+        token_id: str = claims["jti"]
+        if self._replayed(token_id, expires):
             raise Unauthenticated("代查声明已被使用 (this assertion was used before: each is good for one call)")
-        if expires - issued > MAX_LIFETIME:
-            raise Unauthenticated(
-                f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"
-            )
         asserted = str(claims.get("subject", ""))
         if asserted != subject:
             raise PermissionDenied("代查声明的主体与查询不符 (the assertion is for another subject)")
@@ -163,8 +144,65 @@ class AssertionVerifier:
             subject=asserted,
             purpose=str(claims.get("purpose", "")),
             issuer=str(claims["iss"]),
-            token_id=str(claims["jti"]),
+            token_id=token_id,
         )
+
+    def _times(self, claims: dict[str, Any]) -> tuple[float, float]:
+        """``iat`` and ``exp``, once the registered claims are checked as the JOSE library
+        (PyJWT) checked them before, in its order and with its readings: every required
+        claim present and not null; ``iat``, ``nbf`` (when present) and ``exp`` read as
+        ``int()`` reads them, not issued or valid only in the future, not expired (each
+        give or take :data:`LEEWAY`); a non-empty ``aud`` naming this node's region;
+        ``sub`` and ``jti`` strings. Then, as this node always required: ``iat`` and
+        ``exp`` JSON numbers, at most :data:`MAX_LIFETIME` apart.
+
+        Raises:
+            Unauthenticated: a claim missing or malformed, or the assertion expired, not
+                yet valid or too long-lived.
+            PermissionDenied: an assertion for other audiences only.
+        """
+        missing = [name for name in _REQUIRED if claims.get(name) is None]
+        if missing:
+            raise Unauthenticated(f"代查声明无效 (invalid assertion: the {missing[0]!r} claim is required)")
+        now = time.time()
+        moments = {name: _moment(claims, name) for name in ("iat", "nbf", "exp") if name in claims}
+        if moments["iat"] > now + LEEWAY or moments.get("nbf", now) > now + LEEWAY:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the token is not yet valid)")
+        if moments["exp"] <= now - LEEWAY:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the assertion has expired)")
+        audiences = claims["aud"]
+        if not audiences:
+            raise Unauthenticated("代查声明无效 (invalid assertion: the 'aud' claim is empty)")
+        if isinstance(audiences, str):
+            audiences = [audiences]
+        if not isinstance(audiences, list) or any(not isinstance(a, str) for a in audiences):
+            raise PermissionDenied("代查声明不是给本地区的 (the assertion's audience is malformed)")
+        if audience(self.region) not in audiences:
+            raise PermissionDenied(f"代查声明不是给本地区的 (the assertion is not for {self.region.value})")
+        if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
+            raise Unauthenticated("代查声明无效 (invalid assertion: sub and jti must be strings)")
+        issued, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise Unauthenticated("代查声明无效 (iat and exp must be numbers)")
+        if expires - issued > MAX_LIFETIME:
+            raise Unauthenticated(
+                f"代查声明有效期过长 (the assertion lives {int(expires - issued)} s; at most {MAX_LIFETIME} s)"
+            )
+        # Finite now: int() took both, and they are at most MAX_LIFETIME apart.
+        return float(issued), float(expires)
+
+
+def _moment(claims: dict[str, Any], name: str) -> int:
+    # A time claim read as PyJWT read it (int(): a numeric string or a boolean passes,
+    # truncated; NaN and infinities do not), so that exactly the assertions it accepted
+    # are accepted.
+    try:
+        return int(claims[name])
+    except (ValueError, TypeError, OverflowError):
+        raise Unauthenticated(f"代查声明无效 (invalid assertion: {name} must be an integer)") from None
+
+
+_REQUIRED = ("exp", "iat", "sub", "aud", "iss", "jti")
 
 
 # Issuing (the gateway, for each call it makes on someone's behalf).

@@ -144,8 +144,12 @@ class NodeClient(Protocol):
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,
     ) -> SubjectResult:
-        """One subject's result, asked with an on-behalf-of assertion."""
+        """One subject's result, asked with an on-behalf-of assertion. ``catalogue`` is
+        the region's catalogue as the caller holds it: the node's answer may then leave
+        its plain "no record" pairs out, and they are put back from it (the result is the
+        same either way)."""
 
     async def query_replica(
         self,
@@ -157,8 +161,10 @@ class NodeClient(Protocol):
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,
     ) -> ReplicaResult:
-        """``origin``'s result for one subject from this node's replica of it."""
+        """``origin``'s result for one subject from this node's replica of it (``catalogue``:
+        ``origin``'s, as in :meth:`query`)."""
 
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:
         """The region's catalogue, or with ``origin`` that region's catalogue as this
@@ -278,8 +284,10 @@ class GrpcNodeClient:
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,
     ) -> SubjectResult:
-        request = wire.query_to_pb(subject, options, purpose)
+        known = wire.coverage_digest(catalogue, profile, subject.kind) if catalogue is not None else b""
+        request = wire.query_to_pb(subject, options, purpose, known_coverage=known)
         try:
             reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=_metadata(assertion))
         except grpc.aio.AioRpcError as error:
@@ -287,7 +295,12 @@ class GrpcNodeClient:
         NODE_CALLS.labels(self.region.value, "OK").inc()
         if reply.region != self.region.value:
             raise self._wrong(f"node at {self.address} answers for {reply.region}")
-        return wire.result_from_pb(reply, subject, profile)
+        self._check_omission(reply, known)
+        return wire.result_from_pb(reply, subject, profile, catalogue=catalogue)
+
+    def _check_omission(self, reply: pb.SubjectResult, known: bytes) -> None:
+        if reply.no_record_omitted and not known:
+            raise self._wrong(f"node at {self.address} left pairs out of an answer that was to hold them all")
 
     async def query_replica(
         self,
@@ -299,8 +312,11 @@ class GrpcNodeClient:
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,
     ) -> ReplicaResult:
-        request = pb.QueryReplicaRequest(origin=origin.value, query=wire.query_to_pb(subject, options, purpose))
+        known = wire.coverage_digest(catalogue, profile, subject.kind) if catalogue is not None else b""
+        query = wire.query_to_pb(subject, options, purpose, known_coverage=known)
+        request = pb.QueryReplicaRequest(origin=origin.value, query=query)
         try:
             reply = await self._stub.QueryReplica(request, timeout=timeout, metadata=_metadata(assertion))
         except grpc.aio.AioRpcError as error:
@@ -313,7 +329,8 @@ class GrpcNodeClient:
         if reply.region != origin.value or reply.replica.served_by != self.region.value:
             raise self._wrong(f"node at {self.address} answered for {reply.region} served by {reply.replica.served_by}")
         as_of = reply.replica.replica_as_of.ToDatetime(tzinfo=UTC) if reply.replica.HasField("replica_as_of") else None
-        result = wire.result_from_pb(reply, subject, profile)
+        self._check_omission(reply, known)
+        result = wire.result_from_pb(reply, subject, profile, catalogue=catalogue)
         return ReplicaResult.of(result, served_by=self.region, replica_as_of=as_of)
 
     async def catalogue(self, *, timeout: float, origin: Region | None = None) -> Catalogue:

@@ -93,8 +93,16 @@ _StreamBehaviour = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], AsyncIt
 
 
 class ServiceInterceptor(_ServerInterceptor):
+    """Counts and times every call of the service's methods and turns errors into
+    statuses (:meth:`_fail`). A method's handler is wrapped once, at its first call,
+    with its metric series resolved: wrapping it again on every call cost a node's
+    answer two closures, a handler and two series lookups."""
+
     def __init__(self, *, region: str) -> None:
         self.region = region
+        # Each method's handler as the server gave it, and wrapped; one entry per method
+        # the service registers (unknown methods have no handler and are not kept).
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], method: str, exc: BaseException) -> None:
         if isinstance(exc, CreditError):
@@ -115,6 +123,60 @@ class ServiceInterceptor(_ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not method.startswith("/credit."):
             return handler
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        succeeded = RPCS.labels(self.region, method, "OK")
+        if handler.unary_unary:
+            inner = cast(_UnaryBehaviour, handler.unary_unary)
+            latency = LATENCY.labels(self.region, method)
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started = time.perf_counter()
+                try:
+                    _check_decoded(request)
+                    response = await inner(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # translated, never leaked
+                    await self._fail(context, method, exc)
+                    raise
+                finally:
+                    latency.observe(time.perf_counter() - started)
+                succeeded.inc()
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            inner_stream = cast(_StreamBehaviour, handler.unary_stream)
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                try:
+                    _check_decoded(request)
+                    async for item in inner_stream(request, context):
+                        yield item
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:  # translated, never leaked
+                    await self._fail(context, method, exc)
+                    raise
+                succeeded.inc()
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        return handler
         if handler.unary_unary:
             inner = cast(_UnaryBehaviour, handler.unary_unary)
 

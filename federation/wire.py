@@ -5,6 +5,7 @@ decode them; the change feed's stored-row encoder stays with the node (``nodes.f
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,6 +38,7 @@ from credit.rules import (
     RecordStatus,
     SubjectResult,
     SubjectSummary,
+    coverage,
 )
 from credit.window import ReportWindow
 from protos.credit.v1 import node_pb2 as pb
@@ -97,10 +99,40 @@ def options_to_pb(options: QueryOptions) -> pb.QueryOptions:
     return out
 
 
-def query_to_pb(subject: Subject, options: QueryOptions, purpose: str) -> pb.QuerySubjectRequest:
+def query_to_pb(
+    subject: Subject, options: QueryOptions, purpose: str, *, known_coverage: bytes = b""
+) -> pb.QuerySubjectRequest:
     return pb.QuerySubjectRequest(
-        subject_id=subject.id, subject_kind=KIND_TO_PB[subject.kind], options=options_to_pb(options), purpose=purpose
+        subject_id=subject.id,
+        subject_kind=KIND_TO_PB[subject.kind],
+        options=options_to_pb(options),
+        purpose=purpose,
+        known_coverage=known_coverage,
     )
+
+
+# Lean answers: a caller that holds the region's catalogue says which coverage it knows
+# (``QuerySubjectRequest.known_coverage``); a node whose coverage is that one leaves the
+# plain "no record" pairs out (most of every answer) and says so
+# (``SubjectResult.no_record_omitted``); the caller puts them back from the catalogue it
+# named. A caller that names nothing, or another coverage, gets every pair, and a node
+# that predates the field answers every pair and never sets the flag: nobody reads a
+# missing pair as "no record" unless the node said that is what it means.
+
+
+@lru_cache(maxsize=64)  # catalogues compare by identity: one fetched anew is a new key
+def coverage_digest(catalogue: Catalogue, profile: ReportProfile, kind: SubjectKind) -> bytes:
+    """The digest of :func:`credit.rules.coverage` that ``known_coverage`` carries: the
+    first 16 bytes of the SHA-256 of one line ``DOMAIN<tab>SCOPE`` per pair, in order."""
+    lines = "".join(f"{domain}\t{scope.value}\n" for domain, scope in coverage(catalogue, profile, kind))
+    return hashlib.sha256(lines.encode()).digest()[:16]
+
+
+def caller_knows(known_coverage: bytes, catalogue: Catalogue, result: SubjectResult) -> bool:
+    """Whether a caller that named ``known_coverage`` holds the coverage ``result`` was
+    evaluated under (``catalogue`` is the one the node evaluated with), so that the plain
+    "no record" pairs may be left out of the answer."""
+    return bool(known_coverage) and known_coverage == coverage_digest(catalogue, result.profile, result.subject.kind)
 
 
 def correction_to_pb(correction: Correction) -> pb.Correction:
@@ -180,7 +212,9 @@ def record_to_pb(record: CreditRecord, out: pb.CreditRecord) -> None:
         out.under_objection = True
 
 
-def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
+def result_to_pb(result: SubjectResult, *, omit_no_record: bool = False) -> pb.SubjectResult:
+    """A node's answer. With ``omit_no_record`` (only for a caller that holds the coverage,
+    :func:`caller_knows`), the plain "no record" pairs are left out and the answer says so."""
     out = pb.SubjectResult(
         region=result.region.value,
         subject_id=result.subject.id,
@@ -195,12 +229,15 @@ def result_to_pb(result: SubjectResult) -> pb.SubjectResult:
         out.register_searched = True
     if result.registration is not None:
         registration_to_pb(result.registration, out.registration)
+    if omit_no_record:
+        out.no_record_omitted = True
     encoded = []
     for item in result.results:
         if item.outcome is Outcome.NOT_COVERED:
             continue  # implied by the catalogue, which the caller holds: keep replies small
         if not item.records and not item.excluded:
-            encoded.append(_plain_result(item.domain, item.scope, item.outcome))
+            if not omit_no_record:
+                encoded.append(_plain_result(item.domain, item.scope, item.outcome))
             continue
         domain_result = pb.DomainResult(
             domain=item.domain, scope=SCOPE_TO_PB[item.scope], outcome=OUTCOME_TO_PB[item.outcome]
@@ -284,10 +321,16 @@ def change_to_pb(region: str, seq: int, record: CreditRecord) -> pb.RecordChange
 
 
 def replica_result_to_pb(
-    result: SubjectResult, *, served_by: str, replica_as_of: datetime | None, last_seq: int
+    result: SubjectResult,
+    *,
+    served_by: str,
+    replica_as_of: datetime | None,
+    last_seq: int,
+    omit_no_record: bool = False,
 ) -> pb.SubjectResult:
-    """A result computed from a replica, stamped with who served it and how fresh it is."""
-    out = result_to_pb(result)
+    """A result computed from a replica, stamped with who served it and how fresh it is
+    (``omit_no_record`` as in :func:`result_to_pb`)."""
+    out = result_to_pb(result, omit_no_record=omit_no_record)
     out.replica.served_by = served_by
     out.replica.last_seq = last_seq
     set_time(out.replica.replica_as_of, replica_as_of)
@@ -396,12 +439,31 @@ def _plain_from_pb(domain: str, scope: int, outcome: int) -> DomainResult:
     return DomainResult(domain, SCOPE_FROM_PB[scope], OUTCOME_FROM_PB[outcome])  # type: ignore[index]
 
 
-def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportProfile) -> SubjectResult:
-    """A node's answer as a domain value.
+@lru_cache(maxsize=8192)
+def _no_record(domain: str, scope: Scope) -> DomainResult:
+    return DomainResult(domain, scope, Outcome.NO_RECORD)
+
+
+def _with_no_record(
+    answered: tuple[DomainResult, ...], pairs: tuple[tuple[str, Scope], ...]
+) -> tuple[DomainResult, ...]:
+    # Every covered pair in coverage order, as a node that leaves nothing out answers them.
+    given = {(item.domain, item.scope): item for item in answered}
+    filled = [given.pop(pair) if pair in given else _no_record(*pair) for pair in pairs]
+    return (*filled, *given.values())  # nothing is left over from a node with the same coverage
+
+
+def result_from_pb(
+    message: pb.SubjectResult, subject: Subject, profile: ReportProfile, *, catalogue: Catalogue | None = None
+) -> SubjectResult:
+    """A node's answer as a domain value. An answer that left the plain "no record" pairs
+    out (``no_record_omitted``) gets them back from ``catalogue``: the one whose coverage
+    the request named (:func:`coverage_digest`).
 
     Raises:
         KeyError: an enum value this build does not know.
         InvalidWindow: an impossible date in the answer.
+        ValueError: an answer that left pairs out, without the catalogue to put them back.
     """
     region = Region(message.region)
     results = tuple(
@@ -416,6 +478,10 @@ def result_from_pb(message: pb.SubjectResult, subject: Subject, profile: ReportP
         )
         for item in message.results
     )
+    if message.no_record_omitted:
+        if catalogue is None:
+            raise ValueError("the answer leaves its no-record pairs out, and no catalogue says which they are")
+        results = _with_no_record(results, coverage(catalogue, profile, subject.kind))
     return SubjectResult(
         subject=subject,
         region=region,

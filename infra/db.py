@@ -233,6 +233,30 @@ class GroupCommit:
             self._writer = None
 
 
+class DriverStatement:
+    """A statement compiled once, for one dialect, to the driver's SQL text and the order
+    of its parameters: what :meth:`SqlRunner.with_driver` work executes."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        # Positional paramstyles (SQLite's qmark) name their parameters' order; psycopg's
+        # pyformat takes them by name.
+        self._order = list(compiled.positiontup) if compiled.positiontup is not None else None
+
+    def params(self, **values: Any) -> tuple[Any, ...] | dict[str, Any]:
+        return tuple(values[name] for name in self._order) if self._order is not None else values
+
+    def rows(self, driver: Any, **values: Any) -> list[Any]:
+        """Every row of the statement run with ``values`` (the cursor closed after)."""
+        cursor = driver.cursor()
+        try:
+            cursor.execute(self.sql, self.params(**values))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
 class SqlRunner:
     """Synchronous SQLAlchemy work run off the event loop: the one way the services do it.
 
@@ -257,6 +281,12 @@ class SqlRunner:
 
     Writes that must never overlap go through :meth:`write`, on one writer thread.
 
+    The hottest reads (a node's one-subject lookups) go through :meth:`with_driver`: SQL
+    compiled once from a Core statement (:class:`DriverStatement`), run on the driver's
+    own connection, on SQLite inline on a connection the runner keeps for them. For a
+    lookup of a few rows SQLAlchemy's execution and a pool checkout cost several times
+    the read itself.
+
     The engine belongs to the caller: :meth:`close` stops the threads, it does not
     dispose of the engine.
     """
@@ -271,6 +301,11 @@ class SqlRunner:
         self._inline_small = sqlite
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-write")
+        # The driver connection small driver-level reads use inline (SQLite only), opened
+        # at the first such read and closed by close(). It is detached from the pool: a
+        # connection kept checked out would hold up dispose_when_idle() of every runner
+        # sharing the engine (a node's stores do) until its timeout.
+        self._kept: Any = None
 
     def inline(self, *, small: bool) -> bool:
         """Whether work of this size runs on the event loop itself (see the class)."""
@@ -292,6 +327,40 @@ class SqlRunner:
     def _connected(self, work: Callable[[Connection], _T]) -> _T:
         with self.reader.connect() as conn:
             return work(conn)
+
+    async def with_driver(self, work: Callable[[Any], _T], *, small: bool = False) -> _T:
+        """``work`` given the driver's own connection (``sqlite3`` or ``psycopg``) from
+        :attr:`reader`, for reads in SQL compiled once (:class:`DriverStatement`): for a
+        one-subject lookup, SQLAlchemy's execution and a pool checkout cost several times
+        the read itself. Small reads on SQLite run inline on one connection the runner
+        keeps for them; the rest as :meth:`with_connection`. ``work`` must close its
+        cursors and leave no transaction open; it gets values as the driver gives them
+        (on SQLite, dates and times as ISO text).
+
+        Raises:
+            RuntimeError: the runner is closed (work that would run on a thread).
+            Whatever ``work`` or the database raises.
+        """
+        if self.inline(small=small):
+            return self._on_kept(work)
+        return await self.call(self._connected, lambda conn: work(conn.connection.driver_connection))
+
+    def _on_kept(self, work: Callable[[Any], _T]) -> _T:
+        if self._kept is None:
+            # Opened through the pool, so that the engine's connect hooks (the SQLite
+            # pragmas) run for it, then taken out of the pool's count and care.
+            pooled = self.reader.raw_connection()
+            driver = pooled.driver_connection
+            pooled.detach()
+            self._kept = driver
+        try:
+            return work(self._kept)
+        except BaseException:
+            # Whatever failed, the next read starts on a fresh connection.
+            kept, self._kept = self._kept, None
+            with contextlib.suppress(Exception):
+                kept.close()
+            raise
 
     async def call(self, work: Callable[[*_Ts], _T], *args: *_Ts, small: bool = False) -> _T:
         """``work(*args)`` (a plain function that uses the database itself); its result.
@@ -340,3 +409,6 @@ class SqlRunner:
         """
         self._writer.shutdown(wait=True)
         self._pool.shutdown(wait=True)
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.close()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -62,8 +62,9 @@ class ObjectionDesk:
     """The cases of one node, in its database (SQLite or PostgreSQL).
 
     Each call is one unit of work on a small thread pool (:class:`infra.db.SqlRunner`),
-    like the record store; the open-objection lookups are small, run inline on SQLite.
-    A resolution and the record version it stores commit together.
+    like the record store; the set of records under objection is a small read, run
+    inline on SQLite. A resolution and the record version it stores commit together. The
+    record store marks a subject's records under an open objection as it reads them.
     """
 
     def __init__(self, engine: Engine, *, region: Region, threads: int = 2) -> None:
@@ -78,15 +79,6 @@ class ObjectionDesk:
         self._sql.close()
 
     # Reading
-
-    async def open_records(self, subject_id: str) -> frozenset[str]:
-        """The subject's records that have an open objection."""
-
-        def work() -> frozenset[str]:
-            with self.engine.connect() as conn:
-                return frozenset(conn.execute(_OPEN_FOR, {"subject_id": subject_id}).scalars())
-
-        return await self._sql.call(work, small=True)
 
     async def disputed(self) -> frozenset[str]:
         """Every record of the region that has an open objection (what the change feed
@@ -454,9 +446,6 @@ class ObjectionDesk:
 
 
 _c = objections.c
-_OPEN_FOR = select(_c.record_id).where(
-    _c.subject_id == bindparam("subject_id"), _c.state == CaseState.OPEN.value, _c.kind == CaseKind.OBJECTION.value
-)
 _OPEN_ALL = select(_c.record_id).where(_c.state == CaseState.OPEN.value, _c.kind == CaseKind.OBJECTION.value).distinct()
 # Every column but the attachment's bytes, which are read only when asked for.
 _LISTED: Sequence[Any] = [column for column in objections.c if column.name != "attachment"]

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, Table, bindparam, select, update
 
 from credit.regions import Region
 from credit.registers import SubjectRegistration
-from infra.db import SqlRunner, dispose_when_idle
+from infra.db import DriverStatement, SqlRunner, dispose_when_idle
 from nodes.models import RegistrationRow
 from nodes.store import WriteCounts, in_values
 
@@ -46,18 +46,19 @@ class RegisterStore(Protocol):
 
 
 def _entry(region: Region, row: Any) -> SubjectRegistration:
-    established = row.established_on
-    if isinstance(established, str):  # SQLite through a raw statement
+    # The columns of _FIND in order, as SQLAlchemy or the driver gives them.
+    subject_id, name, legal_rep, address, authority, established, status = row
+    if isinstance(established, str):  # SQLite through the driver
         established = date.fromisoformat(established)
     return SubjectRegistration(
-        subject_id=row.subject_id,
-        name=row.name,
+        subject_id=subject_id,
+        name=name,
         region=region,
-        legal_rep=row.legal_rep,
-        address=row.address,
-        authority=row.authority,
+        legal_rep=legal_rep,
+        address=address,
+        authority=authority,
         established_on=established,
-        status=row.status,
+        status=status,
     )
 
 
@@ -81,6 +82,7 @@ class SqlRegisterStore:
         self.engine = self._sql.reader
         self.region = region
         self._held: tuple[float, bool] = (0.0, False)
+        self._find = DriverStatement(_FIND, self.engine.dialect)
 
     def close(self) -> None:
         """Stop the worker threads and close the engine's connections."""
@@ -88,13 +90,9 @@ class SqlRegisterStore:
         dispose_when_idle(self.engine)
 
     async def find(self, subject_id: str) -> SubjectRegistration | None:
-        region = self.region
-
-        def work(conn: Any) -> SubjectRegistration | None:
-            row = conn.execute(_FIND, {"subject_id": subject_id}).first()
-            return None if row is None else _entry(region, row)
-
-        return await self._sql.with_connection(work, small=True)
+        # Through the driver, as the record store's one-subject lookup.
+        rows = await self._sql.with_driver(lambda driver: self._find.rows(driver, subject_id=subject_id), small=True)
+        return _entry(self.region, rows[0]) if rows else None
 
     async def held(self) -> bool:
         # Looked at most once a second: it changes only when a register is first loaded.

@@ -55,8 +55,8 @@ class NodeService:
         # The peers' records this node replicates: asked about only by name, never
         # served as this node's own.
         self.replica = replica
-        # Objections and credit repair on this node's records; an open objection marks
-        # its record in every answer.
+        # Objections and credit repair on this node's records (the store marks the
+        # records under an open objection as it reads them).
         self.objections = objections
         # The region's register of market entities: an answer about an enterprise
         # carries its entry (never on a replica answer: registers are not replicated).
@@ -94,11 +94,7 @@ class NodeService:
             subject_id, kind=kind, pilot_codes=self.pilot_codes, today=self._today(), field="subject_id"
         )
         profile, window = self._rules(options)
-        records = await self.store.current_for(subject.id)
-        if records and self.objections is not None:
-            disputed = await self.objections.open_records(subject.id)
-            if disputed:
-                records = [replace(r, under_objection=True) if r.record_id in disputed else r for r in records]
+        records = await self.store.current_for(subject.id)  # under objection already marked
         result = evaluate(
             subject,
             records,

@@ -56,7 +56,6 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         self.feed_heartbeat_seconds = feed_heartbeat_seconds
         self.audit = audit
         self.require_identity = require_identity
-        self._background: set[asyncio.Future[Any]] = set()
 
     def _caller(self, context: Any, allowed: tuple[str, ...]) -> str:
         identity = peer_identity(context) if self.require_identity else None
@@ -69,30 +68,24 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         with who read and from where on."""
         caller = self._caller(context, MEMBERS)
         if self.audit is not None:
-            # Recorded beside the stream, not before it: a reader that goes away at once
-            # (a follower restarting) must not leave the feed waiting on the log.
-            task = asyncio.ensure_future(
-                self.audit.record(
-                    Event(
-                        caller or str(context.peer()),
-                        "member",
-                        Action.FEED_READ,
-                        detail=f"after_seq={request.after_seq} follow={request.follow}",
-                    )
+            await self.audit.record_behind(
+                Event(
+                    caller or str(context.peer()),
+                    "member",
+                    Action.FEED_READ,
+                    detail=f"after_seq={request.after_seq} follow={request.follow}",
                 )
             )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
 
     async def settle(self) -> None:
-        """Wait for the audit entries written beside streams, and for every audit write
-        submitted so far (called when the node stops, before its database closes)."""
-        while self._background:
-            await asyncio.wait(set(self._background))
+        """Write the audit entries recorded so far and wait until they are committed
+        (called when the node stops, before its database closes)."""
         if self.audit is not None:
-            await self.audit.writes.flush()
+            await self.audit.flush()
 
     async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
+        # Every assertion served or refused goes to the node's audit log, behind the
+        # answer: written with the others of the moment, within the log's linger time.
         caller = self._caller(context, GATEWAYS)
         if self.assertions is None:
             return None
@@ -100,7 +93,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             asserted = self.assertions.verify(context.invocation_metadata() or (), subject=subject)
         except (Unauthenticated, PermissionDenied) as exc:
             if self.audit is not None:
-                await self.audit.record(
+                await self.audit.record_behind(
                     Event(
                         caller or "unknown",
                         "",
@@ -113,7 +106,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             raise
         log.info("query_on_behalf_of", user=asserted.user, subject=asserted.subject, purpose=asserted.purpose)
         if self.audit is not None:
-            await self.audit.record(
+            await self.audit.record_behind(
                 Event(
                     asserted.user,
                     asserted.role,
@@ -141,13 +134,26 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         context: grpc.aio.ServicerContext[pb.QuerySubjectRequest, pb.SubjectResult],
     ) -> pb.SubjectResult:
         await self._asserted(context, request.subject_id.strip().upper(), Action.NODE_QUERY)
+        return await self.answer(request)
+
+    async def answer(self, request: pb.QuerySubjectRequest) -> pb.SubjectResult:
+        """One query answered, once its assertion is checked: read, evaluate and encode
+        (lean when the caller named this node's coverage). What a call carrying many
+        queries runs for each.
+
+        Raises:
+            InvalidIdentifier, UnknownName, InvalidWindow, InvalidInput: as
+                :meth:`NodeService.query` (a bad subject, profile, window or purpose).
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
         result = await self.service.query(
             request.subject_id,
             wire.KIND_FROM_PB.get(request.subject_kind),
             wire.options_from_pb(request.options),
             purpose=request.purpose,
         )
-        return wire.result_to_pb(result)
+        omit = wire.caller_knows(request.known_coverage, self.service.catalogue, result)
+        return wire.result_to_pb(result, omit_no_record=omit)
 
     async def CheckSubjects(
         self,
@@ -251,8 +257,15 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
             wire.options_from_pb(query.options),
             purpose=query.purpose,
         )
+        # Evaluated under the origin's catalogue as the replica holds it: that is the
+        # coverage the caller must hold for the "no record" pairs to be left out.
+        omit = replica.catalogue is not None and wire.caller_knows(query.known_coverage, replica.catalogue, result)
         return wire.replica_result_to_pb(
-            result, served_by=self.service.region, replica_as_of=replica.synced_at, last_seq=replica.last_seq
+            result,
+            served_by=self.service.region,
+            replica_as_of=replica.synced_at,
+            last_seq=replica.last_seq,
+            omit_no_record=omit,
         )
 
     async def CheckJointDiscipline(

@@ -39,18 +39,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from credit.cases import CaseKind, CaseState
 from credit.catalogue import Scope
 from credit.identifiers import SubjectKind
 from credit.profiles import ReportProfile
 from credit.regions import Region
 from credit.rules import NOT_PENALISED_MARK, CreditRecord, Procedure, Provenance, RecordStatus, counts
 from credit.window import ReportWindow
-from infra.db import SqlRunner, as_utc, dispose_when_idle
-from nodes.models import IngestRow, RecordRow
+from infra.db import DriverStatement, SqlRunner, as_utc, dispose_when_idle
+from nodes.models import IngestRow, ObjectionRow, RecordRow
 from nodes.records import RecordDraft
 
 records: Table = RecordRow.__table__  # type: ignore[assignment]
 ingests: Table = IngestRow.__table__  # type: ignore[assignment]
+objections: Table = ObjectionRow.__table__  # type: ignore[assignment]
 
 # Column order of a stored version, shared by executemany and COPY.
 _COLUMNS = (
@@ -171,7 +173,9 @@ class RecordStore(Protocol):
     region: Region
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
-        """The current version of every record of one subject."""
+        """The current version of every record of one subject, those with an open
+        objection against them marked ``under_objection`` (a store that keeps no cases
+        marks none)."""
 
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
         """Current records of many subjects; subjects with none are absent."""
@@ -276,7 +280,18 @@ _PROCEDURES = {p.value: p for p in Procedure}
 _STATUSES = {s.value: s for s in RecordStatus}
 
 
-def record_from_row(region: Region, row: Sequence[Any]) -> CreditRecord:
+def _day(value: Any) -> Any:
+    # A date as SQLAlchemy gives it, or as the SQLite driver does (ISO text).
+    return date.fromisoformat(value) if value.__class__ is str else value
+
+
+def record_from_row(region: Region, row: Sequence[Any], under_objection: bool = False) -> CreditRecord:
+    """A stored version from its row in table column order, as SQLAlchemy or the driver
+    itself gives it (on SQLite, dates and times as ISO text).
+
+    Raises:
+        ValueError, KeyError: a row that is not a stored version.
+    """
     # Positional unpacking in table column order: attribute access on a Row costs a
     # lookup per field, which dominated batch checks.
     (
@@ -313,19 +328,42 @@ def record_from_row(region: Region, row: Sequence[Any]) -> CreditRecord:
         _SCOPES[scope],
         decision_no,
         authority,
-        decided_on,
+        _day(decided_on),
         category,
         content,
         _PROCEDURES[procedure],
         _STATUSES[status],
-        publicity_until,
-        removed_on,
-        Provenance(source, ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=UTC), content_hash),
+        publicity_until and _day(publicity_until),
+        removed_on and _day(removed_on),
+        Provenance(source, _utc_stamp(ingested_at), content_hash),
+        bool(under_objection),
     )
 
 
-# Built once: compiled once and cached by SQLAlchemy, executed with a parameter.
-_CURRENT_FOR = select(records).where(records.c.current, records.c.subject_id == bindparam("subject_id"))
+def _utc_stamp(value: Any) -> datetime:
+    stamp: datetime = datetime.fromisoformat(value) if value.__class__ is str else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+# Built once: compiled once and cached by SQLAlchemy, executed with a parameter. With
+# each record, whether an objection against it is open (异议处理中): read in the same
+# statement, so a record and its mark come from one snapshot, and in one round trip.
+# The open case is found through the partial index of open cases by record (at most one
+# open objection per record), which is why state and kind are literals, not parameters.
+_o = objections.c
+_UNDER_OBJECTION = (
+    select(literal_column("1"))
+    .where(
+        _o.record_id == records.c.record_id,
+        _o.kind == literal_column(f"'{CaseKind.OBJECTION.value}'"),
+        _o.state == literal_column(f"'{CaseState.OPEN.value}'"),
+    )
+    .exists()
+    .label("under_objection")
+)
+_CURRENT_FOR = select(records, _UNDER_OBJECTION).where(
+    records.c.current, records.c.subject_id == bindparam("subject_id")
+)
 _HEAD_SEQ = select(func.max(records.c.seq))
 _FEED = f"SELECT {', '.join(c.name for c in records.c)} FROM records WHERE seq > {{mark}} ORDER BY seq LIMIT {{mark}}"
 
@@ -346,6 +384,7 @@ class SqlRecordStore:
         self.region = region
         self._as_of: tuple[float, datetime | None] = (0.0, None)
         self._counting_cache: dict[tuple[str, int, date, date], tuple[str, Any, int | str]] = {}
+        self._current_for = DriverStatement(_CURRENT_FOR, self.engine.dialect)
 
     def close(self) -> None:
         """Stop the worker threads and close the engine's connections."""
@@ -353,13 +392,12 @@ class SqlRecordStore:
         dispose_when_idle(self.engine)
 
     async def current_for(self, subject_id: str) -> list[CreditRecord]:
+        # Through the driver: SQLAlchemy's execution cost several times the lookup.
         region = self.region
-        return await self._sql.with_connection(
-            lambda conn: [
-                record_from_row(region, row) for row in conn.execute(_CURRENT_FOR, {"subject_id": subject_id})
-            ],
-            small=True,
+        rows = await self._sql.with_driver(
+            lambda driver: self._current_for.rows(driver, subject_id=subject_id), small=True
         )
+        return [record_from_row(region, row[:-1], row[-1]) for row in rows]
 
     async def current_for_many(self, subject_ids: Sequence[str]) -> dict[str, list[CreditRecord]]:
         region = self.region

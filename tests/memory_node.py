@@ -100,6 +100,7 @@ class MemoryNode:
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,  # what a wire answer may leave out; a domain value leaves nothing out
     ) -> SubjectResult:
         self._call("query", assertion)
         check_purpose(purpose)
@@ -121,6 +122,7 @@ class MemoryNode:
         purpose: str,
         timeout: float,
         assertion: str = "",
+        catalogue: Catalogue | None = None,
     ) -> ReplicaResult:
         self._call("query_replica", assertion)
         raise NotFound(f"no replica of {origin.value} here")

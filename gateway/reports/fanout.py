@@ -225,7 +225,13 @@ class FanOut:
                 with attempt:
                     timeout = max(0.001, min(self.region_deadline, own_expires - time.monotonic()))
                     result = await state.client.query(
-                        subject, profile, options, purpose=purpose, timeout=timeout, assertion=assertion()
+                        subject,
+                        profile,
+                        options,
+                        purpose=purpose,
+                        timeout=timeout,
+                        assertion=assertion(),
+                        catalogue=state.catalogue,
                     )
         except CreditError as error:
             state.breaker.failure()
@@ -282,6 +288,7 @@ class FanOut:
                     purpose=purpose,
                     timeout=min(self.region_deadline, remaining),
                     assertion=assertion(),
+                    catalogue=state.catalogue,
                 )
             except CreditError as error:
                 refusals.append(f"{serving.value}: {failure_reason(error)}")

@@ -184,6 +184,7 @@ async def test_a_fresh_grant_serves_a_new_report_with_the_previewed_content(gate
         assert seen["report"][key] == preview["report"][key], key
     # The nodes were asked on the bank's behalf, and their own audit says so.
     for handle in nodes.values():
+        await handle.node.servicer.settle()  # a node writes its entries behind its answers
         asked = AuditLog(handle.node.store.engine).find(actor="bank")
         assert [e.action for e in asked] == ["node_query"] and "授权查询" in asked[0].purpose
 
@@ -244,6 +245,7 @@ async def test_the_audit_log_records_every_access_and_detects_tampering(gateway,
 
     # Each node kept its own audit of the assertion it served.
     for handle in nodes.values():
+        await handle.node.servicer.settle()  # a node writes its entries behind its answers
         node_log = AuditLog(handle.node.store.engine).find(actor="clean-co")
         assert any(e.action == "node_query" and e.subject == report["report"]["subject"]["id"] for e in node_log)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from infra.db import SqlRunner, sync_engine
+from infra.db import SqlRunner, dispose_when_idle, sync_engine
 
 WAIT = 10.0  # seconds a test waits for a thread before it counts as stuck
 REQUEST = contextvars.ContextVar("REQUEST", default="")
@@ -311,3 +312,28 @@ async def test_close_on_postgresql_refuses_small_reads_too(pg_engine: Engine) ->
     runner.close()
     with pytest.raises(RuntimeError):
         await runner.call(_thread_name, small=True)
+
+
+async def test_runners_sharing_an_engine_close_without_waiting_on_each_others_kept_connection(
+    sqlite_engine: Engine,
+) -> None:
+    # A node's stores share one engine; each keeps a driver connection for its inline
+    # one-subject reads. Disposing of the engine after one runner has closed must not
+    # wait for the connection another still keeps (it used to, until the timeout).
+    first = SqlRunner(sqlite_engine, name="first", threads=1)
+    second = SqlRunner(sqlite_engine, name="second", threads=1)
+    for runner in (first, second):
+        assert await runner.with_driver(
+            lambda driver: driver.execute("SELECT count(*) FROM items").fetchall(), small=True
+        ) == [(0,)]
+    assert sqlite_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    first.close()
+    started = time.monotonic()
+    dispose_when_idle(sqlite_engine, timeout=WAIT)
+    assert time.monotonic() - started < 1.0
+    # The other's kept connection still reads, with the engine's pragmas applied to it.
+    assert await second.with_driver(lambda driver: driver.execute("PRAGMA journal_mode").fetchall(), small=True) == [
+        ("wal",)
+    ]
+    second.close()
+    assert second._kept is None

@@ -243,6 +243,43 @@ async def test_metrics_and_healthz_over_http(tmp_path: object, start_node_at: St
     assert "jjj_node_rpc_seconds_bucket" in text
 
 
+async def test_every_call_is_counted_through_a_handler_wrapped_once(tmp_path: object, start_node_at: StartNode) -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import REGISTRY
+
+    from federation.interceptors import ServiceInterceptor
+
+    method = "/credit.v1.RegionalNode/QuerySubject"
+    labels = {"region": "tianjin", "method": method}
+
+    def seen() -> tuple[float, float]:
+        ok = REGISTRY.get_sample_value("jjj_node_rpcs_total", {**labels, "code": "OK"}) or 0.0
+        timed = REGISTRY.get_sample_value("jjj_node_rpc_seconds_count", labels) or 0.0
+        return ok, timed
+
+    node = await start_node_at(Region.TIANJIN, f"sqlite:///{tmp_path}/n.db")
+    before = seen()
+    for _ in range(3):
+        await node.stub.QuerySubject(pb.QuerySubjectRequest(subject_id=ACME))
+    assert seen() == (before[0] + 3, before[1] + 3)
+
+    interceptor = ServiceInterceptor(region="tianjin")
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    other = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    details = SimpleNamespace(method=method)
+
+    async def given(answer: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+        async def continuation(_details: object) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+            return answer
+
+        return await interceptor.intercept_service(continuation, details)  # type: ignore[arg-type]
+
+    first = await given(handler)
+    assert first is not handler and await given(handler) is first
+    assert await given(other) is not first  # a handler replaced is wrapped anew
+
+
 async def test_known_pilot_codes_are_accepted_with_a_warning(tmp_path: Path, start_node_at: StartNode) -> None:
     pilot = ACME[:-1] + ("0" if ACME[-1] != "0" else "1")  # fails the check
     codes = tmp_path / "pilot.txt"

@@ -194,16 +194,18 @@ class Window(_message.Message):
     def __init__(self, application_date: _Optional[_Union[Date, _Mapping]] = ..., years: _Optional[int] = ..., start: _Optional[_Union[Date, _Mapping]] = ..., cutoff: _Optional[_Union[Date, _Mapping]] = ..., calendar_exact: _Optional[bool] = ..., calendar_note: _Optional[str] = ...) -> None: ...
 
 class QuerySubjectRequest(_message.Message):
-    __slots__ = ("subject_id", "subject_kind", "options", "purpose")
+    __slots__ = ("subject_id", "subject_kind", "options", "purpose", "known_coverage")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_COVERAGE_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     subject_kind: SubjectKind
     options: QueryOptions
     purpose: str
-    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ...) -> None: ...
+    known_coverage: bytes
+    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ..., known_coverage: _Optional[bytes] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("source", "ingested_at", "content_hash")
@@ -278,7 +280,7 @@ class DomainResult(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., records: _Optional[_Iterable[_Union[CreditRecord, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[ExclusionCount, _Mapping]]] = ...) -> None: ...
 
 class SubjectResult(_message.Message):
-    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings", "replica", "register_searched", "registration")
+    __slots__ = ("region", "subject_id", "subject_kind", "profile", "window", "catalogue_version", "data_as_of", "results", "warnings", "replica", "register_searched", "registration", "no_record_omitted")
     REGION_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -291,6 +293,7 @@ class SubjectResult(_message.Message):
     REPLICA_FIELD_NUMBER: _ClassVar[int]
     REGISTER_SEARCHED_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    NO_RECORD_OMITTED_FIELD_NUMBER: _ClassVar[int]
     region: str
     subject_id: str
     subject_kind: SubjectKind
@@ -303,7 +306,8 @@ class SubjectResult(_message.Message):
     replica: ReplicaInfo
     register_searched: bool
     registration: Registration
-    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., replica: _Optional[_Union[ReplicaInfo, _Mapping]] = ..., register_searched: _Optional[bool] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ...) -> None: ...
+    no_record_omitted: bool
+    def __init__(self, region: _Optional[str] = ..., subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results: _Optional[_Iterable[_Union[DomainResult, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., replica: _Optional[_Union[ReplicaInfo, _Mapping]] = ..., register_searched: _Optional[bool] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., no_record_omitted: _Optional[bool] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("name", "legal_representative", "address", "authority", "established_on", "status")
