@@ -282,7 +282,8 @@ class GrpcNodeClient:
 
     Subject queries go through a :class:`~federation.coalescer.QueryCoalescer`: while
     ``max_in_flight`` calls to the node are out, further queries leave together in one
-    ``QuerySubjects`` call of at most ``max_batch``; ``coalesce=False`` sends each alone.
+    ``QuerySubjects`` call of at most ``max_batch``; ``coalesce=False`` sends each alone
+    at once, as many at a time as are asked.
     """
 
     def __init__(
@@ -314,8 +315,9 @@ class GrpcNodeClient:
             item_failed=self._item_failed,
             expired=self._expired,
             wrong=self._wrong,
-            max_in_flight=max_in_flight if coalesce else 1,
-            max_batch=max_batch if coalesce else 1,
+            max_in_flight=max_in_flight,
+            max_batch=max_batch,
+            coalesce=coalesce,
         )
 
     def _failed(self, error: grpc.aio.AioRpcError) -> CreditError:

@@ -68,7 +68,8 @@ class QueryCoalescer:
     ``failed`` turns such an error into what the caller raises (a new error each time it
     is called), ``item_failed`` likewise an item's serialized ``google.rpc.Status``, and
     ``expired`` makes the error of a query whose deadline passed before it was sent, and
-    ``wrong`` that of an answer that does not fit the request.
+    ``wrong`` that of an answer that does not fit the request. With ``coalesce`` off,
+    each query is its own call, sent at once however many are in flight.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class QueryCoalescer:
         max_in_flight: int = 2,
         max_batch: int = 32,
         probe_after: float = 300.0,
+        coalesce: bool = True,
     ) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be at least 1")
@@ -99,10 +101,13 @@ class QueryCoalescer:
         self._wrong = wrong
         self._queue: deque[_Waiter] = deque()
         self._in_flight = 0
+        self._coalesce = coalesce  # False: every query its own call, at once, as many as asked
         self._unbatched_at: float | None = None  # when the node said UNIMPLEMENTED
         self._sending: set[asyncio.Future[None]] = set()
 
     def _batching(self, now: float) -> bool:
+        if not self._coalesce:
+            return False
         if self._unbatched_at is None:
             return True
         if now - self._unbatched_at >= self.probe_after:
