@@ -331,3 +331,17 @@ async def test_many_concurrent_reports_merge_as_before(tmp_path: Path, start_nod
     assert got == [report for [report] in expected]
     assert {report.verdict for report in got} == {Verdict.HAS_RECORDS, Verdict.CLEAN}
     assert all(batch_calls(region) > before[region] for region in Region)
+
+
+async def test_without_coalescing_every_query_is_its_own_call_at_once(serve: Serve) -> None:
+    address, servicer = await serve()
+    client = GrpcNodeClient(Region.TIANJIN, address, coalesce=False)
+    try:
+        servicer.gate.clear()
+        tasks = [ask(client, subject) for subject in SUBJECTS]
+        await held(servicer, len(SUBJECTS))  # all out together, none waiting for another
+        servicer.gate.set()
+        assert [a.subject.id for a in await asyncio.gather(*tasks)] == [s.id for s in SUBJECTS]
+        assert servicer.calls == [("QuerySubject", 1)] * len(SUBJECTS)
+    finally:
+        await client.close()
