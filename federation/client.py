@@ -18,7 +18,8 @@ from datetime import UTC
 from typing import Protocol
 
 import grpc
-from google.rpc import error_details_pb2
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter
 
@@ -41,11 +42,18 @@ from credit.report import ReplicaResult
 from credit.rules import SubjectResult
 from federation import wire
 from federation.assertions import METADATA_KEY
+from federation.coalescer import QueryCoalescer
 from federation.wire import CheckAnswer
 from protos.credit.v1 import node_pb2 as pb
 from protos.credit.v1 import node_pb2_grpc
 
-NODE_CALLS = Counter("jjj_gateway_node_calls_total", "Calls made to regional nodes", ["region", "code"])
+NODE_CALLS = Counter(
+    "jjj_gateway_node_calls_total",
+    # A subject query counts once, also when it went to the node with others in one call
+    # (jjj_gateway_node_query_calls_total counts the calls).
+    "Calls and subject queries made to regional nodes, by outcome",
+    ["region", "code"],
+)
 REPLICA_CALLS = Counter(
     "jjj_gateway_replica_calls_total",
     "Regions asked of another region's replica after their own node failed",
@@ -97,6 +105,10 @@ def _violations(error: grpc.aio.AioRpcError) -> tuple[FieldViolation, ...]:
         return ()
     if status is None:
         return ()
+    return _status_violations(status)
+
+
+def _status_violations(status: status_pb2.Status) -> tuple[FieldViolation, ...]:
     violations: tuple[FieldViolation, ...] = ()
     for packed in status.details:
         bad = error_details_pb2.BadRequest()
@@ -110,6 +122,7 @@ _REFUSALS: dict[grpc.StatusCode, type[CreditError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def node_error(region: Region, error: grpc.aio.AioRpcError) -> CreditError:
@@ -117,8 +130,28 @@ def node_error(region: Region, error: grpc.aio.AioRpcError) -> CreditError:
     raised as (with its field violations), or :class:`NodeUnavailable`."""
     code = error.code()
     details = str(error.details() or code.name)
+    violations = _violations(error) if code is grpc.StatusCode.INVALID_ARGUMENT else ()
+    return _status_error(region, code, details, violations)
+
+
+def item_error(region: Region, status: bytes) -> CreditError:
+    """What one refused item of a ``QuerySubjects`` call means to the caller: the same
+    as :func:`node_error` for its own call ending with that ``google.rpc.Status``."""
+    try:
+        decoded = status_pb2.Status.FromString(status)
+    except DecodeError:
+        return NodeUnavailable(region, "WRONG_NODE", "an item's status did not decode")
+    code = _CODES.get(decoded.code, grpc.StatusCode.UNKNOWN)
+    details = decoded.message or code.name
+    violations = _status_violations(decoded) if code is grpc.StatusCode.INVALID_ARGUMENT else ()
+    return _status_error(region, code, details, violations)
+
+
+def _status_error(
+    region: Region, code: grpc.StatusCode, details: str, violations: tuple[FieldViolation, ...]
+) -> CreditError:
     if code is grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidInput(details, _violations(error))
+        return InvalidInput(details, violations)
     refusal = _REFUSALS.get(code)
     if refusal is not None:
         return refusal(details)
@@ -242,12 +275,22 @@ class NodeClient(Protocol):
         """Let go of the connection."""
 
 
+def _code(error: CreditError) -> str:
+    return error.code if isinstance(error, NodeUnavailable) else error.grpc_code
+
+
 def _metadata(assertion: str) -> tuple[tuple[str, str], ...] | None:
     return ((METADATA_KEY, assertion),) if assertion else None
 
 
 class GrpcNodeClient:
-    """A region's node over one long-lived channel (see :class:`NodeClient`)."""
+    """A region's node over one long-lived channel (see :class:`NodeClient`).
+
+    Subject queries go through a :class:`~federation.coalescer.QueryCoalescer`: while
+    ``max_in_flight`` calls to the node are out, further queries leave together in one
+    ``QuerySubjects`` call of at most ``max_batch``; ``coalesce=False`` sends each alone
+    at once, as many at a time as are asked.
+    """
 
     def __init__(
         self,
@@ -256,6 +299,9 @@ class GrpcNodeClient:
         *,
         channel: grpc.aio.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        coalesce: bool = True,
+        max_in_flight: int = 2,
+        max_batch: int = 32,
     ) -> None:
         self.region = region
         self.address = address
@@ -267,13 +313,43 @@ class GrpcNodeClient:
         else:
             self.channel = grpc.aio.insecure_channel(address, options=options)
         self._stub = node_pb2_grpc.RegionalNodeStub(self.channel)
+        self._queries = QueryCoalescer(
+            region.value,
+            single=self._query_subject,
+            batch=self._query_subjects,
+            failed=self._failed,
+            item_failed=self._item_failed,
+            expired=self._expired,
+            wrong=self._wrong,
+            max_in_flight=max_in_flight,
+            max_batch=max_batch,
+            coalesce=coalesce,
+        )
 
     def _failed(self, error: grpc.aio.AioRpcError) -> CreditError:
         NODE_CALLS.labels(self.region.value, error.code().name).inc()
         return node_error(self.region, error)
 
+    def _item_failed(self, status: bytes) -> CreditError:
+        error = item_error(self.region, status)
+        NODE_CALLS.labels(self.region.value, _code(error)).inc()
+        return error
+
+    def _expired(self) -> CreditError:
+        # What the query's own call would have ended with, had it been sent.
+        NODE_CALLS.labels(self.region.value, grpc.StatusCode.DEADLINE_EXCEEDED.name).inc()
+        return _status_error(self.region, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", ())
+
     def _wrong(self, reason: str) -> NodeUnavailable:
         return NodeUnavailable(self.region, "WRONG_NODE", reason, reason=reason)
+
+    async def _query_subject(self, request: pb.QuerySubjectRequest, assertion: str, timeout: float) -> pb.SubjectResult:
+        reply: pb.SubjectResult = await self._stub.QuerySubject(request, timeout=timeout, metadata=_metadata(assertion))
+        return reply
+
+    async def _query_subjects(self, request: pb.QuerySubjectsRequest, timeout: float) -> pb.QuerySubjectsResponse:
+        reply: pb.QuerySubjectsResponse = await self._stub.QuerySubjects(request, timeout=timeout)
+        return reply
 
     async def query(
         self,
@@ -288,10 +364,7 @@ class GrpcNodeClient:
     ) -> SubjectResult:
         known = wire.coverage_digest(catalogue, profile, subject.kind) if catalogue is not None else b""
         request = wire.query_to_pb(subject, options, purpose, known_coverage=known)
-        try:
-            reply = await self._stub.QuerySubject(request, timeout=timeout, metadata=_metadata(assertion))
-        except grpc.aio.AioRpcError as error:
-            raise self._failed(error) from error
+        reply = await self._queries.ask(request, assertion, timeout)
         NODE_CALLS.labels(self.region.value, "OK").inc()
         if reply.region != self.region.value:
             raise self._wrong(f"node at {self.address} answers for {reply.region}")

@@ -53,6 +53,10 @@ def status_details(exc: CreditError) -> bytes:
     return serialized
 
 
+# What an unexpected failure leaves as: the status a whole call gets, for one item of a batch.
+INTERNAL_STATUS: bytes = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error").SerializeToString()
+
+
 class _Malformed:
     """Stands in for a request whose bytes did not decode, so the handler can refuse it."""
 

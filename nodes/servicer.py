@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +15,10 @@ import structlog
 from credit import policy
 from credit.audit import Action, Event, EventOutcome
 from credit.cases import check_attachment
-from credit.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
+from credit.errors import CreditError, FailedPrecondition, InvalidInput, PermissionDenied, Unauthenticated
 from federation import wire
-from federation.assertions import BATCH, AssertionVerifier, OnBehalfOf
+from federation.assertions import BATCH, METADATA_KEY, AssertionVerifier, OnBehalfOf
+from federation.interceptors import INTERNAL_STATUS, status_details
 from federation.tls import peer_identity
 from infra.auditlog import AuditLog
 from nodes.feed import feed_batch_to_pb
@@ -30,6 +31,7 @@ from protos.credit.v1 import node_pb2_grpc
 FEED_PAGE = 1000
 FEED_BATCH = 2000  # WatchChangeBatches: changes per message unless the caller asks otherwise
 MAX_FEED_BATCH = 10_000
+MAX_QUERY_BATCH = 64  # QuerySubjects: queries per call
 log = structlog.get_logger("jjj.node")
 
 
@@ -83,14 +85,26 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         if self.audit is not None:
             await self.audit.flush()
 
-    async def _asserted(self, context: Any, subject: str, action: Action, note: str = "") -> OnBehalfOf | None:
+    async def _asserted(
+        self,
+        context: Any,
+        subject: str,
+        action: Action,
+        note: str = "",
+        *,
+        metadata: Sequence[tuple[str, str | bytes]] | None = None,
+    ) -> OnBehalfOf | None:
+        """The call's on-behalf-of assertion (or ``metadata``'s: one item of a batch),
+        checked for ``subject`` and audited."""
         # Every assertion served or refused goes to the node's audit log, behind the
         # answer: written with the others of the moment, within the log's linger time.
         caller = self._caller(context, GATEWAYS)
         if self.assertions is None:
             return None
+        if metadata is None:
+            metadata = context.invocation_metadata() or ()
         try:
-            asserted = self.assertions.verify(context.invocation_metadata() or (), subject=subject)
+            asserted = self.assertions.verify(metadata, subject=subject)
         except (Unauthenticated, PermissionDenied) as exc:
             if self.audit is not None:
                 await self.audit.record_behind(
@@ -154,6 +168,37 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         )
         omit = wire.caller_knows(request.known_coverage, self.service.catalogue, result)
         return wire.result_to_pb(result, omit_no_record=omit)
+
+    async def QuerySubjects(
+        self,
+        request: pb.QuerySubjectsRequest,
+        context: grpc.aio.ServicerContext[pb.QuerySubjectsRequest, pb.QuerySubjectsResponse],
+    ) -> pb.QuerySubjectsResponse:
+        if len(request.queries) > MAX_QUERY_BATCH:
+            raise InvalidInput.for_field(
+                "queries", f"一次最多查询 {MAX_QUERY_BATCH} 个主体 (at most {MAX_QUERY_BATCH} queries per call)"
+            )
+        self._caller(context, GATEWAYS)  # a caller refused is refused for the whole call
+
+        async def one(item: pb.SubjectQuery) -> pb.SubjectOutcome:
+            try:
+                query = item.query
+                await self._asserted(
+                    context,
+                    query.subject_id.strip().upper(),
+                    Action.NODE_QUERY,
+                    metadata=((METADATA_KEY, item.assertion),),
+                )
+                result = await self.answer(query)
+            except CreditError as exc:
+                return pb.SubjectOutcome(error=status_details(exc))
+            except Exception:  # as the interceptor does for a whole call: logged, never leaked
+                log.exception("rpc_failed", method="QuerySubjects item")
+                return pb.SubjectOutcome(error=INTERNAL_STATUS)
+            return pb.SubjectOutcome(result=result)
+
+        outcomes = await asyncio.gather(*(one(item) for item in request.queries))
+        return pb.QuerySubjectsResponse(outcomes=outcomes)
 
     async def CheckSubjects(
         self,

@@ -207,6 +207,34 @@ class QuerySubjectRequest(_message.Message):
     known_coverage: bytes
     def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ..., known_coverage: _Optional[bytes] = ...) -> None: ...
 
+class SubjectQuery(_message.Message):
+    __slots__ = ("query", "assertion")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    query: QuerySubjectRequest
+    assertion: str
+    def __init__(self, query: _Optional[_Union[QuerySubjectRequest, _Mapping]] = ..., assertion: _Optional[str] = ...) -> None: ...
+
+class QuerySubjectsRequest(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[SubjectQuery]
+    def __init__(self, queries: _Optional[_Iterable[_Union[SubjectQuery, _Mapping]]] = ...) -> None: ...
+
+class SubjectOutcome(_message.Message):
+    __slots__ = ("result", "error")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    result: SubjectResult
+    error: bytes
+    def __init__(self, result: _Optional[_Union[SubjectResult, _Mapping]] = ..., error: _Optional[bytes] = ...) -> None: ...
+
+class QuerySubjectsResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[SubjectOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[SubjectOutcome, _Mapping]]] = ...) -> None: ...
+
 class Provenance(_message.Message):
     __slots__ = ("source", "ingested_at", "content_hash")
     SOURCE_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class RegionalNodeStub:
                 request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectRequest.SerializeToString,
                 response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.FromString,
                 _registered_method=True)
+        self.QuerySubjects = channel.unary_unary(
+                '/credit.v1.RegionalNode/QuerySubjects',
+                request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsRequest.SerializeToString,
+                response_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsResponse.FromString,
+                _registered_method=True)
         self.CheckSubjects = channel.unary_unary(
                 '/credit.v1.RegionalNode/CheckSubjects',
                 request_serializer=protos_dot_credit_dot_v1_dot_node__pb2.CheckSubjectsRequest.SerializeToString,
@@ -109,6 +114,17 @@ class RegionalNodeServicer:
     def QuerySubject(self, request, context):
         """Everything the region holds about one subject that a report under the given
         profile and window counts, per covered domain × scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuerySubjects(self, request, context):
+        """Many QuerySubject calls in one (what a gateway sends while its earlier calls are
+        still in flight). Each item carries its own on-behalf-of assertion and is checked,
+        answered and audited exactly as its own QuerySubject would be; one item's refusal
+        is its outcome and fails no other. Outcomes come in request order. At most
+        MAX_QUERY_BATCH (64) items: more is INVALID_ARGUMENT for the whole call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -217,6 +233,11 @@ def add_RegionalNodeServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectRequest.FromString,
                     response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.SerializeToString,
             ),
+            'QuerySubjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuerySubjects,
+                    request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsRequest.FromString,
+                    response_serializer=protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsResponse.SerializeToString,
+            ),
             'CheckSubjects': grpc.unary_unary_rpc_method_handler(
                     servicer.CheckSubjects,
                     request_deserializer=protos_dot_credit_dot_v1_dot_node__pb2.CheckSubjectsRequest.FromString,
@@ -322,6 +343,33 @@ class RegionalNode:
             '/credit.v1.RegionalNode/QuerySubject',
             protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectRequest.SerializeToString,
             protos_dot_credit_dot_v1_dot_node__pb2.SubjectResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuerySubjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit.v1.RegionalNode/QuerySubjects',
+            protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsRequest.SerializeToString,
+            protos_dot_credit_dot_v1_dot_node__pb2.QuerySubjectsResponse.FromString,
             options,
             channel_credentials,
             insecure,
