@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import numpy as np
+
 from credit.cases import Attachment, Case, CaseKind, CaseState, Correction, Resolution
 from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidInput, InvalidWindow
@@ -256,7 +258,10 @@ def _check_to_pb(out: pb.SubjectCheck, summary: SubjectSummary) -> None:
         out.hits.add(domain=domain, scope=SCOPE_TO_PB[scope], count=count)
 
 
-def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
+def batch_to_pb(region: str, batch: BatchResult, *, sparse: bool = False) -> pb.CheckSubjectsResponse:
+    """A node's answer to a batch check: a line per subject, or, ``sparse``, only the
+    lines of subjects that are not plain (rejected, with hits or with warnings), each
+    with its index, and every subject's kind as one byte (see ``CheckSubjectsResponse``)."""
     out = pb.CheckSubjectsResponse(
         region=region,
         profile=profile_to_pb(batch.profile),
@@ -266,6 +271,19 @@ def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
     set_time(out.data_as_of, batch.data_as_of)
     add = out.checks.add
     kinds = KIND_TO_PB
+    if sparse:
+        out.sparse = True
+        codes = bytearray(len(batch.checks))
+        for index, check in enumerate(batch.checks):
+            summary = check.summary
+            if summary is None:
+                add(subject_id=check.raw_id, rejected=check.rejected, index=index)
+                continue
+            codes[index] = kinds[summary.subject.kind]
+            if summary.hits or summary.subject.warnings:
+                _check_to_pb(add(subject_id=check.raw_id, index=index), summary)
+        out.kinds = bytes(codes)
+        return out
     for check in batch.checks:
         summary = check.summary
         if summary is None:
@@ -527,31 +545,69 @@ class CheckAnswer:
     payload: bytes
 
     @classmethod
-    def of(cls, region: str, batch: BatchResult) -> CheckAnswer:
-        """The answer a node gives for ``batch`` (what an in-process node client returns)."""
-        return cls(batch_to_pb(region, batch).SerializeToString())
+    def of(cls, region: str, batch: BatchResult, *, sparse: bool = False) -> CheckAnswer:
+        """The answer a node gives for ``batch`` (what an in-process node client returns),
+        ``sparse`` or in full (see :func:`batch_to_pb`)."""
+        return cls(batch_to_pb(region, batch, sparse=sparse).SerializeToString())
 
 
 _PLAIN_LINES = {kind: CheckLine(kind) for kind in SubjectKind}
+_PLAIN_BY_CODE = [CheckLine(None)] * 256  # a sparse answer's kind byte → the line of a subject it leaves out
+for _code, _kind in KIND_FROM_PB.items():
+    _PLAIN_BY_CODE[_code] = _PLAIN_LINES[_kind]
+
+
+def _line(check: pb.SubjectCheck) -> CheckLine:
+    kind = KIND_FROM_PB.get(check.subject_kind)
+    if check.rejected or check.hits or kind is None:
+        hits = tuple((hit.domain, SCOPE_FROM_PB[hit.scope], hit.count) for hit in check.hits)
+        return CheckLine(kind, check.rejected, hits)
+    return _PLAIN_LINES[kind]
 
 
 def check_lines(payload: bytes) -> list[CheckLine]:
-    """The lines of a stored batch answer, one per subject asked, in order.
+    """The lines of a stored batch answer, one per subject asked, in order: from a full
+    answer or a sparse one (a plain line for every subject it leaves out).
 
     Raises:
         google.protobuf.message.DecodeError: not a batch answer.
     """
     reply = pb.CheckSubjectsResponse.FromString(payload)
-    lines = []
-    plain = _PLAIN_LINES
+    if reply.sparse:
+        lines = [_PLAIN_BY_CODE[code] for code in reply.kinds]
+        for check in reply.checks:
+            lines[check.index] = _line(check)
+        return lines
+    return [_line(check) for check in reply.checks]
+
+
+def notable_lines(payload: bytes) -> tuple[dict[int, CheckLine], int]:
+    """The lines of a stored batch answer that are not plain (a kind, no hits, not
+    rejected), by index, and how many lines it holds: what counting a job's rows needs,
+    without a line per subject when the answer is sparse. The lines agree with
+    :func:`check_lines`.
+
+    Raises:
+        google.protobuf.message.DecodeError: not a batch answer.
+    """
+    reply = pb.CheckSubjectsResponse.FromString(payload)
+    if not reply.sparse:
+        lines = [_line(check) for check in reply.checks]
+        return {i: line for i, line in enumerate(lines) if line not in _PLAIN_SET}, len(lines)
+    kinds = np.frombuffer(reply.kinds, dtype=np.uint8)
+    notable = {int(i): _PLAIN_BY_CODE[kinds[i]] for i in np.flatnonzero(~_KNOWN_CODE[kinds])}
     for check in reply.checks:
-        kind = KIND_FROM_PB.get(check.subject_kind)
-        if check.rejected or check.hits or kind is None:
-            hits = tuple((hit.domain, SCOPE_FROM_PB[hit.scope], hit.count) for hit in check.hits)
-            lines.append(CheckLine(kind, check.rejected, hits))
+        line = _line(check)
+        if line in _PLAIN_SET:
+            notable.pop(check.index, None)
         else:
-            lines.append(plain[kind])
-    return lines
+            notable[check.index] = line
+    return notable, len(kinds)
+
+
+_PLAIN_SET = frozenset(_PLAIN_LINES.values())
+_KNOWN_CODE = np.zeros(256, dtype=bool)
+_KNOWN_CODE[list(KIND_FROM_PB)] = True
 
 
 def change_notice_from_pb(message: pb.RecordChange) -> ChangeNotice:

@@ -158,7 +158,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         batch = await self.service.check(
             request.subject_ids, wire.options_from_pb(request.options), purpose=request.purpose
         )
-        return wire.batch_to_pb(self.service.region, batch)
+        return wire.batch_to_pb(self.service.region, batch, sparse=request.sparse)
 
     async def WatchChanges(
         self,

@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,7 @@ from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from federation.client import NodeClient, NodeUnavailable, status_text
 from gateway.batch.lists import SubjectList, read_list
-from gateway.batch.store import Answer, JobStore, StoredJob
+from gateway.batch.store import Answer, JobStore, StoredChunk, StoredJob
 from gateway.batch.store import inputs as inputs  # the tables, where tests and tools have reached them
 from gateway.batch.store import jobs as jobs
 from gateway.batch.store import results as results
@@ -222,6 +223,16 @@ def refusal(entry: str) -> str:
     if any(ch in _LINE_BREAKS for ch in entry):
         return "条目含换行符，每个条目只能是一个主体代码 (the entry holds a line break: one identifier per entry)"
     return "条目含控制字符 (the entry holds a control character)"
+
+
+def asked(entries: Sequence[str], duplicate_of: Mapping[int, int]) -> list[str]:
+    """A chunk's entries as the nodes are asked about them (see :meth:`BatchService._chunk`)."""
+    if not duplicate_of and _CONTROL.search("".join(entries)) is None:
+        return list(entries)  # the common chunk: every entry as it is, looked at once
+    return [
+        "" if index in duplicate_of else escaped(entry) if refusal(entry) else entry
+        for index, entry in enumerate(entries)
+    ]
 
 
 def escaped(text: str) -> str:
@@ -399,10 +410,7 @@ class BatchService:
         answers in step with the entries (their answers are not used; a node answers a
         blank as invalid without looking anything up, so a repeated subject is checked once)."""
         chunk = await self.store.chunk(job_id, chunk_no)
-        return [
-            "" if index in chunk.duplicate_of else escaped(entry) if refusal(entry) else entry
-            for index, entry in enumerate(chunk.entries)
-        ]
+        return asked(chunk.entries, chunk.duplicate_of)
 
     async def _run_leased(self, job_id: str) -> None:
         try:
@@ -421,13 +429,19 @@ class BatchService:
             return  # finished by another process between the look and the lease
         log.info("batch_running", job_id=job_id, holder=self.leases.holder)
         options = QueryOptions(profile=job.profile, years=job.years)
+        missing = {region: await self.store.missing(job_id, region) for region in self.clients}
+        chunks = _SharedChunks(
+            lambda chunk_no: self._chunk(job_id, chunk_no), Counter(n for todo in missing.values() for n in todo)
+        )
         try:
-            await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
+            await asyncio.gather(
+                *(self._run_region(job, region, options, missing[region], chunks) for region in self.clients)
+            )
         except asyncio.CancelledError:
             log.info("batch_paused", job_id=job_id)
             raise
         # The counts are kept with the job, so the officer's list of jobs shows them unread.
-        counts = await asyncio.to_thread(count_rows, self.rows(job_id))
+        counts = await asyncio.to_thread(self.counts, job_id)
         if not await self.store.finish(job_id, datetime.now(UTC), counts):
             return  # another process finished it meanwhile, and said so in the audit log
         await self.reports.audit.record(
@@ -441,9 +455,10 @@ class BatchService:
         )
         log.info("batch_done", job_id=job_id, subjects=job.total)
 
-    async def _run_region(self, job: StoredJob, region: Region, options: QueryOptions) -> None:
+    async def _run_region(
+        self, job: StoredJob, region: Region, options: QueryOptions, missing: list[int], chunks: _SharedChunks
+    ) -> None:
         client = self.clients[region]
-        missing = await self.store.missing(job.job_id, region)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for chunk_no in missing:
             queue.put_nowait(chunk_no)
@@ -451,7 +466,7 @@ class BatchService:
         async def worker() -> None:
             while not queue.empty():
                 chunk_no = queue.get_nowait()
-                subjects = await self._chunk(job.job_id, chunk_no)
+                subjects = await chunks.get(chunk_no)
                 answer = await self._ask(client, subjects, job, options)
                 await self.store.add_answer(job.job_id, chunk_no, region, answer)  # False: answered already, kept
 
@@ -534,7 +549,6 @@ class BatchService:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
         regions = [region.value for region in self.clients]
-        not_yet = Answer(b"", "未完成 (not checked yet)")
         size = 0
         if start:
             opening = next(self.store.chunks(job_id), None)
@@ -542,37 +556,158 @@ class BatchService:
         first = start // size if size else 0
         number = first * size  # the rows in the chunks skipped
         for chunk in self.store.chunks(job_id, first=first):
-            decoded: dict[str, list[CheckLine] | None] = {}
+            decoded: dict[str, Sequence[CheckLine] | None] = {}
             for region in regions:
-                answer = chunk.answers.get(region, not_yet)
+                answer = chunk.answers.get(region, _NOT_YET)
                 decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
-            names = chunk.names if chunk.names is not None and len(chunk.names) == len(chunk.entries) else None
-            for i, subject in enumerate(chunk.entries):
-                number += 1
-                if number <= start:
+            for row in _chunk_rows(chunk, range(len(chunk.entries)), decoded, before=number):
+                if row.number > start:
+                    yield row
+            number += len(chunk.entries)
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        """The counts of the job's table (as :func:`count_rows` over :meth:`rows`), a
+        chunk at a time: synchronous, for worker threads. Only the rows that are not
+        plain — found with no record by every region — are built; the plain ones are
+        counted together.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        regions = [region.value for region in self.clients]
+        counts = no_counts()
+        number = 0
+        for chunk in self.store.chunks(job_id):
+            entries = chunk.entries
+            notable: dict[str, _Notable | None] = {}
+            for region in regions:
+                answer = chunk.answers.get(region, _NOT_YET)
+                if answer.failure or not answer.payload:
+                    notable[region] = None
                     continue
-                name = names[i] if names is not None else ""
-                if i in chunk.duplicate_of:
-                    yield Row(subject, number=number, name=name, duplicate_of=chunk.duplicate_of[i])
-                    continue
-                if not subject:
-                    # A row with a name and no code is a row missing its code; with neither, a blank row.
-                    missing = "未填写主体代码 (the row has no identifier)" if name else ""
-                    yield Row(subject, number=number, name=name, rejected=missing, empty=not name)
-                    continue
-                reason = refusal(subject)
-                if reason:
-                    yield Row(subject, rejected=reason, number=number, name=name)
-                    continue
-                row = Row(subject, number=number, name=name)
-                for region in regions:
-                    checks = decoded[region]
-                    if checks is None:
-                        row.regions[region] = None
-                        continue
-                    line = checks[i]
-                    if line.rejected:
-                        row.rejected = line.rejected
-                    row.kind = row.kind or line.kind or ""
-                    row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
-                yield row
+                lines, size = wire.notable_lines(answer.payload)
+                notable[region] = _Notable(lines, size)
+            if any(found is not None and found.size != len(entries) for found in notable.values()):
+                # An answer that does not match the chunk: count its rows one by one, as
+                # the table reads them.
+                for row in self.rows_of(chunk, regions, before=number):
+                    add_row(counts, row)
+                number += len(entries)
+                continue
+            special = set(chunk.duplicate_of)
+            if "" in entries:
+                special.update(i for i, entry in enumerate(entries) if not entry)
+            if _CONTROL.search("".join(entries)):
+                special.update(i for i, entry in enumerate(entries) if refusal(entry))
+            for found in notable.values():
+                if found is not None:
+                    special.update(found.lines)
+            for row in _chunk_rows(chunk, sorted(special), notable, before=number):
+                add_row(counts, row)
+            plain = len(entries) - len(special)
+            counts["subjects"] += plain
+            counts["incomplete" if None in notable.values() else "clear"] += plain
+            number += len(entries)
+        return counts
+
+    def rows_of(self, chunk: StoredChunk, regions: Sequence[str], *, before: int) -> Iterator[Row]:
+        """A chunk's rows, numbered after the ``before`` rows of the chunks before it.
+
+        Raises:
+            google.protobuf.message.DecodeError: a stored answer is not a batch answer.
+        """
+        decoded: dict[str, Sequence[CheckLine] | None] = {}
+        for region in regions:
+            answer = chunk.answers.get(region, _NOT_YET)
+            decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
+        return _chunk_rows(chunk, range(len(chunk.entries)), decoded, before=before)
+
+
+_NOT_YET = Answer(b"", "未完成 (not checked yet)")
+
+
+class _SharedChunks:
+    """A running job's chunks as the nodes are asked about them, each read from the
+    database once for all the regions that ask it (``readers``: how many will), and
+    dropped when the last has it. When the regions drift far apart, chunks beyond
+    :data:`_HELD_CHUNKS` held are read once per region instead, so memory stays bounded."""
+
+    def __init__(self, load: Callable[[int], Awaitable[list[str]]], readers: Counter[int]) -> None:
+        self._load = load
+        self._readers = readers
+        self._held: dict[int, asyncio.Future[list[str]]] = {}
+
+    async def get(self, chunk_no: int) -> list[str]:
+        held = self._held.get(chunk_no)
+        self._readers[chunk_no] -= 1
+        last = self._readers[chunk_no] <= 0
+        if held is None:
+            if last or len(self._held) >= _HELD_CHUNKS:
+                return await self._load(chunk_no)
+            held = self._held[chunk_no] = asyncio.ensure_future(self._load(chunk_no))
+        elif last:
+            del self._held[chunk_no]
+        try:
+            return list(await held)
+        except BaseException:
+            self._held.pop(chunk_no, None)
+            raise
+
+
+_HELD_CHUNKS = 32
+
+
+class _Notable:
+    """A region's answer for a chunk as counting reads it: its lines that are not plain
+    by index, every other line plain (a kind, no hits)."""
+
+    __slots__ = ("lines", "size")
+
+    _PLAIN = CheckLine(None)  # stands for a plain line: no hits, not rejected; its kind is not counted
+
+    def __init__(self, lines: dict[int, CheckLine], size: int) -> None:
+        self.lines = lines
+        self.size = size
+
+    def __getitem__(self, index: int) -> CheckLine:
+        return self.lines.get(index, self._PLAIN)
+
+
+def _chunk_rows(
+    chunk: StoredChunk,
+    indexes: Iterable[int],
+    decoded: Mapping[str, Sequence[CheckLine] | _Notable | None],
+    *,
+    before: int,
+) -> Iterator[Row]:
+    """The rows at ``indexes`` of a chunk, given each region's lines for it (None: the
+    region did not answer), numbered after the ``before`` rows of the chunks before it."""
+    entries = chunk.entries
+    names = chunk.names if chunk.names is not None and len(chunk.names) == len(entries) else None
+    for i in indexes:
+        subject = entries[i]
+        number = before + i + 1
+        name = names[i] if names is not None else ""
+        if i in chunk.duplicate_of:
+            yield Row(subject, number=number, name=name, duplicate_of=chunk.duplicate_of[i])
+            continue
+        if not subject:
+            # A row with a name and no code is a row missing its code; with neither, a blank row.
+            missing = "未填写主体代码 (the row has no identifier)" if name else ""
+            yield Row(subject, number=number, name=name, rejected=missing, empty=not name)
+            continue
+        reason = refusal(subject)
+        if reason:
+            yield Row(subject, rejected=reason, number=number, name=name)
+            continue
+        row = Row(subject, number=number, name=name)
+        for region, checks in decoded.items():
+            if checks is None:
+                row.regions[region] = None
+                continue
+            line = checks[i]
+            if line.rejected:
+                row.rejected = line.rejected
+            row.kind = row.kind or line.kind or ""
+            row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
+        yield row

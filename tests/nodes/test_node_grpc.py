@@ -15,6 +15,7 @@ from credit.identifiers import SubjectKind
 from credit.profiles import get_profile
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
+from federation import wire
 from federation.wire import SCOPE_TO_PB
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import StartNode
@@ -124,6 +125,24 @@ async def test_batch_check_answers_every_subject_in_order(db_url: str, start_nod
     assert [h.count for h in other.hits] == [1]
     assert acme_again.hits == acme.hits
     assert response.window.cutoff.day == 5
+
+
+async def test_a_sparse_batch_answer_holds_only_subjects_with_something_to_say(
+    db_url: str, start_node_at: StartNode
+) -> None:
+    node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
+    clean = "91350100M000100Y43"
+    ids = [clean, ACME, "not-a-code", "", clean.lower()]
+    request = pb.CheckSubjectsRequest(subject_ids=ids, options=options(), purpose="评优评先")
+    full = await node.stub.CheckSubjects(request)
+    request.sparse = True
+    sparse = await node.stub.CheckSubjects(request)
+
+    assert not full.sparse and sparse.sparse
+    assert [(c.index, c.subject_id) for c in sparse.checks] == [(1, ACME), (2, "not-a-code"), (3, "")]
+    assert list(sparse.kinds) == [pb.SUBJECT_KIND_ENTERPRISE, pb.SUBJECT_KIND_ENTERPRISE, 0, 0, 1]
+    assert "主体标识为空" in sparse.checks[2].rejected
+    assert wire.check_lines(sparse.SerializeToString()) == wire.check_lines(full.SerializeToString())
 
 
 async def test_catalogue_of_an_empty_node(db_url: str, start_node_at: StartNode) -> None:
