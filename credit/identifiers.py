@@ -263,14 +263,15 @@ def parse_subject(
 
 
 # The GB 32100 and GB 11643 checks over arrays: one row of 18 bytes per identifier.
-_USCC_TABLE = np.full(256, 255, dtype=np.int64)
+_USCC_TABLE = np.full(256, 255, dtype=np.uint8)
 _USCC_TABLE[[ord(ch) for ch in USCC_ALPHABET]] = np.arange(len(USCC_ALPHABET))
-_USCC_WEIGHT_ROW = np.array(_USCC_WEIGHTS, dtype=np.int64)
-_ID_WEIGHT_ROW = np.array(_ID_WEIGHTS, dtype=np.int64)
+_USCC_WEIGHT_ROW = np.array(_USCC_WEIGHTS, dtype=np.int32)
+_ID_WEIGHT_ROW = np.array(_ID_WEIGHTS, dtype=np.int32)
 _ID_CHECK_BYTES = np.frombuffer(_ID_CHECK.encode("ascii"), dtype=np.uint8)
 _PROVINCE_TABLE = np.zeros(100, dtype=bool)
 _PROVINCE_TABLE[[int(p) for p in PROVINCE_PREFIXES]] = True
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)
+_DECIMAL = np.array([1000, 100, 10, 1], dtype=np.int32)
 
 Bytes18 = npt.NDArray[np.uint8]  # shape (n, 18): each row an identifier's ASCII bytes
 Mask = npt.NDArray[np.bool_]
@@ -285,8 +286,8 @@ def uscc_rows_valid(chars: Bytes18) -> Mask:
     Raises nothing.
     """
     values = _USCC_TABLE[chars]
-    digits = (chars >= 0x30) & (chars <= 0x39)
-    total = (values[:, :17] * _USCC_WEIGHT_ROW).sum(axis=1)
+    digits = values < 10  # the alphabet's first ten values are the digits
+    total = values[:, :17].astype(np.int32) @ _USCC_WEIGHT_ROW
     ok: Mask = (
         (values != 255).all(axis=1)
         & digits[:, 2:8].all(axis=1)
@@ -304,19 +305,19 @@ def resident_id_rows_valid(chars: Bytes18, today: date | None = None) -> Mask:
 
     Raises nothing.
     """
-    digits = chars.astype(np.int64) - 0x30
-    first17 = ((digits[:, :17] >= 0) & (digits[:, :17] <= 9)).all(axis=1)
-    body = np.clip(digits[:, :17], 0, 9)
+    body = chars[:, :17] - np.uint8(0x30)  # a non-digit wraps to 10 or more
+    first17 = (body <= 9).all(axis=1)
+    body = np.minimum(body, 9).astype(np.int32)
     prefix = _PROVINCE_TABLE[body[:, 0] * 10 + body[:, 1]]
-    year = body[:, 6] * 1000 + body[:, 7] * 100 + body[:, 8] * 10 + body[:, 9]
+    year = body[:, 6:10] @ _DECIMAL
     month = body[:, 10] * 10 + body[:, 11]
     day = body[:, 12] * 10 + body[:, 13]
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    days = _MONTH_DAYS[np.minimum(month, 12)] + ((month == 2) & leap)
     born = (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
     if today is not None:
         born &= year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
-    total = (body * _ID_WEIGHT_ROW).sum(axis=1)
+    total = body @ _ID_WEIGHT_ROW
     ok: Mask = first17 & prefix & born & (chars[:, 17] == _ID_CHECK_BYTES[total % 11])
     return ok
 
@@ -328,8 +329,12 @@ def ascii_rows(values: Sequence[str]) -> Bytes18:
         UnicodeEncodeError: a value that is not ASCII.
         ValueError: a value that is not 18 characters long.
     """
-    data = np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8)
-    if data.size != 18 * len(values):
+    return _rows_of("".join(values), len(values))
+
+
+def _rows_of(joined: str, count: int) -> Bytes18:
+    data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    if data.size != 18 * count:
         raise ValueError("every value must be 18 characters long")
     return data.reshape(-1, 18)
 
@@ -351,56 +356,99 @@ def quick_kinds(values: Sequence[str], *, today: date | None = None) -> npt.NDAr
     kinds = np.zeros(len(values), dtype=np.uint8)
     if not values:
         return kinds
-    sized = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) == 18
+    sized = np.fromiter(map(len, values), dtype=np.int32, count=len(values)) == 18
     sized &= np.fromiter(map(str.isascii, values), dtype=bool, count=len(values))
     where = np.flatnonzero(sized)
-    if where.size == len(values):
-        chosen: Sequence[str] = values
-    else:
-        chosen = [values[i] for i in where.tolist()]
-    if not chosen:
+    if not where.size:
         return kinds
-    chars = ascii_rows([value.upper() for value in chosen] if len(chosen) < 64 else _upper_all(chosen))
+    chosen = values if where.size == len(values) else [values[i] for i in where.tolist()]
+    # Upper-casing ASCII keeps every value's length: one C call for them all.
+    chars = _rows_of("".join(chosen).upper(), len(chosen))
     enterprise = uscc_rows_valid(chars)
     person = resident_id_rows_valid(chars, today) & ~enterprise
-    kinds[where] = np.where(enterprise, ENTERPRISE_CODE, np.where(person, PERSON_CODE, 0))
+    kinds[where] = enterprise * np.uint8(ENTERPRISE_CODE) + person * np.uint8(PERSON_CODE)
     return kinds
 
 
 def _upper_all(values: Sequence[str]) -> list[str]:
-    # One C call for the whole list: ASCII upper-casing keeps every value's length.
-    joined = "".join(values).upper()
-    return [joined[i : i + 18] for i in range(0, len(joined), 18)]
+    # Values of 18 ASCII characters: upper-cased in one C call, and kept as they are when
+    # they are upper case already (the common list).
+    joined = "".join(values)
+    upper = joined.upper()
+    if upper == joined:
+        return list(values)
+    return [upper[i : i + 18] for i in range(0, len(upper), 18)]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """Many identifiers parsed at once, without an object per identifier: each value's
+    identifier (normalised; "" when invalid) and kind (None when invalid), and, by index,
+    the values :func:`parse_subject` itself decided — the uncommon ones — as their
+    :class:`Subject` (which may carry warnings) or the reason they are invalid."""
+
+    ids: list[str]
+    kinds: list[SubjectKind | None]
+    decided: dict[int, Subject | str]
+
+    def subject(self, index: int) -> Subject | str:
+        """The value at ``index`` as :func:`parse_subjects` gives it.
+
+        Raises:
+            IndexError: no such value.
+        """
+        found = self.decided.get(index)
+        if found is not None:
+            return found
+        kind = self.kinds[index]
+        assert kind is not None  # every invalid value is in decided
+        return Subject(self.ids[index], kind)
+
+
+def parse_subject_batch(
+    raws: Sequence[str], *, pilot_codes: frozenset[str] = frozenset(), today: date | None = None
+) -> ParsedBatch:
+    """Many identifiers at once (a batch check), by the rules of :func:`parse_subject`:
+    the common cases — a valid credit code, a valid resident ID number — decided over
+    arrays (:func:`quick_kinds`), every other value by :func:`parse_subject` itself.
+
+    Raises nothing: invalid identifiers are answered, not raised.
+    """
+    codes = quick_kinds(raws, today=today)
+    ids = _upper_all(raws) if len(raws) >= 64 and bool(codes.all()) else [raw.upper() for raw in raws]
+    by_code = (None, SubjectKind.ENTERPRISE, SubjectKind.PERSON)
+    kinds = [by_code[code] for code in codes.tolist()]
+    decided: dict[int, Subject | str] = {}
+    for index in np.flatnonzero(codes == 0).tolist():
+        raw = raws[index]
+        parsed: Subject | str
+        if not raw or raw.isspace():
+            # A blank (a batch's placeholder for a repeated row) is answered without
+            # raising and catching an error for each.
+            parsed = _EMPTY_DETAIL
+        else:
+            try:
+                parsed = parse_subject(raw, pilot_codes=pilot_codes, today=today)
+            except InvalidIdentifier as exc:
+                parsed = exc.detail
+        decided[index] = parsed
+        if isinstance(parsed, Subject):
+            ids[index], kinds[index] = parsed.id, parsed.kind
+        else:
+            ids[index], kinds[index] = "", None
+    return ParsedBatch(ids, kinds, decided)
 
 
 def parse_subjects(
     raws: Sequence[str], *, pilot_codes: frozenset[str] = frozenset(), today: date | None = None
 ) -> list[Subject | str]:
     """Many identifiers at once (a batch check): each as its :class:`Subject`, or, when
-    it is invalid, as the reason. The same rules as :func:`parse_subject`: the common
-    cases — a valid credit code, a valid resident ID number — decided over arrays
-    (:func:`quick_kinds`), every other value by :func:`parse_subject` itself.
+    it is invalid, as the reason (see :func:`parse_subject_batch`).
 
     Raises nothing: invalid identifiers are answered, not raised.
     """
-    out: list[Subject | str] = []
-    append = out.append
-    kinds = (None, SubjectKind.ENTERPRISE, SubjectKind.PERSON)
-    for raw, code in zip(raws, quick_kinds(raws, today=today).tolist(), strict=True):
-        kind = kinds[code]
-        if kind is not None:
-            append(Subject(raw.upper(), kind))
-            continue
-        if not raw or raw.isspace():
-            # A blank (a batch's placeholder for a repeated row) is answered without
-            # raising and catching an error for each.
-            append(_EMPTY_DETAIL)
-            continue
-        try:
-            append(parse_subject(raw, pilot_codes=pilot_codes, today=today))
-        except InvalidIdentifier as exc:
-            append(exc.detail)
-    return out
+    parsed = parse_subject_batch(raws, pilot_codes=pilot_codes, today=today)
+    return [parsed.subject(index) for index in range(len(raws))]
 
 
 def make_uscc(body17: str) -> str:

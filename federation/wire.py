@@ -26,6 +26,7 @@ from credit.queries import (
     QueryOptions,
     RegionDiscipline,
     ReplicaFreshness,
+    SparseBatch,
 )
 from credit.regions import Region
 from credit.registers import SubjectRegistration
@@ -259,31 +260,13 @@ def _check_to_pb(out: pb.SubjectCheck, summary: SubjectSummary) -> None:
 
 
 def batch_to_pb(region: str, batch: BatchResult, *, sparse: bool = False) -> pb.CheckSubjectsResponse:
-    """A node's answer to a batch check: a line per subject, or, ``sparse``, only the
-    lines of subjects that are not plain (rejected, with hits or with warnings), each
-    with its index, and every subject's kind as one byte (see ``CheckSubjectsResponse``)."""
-    out = pb.CheckSubjectsResponse(
-        region=region,
-        profile=profile_to_pb(batch.profile),
-        window=window_to_pb(batch.window),
-        catalogue_version=batch.catalogue_version,
-    )
-    set_time(out.data_as_of, batch.data_as_of)
+    """A node's answer to a batch check: a line per subject, or, ``sparse``, as
+    :func:`sparse_batch_to_pb` encodes it."""
+    if sparse:
+        return sparse_batch_to_pb(region, SparseBatch.of(batch))
+    out = _batch_head(region, batch)
     add = out.checks.add
     kinds = KIND_TO_PB
-    if sparse:
-        out.sparse = True
-        codes = bytearray(len(batch.checks))
-        for index, check in enumerate(batch.checks):
-            summary = check.summary
-            if summary is None:
-                add(subject_id=check.raw_id, rejected=check.rejected, index=index)
-                continue
-            codes[index] = kinds[summary.subject.kind]
-            if summary.hits or summary.subject.warnings:
-                _check_to_pb(add(subject_id=check.raw_id, index=index), summary)
-        out.kinds = bytes(codes)
-        return out
     for check in batch.checks:
         summary = check.summary
         if summary is None:
@@ -292,6 +275,38 @@ def batch_to_pb(region: str, batch: BatchResult, *, sparse: bool = False) -> pb.
             add(subject_id=check.raw_id, subject_kind=kinds[summary.subject.kind])  # most subjects
         else:
             _check_to_pb(add(subject_id=check.raw_id), summary)
+    return out
+
+
+def sparse_batch_to_pb(region: str, batch: SparseBatch) -> pb.CheckSubjectsResponse:
+    """A sparse answer to a batch check: only the lines of subjects that are not plain
+    (rejected, with hits or with warnings), each with its index, and every subject's
+    kind as one byte (see ``CheckSubjectsResponse``)."""
+    out = _batch_head(region, batch)
+    out.sparse = True
+    out.kinds = bytes(map(_KIND_BYTE.__getitem__, batch.kinds))
+    add = out.checks.add
+    for index, check in batch.notable.items():
+        summary = check.summary
+        if summary is None:
+            add(subject_id=check.raw_id, rejected=check.rejected, index=index)
+        else:
+            _check_to_pb(add(subject_id=check.raw_id, index=index), summary)
+    return out
+
+
+_KIND_BYTE: dict[SubjectKind | None, int] = {None: 0}
+_KIND_BYTE.update((kind, int(code)) for kind, code in KIND_TO_PB.items())
+
+
+def _batch_head(region: str, batch: BatchResult | SparseBatch) -> pb.CheckSubjectsResponse:
+    out = pb.CheckSubjectsResponse(
+        region=region,
+        profile=profile_to_pb(batch.profile),
+        window=window_to_pb(batch.window),
+        catalogue_version=batch.catalogue_version,
+    )
+    set_time(out.data_as_of, batch.data_as_of)
     return out
 
 

@@ -272,6 +272,15 @@ async def test_known_pilot_codes_are_accepted_with_a_warning(tmp_path: Path, sta
     batch = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[pilot, ACME[:-1] + "Y"]))
     assert not batch.checks[0].rejected and batch.checks[0].warnings
     assert batch.checks[1].rejected
+    # Sparsely: the pilot code is answered for its warning, the plain code by its kind.
+    asked = [ACME, pilot, ACME[:-1] + "Y", "91350100M000100Y43"]
+    full = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=asked))
+    sparse = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=asked, sparse=True))
+    assert [(c.index, bool(c.warnings), bool(c.rejected)) for c in sparse.checks] == [
+        (1, True, False),
+        (2, False, True),
+    ]
+    assert wire.check_lines(sparse.SerializeToString()) == wire.check_lines(full.SerializeToString())
 
 
 async def test_a_year_the_calendar_does_not_know_falls_back_and_says_so(
