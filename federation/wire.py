@@ -11,8 +11,6 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import numpy as np
-
 from credit.cases import Attachment, Case, CaseKind, CaseState, Correction, Resolution
 from credit.catalogue import Catalogue, Scope, build_catalogue
 from credit.errors import InvalidInput, InvalidWindow
@@ -596,33 +594,30 @@ def check_lines(payload: bytes) -> list[CheckLine]:
     return [_line(check) for check in reply.checks]
 
 
-def notable_lines(payload: bytes) -> tuple[dict[int, CheckLine], int]:
-    """The lines of a stored batch answer that are not plain (a kind, no hits, not
-    rejected), by index, and how many lines it holds: what counting a job's rows needs,
-    without a line per subject when the answer is sparse. The lines agree with
-    :func:`check_lines`.
+def flagged_lines(payload: bytes) -> tuple[set[int], set[int], int]:
+    """Which lines of a stored batch answer are rejected and which have hits, by index,
+    and how many lines it holds: what counting a job's rows needs, without a line per
+    subject. They agree with :func:`check_lines`.
 
     Raises:
         google.protobuf.message.DecodeError: not a batch answer.
     """
     reply = pb.CheckSubjectsResponse.FromString(payload)
-    if not reply.sparse:
-        lines = [_line(check) for check in reply.checks]
-        return {i: line for i, line in enumerate(lines) if line not in _PLAIN_SET}, len(lines)
-    kinds = np.frombuffer(reply.kinds, dtype=np.uint8)
-    notable = {int(i): _PLAIN_BY_CODE[kinds[i]] for i in np.flatnonzero(~_KNOWN_CODE[kinds])}
-    for check in reply.checks:
-        line = _line(check)
-        if line in _PLAIN_SET:
-            notable.pop(check.index, None)
-        else:
-            notable[check.index] = line
-    return notable, len(kinds)
-
-
-_PLAIN_SET = frozenset(_PLAIN_LINES.values())
-_KNOWN_CODE = np.zeros(256, dtype=bool)
-_KNOWN_CODE[list(KIND_FROM_PB)] = True
+    rejected: set[int] = set()
+    hits: set[int] = set()
+    if reply.sparse:
+        for check in reply.checks:
+            if check.rejected:
+                rejected.add(check.index)
+            if check.hits:
+                hits.add(check.index)
+        return rejected, hits, len(reply.kinds)
+    for index, check in enumerate(reply.checks):
+        if check.rejected:
+            rejected.add(index)
+        if check.hits:
+            hits.add(index)
+    return rejected, hits, len(reply.checks)
 
 
 def change_notice_from_pb(message: pb.RecordChange) -> ChangeNotice:

@@ -198,11 +198,15 @@ def repeats(entries: Sequence[str]) -> dict[int, int]:
     case); blank entries and entries the gateway refuses repeat nothing."""
     first: dict[str, int] = {}
     found: dict[int, int] = {}
-    for index, entry in enumerate(entries):
-        if not entry or refusal(entry):
+    if _CONTROL.search("".join(entries)) is None:
+        # No entry is refused, and none holds a NUL: the keys in one C call for them all.
+        keys = "\x00".join(entries).upper().split("\x00")
+    else:
+        keys = ["" if refusal(entry) else entry.upper() for entry in entries]
+    for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
+        if not entry or not key:
             continue
-        key = entry.strip().upper()
-        seen = first.setdefault(key, index + 1)
+        seen = first.setdefault(key.strip(), index + 1)
         if seen != index + 1:
             found[index] = seen
     return found
@@ -227,12 +231,13 @@ def refusal(entry: str) -> str:
 
 def asked(entries: Sequence[str], duplicate_of: Mapping[int, int]) -> list[str]:
     """A chunk's entries as the nodes are asked about them (see :meth:`BatchService._chunk`)."""
-    if not duplicate_of and _CONTROL.search("".join(entries)) is None:
-        return list(entries)  # the common chunk: every entry as it is, looked at once
-    return [
-        "" if index in duplicate_of else escaped(entry) if refusal(entry) else entry
-        for index, entry in enumerate(entries)
-    ]
+    if _CONTROL.search("".join(entries)) is None:
+        asking = list(entries)  # the common chunk: no entry refused, looked at once
+    else:
+        asking = [escaped(entry) if refusal(entry) else entry for entry in entries]
+    for index in duplicate_of:
+        asking[index] = ""
+    return asking
 
 
 def escaped(text: str) -> str:
@@ -263,6 +268,8 @@ class BatchService:
         self.leases = leases if leases is not None else Leases(self.store.engine, run=reports.registry.run)
         self.lease_seconds = lease_seconds
         self._runners: dict[str, asyncio.Task[None]] = {}
+        # The jobs running in this process, each with its chunks answered per region.
+        self._live: dict[str, tuple[StoredJob, dict[str, int]]] = {}
 
     # Submitting
 
@@ -433,16 +440,23 @@ class BatchService:
         chunks = _SharedChunks(
             lambda chunk_no: self._chunk(job_id, chunk_no), Counter(n for todo in missing.values() for n in todo)
         )
+        # While the job runs here, its progress is counted here too: a poll of its status
+        # then reads no table (see status()).
+        self._live[job_id] = (job, {region.value: job.chunks - len(missing[region]) for region in self.clients})
         try:
-            await asyncio.gather(
-                *(self._run_region(job, region, options, missing[region], chunks) for region in self.clients)
-            )
-        except asyncio.CancelledError:
-            log.info("batch_paused", job_id=job_id)
-            raise
-        # The counts are kept with the job, so the officer's list of jobs shows them unread.
-        counts = await asyncio.to_thread(self.counts, job_id)
-        if not await self.store.finish(job_id, datetime.now(UTC), counts):
+            try:
+                await asyncio.gather(
+                    *(self._run_region(job, region, options, missing[region], chunks) for region in self.clients)
+                )
+            except asyncio.CancelledError:
+                log.info("batch_paused", job_id=job_id)
+                raise
+            # The counts are kept with the job, so the officer's list of jobs shows them unread.
+            counts = await asyncio.to_thread(self.counts, job_id)
+            finished = await self.store.finish(job_id, datetime.now(UTC), counts)
+        finally:
+            self._live.pop(job_id, None)
+        if not finished:
             return  # another process finished it meanwhile, and said so in the audit log
         await self.reports.audit.record(
             Event(
@@ -469,6 +483,9 @@ class BatchService:
                 subjects = await chunks.get(chunk_no)
                 answer = await self._ask(client, subjects, job, options)
                 await self.store.add_answer(job.job_id, chunk_no, region, answer)  # False: answered already, kept
+                live = self._live.get(job.job_id)
+                if live is not None:
+                    live[1][region.value] += 1
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
@@ -508,10 +525,15 @@ class BatchService:
             NotFound: no such job of this officer.
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        job = await self.store.job(job_id)
+        live = self._live.get(job_id)
+        job: StoredJob | None
+        if live is not None:
+            job, done = live[0], dict(live[1])
+        else:
+            found = await self.store.job(job_id)
+            job, done = found, await self.store.answered(job_id) if found is not None else {}
         if job is None or not policy.sees_job(principal, job.created_by):
             raise NotFound(f"没有编号为 {job_id} 的核查任务 (no batch job {job_id} of yours)")
-        done = await self.store.answered(job_id)
         return JobStatus(
             job.job_id,
             job.purpose,
@@ -567,9 +589,9 @@ class BatchService:
 
     def counts(self, job_id: str) -> dict[str, int]:
         """The counts of the job's table (as :func:`count_rows` over :meth:`rows`), a
-        chunk at a time: synchronous, for worker threads. Only the rows that are not
-        plain — found with no record by every region — are built; the plain ones are
-        counted together.
+        chunk at a time: synchronous, for worker threads. Only the rows that are blank,
+        repeated or refused are built; the others are counted from which regions
+        rejected them or found records for them.
 
         Raises:
             sqlalchemy.exc.OperationalError: the database cannot be read.
@@ -579,15 +601,20 @@ class BatchService:
         number = 0
         for chunk in self.store.chunks(job_id):
             entries = chunk.entries
-            notable: dict[str, _Notable | None] = {}
+            rejected: set[int] = set()
+            hits: set[int] = set()
+            complete = True  # every region answered
+            matching = True
             for region in regions:
                 answer = chunk.answers.get(region, _NOT_YET)
                 if answer.failure or not answer.payload:
-                    notable[region] = None
+                    complete = False
                     continue
-                lines, size = wire.notable_lines(answer.payload)
-                notable[region] = _Notable(lines, size)
-            if any(found is not None and found.size != len(entries) for found in notable.values()):
+                refused, found, size = wire.flagged_lines(answer.payload)
+                matching = matching and size == len(entries)
+                rejected |= refused
+                hits |= found
+            if not matching:
                 # An answer that does not match the chunk: count its rows one by one, as
                 # the table reads them.
                 for row in self.rows_of(chunk, regions, before=number):
@@ -599,14 +626,15 @@ class BatchService:
                 special.update(i for i, entry in enumerate(entries) if not entry)
             if _CONTROL.search("".join(entries)):
                 special.update(i for i, entry in enumerate(entries) if refusal(entry))
-            for found in notable.values():
-                if found is not None:
-                    special.update(found.lines)
-            for row in _chunk_rows(chunk, sorted(special), notable, before=number):
-                add_row(counts, row)
-            plain = len(entries) - len(special)
-            counts["subjects"] += plain
-            counts["incomplete" if None in notable.values() else "clear"] += plain
+            for row in _chunk_rows(chunk, sorted(special), {}, before=number):
+                add_row(counts, row)  # rows that no region's answer decides
+            rejected -= special
+            hits -= special | rejected
+            rest = len(entries) - len(special) - len(rejected) - len(hits)
+            counts["subjects"] += len(entries) - len(special)
+            counts["rejected"] += len(rejected)
+            counts["with_records"] += len(hits)
+            counts["clear" if complete else "incomplete"] += rest
             number += len(entries)
         return counts
 
@@ -657,26 +685,10 @@ class _SharedChunks:
 _HELD_CHUNKS = 32
 
 
-class _Notable:
-    """A region's answer for a chunk as counting reads it: its lines that are not plain
-    by index, every other line plain (a kind, no hits)."""
-
-    __slots__ = ("lines", "size")
-
-    _PLAIN = CheckLine(None)  # stands for a plain line: no hits, not rejected; its kind is not counted
-
-    def __init__(self, lines: dict[int, CheckLine], size: int) -> None:
-        self.lines = lines
-        self.size = size
-
-    def __getitem__(self, index: int) -> CheckLine:
-        return self.lines.get(index, self._PLAIN)
-
-
 def _chunk_rows(
     chunk: StoredChunk,
     indexes: Iterable[int],
-    decoded: Mapping[str, Sequence[CheckLine] | _Notable | None],
+    decoded: Mapping[str, Sequence[CheckLine] | None],
     *,
     before: int,
 ) -> Iterator[Row]:

@@ -241,9 +241,9 @@ async def test_a_sparse_answer_reads_back_as_the_full_one() -> None:
     assert len(sparse.payload) < len(full.payload)
     lines = wire.check_lines(full.payload)
     assert wire.check_lines(sparse.payload) == lines
-    notable = {i: line for i, line in enumerate(lines) if line.rejected or line.hits or line.kind is None}
-    assert set(notable) == {1, 2, 3, 5}
-    assert wire.notable_lines(sparse.payload) == wire.notable_lines(full.payload) == (notable, len(asked))
+    flagged = ({i for i, line in enumerate(lines) if line.rejected}, {i for i, line in enumerate(lines) if line.hits})
+    assert flagged == ({2, 3}, {1, 5})
+    assert wire.flagged_lines(sparse.payload) == wire.flagged_lines(full.payload) == (*flagged, len(asked))
 
 
 BATCH = [COMPANY, CLEAN, "not-a-code", "", COMPANY.lower(), CLEAN, "bad\x07entry", " ", COMPANY]
@@ -295,4 +295,9 @@ async def test_counting_a_job_agrees_with_its_rows(house, monkeypatch) -> None: 
     job = await batches.submit(officer(running), BATCH, purpose="招标核查")
     await asyncio.wait_for(batches.wait(job.job_id), 30)
     assert batches.counts(job.job_id) == count_rows(batches.rows(job.job_id))
+    nodes[Region.BEIJING].fail = PermissionDenied("代查声明已使用 (the assertion was used already)")
+    down = await batches.submit(officer(running), [*BATCH, CLEAN.lower(), "x"], purpose="招标核查")
+    await asyncio.wait_for(batches.wait(down.job_id), 30)
+    assert batches.counts(down.job_id) == count_rows(batches.rows(down.job_id))
+    assert batches.counts(down.job_id)["incomplete"] == 1
     assert [row.number for row in batches.rows(job.job_id, start=3)] == list(range(4, len(BATCH) + 1))
