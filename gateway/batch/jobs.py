@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import structlog
 
 from credit import policy
@@ -196,20 +197,25 @@ def repeats(entries: Sequence[str]) -> dict[int, int]:
     """Which entries repeat an earlier one: index → the 序号 (1-based) of the first row
     with the same identifier. Identifiers compare as the nodes read them (trimmed, upper
     case); blank entries and entries the gateway refuses repeat nothing."""
-    first: dict[str, int] = {}
-    found: dict[int, int] = {}
+    count = len(entries)
+    if not count:
+        return {}
+    keys: list[object]
     if _CONTROL.search("".join(entries)) is None:
-        # No entry is refused, and none holds a NUL: the keys in one C call for them all.
-        keys = "\x00".join(entries).upper().split("\x00")
+        # No entry is refused, and none holds a NUL: the keys in a few C calls for them all.
+        keys = list(map(str.strip, "\x00".join(entries).upper().split("\x00")))
     else:
-        keys = ["" if refusal(entry) else entry.upper() for entry in entries]
-    for index, (entry, key) in enumerate(zip(entries, keys, strict=True)):
-        if not entry or not key:
-            continue
-        seen = first.setdefault(key.strip(), index + 1)
-        if seen != index + 1:
-            found[index] = seen
-    return found
+        keys = [(index,) if refusal(entry) else entry.upper().strip() for index, entry in enumerate(entries)]
+    if "" in entries:
+        for index, entry in enumerate(entries):
+            if not entry:
+                keys[index] = (index,)  # a blank entry repeats nothing, and nothing repeats it
+    # Each key's first row: from the last entry to the first, so the first one stays.
+    first = dict(zip(reversed(keys), range(count, 0, -1), strict=True))
+    if len(first) == count:
+        return {}
+    firsts = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=count)
+    return {int(index): int(firsts[index]) for index in np.flatnonzero(firsts != np.arange(1, count + 1))}
 
 
 # Unicode Cc (C0, DEL, C1) and the line and paragraph separators: never valid in an
