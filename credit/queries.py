@@ -62,6 +62,32 @@ class BatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SparseBatch:
+    """A batch check's answer without an object per plain subject (found with no record,
+    no warning): every subject's kind in order (None: its identifier was rejected), and,
+    by index, the checks of the subjects that are not plain."""
+
+    profile: ReportProfile
+    window: ReportWindow
+    catalogue_version: str
+    data_as_of: datetime | None
+    kinds: list[SubjectKind | None]
+    notable: dict[int, SubjectCheck]
+
+    @classmethod
+    def of(cls, batch: BatchResult) -> SparseBatch:
+        """The sparse form of a full answer."""
+        kinds: list[SubjectKind | None] = []
+        notable: dict[int, SubjectCheck] = {}
+        for index, check in enumerate(batch.checks):
+            summary = check.summary
+            kinds.append(None if summary is None else summary.subject.kind)
+            if summary is None or summary.hits or summary.subject.warnings:
+                notable[index] = check
+        return cls(batch.profile, batch.window, batch.catalogue_version, batch.data_as_of, kinds, notable)
+
+
+@dataclass(frozen=True, slots=True)
 class CheckLine:
     """One subject's line of a region's batch answer, as the gateway tabulates it: its
     kind (None when its identifier was rejected), why it was rejected, and its hits as

@@ -419,7 +419,11 @@ class GrpcNodeClient:
     async def check_subjects(
         self, subjects: Sequence[str], options: QueryOptions, *, purpose: str, timeout: float, assertion: str
     ) -> CheckAnswer:
-        request = pb.CheckSubjectsRequest(subject_ids=subjects, options=wire.options_to_pb(options), purpose=purpose)
+        # Sparse: a line only for the subjects that are not plain (most have no record),
+        # much less to encode, send and store; a node older than the field answers in full.
+        request = pb.CheckSubjectsRequest(
+            subject_ids=subjects, options=wire.options_to_pb(options), purpose=purpose, sparse=True
+        )
         try:
             reply = await self._stub.CheckSubjects(request, timeout=timeout, metadata=_metadata(assertion))
         except grpc.aio.AioRpcError as error:

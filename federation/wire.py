@@ -25,6 +25,7 @@ from credit.queries import (
     QueryOptions,
     RegionDiscipline,
     ReplicaFreshness,
+    SparseBatch,
 )
 from credit.regions import Region
 from credit.registers import SubjectRegistration
@@ -293,14 +294,12 @@ def _check_to_pb(out: pb.SubjectCheck, summary: SubjectSummary) -> None:
         out.hits.add(domain=domain, scope=SCOPE_TO_PB[scope], count=count)
 
 
-def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
-    out = pb.CheckSubjectsResponse(
-        region=region,
-        profile=profile_to_pb(batch.profile),
-        window=window_to_pb(batch.window),
-        catalogue_version=batch.catalogue_version,
-    )
-    set_time(out.data_as_of, batch.data_as_of)
+def batch_to_pb(region: str, batch: BatchResult, *, sparse: bool = False) -> pb.CheckSubjectsResponse:
+    """A node's answer to a batch check: a line per subject, or, ``sparse``, as
+    :func:`sparse_batch_to_pb` encodes it."""
+    if sparse:
+        return sparse_batch_to_pb(region, SparseBatch.of(batch))
+    out = _batch_head(region, batch)
     add = out.checks.add
     kinds = KIND_TO_PB
     for check in batch.checks:
@@ -311,6 +310,38 @@ def batch_to_pb(region: str, batch: BatchResult) -> pb.CheckSubjectsResponse:
             add(subject_id=check.raw_id, subject_kind=kinds[summary.subject.kind])  # most subjects
         else:
             _check_to_pb(add(subject_id=check.raw_id), summary)
+    return out
+
+
+def sparse_batch_to_pb(region: str, batch: SparseBatch) -> pb.CheckSubjectsResponse:
+    """A sparse answer to a batch check: only the lines of subjects that are not plain
+    (rejected, with hits or with warnings), each with its index, and every subject's
+    kind as one byte (see ``CheckSubjectsResponse``)."""
+    out = _batch_head(region, batch)
+    out.sparse = True
+    out.kinds = bytes(map(_KIND_BYTE.__getitem__, batch.kinds))
+    add = out.checks.add
+    for index, check in batch.notable.items():
+        summary = check.summary
+        if summary is None:
+            add(subject_id=check.raw_id, rejected=check.rejected, index=index)
+        else:
+            _check_to_pb(add(subject_id=check.raw_id, index=index), summary)
+    return out
+
+
+_KIND_BYTE: dict[SubjectKind | None, int] = {None: 0}
+_KIND_BYTE.update((kind, int(code)) for kind, code in KIND_TO_PB.items())
+
+
+def _batch_head(region: str, batch: BatchResult | SparseBatch) -> pb.CheckSubjectsResponse:
+    out = pb.CheckSubjectsResponse(
+        region=region,
+        profile=profile_to_pb(batch.profile),
+        window=window_to_pb(batch.window),
+        catalogue_version=batch.catalogue_version,
+    )
+    set_time(out.data_as_of, batch.data_as_of)
     return out
 
 
@@ -593,31 +624,66 @@ class CheckAnswer:
     payload: bytes
 
     @classmethod
-    def of(cls, region: str, batch: BatchResult) -> CheckAnswer:
-        """The answer a node gives for ``batch`` (what an in-process node client returns)."""
-        return cls(batch_to_pb(region, batch).SerializeToString())
+    def of(cls, region: str, batch: BatchResult, *, sparse: bool = False) -> CheckAnswer:
+        """The answer a node gives for ``batch`` (what an in-process node client returns),
+        ``sparse`` or in full (see :func:`batch_to_pb`)."""
+        return cls(batch_to_pb(region, batch, sparse=sparse).SerializeToString())
 
 
 _PLAIN_LINES = {kind: CheckLine(kind) for kind in SubjectKind}
+_PLAIN_BY_CODE = [CheckLine(None)] * 256  # a sparse answer's kind byte → the line of a subject it leaves out
+for _code, _kind in KIND_FROM_PB.items():
+    _PLAIN_BY_CODE[_code] = _PLAIN_LINES[_kind]
+
+
+def _line(check: pb.SubjectCheck) -> CheckLine:
+    kind = KIND_FROM_PB.get(check.subject_kind)
+    if check.rejected or check.hits or kind is None:
+        hits = tuple((hit.domain, SCOPE_FROM_PB[hit.scope], hit.count) for hit in check.hits)
+        return CheckLine(kind, check.rejected, hits)
+    return _PLAIN_LINES[kind]
 
 
 def check_lines(payload: bytes) -> list[CheckLine]:
-    """The lines of a stored batch answer, one per subject asked, in order.
+    """The lines of a stored batch answer, one per subject asked, in order: from a full
+    answer or a sparse one (a plain line for every subject it leaves out).
 
     Raises:
         google.protobuf.message.DecodeError: not a batch answer.
     """
     reply = pb.CheckSubjectsResponse.FromString(payload)
-    lines = []
-    plain = _PLAIN_LINES
-    for check in reply.checks:
-        kind = KIND_FROM_PB.get(check.subject_kind)
-        if check.rejected or check.hits or kind is None:
-            hits = tuple((hit.domain, SCOPE_FROM_PB[hit.scope], hit.count) for hit in check.hits)
-            lines.append(CheckLine(kind, check.rejected, hits))
-        else:
-            lines.append(plain[kind])
-    return lines
+    if reply.sparse:
+        lines = [_PLAIN_BY_CODE[code] for code in reply.kinds]
+        for check in reply.checks:
+            lines[check.index] = _line(check)
+        return lines
+    return [_line(check) for check in reply.checks]
+
+
+def flagged_lines(payload: bytes) -> tuple[set[int], set[int], int]:
+    """Which lines of a stored batch answer are rejected and which have hits, by index,
+    and how many lines it holds: what counting a job's rows needs, without a line per
+    subject. They agree with :func:`check_lines`.
+
+    Raises:
+        google.protobuf.message.DecodeError: not a batch answer.
+    """
+    reply = pb.CheckSubjectsResponse.FromString(payload)
+    rejected: set[int] = set()
+    hits: set[int] = set()
+    if reply.sparse:
+        for check in reply.checks:
+            if check.rejected:
+                rejected.add(check.index)
+            if check.hits:
+                hits.add(check.index)
+        return rejected, hits, len(reply.kinds)
+    for index, check in enumerate(reply.checks):
+        if check.rejected:
+            rejected.add(index)
+        if check.hits:
+            hits.add(index)
+    return rejected, hits, len(reply.checks)
 
 
 def change_notice_from_pb(message: pb.RecordChange) -> ChangeNotice:

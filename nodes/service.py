@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from credit.catalogue import Catalogue, Scope
 from credit.clock import china_today
 from credit.errors import BatchTooLarge, InvalidInput, NotFound
-from credit.identifiers import Subject, SubjectKind, parse_subject, parse_subjects
+from credit.identifiers import ParsedBatch, Subject, SubjectKind, parse_subject, parse_subject_batch
 from credit.profiles import ReportProfile, get_profile
 from credit.queries import (
     DISCIPLINE_SCOPES,
@@ -19,6 +19,7 @@ from credit.queries import (
     QueryOptions,
     RegionDiscipline,
     ReplicaFreshness,
+    SparseBatch,
     SubjectCheck,
     check_purpose,
     in_force,
@@ -119,6 +120,61 @@ class NodeService:
             InvalidWindow: a window the profile does not offer.
             InvalidInput: an empty batch or an over-long purpose.
         """
+        profile, window, parsed, found = await self._counted(subject_ids, options, purpose)
+        checks = []
+        for index, raw in enumerate(subject_ids):
+            item = parsed.subject(index)
+            if isinstance(item, str):
+                checks.append(SubjectCheck(raw, None, item))
+                continue
+            checks.append(SubjectCheck(raw, self._summary(item, found.get(item.id))))
+        return BatchResult(profile, window, self.catalogue.version, await self.store.data_as_of(), checks)
+
+    async def check_sparse(
+        self, subject_ids: Sequence[str], options: QueryOptions, *, purpose: str = ""
+    ) -> SparseBatch:
+        """:meth:`check`, answered sparsely: a check only for the subjects that are
+        rejected, have hits or carry warnings; every other one by its kind alone.
+
+        Raises:
+            BatchTooLarge: more subjects than one call takes.
+            UnknownName: an unknown profile.
+            InvalidWindow: a window the profile does not offer.
+            InvalidInput: an empty batch or an over-long purpose.
+        """
+        profile, window, parsed, found = await self._counted(subject_ids, options, purpose)
+        notable: dict[int, SubjectCheck] = {}
+        for index, item in parsed.decided.items():
+            if isinstance(item, str):
+                notable[index] = SubjectCheck(subject_ids[index], None, item)
+            elif item.warnings:
+                notable[index] = SubjectCheck(subject_ids[index], self._summary(item, found.get(item.id)))
+        if found:
+            kinds = parsed.kinds
+            for index, subject_id in enumerate(parsed.ids):
+                counted = found.get(subject_id)
+                kind = kinds[index]
+                if counted and kind is not None and index not in notable:
+                    summary = self._summary(Subject(subject_id, kind), counted)
+                    if summary.hits:
+                        notable[index] = SubjectCheck(subject_ids[index], summary)
+        return SparseBatch(
+            profile,
+            window,
+            self.catalogue.version,
+            await self.store.data_as_of(),
+            parsed.kinds,
+            dict(sorted(notable.items())),
+        )
+
+    def _summary(self, subject: Subject, counted: list[tuple[str, Scope, int]] | None) -> SubjectSummary:
+        if not counted:
+            return SubjectSummary(subject)
+        return summary_from_counts(subject, counted, catalogue=self.catalogue)
+
+    async def _counted(
+        self, subject_ids: Sequence[str], options: QueryOptions, purpose: str
+    ) -> tuple[ReportProfile, ReportWindow, ParsedBatch, dict[str, list[tuple[str, Scope, int]]]]:
         if not subject_ids:
             raise InvalidInput.for_field("subject_ids", "批量核查名单为空 (the batch is empty)")
         if len(subject_ids) > self.max_batch:
@@ -129,18 +185,9 @@ class NodeService:
             )
         check_purpose(purpose)
         profile, window = self._rules(options)
-        parsed = parse_subjects(subject_ids, pilot_codes=self.pilot_codes, today=self._today())
-        valid_ids = [p.id for p in parsed if isinstance(p, Subject)]
-        found = await self.store.counted(valid_ids, profile, window)
-        checks = []
-        for raw, item in zip(subject_ids, parsed, strict=True):
-            if isinstance(item, str):
-                checks.append(SubjectCheck(raw, None, item))
-                continue
-            counted = found.get(item.id)
-            summary = summary_from_counts(item, counted, catalogue=self.catalogue) if counted else SubjectSummary(item)
-            checks.append(SubjectCheck(raw, summary))
-        return BatchResult(profile, window, self.catalogue.version, await self.store.data_as_of(), checks)
+        parsed = parse_subject_batch(subject_ids, pilot_codes=self.pilot_codes, today=self._today())
+        found = await self.store.counted([subject_id for subject_id in parsed.ids if subject_id], profile, window)
+        return profile, window, parsed, found
 
     # The peers' replicas: answers about other regions, never this node's own data.
 

@@ -206,9 +206,11 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         context: grpc.aio.ServicerContext[pb.CheckSubjectsRequest, pb.CheckSubjectsResponse],
     ) -> pb.CheckSubjectsResponse:
         await self._asserted(context, BATCH, Action.NODE_BATCH)
-        batch = await self.service.check(
-            request.subject_ids, wire.options_from_pb(request.options), purpose=request.purpose
-        )
+        options = wire.options_from_pb(request.options)
+        if request.sparse:
+            sparse = await self.service.check_sparse(request.subject_ids, options, purpose=request.purpose)
+            return wire.sparse_batch_to_pb(self.service.region, sparse)
+        batch = await self.service.check(request.subject_ids, options, purpose=request.purpose)
         return wire.batch_to_pb(self.service.region, batch)
 
     async def WatchChanges(

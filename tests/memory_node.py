@@ -61,6 +61,7 @@ class MemoryNode:
         self.fail: CreditError | None = None
         self.calls: list[tuple[str, str]] = []  # (call, assertion)
         self.closed = False
+        self.sparse_answers = True  # False: answer batch checks in full, as a node older than sparse answers
         for record in records:
             self.store(record)
 
@@ -153,7 +154,8 @@ class MemoryNode:
                 else SubjectSummary(item)
             )
             checks.append(SubjectCheck(raw, summary))
-        return CheckAnswer.of(self.region.value, BatchResult(profile, window, self.catalogue_.version, None, checks))
+        batch = BatchResult(profile, window, self.catalogue_.version, None, checks)
+        return CheckAnswer.of(self.region.value, batch, sparse=self.sparse_answers)
 
     async def joint_discipline(
         self,

@@ -28,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import structlog
 
 from credit import policy
@@ -47,7 +49,7 @@ from federation import wire
 from federation.assertions import BATCH, on_behalf_of
 from federation.client import NodeClient, NodeUnavailable, status_text
 from gateway.batch.lists import SubjectList, read_list
-from gateway.batch.store import Answer, JobStore, StoredJob
+from gateway.batch.store import Answer, JobStore, StoredChunk, StoredJob
 from gateway.batch.store import inputs as inputs  # the tables, where tests and tools have reached them
 from gateway.batch.store import jobs as jobs
 from gateway.batch.store import results as results
@@ -195,16 +197,25 @@ def repeats(entries: Sequence[str]) -> dict[int, int]:
     """Which entries repeat an earlier one: index → the 序号 (1-based) of the first row
     with the same identifier. Identifiers compare as the nodes read them (trimmed, upper
     case); blank entries and entries the gateway refuses repeat nothing."""
-    first: dict[str, int] = {}
-    found: dict[int, int] = {}
-    for index, entry in enumerate(entries):
-        if not entry or refusal(entry):
-            continue
-        key = entry.strip().upper()
-        seen = first.setdefault(key, index + 1)
-        if seen != index + 1:
-            found[index] = seen
-    return found
+    count = len(entries)
+    if not count:
+        return {}
+    keys: list[object]
+    if _CONTROL.search("".join(entries)) is None:
+        # No entry is refused, and none holds a NUL: the keys in a few C calls for them all.
+        keys = list(map(str.strip, "\x00".join(entries).upper().split("\x00")))
+    else:
+        keys = [(index,) if refusal(entry) else entry.upper().strip() for index, entry in enumerate(entries)]
+    if "" in entries:
+        for index, entry in enumerate(entries):
+            if not entry:
+                keys[index] = (index,)  # a blank entry repeats nothing, and nothing repeats it
+    # Each key's first row: from the last entry to the first, so the first one stays.
+    first = dict(zip(reversed(keys), range(count, 0, -1), strict=True))
+    if len(first) == count:
+        return {}
+    firsts = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=count)
+    return {int(index): int(firsts[index]) for index in np.flatnonzero(firsts != np.arange(1, count + 1))}
 
 
 # Unicode Cc (C0, DEL, C1) and the line and paragraph separators: never valid in an
@@ -222,6 +233,17 @@ def refusal(entry: str) -> str:
     if any(ch in _LINE_BREAKS for ch in entry):
         return "条目含换行符，每个条目只能是一个主体代码 (the entry holds a line break: one identifier per entry)"
     return "条目含控制字符 (the entry holds a control character)"
+
+
+def asked(entries: Sequence[str], duplicate_of: Mapping[int, int]) -> list[str]:
+    """A chunk's entries as the nodes are asked about them (see :meth:`BatchService._chunk`)."""
+    if _CONTROL.search("".join(entries)) is None:
+        asking = list(entries)  # the common chunk: no entry refused, looked at once
+    else:
+        asking = [escaped(entry) if refusal(entry) else entry for entry in entries]
+    for index in duplicate_of:
+        asking[index] = ""
+    return asking
 
 
 def escaped(text: str) -> str:
@@ -252,6 +274,8 @@ class BatchService:
         self.leases = leases if leases is not None else Leases(self.store.engine, run=reports.registry.run)
         self.lease_seconds = lease_seconds
         self._runners: dict[str, asyncio.Task[None]] = {}
+        # The jobs running in this process, each with its chunks answered per region.
+        self._live: dict[str, tuple[StoredJob, dict[str, int]]] = {}
 
     # Submitting
 
@@ -399,10 +423,7 @@ class BatchService:
         answers in step with the entries (their answers are not used; a node answers a
         blank as invalid without looking anything up, so a repeated subject is checked once)."""
         chunk = await self.store.chunk(job_id, chunk_no)
-        return [
-            "" if index in chunk.duplicate_of else escaped(entry) if refusal(entry) else entry
-            for index, entry in enumerate(chunk.entries)
-        ]
+        return asked(chunk.entries, chunk.duplicate_of)
 
     async def _run_leased(self, job_id: str) -> None:
         try:
@@ -421,14 +442,27 @@ class BatchService:
             return  # finished by another process between the look and the lease
         log.info("batch_running", job_id=job_id, holder=self.leases.holder)
         options = QueryOptions(profile=job.profile, years=job.years)
+        missing = {region: await self.store.missing(job_id, region) for region in self.clients}
+        chunks = _SharedChunks(
+            lambda chunk_no: self._chunk(job_id, chunk_no), Counter(n for todo in missing.values() for n in todo)
+        )
+        # While the job runs here, its progress is counted here too: a poll of its status
+        # then reads no table (see status()).
+        self._live[job_id] = (job, {region.value: job.chunks - len(missing[region]) for region in self.clients})
         try:
-            await asyncio.gather(*(self._run_region(job, region, options) for region in self.clients))
-        except asyncio.CancelledError:
-            log.info("batch_paused", job_id=job_id)
-            raise
-        # The counts are kept with the job, so the officer's list of jobs shows them unread.
-        counts = await asyncio.to_thread(count_rows, self.rows(job_id))
-        if not await self.store.finish(job_id, datetime.now(UTC), counts):
+            try:
+                await asyncio.gather(
+                    *(self._run_region(job, region, options, missing[region], chunks) for region in self.clients)
+                )
+            except asyncio.CancelledError:
+                log.info("batch_paused", job_id=job_id)
+                raise
+            # The counts are kept with the job, so the officer's list of jobs shows them unread.
+            counts = await asyncio.to_thread(self.counts, job_id)
+            finished = await self.store.finish(job_id, datetime.now(UTC), counts)
+        finally:
+            self._live.pop(job_id, None)
+        if not finished:
             return  # another process finished it meanwhile, and said so in the audit log
         await self.reports.audit.record(
             Event(
@@ -441,9 +475,10 @@ class BatchService:
         )
         log.info("batch_done", job_id=job_id, subjects=job.total)
 
-    async def _run_region(self, job: StoredJob, region: Region, options: QueryOptions) -> None:
+    async def _run_region(
+        self, job: StoredJob, region: Region, options: QueryOptions, missing: list[int], chunks: _SharedChunks
+    ) -> None:
         client = self.clients[region]
-        missing = await self.store.missing(job.job_id, region)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for chunk_no in missing:
             queue.put_nowait(chunk_no)
@@ -451,9 +486,12 @@ class BatchService:
         async def worker() -> None:
             while not queue.empty():
                 chunk_no = queue.get_nowait()
-                subjects = await self._chunk(job.job_id, chunk_no)
+                subjects = await chunks.get(chunk_no)
                 answer = await self._ask(client, subjects, job, options)
                 await self.store.add_answer(job.job_id, chunk_no, region, answer)  # False: answered already, kept
+                live = self._live.get(job.job_id)
+                if live is not None:
+                    live[1][region.value] += 1
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
@@ -493,10 +531,15 @@ class BatchService:
             NotFound: no such job of this officer.
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
-        job = await self.store.job(job_id)
+        live = self._live.get(job_id)
+        job: StoredJob | None
+        if live is not None:
+            job, done = live[0], dict(live[1])
+        else:
+            found = await self.store.job(job_id)
+            job, done = found, await self.store.answered(job_id) if found is not None else {}
         if job is None or not policy.sees_job(principal, job.created_by):
             raise NotFound(f"没有编号为 {job_id} 的核查任务 (no batch job {job_id} of yours)")
-        done = await self.store.answered(job_id)
         return JobStatus(
             job.job_id,
             job.purpose,
@@ -534,7 +577,6 @@ class BatchService:
             sqlalchemy.exc.OperationalError: the database cannot be read.
         """
         regions = [region.value for region in self.clients]
-        not_yet = Answer(b"", "未完成 (not checked yet)")
         size = 0
         if start:
             opening = next(self.store.chunks(job_id), None)
@@ -542,37 +584,148 @@ class BatchService:
         first = start // size if size else 0
         number = first * size  # the rows in the chunks skipped
         for chunk in self.store.chunks(job_id, first=first):
-            decoded: dict[str, list[CheckLine] | None] = {}
+            decoded: dict[str, Sequence[CheckLine] | None] = {}
             for region in regions:
-                answer = chunk.answers.get(region, not_yet)
+                answer = chunk.answers.get(region, _NOT_YET)
                 decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
-            names = chunk.names if chunk.names is not None and len(chunk.names) == len(chunk.entries) else None
-            for i, subject in enumerate(chunk.entries):
-                number += 1
-                if number <= start:
+            for row in _chunk_rows(chunk, range(len(chunk.entries)), decoded, before=number):
+                if row.number > start:
+                    yield row
+            number += len(chunk.entries)
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        """The counts of the job's table (as :func:`count_rows` over :meth:`rows`), a
+        chunk at a time: synchronous, for worker threads. Only the rows that are blank,
+        repeated or refused are built; the others are counted from which regions
+        rejected them or found records for them.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the database cannot be read.
+        """
+        regions = [region.value for region in self.clients]
+        counts = no_counts()
+        number = 0
+        for chunk in self.store.chunks(job_id):
+            entries = chunk.entries
+            rejected: set[int] = set()
+            hits: set[int] = set()
+            complete = True  # every region answered
+            matching = True
+            for region in regions:
+                answer = chunk.answers.get(region, _NOT_YET)
+                if answer.failure or not answer.payload:
+                    complete = False
                     continue
-                name = names[i] if names is not None else ""
-                if i in chunk.duplicate_of:
-                    yield Row(subject, number=number, name=name, duplicate_of=chunk.duplicate_of[i])
-                    continue
-                if not subject:
-                    # A row with a name and no code is a row missing its code; with neither, a blank row.
-                    missing = "未填写主体代码 (the row has no identifier)" if name else ""
-                    yield Row(subject, number=number, name=name, rejected=missing, empty=not name)
-                    continue
-                reason = refusal(subject)
-                if reason:
-                    yield Row(subject, rejected=reason, number=number, name=name)
-                    continue
-                row = Row(subject, number=number, name=name)
-                for region in regions:
-                    checks = decoded[region]
-                    if checks is None:
-                        row.regions[region] = None
-                        continue
-                    line = checks[i]
-                    if line.rejected:
-                        row.rejected = line.rejected
-                    row.kind = row.kind or line.kind or ""
-                    row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
-                yield row
+                refused, found, size = wire.flagged_lines(answer.payload)
+                matching = matching and size == len(entries)
+                rejected |= refused
+                hits |= found
+            if not matching:
+                # An answer that does not match the chunk: count its rows one by one, as
+                # the table reads them.
+                for row in self.rows_of(chunk, regions, before=number):
+                    add_row(counts, row)
+                number += len(entries)
+                continue
+            special = set(chunk.duplicate_of)
+            if "" in entries:
+                special.update(i for i, entry in enumerate(entries) if not entry)
+            if _CONTROL.search("".join(entries)):
+                special.update(i for i, entry in enumerate(entries) if refusal(entry))
+            for row in _chunk_rows(chunk, sorted(special), {}, before=number):
+                add_row(counts, row)  # rows that no region's answer decides
+            rejected -= special
+            hits -= special | rejected
+            rest = len(entries) - len(special) - len(rejected) - len(hits)
+            counts["subjects"] += len(entries) - len(special)
+            counts["rejected"] += len(rejected)
+            counts["with_records"] += len(hits)
+            counts["clear" if complete else "incomplete"] += rest
+            number += len(entries)
+        return counts
+
+    def rows_of(self, chunk: StoredChunk, regions: Sequence[str], *, before: int) -> Iterator[Row]:
+        """A chunk's rows, numbered after the ``before`` rows of the chunks before it.
+
+        Raises:
+            google.protobuf.message.DecodeError: a stored answer is not a batch answer.
+        """
+        decoded: dict[str, Sequence[CheckLine] | None] = {}
+        for region in regions:
+            answer = chunk.answers.get(region, _NOT_YET)
+            decoded[region] = None if answer.failure or not answer.payload else wire.check_lines(answer.payload)
+        return _chunk_rows(chunk, range(len(chunk.entries)), decoded, before=before)
+
+
+_NOT_YET = Answer(b"", "未完成 (not checked yet)")
+
+
+class _SharedChunks:
+    """A running job's chunks as the nodes are asked about them, each read from the
+    database once for all the regions that ask it (``readers``: how many will), and
+    dropped when the last has it. When the regions drift far apart, chunks beyond
+    :data:`_HELD_CHUNKS` held are read once per region instead, so memory stays bounded."""
+
+    def __init__(self, load: Callable[[int], Awaitable[list[str]]], readers: Counter[int]) -> None:
+        self._load = load
+        self._readers = readers
+        self._held: dict[int, asyncio.Future[list[str]]] = {}
+
+    async def get(self, chunk_no: int) -> list[str]:
+        held = self._held.get(chunk_no)
+        self._readers[chunk_no] -= 1
+        last = self._readers[chunk_no] <= 0
+        if held is None:
+            if last or len(self._held) >= _HELD_CHUNKS:
+                return await self._load(chunk_no)
+            held = self._held[chunk_no] = asyncio.ensure_future(self._load(chunk_no))
+        elif last:
+            del self._held[chunk_no]
+        try:
+            return list(await held)
+        except BaseException:
+            self._held.pop(chunk_no, None)
+            raise
+
+
+_HELD_CHUNKS = 32
+
+
+def _chunk_rows(
+    chunk: StoredChunk,
+    indexes: Iterable[int],
+    decoded: Mapping[str, Sequence[CheckLine] | None],
+    *,
+    before: int,
+) -> Iterator[Row]:
+    """The rows at ``indexes`` of a chunk, given each region's lines for it (None: the
+    region did not answer), numbered after the ``before`` rows of the chunks before it."""
+    entries = chunk.entries
+    names = chunk.names if chunk.names is not None and len(chunk.names) == len(entries) else None
+    for i in indexes:
+        subject = entries[i]
+        number = before + i + 1
+        name = names[i] if names is not None else ""
+        if i in chunk.duplicate_of:
+            yield Row(subject, number=number, name=name, duplicate_of=chunk.duplicate_of[i])
+            continue
+        if not subject:
+            # A row with a name and no code is a row missing its code; with neither, a blank row.
+            missing = "未填写主体代码 (the row has no identifier)" if name else ""
+            yield Row(subject, number=number, name=name, rejected=missing, empty=not name)
+            continue
+        reason = refusal(subject)
+        if reason:
+            yield Row(subject, rejected=reason, number=number, name=name)
+            continue
+        row = Row(subject, number=number, name=name)
+        for region, checks in decoded.items():
+            if checks is None:
+                row.regions[region] = None
+                continue
+            line = checks[i]
+            if line.rejected:
+                row.rejected = line.rejected
+            row.kind = row.kind or line.kind or ""
+            row.regions[region] = [(domain, scope.value, count) for domain, scope, count in line.hits]
+        yield row

@@ -24,7 +24,7 @@ import polars as pl
 import polars_hash as plh
 
 from credit.catalogue import Scope
-from credit.identifiers import PROVINCE_PREFIXES, USCC_ALPHABET, Subject, SubjectKind
+from credit.identifiers import Subject, SubjectKind, ascii_rows, resident_id_rows_valid, uscc_rows_valid
 from credit.rules import Procedure, RecordStatus
 from nodes.ingest.rules import (
     CODE_FIELDS,
@@ -65,12 +65,6 @@ FOOTER_WORDS = ("合计", "总计", "小计", "制表", "填表", "填报", "审
 _ERROR = "__error"
 _CACHE = 200_000  # distinct values remembered across batches, per rule
 _EMPTY = sorted(EMPTY_MARKERS)
-_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)], dtype=np.int64)
-_ID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
-_ID_CHECKS = np.frombuffer(b"10X98765432", dtype=np.uint8)
-_PROVINCES = np.array(sorted(int(p) for p in PROVINCE_PREFIXES), dtype=np.int64)
-_USCC_TABLE = np.full(256, 255, dtype=np.int64)
-_USCC_TABLE[[ord(ch) for ch in USCC_ALPHABET]] = np.arange(len(USCC_ALPHABET))
 
 
 @dataclass
@@ -123,52 +117,41 @@ def _by_value(column: pl.Series, fn: Callable[[Any], Any], cache: dict[Any, Any]
     return out
 
 
+def _rows18(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values of 18 single-byte characters: where they are, and their bytes one row each."""
+    fixed = (values.str.len_bytes() == 18) & (values.str.len_chars() == 18)
+    where = np.flatnonzero(fixed.to_numpy())
+    if not where.size:
+        return where, np.zeros((0, 18), dtype=np.uint8)
+    return where, ascii_rows(values.gather(where).to_list())
+
+
 def valid_uscc(codes: pl.Series) -> pl.Series:
     """Which codes are valid credit codes whose first 17 characters are not all digits
-    (an all-digit value may be an ID number: the row rules decide those). The GB 32100
-    check over an array of the codes' bytes: value table, weights, mod 31.
+    (an all-digit value may be an ID number: the row rules decide those), by
+    :func:`credit.identifiers.uscc_rows_valid` over an array of the codes' bytes.
 
     Raises nothing.
     """
     ok = np.zeros(codes.len(), dtype=bool)
-    fixed = (codes.str.len_bytes() == 18) & (codes.str.len_chars() == 18)
-    where = np.flatnonzero(fixed.to_numpy())
+    where, chars = _rows18(codes)
     if where.size:
-        joined = codes.gather(where).str.join("").item()
-        data = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-        chars = data.reshape(-1, 18)
-        values = _USCC_TABLE[chars]
-        digits = (chars >= 0x30) & (chars <= 0x39)
-        total = (values[:, :17] * _WEIGHTS).sum(axis=1)
-        ok[where] = (
-            (values != 255).all(axis=1)
-            & digits[:, 2:8].all(axis=1)
-            & ~digits[:, :17].all(axis=1)
-            & (values[:, 17] == (31 - total % 31) % 31)
-        )
+        ok[where] = uscc_rows_valid(chars)
     return pl.Series(ok)
 
 
 def valid_resident_id(numbers: pl.Series, today: date) -> pl.Series:
     """Which numbers are valid resident ID numbers (GB 11643: 17 digits and a check
     character, a province prefix, a real birth date from 1900 to ``today``), as
-    :func:`credit.identifiers.resident_id_problems` finds none, over an array of bytes.
+    :func:`credit.identifiers.resident_id_problems` finds none, by
+    :func:`credit.identifiers.resident_id_rows_valid` over an array of bytes.
 
     Raises nothing.
     """
     ok = np.zeros(numbers.len(), dtype=bool)
-    fixed = (numbers.str.len_bytes() == 18) & (numbers.str.len_chars() == 18)
-    where = np.flatnonzero(fixed.to_numpy())
+    where, chars = _rows18(numbers)
     if where.size:
-        chosen = numbers.gather(where)
-        chars = np.frombuffer(chosen.str.join("").item().encode("ascii"), dtype=np.uint8).reshape(-1, 18)
-        digits = chars.astype(np.int64) - 0x30
-        first17 = ((digits[:, :17] >= 0) & (digits[:, :17] <= 9)).all(axis=1)
-        prefix = np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCES)
-        born = chosen.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-        in_range = (born.is_not_null() & (born >= date(1900, 1, 1)) & (born <= today)).fill_null(False).to_numpy()
-        total = (np.clip(digits[:, :17], 0, 9) * _ID_WEIGHTS).sum(axis=1)
-        ok[where] = first17 & prefix & in_range & (chars[:, 17] == _ID_CHECKS[total % 11])
+        ok[where] = resident_id_rows_valid(chars, today)
     return pl.Series(ok)
 
 

@@ -18,6 +18,8 @@ from credit.identifiers import (
     make_resident_id,
     make_uscc,
     parse_subject,
+    parse_subjects,
+    quick_kinds,
     resident_id_check_char,
     resident_id_problems,
     uscc_check_char,
@@ -364,3 +366,61 @@ def test_parse_subjects_agrees_with_parse_subject(raws: list[str]) -> None:
         except InvalidIdentifier as exc:
             expected.append(exc.detail)
     assert parse_subjects(raws, pilot_codes=pilot, today=today) == expected
+
+
+# Values near the valid ones: valid codes and ID numbers, each perhaps with one character
+# changed, upper- or lower-cased, padded, cut short; and any text at all.
+_DATES = st.dates(min_value=date(1850, 1, 1), max_value=date(2030, 12, 31))
+_NEAR_VALID = st.one_of(
+    st.builds(make_uscc, st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)),
+    st.builds(
+        lambda prefix, born, seq: make_resident_id(f"{prefix}0101{born:%Y%m%d}{seq:03d}"),
+        st.sampled_from(["11", "12", "13", "99", "00"]),
+        _DATES,
+        st.integers(0, 999),
+    ),
+    st.builds(lambda digits: digits, st.text(alphabet="0123456789X", min_size=18, max_size=18)),
+)
+
+
+@st.composite
+def _batch_values(draw: st.DrawFn) -> str:
+    value = draw(st.one_of(_NEAR_VALID, st.text(max_size=20)))
+    change = draw(st.sampled_from(["none", "char", "lower", "pad", "cut"]))
+    if change == "char" and value:
+        at = draw(st.integers(0, len(value) - 1))
+        value = value[:at] + draw(st.sampled_from([*USCC_ALPHABET, "I", "x", " ", "é", "９"])) + value[at + 1 :]
+    elif change == "lower":
+        value = value.lower()
+    elif change == "pad":
+        value = f" {value}\t"
+    elif change == "cut":
+        value = value[:-1]
+    return value
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_batch_values(), min_size=0, max_size=80), pilot=st.booleans())
+def test_parsing_a_batch_over_arrays_agrees_with_one_at_a_time(values: list[str], pilot: bool) -> None:
+    today = date(2026, 1, 15)
+    pilot_codes = frozenset(v.strip().upper() for v in values[:3]) if pilot else frozenset()
+    expected: list[Subject | str] = []
+    for value in values:
+        try:
+            expected.append(parse_subject(value, pilot_codes=pilot_codes, today=today))
+        except InvalidIdentifier as exc:
+            expected.append(exc.detail)
+    assert parse_subjects(values, pilot_codes=pilot_codes, today=today) == expected
+    # What the arrays decide, they decide as parse_subject does.
+    for value, code in zip(values, quick_kinds(values, today=today).tolist(), strict=True):
+        if code:
+            decided = parse_subject(value, today=today)
+            assert decided.kind is (SubjectKind.ENTERPRISE if code == 1 else SubjectKind.PERSON)
+            assert decided.id == value.upper() and not decided.warnings
+
+
+def test_array_checks_take_real_dates_only() -> None:
+    leap, not_leap = make_resident_id("11010520000229001"), make_resident_id("11010519000229001")
+    late = make_resident_id("11010520260116001")
+    assert quick_kinds([leap, not_leap, late, "", " " + leap], today=date(2026, 1, 15)).tolist() == [2, 0, 0, 0, 0]
+    assert quick_kinds([late]).tolist() == [2]  # no today: no upper bound

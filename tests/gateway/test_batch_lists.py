@@ -12,11 +12,13 @@ from typing import Any
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credit.errors import InvalidInput
 from credit.labels import chinese_only
 from gateway.batch import lists
-from gateway.batch.jobs import parse_subject_list, repeats
+from gateway.batch.jobs import parse_subject_list, refusal, repeats
 from gateway.batch.lists import SubjectList, read_list
 
 CODE_A = "91120000MA05K1AB2X"
@@ -110,3 +112,21 @@ def test_a_workbook_that_unpacks_beyond_the_limit_is_not_opened(monkeypatch: pyt
     data = workbook([["统一社会信用代码"], *([CODE_A] for _ in range(200))])
     monkeypatch.setattr(lists, "MAX_INFLATED", 2_000)
     assert "工作簿过大" in _refusal(data)
+
+
+def _repeats_one_by_one(entries: list[str]) -> dict[int, int]:
+    first: dict[str, int] = {}
+    found: dict[int, int] = {}
+    for index, entry in enumerate(entries):
+        if not entry or refusal(entry):
+            continue
+        seen = first.setdefault(entry.strip().upper(), index + 1)
+        if seen != index + 1:
+            found[index] = seen
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["", " ", "a", "A", " a", "b\x07", "B\x07", "ß", "SS", "x\n", "91110108MA01RXNE2H"])))
+def test_repeats_are_found_as_one_by_one(entries: list[str]) -> None:
+    assert repeats(entries) == _repeats_one_by_one(entries)

@@ -23,6 +23,7 @@ from credit.queries import QueryOptions
 from credit.regions import Region
 from federation import wire
 from federation.client import NodeUnavailable, node_error, status_text
+from gateway.batch.jobs import count_rows
 from gateway.batch.tables import csv_chunks
 from gateway.objections.service import ObjectionService
 from gateway.reports.service import summary_of
@@ -237,3 +238,74 @@ async def test_a_batch_answer_reads_back_from_its_stored_bytes() -> None:
     assert [count for _, _, count in company_line.hits] == [1]
     assert clean_line.hits == () and clean_line.kind == "enterprise" and not clean_line.rejected
     assert bad_line.rejected and bad_line.kind is None
+
+
+async def test_a_sparse_answer_reads_back_as_the_full_one() -> None:
+    node = MemoryNode(Region.TIANJIN, [record(Region.TIANJIN, COMPANY, decided_on=date(2024, 3, 1))], today=TODAY)
+    asked = [CLEAN, COMPANY, "x", "", CLEAN.lower(), COMPANY]
+    sparse = await node.check_subjects(asked, QueryOptions(), purpose="p", timeout=1, assertion="a")
+    node.sparse_answers = False
+    full = await node.check_subjects(asked, QueryOptions(), purpose="p", timeout=1, assertion="a")
+    assert len(sparse.payload) < len(full.payload)
+    lines = wire.check_lines(full.payload)
+    assert wire.check_lines(sparse.payload) == lines
+    flagged = ({i for i, line in enumerate(lines) if line.rejected}, {i for i, line in enumerate(lines) if line.hits})
+    assert flagged == ({2, 3}, {1, 5})
+    assert wire.flagged_lines(sparse.payload) == wire.flagged_lines(full.payload) == (*flagged, len(asked))
+
+
+BATCH = [COMPANY, CLEAN, "not-a-code", "", COMPANY.lower(), CLEAN, "bad\x07entry", " ", COMPANY]
+
+
+async def _tabulated(running: RunningGateway) -> tuple[list[tuple[object, ...]], dict[str, int]]:
+    batches = running.batches
+    job = await batches.submit(officer(running), BATCH, purpose="招标核查")
+    await asyncio.wait_for(batches.wait(job.job_id), 30)
+    rows = [dataclasses.astuple(row) for row in batches.rows(job.job_id)]
+    counts = (await batches.status(officer(running), job.job_id)).counts
+    assert counts is not None
+    return rows, counts
+
+
+async def test_a_batch_reads_the_same_from_sparse_and_full_answers(house) -> None:  # type: ignore[no-untyped-def]
+    running, nodes = house
+    assert running.batches is not None
+    sparse_rows, sparse_counts = await _tabulated(running)
+    # Nodes older than sparse answers answer in full; the table and its counts are the same.
+    for node in nodes.values():
+        node.sparse_answers = False
+    full_rows, full_counts = await _tabulated(running)
+    assert sparse_rows == full_rows and sparse_counts == full_counts
+    assert sparse_counts == {
+        "subjects": 9,
+        "rejected": 2,
+        "with_records": 1,
+        "clear": 1,
+        "incomplete": 0,
+        "duplicates": 3,
+        "empty": 2,
+    }
+    # One region older than the others, and one down.
+    nodes[Region.HEBEI].sparse_answers = True
+    nodes[Region.BEIJING].fail = PermissionDenied("代查声明已使用 (the assertion was used already)")
+    rows, counts = await _tabulated(running)
+    assert counts == {**sparse_counts, "clear": 0, "incomplete": 1}
+    assert [row[:2] for row in rows] == [row[:2] for row in sparse_rows]
+
+
+async def test_counting_a_job_agrees_with_its_rows(house, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    running, nodes = house
+    monkeypatch.setattr("gateway.batch.jobs.CHUNK", 2)
+    batches = running.batches
+    assert batches is not None
+    monkeypatch.setattr(batches, "chunk", 2)
+    nodes[Region.HEBEI].sparse_answers = False
+    job = await batches.submit(officer(running), BATCH, purpose="招标核查")
+    await asyncio.wait_for(batches.wait(job.job_id), 30)
+    assert batches.counts(job.job_id) == count_rows(batches.rows(job.job_id))
+    nodes[Region.BEIJING].fail = PermissionDenied("代查声明已使用 (the assertion was used already)")
+    down = await batches.submit(officer(running), [*BATCH, CLEAN.lower(), "x"], purpose="招标核查")
+    await asyncio.wait_for(batches.wait(down.job_id), 30)
+    assert batches.counts(down.job_id) == count_rows(batches.rows(down.job_id))
+    assert batches.counts(down.job_id)["incomplete"] == 1
+    assert [row.number for row in batches.rows(job.job_id, start=3)] == list(range(4, len(BATCH) + 1))

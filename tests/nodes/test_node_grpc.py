@@ -15,6 +15,7 @@ from credit.identifiers import SubjectKind
 from credit.profiles import get_profile
 from credit.regions import Region
 from credit.rules import Procedure, RecordStatus
+from federation import wire
 from federation.wire import SCOPE_TO_PB
 from protos.credit.v1 import node_pb2 as pb
 from tests.conftest import StartNode
@@ -124,6 +125,24 @@ async def test_batch_check_answers_every_subject_in_order(db_url: str, start_nod
     assert [h.count for h in other.hits] == [1]
     assert acme_again.hits == acme.hits
     assert response.window.cutoff.day == 5
+
+
+async def test_a_sparse_batch_answer_holds_only_subjects_with_something_to_say(
+    db_url: str, start_node_at: StartNode
+) -> None:
+    node = await start_node_at(Region.TIANJIN, db_url, RECORDS)
+    clean = "91350100M000100Y43"
+    ids = [clean, ACME, "not-a-code", "", clean.lower()]
+    request = pb.CheckSubjectsRequest(subject_ids=ids, options=options(), purpose="评优评先")
+    full = await node.stub.CheckSubjects(request)
+    request.sparse = True
+    sparse = await node.stub.CheckSubjects(request)
+
+    assert not full.sparse and sparse.sparse
+    assert [(c.index, c.subject_id) for c in sparse.checks] == [(1, ACME), (2, "not-a-code"), (3, "")]
+    assert list(sparse.kinds) == [pb.SUBJECT_KIND_ENTERPRISE, pb.SUBJECT_KIND_ENTERPRISE, 0, 0, 1]
+    assert "主体标识为空" in sparse.checks[2].rejected
+    assert wire.check_lines(sparse.SerializeToString()) == wire.check_lines(full.SerializeToString())
 
 
 async def test_catalogue_of_an_empty_node(db_url: str, start_node_at: StartNode) -> None:
@@ -290,6 +309,15 @@ async def test_known_pilot_codes_are_accepted_with_a_warning(tmp_path: Path, sta
     batch = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=[pilot, ACME[:-1] + "Y"]))
     assert not batch.checks[0].rejected and batch.checks[0].warnings
     assert batch.checks[1].rejected
+    # Sparsely: the pilot code is answered for its warning, the plain code by its kind.
+    asked = [ACME, pilot, ACME[:-1] + "Y", "91350100M000100Y43"]
+    full = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=asked))
+    sparse = await node.stub.CheckSubjects(pb.CheckSubjectsRequest(subject_ids=asked, sparse=True))
+    assert [(c.index, bool(c.warnings), bool(c.rejected)) for c in sparse.checks] == [
+        (1, True, False),
+        (2, False, True),
+    ]
+    assert wire.check_lines(sparse.SerializeToString()) == wire.check_lines(full.SerializeToString())
 
 
 async def test_a_year_the_calendar_does_not_know_falls_back_and_says_so(

@@ -364,14 +364,16 @@ class ReplicaInfo(_message.Message):
     def __init__(self, served_by: _Optional[str] = ..., replica_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ...) -> None: ...
 
 class CheckSubjectsRequest(_message.Message):
-    __slots__ = ("subject_ids", "options", "purpose")
+    __slots__ = ("subject_ids", "options", "purpose", "sparse")
     SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    SPARSE_FIELD_NUMBER: _ClassVar[int]
     subject_ids: _containers.RepeatedScalarFieldContainer[str]
     options: QueryOptions
     purpose: str
-    def __init__(self, subject_ids: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ...) -> None: ...
+    sparse: bool
+    def __init__(self, subject_ids: _Optional[_Iterable[str]] = ..., options: _Optional[_Union[QueryOptions, _Mapping]] = ..., purpose: _Optional[str] = ..., sparse: _Optional[bool] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("domain", "scope", "count")
@@ -384,34 +386,40 @@ class Hit(_message.Message):
     def __init__(self, domain: _Optional[str] = ..., scope: _Optional[_Union[Scope, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class SubjectCheck(_message.Message):
-    __slots__ = ("subject_id", "subject_kind", "rejected", "hits", "warnings")
+    __slots__ = ("subject_id", "subject_kind", "rejected", "hits", "warnings", "index")
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_KIND_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     subject_id: str
     subject_kind: SubjectKind
     rejected: str
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., rejected: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    index: int
+    def __init__(self, subject_id: _Optional[str] = ..., subject_kind: _Optional[_Union[SubjectKind, str]] = ..., rejected: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., index: _Optional[int] = ...) -> None: ...
 
 class CheckSubjectsResponse(_message.Message):
-    __slots__ = ("region", "profile", "window", "catalogue_version", "data_as_of", "checks")
+    __slots__ = ("region", "profile", "window", "catalogue_version", "data_as_of", "checks", "sparse", "kinds")
     REGION_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     CATALOGUE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DATA_AS_OF_FIELD_NUMBER: _ClassVar[int]
     CHECKS_FIELD_NUMBER: _ClassVar[int]
+    SPARSE_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     region: str
     profile: ProfileRef
     window: Window
     catalogue_version: str
     data_as_of: _timestamp_pb2.Timestamp
     checks: _containers.RepeatedCompositeFieldContainer[SubjectCheck]
-    def __init__(self, region: _Optional[str] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[SubjectCheck, _Mapping]]] = ...) -> None: ...
+    sparse: bool
+    kinds: bytes
+    def __init__(self, region: _Optional[str] = ..., profile: _Optional[_Union[ProfileRef, _Mapping]] = ..., window: _Optional[_Union[Window, _Mapping]] = ..., catalogue_version: _Optional[str] = ..., data_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[SubjectCheck, _Mapping]]] = ..., sparse: _Optional[bool] = ..., kinds: _Optional[bytes] = ...) -> None: ...
 
 class WatchChangesRequest(_message.Message):
     __slots__ = ("after_seq", "follow", "max_batch")
