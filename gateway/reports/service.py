@@ -21,6 +21,7 @@ from credit.codes import new_report_number, new_verification_code, parse_verific
 from credit.document import DEMO_ORGANISATION, Issue, issuer_name, profile_name, report_document, valid_until
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
+from credit.issued import issued_document
 from credit.policy import Principal, Redeemer
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
@@ -321,8 +322,7 @@ class ReportService:
             report_no=new_report_number(china_date(issued_at)),
             verification_code=new_verification_code(),
         )
-        document = report_document(report, issue)
-        payload = canonical(document, known_plain=True)
+        document, payload = issued_document(report, issue)
         token = sign_canonical(payload, self.signing_key)
         await self.registry.add_report(
             RegisteredReport(
