@@ -18,10 +18,13 @@ from credit.document import Issue, line_document, report_document
 from credit.report import MergedReport, ReportLine
 from credit.signing import canonical
 
-# Lines that hold no record and no excluded count, by identity (the entry keeps the line
-# alive, so its id is not reused while it is here). Bounded: when full it starts again.
-_KEPT_LINES = 4096
+# Lines that hold no record and no excluded count, and whole sets of lines without any
+# (a report that found nothing shares all its lines), by identity: an entry keeps its
+# object alive, so that the id is not reused while it is here. Bounded: when full, the
+# cache starts again.
+_KEPT = 4096
 _lines: dict[int, tuple[ReportLine, dict[str, Any], bytes]] = {}
+_line_sets: dict[int, tuple[tuple[ReportLine, ...], list[dict[str, Any]], bytes]] = {}
 
 
 def _line(line: ReportLine) -> tuple[dict[str, Any], bytes]:
@@ -31,7 +34,7 @@ def _line(line: ReportLine) -> tuple[dict[str, Any], bytes]:
     part = line_document(line)
     text = canonical(part, known_plain=True)
     if not any(cell.records or cell.excluded for cell in line.cells):
-        if len(_lines) >= _KEPT_LINES:
+        if len(_lines) >= _KEPT:
             _lines.clear()
         # Shared between documents, as the cells are (see credit.document): documents
         # are read, serialised and signed, never changed after they are built.
@@ -46,10 +49,22 @@ def issued_document(report: MergedReport, issue: Issue) -> tuple[dict[str, Any],
 
     Raises nothing.
     """
-    parts = [_line(line) for line in report.lines]
-    document = report_document(report, issue, lines=[part for part, _ in parts])
+    parts, lines = _lines_of(report.lines)
+    document = report_document(report, issue, lines=parts)
     # Members sort by name: those before "lines", the lines, those after.
     head = canonical({k: v for k, v in document.items() if k < "lines"}, known_plain=True)
     tail = canonical({k: v for k, v in document.items() if k > "lines"}, known_plain=True)
-    lines = b",".join(text for _, text in parts)
     return document, b"".join((head[:-1], b',"lines":[', lines, b"],", tail[1:]))
+
+
+def _lines_of(lines: tuple[ReportLine, ...]) -> tuple[list[dict[str, Any]], bytes]:
+    kept = _line_sets.get(id(lines))
+    if kept is not None and kept[0] is lines:
+        return kept[1], kept[2]
+    parts = [_line(line) for line in lines]
+    documents, text = [part for part, _ in parts], b",".join(text for _, text in parts)
+    if all(id(line) in _lines for line in lines):
+        if len(_line_sets) >= _KEPT:
+            _line_sets.clear()
+        _line_sets[id(lines)] = (lines, documents, text)
+    return documents, text

@@ -149,7 +149,16 @@ class _Layout:
     key_set: frozenset[_Key]
     # By which regions failed: every line as it reads when each region that answered
     # said "no record" for everything it claims (see _template).
-    templates: dict[tuple[bool, ...], dict[_Key, tuple[ReportLine, bool]]]
+    templates: dict[tuple[bool, ...], _Template]
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """The lines of a layout when the regions that answered found nothing (see _template)."""
+
+    lines: tuple[ReportLine, ...]  # a report with no record or exclusion has these very lines
+    by_key: dict[_Key, tuple[ReportLine, bool]]  # each line, and whether a cell is unavailable
+    unavailable: bool  # whether any line has an unavailable cell
 
 
 @lru_cache(maxsize=256)
@@ -177,13 +186,13 @@ def _layout(
     return _Layout(regions, scopes, tuple(claims), _ordered(keys), frozenset(keys), {})
 
 
-def _template(layout: _Layout, failed: tuple[bool, ...]) -> dict[_Key, tuple[ReportLine, bool]]:
-    """Each line of the layout, and whether it has an unavailable cell, when the regions
-    marked in ``failed`` did not answer and every other one (its catalogue known)
-    answered "no record" for every pair its catalogue lists: shared by every such report."""
+def _template(layout: _Layout, failed: tuple[bool, ...]) -> _Template:
+    """The lines of the layout when the regions marked in ``failed`` did not answer and
+    every other one (its catalogue known) answered "no record" for every pair its
+    catalogue lists: shared by every such report, whole or line by line."""
     template = layout.templates.get(failed)
     if template is None:
-        template = {}
+        by_key: dict[_Key, tuple[ReportLine, bool]] = {}
         for key in layout.keys:
             cells = []
             for region, claimed, down in zip(layout.regions, layout.claims, failed, strict=True):
@@ -196,7 +205,10 @@ def _template(layout: _Layout, failed: tuple[bool, ...]) -> dict[_Key, tuple[Rep
                 else:
                     cells.append(_PLAIN[region, CellOutcome.NO_RECORD])
             unavailable = any(cell.outcome is CellOutcome.UNAVAILABLE for cell in cells)
-            template[key] = (ReportLine(key[0], key[1], tuple(cells)), unavailable)
+            by_key[key] = (ReportLine(key[0], key[1], tuple(cells)), unavailable)
+        template = _Template(
+            tuple(line for line, _ in by_key.values()), by_key, any(flag for _, flag in by_key.values())
+        )
         template = layout.templates.setdefault(failed, template)
     return template
 
@@ -274,11 +286,17 @@ def merge(
                 outcome, source=Source.REPLICA, served_by=answer.served_by, replica_as_of=answer.replica_as_of
             )
         outcomes.append(outcome)
-    template = _template(layout, tuple(column is None for column in columns)) if templated and not extra else {}
+    template = _template(layout, tuple(column is None for column in columns)) if templated and not extra else None
+    if template is not None and not special:
+        # Nothing found anywhere: the report's lines are the template's, all of them.
+        empty = template.unavailable or not template.lines or not regions
+        verdict = Verdict.INCOMPLETE if empty else Verdict.CLEAN
+        return MergedReport(subject, profile, window, tuple(outcomes), template.lines, verdict)
+    shared_lines = template.by_key if template is not None else {}
     lines = []
     records = unavailable = False
     for key in layout.keys if not extra else _ordered(layout.key_set | extra):
-        shared = template.get(key) if key not in special else None
+        shared = shared_lines.get(key) if key not in special else None
         if shared is not None:
             lines.append(shared[0])
             unavailable = unavailable or shared[1]

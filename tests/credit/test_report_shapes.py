@@ -289,7 +289,19 @@ def test_reports_of_one_shape_share_the_lines_without_records() -> None:
     first = merge(subject, profile, window, catalogues=catalogues, answers=answers)
     second = merge(subject, profile, window, catalogues=catalogues, answers=answers)
     assert first.verdict is Verdict.CLEAN
-    assert all(a is b for a, b in zip(first.lines, second.lines, strict=True))
+    assert first.lines is second.lines
+    # A record makes its own line; the others are still the shape's.
+    found = evaluate(
+        subject,
+        [_record(random.Random(1), Region.BEIJING, subject, "market_regulation", Scope.ADMINISTRATIVE_PENALTY, 1)],
+        catalogue=catalogues[Region.BEIJING],
+        profile=profile,
+        window=window,
+        data_as_of=AS_OF,
+    )
+    recorded = merge(subject, profile, window, catalogues=catalogues, answers={**answers, Region.BEIJING: found})
+    own = [a for a, b in zip(recorded.lines, first.lines, strict=True) if a is not b]
+    assert [(line.domain, line.scope) for line in own] == [("market_regulation", Scope.ADMINISTRATIVE_PENALTY)]
     # A region that fails makes another shape: its lines say so, none is taken from the first.
     answers[Region.HEBEI] = RegionFailure("超时 (deadline exceeded)")
     failed = merge(subject, profile, window, catalogues=catalogues, answers=answers)
