@@ -58,9 +58,14 @@ class IssuedReport:
     document: dict[str, Any]
     jws: str
     status: str
-    # The document's canonical JSON text, when at hand: replies embed it as it is
-    # instead of encoding the document again.
-    document_json: str = ""
+    # The document's canonical JSON, when at hand: replies embed it as it is instead of
+    # encoding the document again.
+    canonical: bytes = b""
+
+    @property
+    def document_json(self) -> str:
+        """The document's canonical JSON as text ("" when not at hand)."""
+        return self.canonical.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +362,7 @@ class ReportService:
                 detail=f"{issue.report_no} verdict={report.verdict.value}",
             )
         )
-        return IssuedReport(document, token, "valid", payload.decode())
+        return IssuedReport(document, token, "valid", payload)
 
     async def _holds_redeemed(self, principal: Principal, entry: RegisteredReport) -> bool:
         # Asked only when the rules would refuse otherwise: one lookup for a third party.
