@@ -7,7 +7,7 @@ needs nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -19,7 +19,7 @@ from credit.errors import CreditError
 from credit.profiles import ReportProfile, get_profile
 from credit.regions import Region
 from credit.registers import RegisterFinding, SubjectRegistration
-from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, Source
+from credit.report import Cell, CellOutcome, MergedReport, RegionOutcome, ReportLine, Source
 from credit.rules import CreditRecord
 
 FORMAT = "jjj-credit-report/1"
@@ -129,12 +129,29 @@ class Issue:
     issuer_contact: str = ""
 
 
-def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
-    """The JSON document of an issued report.
+def line_document(line: ReportLine) -> dict[str, Any]:
+    """One line of a report's document: a domain × scope and every region's cell.
 
     Raises nothing.
     """
     names = domains()
+    return {
+        "domain": line.domain,
+        "domain_name": names[line.domain].name if line.domain in names else line.domain,
+        "scope": line.scope.value,
+        "scope_name": line.scope.name_zh,
+        "cells": [_cell(cell) for cell in line.cells],
+    }
+
+
+def report_document(
+    report: MergedReport, issue: Issue, *, lines: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON document of an issued report. ``lines``, when given, are the report's
+    lines as :func:`line_document` makes them (a caller that keeps them between reports).
+
+    Raises nothing.
+    """
     return {
         "format": FORMAT,
         "title": report.profile.title or TITLE,
@@ -158,16 +175,7 @@ def report_document(report: MergedReport, issue: Issue) -> dict[str, Any]:
             "calendar_exact": report.window.calendar_exact,
         },
         "regions": [_region(outcome) for outcome in report.regions],
-        "lines": [
-            {
-                "domain": line.domain,
-                "domain_name": names[line.domain].name if line.domain in names else line.domain,
-                "scope": line.scope.value,
-                "scope_name": line.scope.name_zh,
-                "cells": [_cell(cell) for cell in line.cells],
-            }
-            for line in report.lines
-        ],
+        "lines": list(lines) if lines is not None else [line_document(line) for line in report.lines],
         "verdict": report.verdict.value,
         "notes": sorted({w for outcome in report.regions for w in outcome.warnings}),
     }

@@ -155,11 +155,13 @@ def _report_response(issued: IssuedReport, *, status: int = 200, extra: dict[str
         "status": issued.status,
         **(extra or {}),
     }
-    # The report is already canonical JSON text, and the JWS is base64url and dots
-    # (nothing to escape): embed both rather than encode tens of kilobytes again.
-    report = issued.document_json or json.dumps(doc, ensure_ascii=False)
-    body = json.dumps(head, ensure_ascii=False)[:-1] + ', "jws": "' + issued.jws + '", "report": ' + report + "}"
-    return web.Response(status=status, text=body, content_type="application/json")
+    # The report is already canonical JSON (UTF-8), and the JWS is base64url and dots
+    # (nothing to escape): embed both as bytes rather than decode and encode tens of
+    # kilobytes again.
+    report = issued.canonical or json.dumps(doc, ensure_ascii=False).encode()
+    parts = (json.dumps(head, ensure_ascii=False)[:-1].encode(), b', "jws": "', issued.jws.encode("ascii"))
+    body = b"".join((*parts, b'", "report": ', report, b"}"))
+    return web.Response(status=status, body=body, content_type="application/json", charset="utf-8")
 
 
 def _verification_body(result: Verification) -> dict[str, Any]:

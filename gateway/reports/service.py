@@ -22,6 +22,7 @@ from credit.codes import new_report_number, new_verification_code, parse_verific
 from credit.document import DEMO_ORGANISATION, Issue, issuer_name, profile_name, report_document, valid_until
 from credit.errors import FailedPrecondition, InvalidInput, NotFound, TooManyAttempts
 from credit.identifiers import Subject, parse_subject
+from credit.issued import issued_document
 from credit.policy import Principal, Redeemer
 from credit.profiles import get_profile
 from credit.queries import MAX_PURPOSE, QueryOptions, check_purpose
@@ -59,9 +60,14 @@ class IssuedReport:
     document: dict[str, Any]
     jws: str
     status: str
-    # The document's canonical JSON text, when at hand: replies embed it as it is
-    # instead of encoding the document again.
-    document_json: str = ""
+    # The document's canonical JSON, when at hand: replies embed it as it is instead of
+    # encoding the document again.
+    canonical: bytes = b""
+
+    @property
+    def document_json(self) -> str:
+        """The document's canonical JSON as text ("" when not at hand)."""
+        return self.canonical.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,8 +359,7 @@ class ReportService:
             report_no=new_report_number(china_date(issued_at)),
             verification_code=new_verification_code(),
         )
-        document = report_document(report, issue)
-        payload = canonical(document, known_plain=True)
+        document, payload = issued_document(report, issue)
         token = sign_canonical(payload, self.signing_key)
         await self.registry.add_report(
             RegisteredReport(
@@ -389,7 +394,7 @@ class ReportService:
                 detail=f"{issue.report_no} verdict={report.verdict.value}",
             )
         )
-        return IssuedReport(document, token, "valid", payload.decode())
+        return IssuedReport(document, token, "valid", payload)
 
     async def _holds_redeemed(self, principal: Principal, entry: RegisteredReport) -> bool:
         # Asked only when the rules would refuse otherwise: one lookup for a third party.
