@@ -326,18 +326,25 @@ class AuditLog:
             self._queue[:0] = behind
             self._schedule(soon=False, delay=max(self.linger, 1.0))
 
-    async def flush(self) -> None:
+    async def flush(self, *, timeout: float = 10.0) -> None:
         """Write every event recorded so far, behind ones included, and wait until they
-        are committed (called before the database closes). What still cannot be written
-        is logged as lost.
+        are committed (called before the database closes), for at most ``timeout``
+        seconds: a database that does not answer must not hold a stopping process. What
+        still cannot be written, or is not written in time, is logged as lost.
         """
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._flush()
-        while self._writers:
-            await asyncio.wait(set(self._writers))
-        await self.writes.flush()
+        try:
+            async with asyncio.timeout(timeout):
+                while self._writers:
+                    await asyncio.wait(set(self._writers))
+                await self.writes.flush()
+        except TimeoutError:
+            # The write goes on in its thread; the caller disposes of the engine once
+            # its connection is back (infra.db.dispose_when_idle, itself bounded).
+            log.error("audit_flush_timed_out", seconds=timeout, waiting=self._unwritten + len(self._queue))
         if self._queue:
             log.error("audit_entries_not_written", count=len(self._queue))
             if self._flush_handle is not None:

@@ -264,3 +264,35 @@ async def test_a_stopping_node_writes_the_entries_it_kept_behind(tmp_path) -> No
         assert report.intact and report.entries == 6, report.reason
     finally:
         written.engine.dispose()
+
+
+async def test_a_flush_is_bounded_in_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A database that does not answer does not hold a stopping node: the flush gives up
+    after its timeout, saying so."""
+    import time
+
+    from structlog.testing import capture_logs
+
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    migrate(url)
+    log = AuditLog(sync_engine(url), linger=60)
+    stuck = asyncio.Event()
+    submit = log.writes.submit
+
+    async def hung(operation):  # type: ignore[no-untyped-def]
+        await stuck.wait()
+        return await submit(operation)
+
+    log.writes.submit = hung  # type: ignore[method-assign]
+    try:
+        await log.record_behind(Event("gw", "enterprise", Action.NODE_QUERY, "S1"))
+        started = time.monotonic()
+        with capture_logs() as logged:
+            await log.flush(timeout=0.2)
+        assert time.monotonic() - started < 2.0
+        assert [e["event"] for e in logged] == ["audit_flush_timed_out"] and logged[0]["waiting"] == 1
+    finally:
+        stuck.set()
+        await log.flush()  # the write that was held goes through
+        assert [e.subject for e in log.find()] == ["S1"]
+        log.engine.dispose()
