@@ -237,6 +237,17 @@ async def node_calls(http: aiohttp.ClientSession, base: str) -> dict[tuple[str, 
     return {(region, code): float(value) for code, region, value in pattern.findall(text)}
 
 
+async def query_items(http: aiohttp.ClientSession, base: str) -> tuple[float, float]:
+    """The gateway's count of calls that carried subject queries, and of the queries they
+    carried, over all regions (``jjj_gateway_node_query_items``)."""
+    async with http.get(base + "/metrics") as reply:
+        text = await reply.text()
+    totals = {"count": 0.0, "sum": 0.0}
+    for part, value in re.findall(r"^jjj_gateway_node_query_items_(count|sum)\{[^}]*\} ([0-9.e+]+)$", text, re.M):
+        totals[part] += float(value)
+    return totals["count"], totals["sum"]
+
+
 def check_every_node_answered(
     before: dict[tuple[str, str], float], after: dict[tuple[str, str], float], calls: int, what: str
 ) -> None:
@@ -433,13 +444,21 @@ async def main(args: argparse.Namespace) -> None:
                 return run
 
             print(f"capacity, closed loop with {tool_name()}:", flush=True)
+            items_before = await query_items(http, base)
             ours = await measure(base, reports, cpu_column="per signed report (gateway run)", fans_out=True)
+            items_after = await query_items(http, base)
             bare = await measure(floor, skeleton, cpu_column="per request (skeleton run)")
             note(
                 "Signed three-region reports/s (capacity)",
                 f"{ours.rate:,.0f}/s; skeleton {bare.rate:,.0f}/s; ratio {ours.rate / bare.rate:.2f} "
                 f"({tool_name()}, {CONNECTIONS} in flight; gateway p50 {ours.p50 * 1000:.1f} ms, "
                 f"p99 {ours.p99 * 1000:.1f} ms)",
+            )
+            node_calls_made = items_after[0] - items_before[0]
+            note(
+                "Subject queries per node call (capacity run)",
+                f"{(items_after[1] - items_before[1]) / max(1.0, node_calls_made):.2f} "
+                f"({node_calls_made:,.0f} calls to the three nodes)",
             )
             print("CPU per answer, by process:\n" + cpu.markdown(), flush=True)
             load = max(ours.rate, 10.0)  # what the runs below are scaled from
