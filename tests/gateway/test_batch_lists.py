@@ -130,3 +130,11 @@ def _repeats_one_by_one(entries: list[str]) -> dict[int, int]:
 @given(st.lists(st.sampled_from(["", " ", "a", "A", " a", "b\x07", "B\x07", "ß", "SS", "x\n", "91110108MA01RXNE2H"])))
 def test_repeats_are_found_as_one_by_one(entries: list[str]) -> None:
     assert repeats(entries) == _repeats_one_by_one(entries)
+
+
+def test_control_characters_are_found_as_the_expression_finds_them() -> None:
+    from gateway.batch.jobs import _CONTROL, _any_control
+
+    for code in [*range(0x300), 0x2028, 0x2029, 0x3000]:
+        for entries in (["ab" + chr(code), "x"], ["a", chr(code)], ["91110108MA01RXNE2H", "中" + chr(code)]):
+            assert _any_control(entries) == (_CONTROL.search("".join(entries)) is not None), hex(code)
