@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import Histogram
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
 
 from credit.catalogue import Catalogue
 from credit.clock import iso_z
@@ -49,6 +57,16 @@ FANOUT_SECONDS = Histogram(
     "Time to get all three regions' answers",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5),
 )
+
+
+async def _back_off(state: RetryCallState) -> None:
+    """Before the first of the retries (the first attempt was made outside them): the
+    full-jitter wait that retry would have had."""
+    if state.attempt_number == 1:
+        await asyncio.sleep(random.uniform(0, _FIRST_RETRY_WAIT))
+
+
+_FIRST_RETRY_WAIT = 0.02  # the first retry's full-jitter ceiling (wait_random_exponential, multiplier 0.02)
 
 
 @dataclass
@@ -215,24 +233,35 @@ class FanOut:
                 and state.budget.spend()
             )
 
+        async def ask() -> SubjectResult:
+            timeout = max(0.001, min(self.region_deadline, own_expires - time.monotonic()))
+            return await state.client.query(
+                subject,
+                profile,
+                options,
+                purpose=purpose,
+                timeout=timeout,
+                assertion=assertion(),
+                catalogue=state.catalogue,
+            )
+
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(may_retry),
-                wait=wait_random_exponential(multiplier=0.02, max=0.2),
-                stop=stop_after_attempt(3) | stop_before_delay(max(0.0, own_expires - time.monotonic())),
-                reraise=True,
-            ):
-                with attempt:
-                    timeout = max(0.001, min(self.region_deadline, own_expires - time.monotonic()))
-                    result = await state.client.query(
-                        subject,
-                        profile,
-                        options,
-                        purpose=purpose,
-                        timeout=timeout,
-                        assertion=assertion(),
-                        catalogue=state.catalogue,
-                    )
+            try:
+                # The first attempt is made directly: the retrying machinery costs more
+                # than the call itself, and is needed only once a call has failed.
+                result = await ask()
+            except CreditError as first:
+                if not may_retry(first):
+                    raise
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(may_retry),
+                    wait=wait_random_exponential(multiplier=0.02, max=0.2),
+                    stop=stop_after_attempt(2) | stop_before_delay(max(0.0, own_expires - time.monotonic())),
+                    before=_back_off,
+                    reraise=True,
+                ):
+                    with attempt:
+                        result = await ask()
         except CreditError as error:
             state.breaker.failure()
             reason = failure_reason(error)

@@ -136,6 +136,19 @@ async def test_unavailable_is_retried_within_the_budget(scripted) -> None:  # ty
     assert servicer.calls == 2
 
 
+async def test_a_query_is_tried_at_most_three_times(scripted) -> None:  # type: ignore[no-untyped-def]
+    address, servicer = await scripted(Region.TIANJIN, lambda n: "unavailable" if n <= 6 else "ok")
+    fan = fanout({Region.TIANJIN: address}, breaker_threshold=1000)
+    answers = await fan.query(SUBJECT, PROFILE, OPTIONS, purpose="test")
+    assert isinstance(answers[Region.TIANJIN], RegionFailure)
+    assert servicer.calls == 3  # the first attempt and two retries, however much budget is left
+    answers = await fan.query(SUBJECT, PROFILE, OPTIONS, purpose="test")
+    assert isinstance(answers[Region.TIANJIN], RegionFailure), answers
+    assert servicer.calls == 6
+    answers = await fan.query(SUBJECT, PROFILE, OPTIONS, purpose="test")
+    assert isinstance(answers[Region.TIANJIN], SubjectResult) and servicer.calls == 7
+
+
 async def test_a_full_outage_does_not_multiply_calls(scripted) -> None:  # type: ignore[no-untyped-def]
     address, servicer = await scripted(Region.HEBEI, lambda n: "unavailable")
     fan = fanout({Region.HEBEI: address}, breaker_threshold=1000, breaker_cooldown=60)
