@@ -354,13 +354,3 @@ def _cell(
     if not excluded:
         return _PLAIN[region, CellOutcome.NO_RECORD]
     return Cell(region, CellOutcome.NO_RECORD, (), excluded)
-
-
-def verdict_of(lines: list[ReportLine] | tuple[ReportLine, ...]) -> Verdict:
-    """``has_records`` on any record; ``clean`` only when nothing is unavailable."""
-    cells = [cell for line in lines for cell in line.cells]
-    if any(cell.outcome is CellOutcome.RECORDS for cell in cells):
-        return Verdict.HAS_RECORDS
-    if not cells or any(cell.outcome is CellOutcome.UNAVAILABLE for cell in cells):
-        return Verdict.INCOMPLETE
-    return Verdict.CLEAN
