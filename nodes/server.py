@@ -60,10 +60,15 @@ class RunningNode:
         return f"{host}:{self.port}"
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop taking calls, let those in flight finish within the grace period."""
+        """Stop taking calls, let those in flight finish within the grace period.
+
+        Followed change feeds, which never finish by themselves, end at their next poll;
+        this node's own following of its peers stops first, so that nodes stopping
+        together do not each hold the others' feeds for the whole grace period."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        self.servicer.close_feeds()
         await self.stop_following()
+        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
         # Audit entries still being written (a feed reader's is written beside its
         # stream) are committed before the database is closed under them.
         await self.servicer.settle()

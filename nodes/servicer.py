@@ -58,6 +58,14 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
         self.feed_heartbeat_seconds = feed_heartbeat_seconds
         self.audit = audit
         self.require_identity = require_identity
+        # Set when the node stops: followed feeds then end at their next poll instead of
+        # holding the server's stop for its whole grace period.
+        self.closing = False
+
+    def close_feeds(self) -> None:
+        """End the followed change feeds at their next poll (the node is stopping: its
+        followers go on from another node or once it is back). Raises nothing."""
+        self.closing = True
 
     def _caller(self, context: Any, allowed: tuple[str, ...]) -> str:
         identity = peer_identity(context) if self.require_identity else None
@@ -227,7 +235,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                 yield wire.change_to_pb(self.service.region, seq, record)
                 cursor = seq
             if len(page) < FEED_PAGE:
-                if not request.follow:
+                if not request.follow or self.closing:
                     return
                 await asyncio.sleep(self.feed_poll_seconds)
 
@@ -278,7 +286,7 @@ class RegionalNodeServicer(node_pb2_grpc.RegionalNodeServicer):  # type: ignore[
                     said_disputes = disputes
                     heartbeat_due = time.monotonic() + self.feed_heartbeat_seconds
                 if caught_up:
-                    if not request.follow:
+                    if not request.follow or self.closing:
                         return
                     await asyncio.sleep(self.feed_poll_seconds)
                     pending = asyncio.ensure_future(read(cursor))

@@ -29,6 +29,7 @@ from nodes.server import RunningNode, start_node
 from nodes.settings import NodeSettings
 from nodes.store import SqlRecordStore
 from protos.credit.v1 import node_pb2 as pb
+from protos.credit.v1 import node_pb2_grpc
 from tests.conftest import StartNode, load, pg_schema
 from tests.nodes.builders import ACME, APPLIED, OTHER, penalty
 
@@ -268,6 +269,44 @@ async def test_a_restarted_origin_and_a_restarted_follower_resume(
     finally:
         for node in reversed(started):
             await node.stop(0)
+
+
+async def test_nodes_following_each_other_stop_without_waiting_out_their_grace(tmp_path: Path) -> None:
+    # Followed feeds never finish by themselves: a stopping node ends the ones it serves,
+    # and stops its own following first, so that nodes stopping together (as `make run`
+    # does) do not hold each other's feeds for the whole grace period.
+    grace = 60.0
+    tianjin = await start_node(
+        NodeSettings.from_env(
+            {}, region=Region.TIANJIN, db_url=f"sqlite:///{tmp_path / 'tianjin.db'}", listen="127.0.0.1:0",
+            allow_unasserted=True, grace_seconds=grace,
+        )
+    )  # fmt: skip
+    beijing = await start_node(
+        NodeSettings.from_env(
+            {}, region=Region.BEIJING, db_url=f"sqlite:///{tmp_path / 'beijing.db'}", listen="127.0.0.1:0",
+            allow_unasserted=True, grace_seconds=grace, peers={Region.TIANJIN: tianjin.address},
+        )
+    )  # fmt: skip
+    stopped = False
+    try:
+        await in_step(beijing.replica, Region.TIANJIN, 0)
+        async with grpc.aio.insecure_channel(beijing.address) as channel:
+            feed = node_pb2_grpc.RegionalNodeStub(channel).WatchChangeBatches(
+                pb.WatchChangesRequest(after_seq=0, follow=True)
+            )
+            first = await feed.read()
+            assert first.caught_up
+            # Both stop at once, each with a follower on its feed; well within the grace.
+            await asyncio.wait_for(asyncio.gather(tianjin.stop(), beijing.stop()), timeout=grace / 2)
+            stopped = True
+            while (batch := await feed.read()) is not grpc.aio.EOF:
+                assert batch.caught_up and not batch.changes
+            assert await feed.code() == grpc.StatusCode.OK  # the feed ended, not cut off
+    finally:
+        if not stopped:
+            for node in (tianjin, beijing):
+                await node.stop(0)
 
 
 async def test_replication_over_mutual_tls(tmp_path: Path, start_node_at: StartNode) -> None:
