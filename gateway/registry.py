@@ -27,7 +27,7 @@ from gateway.models import (
     SessionRevocationHeadRow,
     SessionRevocationRow,
 )
-from infra.db import GroupCommit, SqlRunner, as_utc, dispose_when_idle, migrate, sync_engine
+from infra.db import DriverStatement, GroupCommit, SqlRunner, as_utc, dispose_when_idle, migrate, sync_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _T = TypeVar("_T")
@@ -94,6 +94,7 @@ _REPORT_BY = {
     column: select(reports).where(reports.c[column] == bindparam("value"))
     for column in ("report_no", "verification_code", "sha256")
 }
+_STATUS_BY_CODE = select(reports.c.sha256, reports.c.status).where(reports.c.verification_code == bindparam("code"))
 _ACCOUNT = select(accounts).where(accounts.c.username == bindparam("username"))
 _NEXT_REVOCATION = (
     update(revocation_head)
@@ -118,10 +119,7 @@ class Registry:
         self.engine = engine
         self.writes = GroupCommit(engine)
         self._sql = SqlRunner(engine, name="registry", threads=threads)
-        # The verification lookup in the driver's own parameter style (qmark for SQLite's,
-        # format for psycopg's).
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._status_sql = f"SELECT sha256, status FROM reports WHERE verification_code = {mark}"
+        self._code_status = DriverStatement(_STATUS_BY_CODE, engine.dialect)
 
     @classmethod
     def open(cls, url: str) -> Registry:
@@ -241,19 +239,8 @@ class Registry:
         Raises:
             RuntimeError: the registry is closed (on PostgreSQL).
         """
-        result: tuple[str, str] | None = await self.read(self._status_by_code, code)
-        return result
-
-    def _status_by_code(self, code: str) -> tuple[str, str] | None:
-        conn = self.engine.raw_connection()
-        try:
-            cursor = conn.cursor()
-            cursor.execute(self._status_sql, (code,))
-            row = cursor.fetchone()
-            cursor.close()
-        finally:
-            conn.close()
-        return None if row is None else (str(row[0]), str(row[1]))
+        rows = await self._sql.with_driver(lambda driver: self._code_status.rows(driver, code=code), small=True)
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     async def report_by_hash(self, sha256: str) -> RegisteredReport | None:
         result: RegisteredReport | None = await self.read(self._one_report, "sha256", sha256)
