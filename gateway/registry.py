@@ -7,7 +7,8 @@ Synchronous SQLAlchemy Core, each call one unit of work on a worker thread (see
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,6 +111,40 @@ _REVOCATIONS_BETWEEN = select(revocations.c.key, revocations.c.after, revocation
 )
 
 
+def report_write(entry: RegisteredReport, records: Sequence[tuple[str, str, int]] = ()) -> Callable[[Connection], None]:
+    """The write that registers ``entry`` and the record versions it contains (region,
+    record id, version), to run in a transaction of the registry's database: what
+    :meth:`Registry.add_report` commits, or what is committed together with the report's
+    audit entry (:meth:`infra.auditlog.AuditLog.record_with`). An integrity error from
+    it means the number, code or hash is already registered (:func:`already_registered`).
+    """
+    fields = _fields(entry)
+    contained = [
+        {"report_no": entry.report_no, "region": region, "record_id": record_id, "version": version}
+        for region, record_id, version in dict.fromkeys(records)
+    ]
+
+    def write(conn: Connection) -> None:
+        conn.execute(_INSERT_REPORT, fields)
+        if contained:
+            conn.execute(_INSERT_CONTAINED, contained)
+
+    return write
+
+
+@contextmanager
+def already_registered(entry: RegisteredReport) -> Iterator[None]:
+    """Turns the integrity error of a :func:`report_write` into what callers are told.
+
+    Raises:
+        FailedPrecondition: the report's number, code or hash is already registered.
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
+
+
 class Registry:
     """Reports are registered with group commit (:class:`infra.db.GroupCommit`): under
     load one commit serves many reports, and no report is acknowledged before its row
@@ -168,21 +203,8 @@ class Registry:
             FailedPrecondition: its number, code or hash is already registered.
             sqlalchemy.exc.OperationalError: the database cannot be written.
         """
-        fields = _fields(entry)
-        contained = [
-            {"report_no": entry.report_no, "region": region, "record_id": record_id, "version": version}
-            for region, record_id, version in dict.fromkeys(records)
-        ]
-
-        def write(conn: Connection) -> None:
-            conn.execute(_INSERT_REPORT, fields)
-            if contained:
-                conn.execute(_INSERT_CONTAINED, contained)
-
-        try:
-            await self.writes.submit(write)
-        except IntegrityError as exc:
-            raise FailedPrecondition(f"report {entry.report_no} is already registered") from exc
+        with already_registered(entry):
+            await self.writes.submit(report_write(entry, records))
 
     def _one_report(self, column: str, value: str) -> RegisteredReport | None:
         with self.engine.connect() as conn:

@@ -19,7 +19,7 @@ import asyncio
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import (
@@ -55,6 +55,8 @@ from credit.signing import Keyring, SigningKey
 from infra.db import GroupCommit, as_utc
 
 log = structlog.get_logger("jjj.audit")
+
+_T = TypeVar("_T")
 
 metadata = MetaData()
 
@@ -258,6 +260,28 @@ class AuditLog:
         self._queue.append((self.clock(), event, future))
         self._schedule(soon=True)
         return await future
+
+    async def record_with(self, event: Event, operation: Callable[[Connection], _T]) -> tuple[_T, Entry]:
+        """Run ``operation`` (the write that ``event`` tells of) and append the event, in
+        one transaction: both are committed or neither is. Returns the operation's result
+        and the entry, once committed. The transaction may be shared with other writes
+        of the writer (see :class:`~infra.db.GroupCommit`); if it fails on an integrity
+        error, this operation and its event are tried again in one of their own, so that
+        they fail alone.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: the operation broke a constraint (nothing of it,
+                nor the event, is written).
+            sqlalchemy.exc.OperationalError: the database cannot be written.
+        """
+        at = self.clock()
+
+        def write(conn: Connection) -> tuple[_T, Entry]:
+            result = operation(conn)
+            (entry,) = self._append(conn, [(at, event)])
+            return result, entry
+
+        return await self.writes.submit(write)
 
     async def record_behind(self, event: Event) -> None:
         """Append an event without waiting for it to be written: it is written within

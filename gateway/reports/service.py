@@ -33,7 +33,7 @@ from credit.rules import SubjectResult
 from credit.signing import Keyring, SigningKey, VerificationError, canonical, sign_canonical, verify
 from credit.window import compute_window
 from federation.assertions import on_behalf_of
-from gateway.registry import RegisteredReport, Registry
+from gateway.registry import RegisteredReport, Registry, already_registered, report_write
 from gateway.reports.fanout import FanOut
 from gateway.reports.pdf import render as render_pdf
 from gateway.reports.seal import Seal, SealTrust
@@ -343,11 +343,14 @@ class ReportService:
         purpose: str = "",
     ) -> IssuedReport:
         """Issue a report the caller has already authorised (a subject's own, or a
-        grant's): ask, merge, sign, register, and log the access.
+        grant's): ask, merge, sign, then register it and log the access in one
+        transaction.
 
         Raises:
             UnknownName: an unknown profile.
             InvalidWindow: years other than the profile offers.
+            FailedPrecondition: the drawn number or verification code is already registered.
+            sqlalchemy.exc.OperationalError: the registry cannot be written (nothing is).
         """
         purpose = purpose or "无违法违规证明"
         report, issued_at, name, finding = await self._gather(principal, subject, years, profile_id, purpose)
@@ -361,39 +364,39 @@ class ReportService:
         )
         document, payload = issued_document(report, issue)
         token = sign_canonical(payload, self.signing_key)
-        await self.registry.add_report(
-            RegisteredReport(
-                report_no=issue.report_no,
-                verification_code=issue.verification_code,
-                subject_id=subject.id,
-                subject_kind=subject.kind.value,
-                profile=profile.ref,
-                verdict=report.verdict.value,
-                sha256=hashlib.sha256(token.encode()).hexdigest(),
-                jws=token,
-                status="valid",
-                issued_at=issued_at,
-                retain_until=issued_at + RETENTION,
-                requested_by=principal.username,
-            ),
-            records=[
-                (cell.region.value, record.record_id, record.version)
-                for line in report.lines
-                for cell in line.cells
-                for record in cell.records
-            ],
+        entry = RegisteredReport(
+            report_no=issue.report_no,
+            verification_code=issue.verification_code,
+            subject_id=subject.id,
+            subject_kind=subject.kind.value,
+            profile=profile.ref,
+            verdict=report.verdict.value,
+            sha256=hashlib.sha256(token.encode()).hexdigest(),
+            jws=token,
+            status="valid",
+            issued_at=issued_at,
+            retain_until=issued_at + RETENTION,
+            requested_by=principal.username,
         )
+        records = [
+            (cell.region.value, record.record_id, record.version)
+            for line in report.lines
+            for cell in line.cells
+            for record in cell.records
+        ]
+        event = Event(
+            principal.username,
+            principal.role.value,
+            Action.REPORT_ISSUED,
+            subject.id,
+            purpose,
+            detail=f"{issue.report_no} verdict={report.verdict.value}",
+        )
+        # The report is registered and its issue audited in one transaction: no report
+        # without its audit entry, nor an entry for a report that was not registered.
+        with already_registered(entry):
+            await self.audit.record_with(event, report_write(entry, records))
         log.info("report_issued", report_no=issue.report_no, verdict=report.verdict.value, by=principal.username)
-        await self.audit.record(
-            Event(
-                principal.username,
-                principal.role.value,
-                Action.REPORT_ISSUED,
-                subject.id,
-                purpose,
-                detail=f"{issue.report_no} verdict={report.verdict.value}",
-            )
-        )
         return IssuedReport(document, token, "valid", payload)
 
     async def _holds_redeemed(self, principal: Principal, entry: RegisteredReport) -> bool:

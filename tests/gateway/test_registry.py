@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from credit.errors import FailedPrecondition
-from gateway.registry import Account, RegisteredReport, Registry
+from sqlalchemy import Connection
+
+from credit.audit import Action, Entry, Event
+from credit.signing import Keyring, SigningKey
+from gateway.registry import Account, RegisteredReport, Registry, already_registered, report_write
+from infra.auditlog import AuditLog
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -152,5 +157,56 @@ async def test_revocations_committed_in_parallel_are_all_read(registry_url: str)
         last, new = registry.ended_since(last)
         seen.update(new)
         assert last == 60 and seen == {f"jti:t{i}" for i in range(60)}
+    finally:
+        registry.close()
+
+
+async def test_a_report_and_its_audit_entry_are_committed_together(registry_url: str) -> None:
+    """A report is registered and its issue audited in one transaction: when the report
+    cannot be registered (its number is taken), its audit entry is not written either,
+    while the others sharing the transaction are written with their entries, and the
+    chain stays whole."""
+    registry = Registry.open(registry_url)
+    audit = AuditLog(registry.engine, writes=registry.writes)
+    keyring = Keyring([SigningKey.generate().private.public_key()])
+
+    def issued(report: RegisteredReport) -> Event:
+        return Event(
+            report.requested_by, "enterprise", Action.REPORT_ISSUED, report.subject_id, "投标", detail=report.report_no
+        )
+
+    async def register(report: RegisteredReport) -> Entry:
+        with already_registered(report):
+            _, written = await audit.record_with(issued(report), report_write(report, [("tianjin", "R1", 1)]))
+        return written
+
+    try:
+        first = entry()
+        written = await register(first)
+        assert written.detail == first.report_no
+        assert await registry.report_by_number(first.report_no) == first
+        others = [entry(f"JJJ-20250616-{i:010d}", f"7K3M-9QXR-2D8F-WH{i:02d}-P") for i in range(6)]
+        # In one group with the others: the taken number fails alone.
+        outcomes = await asyncio.gather(
+            *(register(r) for r in [*others[:3], first, *others[3:]]), return_exceptions=True
+        )
+        assert isinstance(outcomes[3], FailedPrecondition)
+        assert all(isinstance(o, Entry) for i, o in enumerate(outcomes) if i != 3), outcomes
+        details = [e.detail for e in audit.find(limit=100)]
+        assert sorted(details) == sorted([first.report_no, *(r.report_no for r in others)])
+        for report in others:
+            assert await registry.report_by_number(report.report_no) == report
+
+        # A write that fails otherwise leaves no entry behind either.
+        def broken(conn: Connection) -> None:
+            report_write(entry("JJJ-20250616-BROKEN0000", "BROKEN"))(conn)
+            raise RuntimeError("disk full")
+
+        with pytest.raises(RuntimeError, match="disk full"):
+            await audit.record_with(Event("x", "admin", Action.REPORT_ISSUED, detail="broken"), broken)
+        assert await registry.report_by_number("JJJ-20250616-BROKEN0000") is None
+        assert "broken" not in [e.detail for e in audit.find(limit=100)]
+        report = audit.verify(keyring)
+        assert report.intact and report.entries == 7, report.reason
     finally:
         registry.close()

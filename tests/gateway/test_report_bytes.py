@@ -532,3 +532,25 @@ def write() -> None:
 
 if __name__ == "__main__":
     write()
+
+
+async def test_a_report_whose_audit_entry_cannot_be_written_is_not_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registering a report and auditing its issue are one transaction: when the audit
+    log cannot be appended to, the caller gets the error and no report is registered
+    (no verification code leads to a report whose issue left no trace)."""
+    registry = Registry.open(f"sqlite:///{tmp_path / 'gateway.db'}")
+
+    def refused(*_: object) -> None:
+        raise RuntimeError("the audit log cannot be written")
+
+    monkeypatch.setattr(AuditLog, "_append", refused)
+    case = next(case for case in CASES if not case.preview)
+    try:
+        with pytest.raises(RuntimeError, match="audit log"):
+            await issue(case, registry, lambda: ("JJJ-20250616-0000000001", "7K3M-9QXR-2D8F-0001-P"))
+        assert await registry.report_by_number("JJJ-20250616-0000000001") is None
+        assert await registry.status_by_code("7K3M-9QXR-2D8F-0001-P") is None
+    finally:
+        registry.close()
