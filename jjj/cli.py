@@ -22,6 +22,7 @@ from typing import Any
 
 from credit.errors import CreditError, InvalidInput
 from credit.regions import Region
+from jjj import loop
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -60,7 +61,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
         tls_ca=args.tls_ca,
         peers=args.peers,
     )
-    asyncio.run(serve(settings))
+    loop.run(serve(settings))
     return 0
 
 
@@ -366,7 +367,7 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
             log_format=os.environ.get("JJJ_LOG_FORMAT", "console"),
             log_level=os.environ.get("JJJ_LOG_LEVEL", "INFO"),
         )
-    asyncio.run(serve(settings))
+    loop.run(serve(settings))
     return 0
 
 

@@ -14,12 +14,13 @@ workers whichever one answers.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import shutil
 import tempfile
 from typing import TYPE_CHECKING
+
+from jjj import loop
 
 if TYPE_CHECKING:
     from gateway.settings import GatewaySettings
@@ -79,4 +80,4 @@ def gateway_worker(link: WorkerLink, settings: GatewaySettings, metrics: str, lo
 
     configure(log_format, log_level)
     structlog.contextvars.bind_contextvars(worker=link.number)
-    asyncio.run(serve_as_worker(settings, ready=link.ready, parent=link.parent, metrics_dir=metrics))
+    loop.run(serve_as_worker(settings, ready=link.ready, parent=link.parent, metrics_dir=metrics))

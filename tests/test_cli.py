@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from credit.errors import InvalidInput
 
 from tests.nodes.builders import ACME
 from tests.nodes.test_ingest import GOOD, HEADER
@@ -234,3 +239,33 @@ def test_the_seeded_register_loads_through_ingest_and_seeding_agrees_with_it(tmp
     seeded = jjj(*args, "--db", db)
     assert seeded.returncode == 0, seeded.stderr
     assert "0 register entries stored, 177 unchanged" in seeded.stdout
+
+
+def test_services_run_on_uvloop_unless_asked_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import uvloop
+
+    from jjj import loop
+
+    async def running() -> type:
+        return type(asyncio.get_running_loop())
+
+    monkeypatch.delenv("JJJ_EVENT_LOOP", raising=False)
+    assert issubclass(loop.run(running()), uvloop.Loop)
+    monkeypatch.setenv("JJJ_EVENT_LOOP", "asyncio")
+    chosen = loop.run(running())
+    assert not issubclass(chosen, uvloop.Loop) and issubclass(chosen, asyncio.BaseEventLoop)
+    monkeypatch.setenv("JJJ_EVENT_LOOP", "fibers")
+    main = running()
+    with pytest.raises(InvalidInput, match="JJJ_EVENT_LOOP"):
+        loop.run(main)
+    assert main.cr_frame is None  # closed, not left unawaited
+
+
+def test_an_unknown_event_loop_is_refused_with_a_message(tmp_path: Path) -> None:
+    env = {**os.environ, "JJJ_EVENT_LOOP": "fibers"}
+    argv = ["node", "--region", "tianjin", "--db", f"sqlite:///{tmp_path / 'n.db'}", "--listen", "127.0.0.1:0"]
+    done = subprocess.run([sys.executable, "-m", "jjj", *argv], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2
+    assert "JJJ_EVENT_LOOP: must be one of uvloop, asyncio, not 'fibers'" in done.stderr

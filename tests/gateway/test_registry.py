@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from credit.errors import FailedPrecondition
 from sqlalchemy import Connection
 
 from credit.audit import Action, Entry, Event
+from credit.errors import FailedPrecondition
 from credit.signing import Keyring, SigningKey
 from gateway.registry import Account, RegisteredReport, Registry, already_registered, report_write
 from infra.auditlog import AuditLog
