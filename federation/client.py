@@ -300,7 +300,7 @@ class GrpcNodeClient:
         channel: grpc.aio.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         coalesce: bool = True,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
         max_batch: int = 32,
     ) -> None:
         self.region = region

@@ -82,7 +82,7 @@ class QueryCoalescer:
         item_failed: Callable[[bytes], CreditError],
         expired: Callable[[], CreditError],
         wrong: Callable[[str], CreditError],
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
         max_batch: int = 32,
         probe_after: float = 300.0,
         coalesce: bool = True,
