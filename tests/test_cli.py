@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from credit.errors import InvalidInput
-
 from tests.nodes.builders import ACME
 from tests.nodes.test_ingest import GOOD, HEADER
 
