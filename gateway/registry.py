@@ -152,7 +152,9 @@ class Registry:
 
     def __init__(self, engine: Engine, *, threads: int = _THREADS) -> None:
         self.engine = engine
-        self.writes = GroupCommit(engine)
+        # On SQLite, group commits run on the event loop, and on the thread when another
+        # writer holds the lock or the log is due for a checkpoint (see GroupCommit).
+        self.writes = GroupCommit(engine, inline=engine.dialect.name == "sqlite")
         self._sql = SqlRunner(engine, name="registry", threads=threads)
         self._code_status = DriverStatement(_STATUS_BY_CODE, engine.dialect)
 
@@ -172,6 +174,7 @@ class Registry:
         database's connections once the work still running on other threads has given
         its connection back. Calls that need a worker thread raise RuntimeError afterwards."""
         self._sql.close()
+        self.writes.close()
         dispose_when_idle(self.engine)
 
     async def read(self, work: Any, *args: Any) -> Any:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple, overload
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -34,6 +35,8 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
+
+log = structlog.get_logger("jjj.db")
 
 
 def database_url(url: str) -> str:
@@ -159,12 +162,36 @@ class GroupCommit:
     PostgreSQL aborts it to break a deadlock with another process's transaction, it runs
     again whole. An operation must therefore read what it depends on inside its
     transaction, and may run more than once.
+
+    With ``inline`` (SQLite only), a group's transaction runs on the event loop itself,
+    on a connection the writer keeps: a SQLite commit in WAL mode is a few hundred
+    microseconds of work that holds the GIL for most of it, so the hop to a thread and
+    back (and the two threads taking the GIL from each other) cost more than the write.
+    Only the cheap part runs inline; whatever could wait runs on the thread as before:
+
+    - that connection never waits for the write lock (``busy_timeout`` 0): when another
+      connection or process holds it, the group is run again on the thread, which waits
+      as long as any other writer would;
+    - it never checkpoints the write-ahead log itself (``wal_autocheckpoint`` 0: a
+      checkpoint copies megabytes and syncs the file, tens of milliseconds). Once
+      ``checkpoint_every`` seconds have passed since the last one, the next group runs
+      on the thread followed by a checkpoint there, while no other group of this writer
+      can start: the next write then starts the log afresh, so it stays small.
+
+    A group that fails inline on an integrity error runs again on the thread (one
+    transaction per operation there), since nothing of it was committed.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, inline: bool = False, checkpoint_every: float = 1.0) -> None:
+        if inline and engine.dialect.name != "sqlite":
+            raise ValueError("inline group commit is for SQLite only")
         self.engine = engine
+        self.inline = inline
+        self.checkpoint_every = checkpoint_every
         self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._kept: Connection | None = None  # inline: detached from the pool, closed by close()
+        self._checkpointed_at = time.monotonic()
 
     async def submit(self, operation: Callable[[Connection], _T]) -> _T:
         """Run ``operation`` in a transaction shared with others; its result once committed.
@@ -182,6 +209,13 @@ class GroupCommit:
         """Wait until everything submitted so far is written."""
         while self._writer is not None:
             await asyncio.shield(self._writer)
+
+    def close(self) -> None:
+        """Close the connection inline writes use (idempotent); a later write opens another."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with contextlib.suppress(Exception):
+                kept.close()
 
     def _transaction(self, operations: list[Callable[[Connection], Any]]) -> list[Any]:
         """The operations' results, run in one transaction; run again when PostgreSQL
@@ -214,12 +248,61 @@ class GroupCommit:
                 outcomes.append((False, exc))
         return outcomes
 
+    def _run_then_checkpoint(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        outcomes = self._run_group(operations)
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except OperationalError as exc:  # the next one catches up
+            log.warning("wal_checkpoint_failed", error=str(exc.orig)[:200])
+        self._checkpointed_at = time.monotonic()
+        return outcomes
+
+    def _connection(self) -> Connection:
+        if self._kept is None:
+            conn = self.engine.connect()
+            conn.detach()  # out of the pool's count: never holds up dispose_when_idle()
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            conn.commit()
+            self._kept = conn
+        return self._kept
+
+    def _run_inline(self, operations: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]] | None:
+        """The outcomes of the group run in one transaction on the kept connection, or
+        None when it must run on the thread (the write lock is taken, or an integrity
+        error calls for one transaction per operation); nothing is committed then."""
+        conn = self._connection()
+        try:
+            with conn.begin():
+                results = [operation(conn) for operation in operations]
+        except IntegrityError as exc:
+            return [(False, exc)] if len(operations) == 1 else None
+        except OperationalError as exc:
+            if _locked(exc):
+                return None
+            self.close()  # whatever went wrong, the next group starts on a fresh connection
+            raise
+        except BaseException:
+            self.close()
+            raise
+        return [(True, result) for result in results]
+
     async def _write(self) -> None:
         try:
             while self._pending:
                 group, self._pending = self._pending, []
+                operations = [operation for operation, _ in group]
                 try:
-                    outcomes = await asyncio.to_thread(self._run_group, [operation for operation, _ in group])
+                    outcomes = None
+                    if not self.inline:
+                        outcomes = await asyncio.to_thread(self._run_group, operations)
+                    elif time.monotonic() - self._checkpointed_at >= self.checkpoint_every:
+                        outcomes = await asyncio.to_thread(self._run_then_checkpoint, operations)
+                    else:
+                        outcomes = self._run_inline(operations)
+                        if outcomes is None:
+                            outcomes = await asyncio.to_thread(self._run_group, operations)
                 except Exception as exc:  # noqa: BLE001 - handed to every caller
                     outcomes = [(False, exc)] * len(group)
                 for (_, future), (ok, value) in zip(group, outcomes, strict=True):
@@ -231,6 +314,11 @@ class GroupCommit:
                         future.set_exception(value)
         finally:
             self._writer = None
+
+
+def _locked(exc: OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the lock it needs."""
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
 class DriverStatement:
