@@ -210,11 +210,11 @@ def repeats(entries: Sequence[str]) -> dict[int, int]:
         for index, entry in enumerate(entries):
             if not entry:
                 keys[index] = (index,)  # a blank entry repeats nothing, and nothing repeats it
-    # Each key's first row: from the last entry to the first, so the first one stays.
-    first = dict(zip(reversed(keys), range(count, 0, -1), strict=True))
-    if len(first) == count:
-        return {}
-    firsts = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=count)
+    # Each row's first row with its key, in one pass: setdefault keeps the first row it
+    # was given for a key and answers it for every later one (building the map, then
+    # looking every key up again, cost a quarter more).
+    first: dict[object, int] = {}
+    firsts = np.fromiter(map(first.setdefault, keys, range(1, count + 1)), dtype=np.int64, count=count)
     return {int(index): int(firsts[index]) for index in np.flatnonzero(firsts != np.arange(1, count + 1))}
 
 
