@@ -288,8 +288,9 @@ class GrpcNodeClient:
 
     Subject queries go through a :class:`~federation.coalescer.QueryCoalescer`: while
     ``max_in_flight`` calls to the node are out, further queries leave together in one
-    ``QuerySubjects`` call of at most ``max_batch``; ``coalesce=False`` sends each alone
-    at once, as many at a time as are asked.
+    ``QuerySubjects`` call of at most ``max_batch`` — or at once in another call when the
+    newest call out has been out for ``patience`` seconds (a far or slow node);
+    ``coalesce=False`` sends each alone at once, as many at a time as are asked.
     """
 
     def __init__(
@@ -302,6 +303,7 @@ class GrpcNodeClient:
         coalesce: bool = True,
         max_in_flight: int = 1,
         max_batch: int = 32,
+        patience: float = 0.005,
     ) -> None:
         self.region = region
         self.address = address
@@ -324,6 +326,7 @@ class GrpcNodeClient:
             max_in_flight=max_in_flight,
             max_batch=max_batch,
             coalesce=coalesce,
+            patience=patience,
         )
 
     def _failed(self, error: grpc.aio.AioRpcError) -> CreditError:

@@ -5,7 +5,9 @@ under load that share is most of a report's budget. :class:`QueryCoalescer` send
 at once while fewer than ``max_in_flight`` calls to the node are out, so a lightly loaded
 gateway adds no wait; while they are out, new queries queue and leave together in the
 next call (``QuerySubjects``) as soon as one returns: natural batching, as a group commit
-does it, with no timer.
+does it. A node that is far away or slow (the newest call out has been out for
+``patience``) would make the queue wait its whole round trip: then the queued queries
+leave in another call at once, up to ``max_slow_calls`` calls out.
 
 What each caller sees is what its own ``QuerySubject`` call would have given:
 
@@ -86,11 +88,17 @@ class QueryCoalescer:
         max_batch: int = 32,
         probe_after: float = 300.0,
         coalesce: bool = True,
+        patience: float = 0.005,
+        max_slow_calls: int = 4,
     ) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be at least 1")
         self.region = region
         self.max_in_flight = max_in_flight
+        self.patience = patience
+        self.max_slow_calls = max(max_slow_calls, max_in_flight)
+        self._newest_sent = float("-inf")  # loop time the newest call went out
+        self._patience_timer: asyncio.TimerHandle | None = None
         self.max_batch = max_batch
         self.probe_after = probe_after
         self._single = single
@@ -156,9 +164,21 @@ class QueryCoalescer:
         except grpc.aio.AioRpcError as error:
             raise self._failed(error) from error
 
+    def _may_send(self, now: float) -> bool:
+        # Below the limit, or every call out has been out for ``patience``: the node is
+        # far or slow, and waiting for it would add its whole round trip to the queue's.
+        if self._in_flight < self.max_in_flight:
+            return True
+        # (A millisecond's slack: a timer may fire up to a millisecond early.)
+        return self._in_flight < self.max_slow_calls and now + 0.001 >= self._newest_sent + self.patience
+
+    def _patience_ended(self) -> None:
+        self._patience_timer = None
+        self._pump()
+
     def _pump(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._in_flight < self.max_in_flight and self._queue:
+        while self._queue and self._may_send(loop.time()):
             now = loop.time()
             members: list[_Waiter] = []
             while self._queue and len(members) < self.max_batch:
@@ -173,9 +193,12 @@ class QueryCoalescer:
             if not members:
                 continue
             self._in_flight += 1
+            self._newest_sent = now
             sending = asyncio.ensure_future(self._send(members))
             self._sending.add(sending)
             sending.add_done_callback(self._sending.discard)
+        if self._queue and self._patience_timer is None and self._in_flight < self.max_slow_calls:
+            self._patience_timer = loop.call_at(self._newest_sent + self.patience, self._patience_ended)
 
     async def _send(self, members: list[_Waiter]) -> None:
         loop = asyncio.get_running_loop()

@@ -132,7 +132,7 @@ def ask(client: GrpcNodeClient, subject: Subject, *, timeout: float = 5.0, asser
 
 async def test_queries_waiting_for_a_call_go_together_and_answer_as_alone(serve: Serve) -> None:
     address, servicer = await serve()
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     alone = GrpcNodeClient(Region.TIANJIN, address, coalesce=False)
     try:
         expected = [await ask(alone, subject) for subject in SUBJECTS]
@@ -156,11 +156,44 @@ async def test_queries_waiting_for_a_call_go_together_and_answer_as_alone(serve:
         await alone.close()
 
 
+async def test_queries_do_not_wait_out_a_far_or_slow_nodes_round_trip(serve: Serve) -> None:
+    """When the call out has been out for the client's patience (a node far away, or
+    slow), queued queries leave in calls of their own instead of waiting its whole round
+    trip, up to a few calls out; those that arrive together still go together."""
+    address, servicer = await serve()
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=0.02)
+    try:
+        servicer.gate.clear()  # every call is held: a node that does not answer yet
+        first = ask(client, SUBJECTS[0])
+        await held(servicer, 1)
+        together = [ask(client, SUBJECTS[1]), ask(client, SUBJECTS[2])]
+        await held(servicer, 2)  # after the patience, not after the held call
+        assert servicer.calls == [("QuerySubject", 1), ("QuerySubjects", 2)]
+        later = [ask(client, SUBJECTS[i % len(SUBJECTS)]) for i in range(2)]
+        await held(servicer, 3)
+        later += [ask(client, SUBJECTS[i % len(SUBJECTS)]) for i in range(2, 4)]
+        await held(servicer, 4)
+        later += [ask(client, SUBJECTS[i % len(SUBJECTS)]) for i in range(4, 6)]
+        await asyncio.sleep(0.2)
+        # At most four calls out: the last two wait for one to return.
+        assert servicer.calls == [("QuerySubject", 1), *[("QuerySubjects", 2)] * 3]
+        servicer.gate.set()
+        answers = await asyncio.gather(first, *together, *later)
+        assert [a.subject.id for a in answers] == [
+            SUBJECTS[0].id,
+            SUBJECTS[1].id,
+            SUBJECTS[2].id,
+            *(SUBJECTS[i % len(SUBJECTS)].id for i in range(6)),
+        ]
+    finally:
+        await client.close()
+
+
 async def test_a_refused_item_fails_as_its_own_call_and_alone(serve: Serve, tmp_path: Path) -> None:
     jwks = tmp_path / "gateway-jwks.json"
     jwks.write_text(json.dumps(Keyring([GATEWAY.private.public_key()]).jwks()), encoding="utf-8")
     address, servicer = await serve(assertions=AssertionVerifier(jwks, region=Region.TIANJIN))
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     alone = GrpcNodeClient(Region.TIANJIN, address, coalesce=False)
 
     def token(subject: Subject) -> str:
@@ -208,7 +241,7 @@ async def test_a_refused_item_fails_as_its_own_call_and_alone(serve: Serve, tmp_
 
 async def test_an_old_node_gets_single_calls_and_that_is_remembered(serve: Serve) -> None:
     address, servicer = await serve(old=True)
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     before = batch_calls(Region.TIANJIN)
     try:
         for _ in range(2):
@@ -229,7 +262,7 @@ async def test_an_old_node_gets_single_calls_and_that_is_remembered(serve: Serve
 
 async def test_a_query_whose_deadline_passes_in_the_queue_fails_then(serve: Serve) -> None:
     address, servicer = await serve()
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     loop = asyncio.get_running_loop()
     try:
         servicer.gate.clear()
@@ -250,7 +283,7 @@ async def test_a_query_whose_deadline_passes_in_the_queue_fails_then(serve: Serv
 
 async def test_a_batch_has_its_earliest_members_deadline(serve: Serve) -> None:
     address, servicer = await serve()
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     loop = asyncio.get_running_loop()
     try:
         servicer.gate.clear()
@@ -271,7 +304,7 @@ async def test_a_batch_has_its_earliest_members_deadline(serve: Serve) -> None:
 
 async def test_one_caller_that_stops_waiting_fails_no_other(serve: Serve) -> None:
     address, servicer = await serve()
-    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)
+    client = GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)
     try:
         servicer.gate.clear()
         in_flight = ask(client, SUBJECTS[0])
@@ -294,7 +327,7 @@ async def test_one_caller_that_stops_waiting_fails_no_other(serve: Serve) -> Non
 
 async def test_a_batch_that_fails_as_a_whole_is_retried_per_member(serve: Serve) -> None:
     address, servicer = await serve()
-    fan = FanOut({Region.TIANJIN: GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1)})
+    fan = FanOut({Region.TIANJIN: GrpcNodeClient(Region.TIANJIN, address, max_in_flight=1, patience=60.0)})
     servicer.fail_batches = [grpc.StatusCode.UNAVAILABLE]
     servicer.gate.clear()
     tasks = [asyncio.ensure_future(fan.query(subject, PROFILE, OPTIONS, purpose="p")) for subject in SUBJECTS]
@@ -326,7 +359,7 @@ async def test_many_concurrent_reports_merge_as_before(tmp_path: Path, start_nod
     alone = FanOut({r: GrpcNodeClient(r, a, coalesce=False) for r, a in addresses.items()})
     expected = [await reports(alone, [subject]) for subject in subjects]
     before = {region: batch_calls(region) for region in Region}
-    coalescing = FanOut({r: GrpcNodeClient(r, a, max_in_flight=1) for r, a in addresses.items()})
+    coalescing = FanOut({r: GrpcNodeClient(r, a, max_in_flight=1, patience=60.0) for r, a in addresses.items()})
     got = await reports(coalescing, subjects)
     assert got == [report for [report] in expected]
     assert {report.verdict for report in got} == {Verdict.HAS_RECORDS, Verdict.CLEAN}
