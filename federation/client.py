@@ -288,8 +288,8 @@ class GrpcNodeClient:
 
     Subject queries go through a :class:`~federation.coalescer.QueryCoalescer`: while
     ``max_in_flight`` calls to the node are out, further queries leave together in one
-    ``QuerySubjects`` call of at most ``max_batch`` — or at once in another call when the
-    newest call out has been out for ``patience`` seconds (a far or slow node);
+    ``QuerySubjects`` call of at most ``max_batch`` — or at once in another call to a
+    node whose recent calls all took ``patience`` seconds or more (a far node);
     ``coalesce=False`` sends each alone at once, as many at a time as are asked.
     """
 

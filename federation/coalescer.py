@@ -5,9 +5,11 @@ under load that share is most of a report's budget. :class:`QueryCoalescer` send
 at once while fewer than ``max_in_flight`` calls to the node are out, so a lightly loaded
 gateway adds no wait; while they are out, new queries queue and leave together in the
 next call (``QuerySubjects``) as soon as one returns: natural batching, as a group commit
-does it. A node that is far away or slow (the newest call out has been out for
-``patience``) would make the queue wait its whole round trip: then the queued queries
-leave in another call at once, up to ``max_slow_calls`` calls out.
+does it. A node far away (every one of its recent calls took ``patience`` or more, so
+even its quickest answers are slow) would make the queue wait its whole round trip: to
+such a node the queued queries leave at once in another call, up to ``max_slow_calls``
+calls out. A near node that is merely busy still has quick calls among its recent
+ones, and keeps one call at a time: more calls would only cost it more.
 
 What each caller sees is what its own ``QuerySubject`` call would have given:
 
@@ -97,8 +99,10 @@ class QueryCoalescer:
         self.max_in_flight = max_in_flight
         self.patience = patience
         self.max_slow_calls = max(max_slow_calls, max_in_flight)
-        self._newest_sent = float("-inf")  # loop time the newest call went out
-        self._patience_timer: asyncio.TimerHandle | None = None
+        # How long the recent calls took: the shortest is the node's round trip with
+        # little or no queueing, which tells a far node from a busy near one.
+        self._took: deque[float] = deque(maxlen=32)
+        self._far = False
         self.max_batch = max_batch
         self.probe_after = probe_after
         self._single = single
@@ -164,21 +168,21 @@ class QueryCoalescer:
         except grpc.aio.AioRpcError as error:
             raise self._failed(error) from error
 
-    def _may_send(self, now: float) -> bool:
-        # Below the limit, or every call out has been out for ``patience``: the node is
-        # far or slow, and waiting for it would add its whole round trip to the queue's.
+    def _may_send(self) -> bool:
+        # Below the limit, or a node whose every recent call took ``patience`` or more
+        # (far away, or slow even when not busy): waiting for its call out would add a
+        # whole round trip to the queue's, and more calls out cost it little.
         if self._in_flight < self.max_in_flight:
             return True
-        # (A millisecond's slack: a timer may fire up to a millisecond early.)
-        return self._in_flight < self.max_slow_calls and now + 0.001 >= self._newest_sent + self.patience
+        return self._far and self._in_flight < self.max_slow_calls
 
-    def _patience_ended(self) -> None:
-        self._patience_timer = None
-        self._pump()
+    def _took_call(self, seconds: float) -> None:
+        self._took.append(seconds)
+        self._far = min(self._took) >= self.patience
 
     def _pump(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue and self._may_send(loop.time()):
+        while self._queue and self._may_send():
             now = loop.time()
             members: list[_Waiter] = []
             while self._queue and len(members) < self.max_batch:
@@ -193,15 +197,13 @@ class QueryCoalescer:
             if not members:
                 continue
             self._in_flight += 1
-            self._newest_sent = now
             sending = asyncio.ensure_future(self._send(members))
             self._sending.add(sending)
             sending.add_done_callback(self._sending.discard)
-        if self._queue and self._patience_timer is None and self._in_flight < self.max_slow_calls:
-            self._patience_timer = loop.call_at(self._newest_sent + self.patience, self._patience_ended)
 
     async def _send(self, members: list[_Waiter]) -> None:
         loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             if len(members) == 1 or not self._batching(loop.time()):
                 await asyncio.gather(*(self._send_single(member) for member in members))
@@ -217,6 +219,7 @@ class QueryCoalescer:
                 if not member.future.done():
                     member.future.set_exception(exc)
         finally:
+            self._took_call(loop.time() - started)
             self._in_flight -= 1
             self._pump()
 
