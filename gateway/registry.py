@@ -155,7 +155,9 @@ class Registry:
         # On SQLite, group commits run on the event loop, and on the thread when another
         # writer holds the lock or the log is due for a checkpoint (see GroupCommit).
         self.writes = GroupCommit(engine, inline=engine.dialect.name == "sqlite")
-        self._sql = SqlRunner(engine, name="registry", threads=threads)
+        # Small reads on SQLite run on the writer's own connection (see SqlRunner).
+        kept = self.writes.driver_connection if self.writes.inline else None
+        self._sql = SqlRunner(engine, name="registry", threads=threads, kept=kept)
         self._code_status = DriverStatement(_STATUS_BY_CODE, engine.dialect)
 
     @classmethod

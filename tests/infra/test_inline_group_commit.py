@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from infra.db import GroupCommit, sync_engine
+from infra.db import DriverStatement, GroupCommit, SqlRunner, sync_engine
 
 
 @pytest.fixture
@@ -99,3 +99,20 @@ def test_inline_is_for_sqlite_only(pg_url: str) -> None:
             GroupCommit(engine, inline=True)
     finally:
         engine.dispose()
+
+
+async def test_small_reads_can_share_the_inline_writers_connection(engine: Engine) -> None:
+    writes = GroupCommit(engine, inline=True)
+    runner = SqlRunner(engine, name="test", threads=1, kept=writes.driver_connection)
+    statement = DriverStatement(text("SELECT id FROM rows WHERE id = :id"), engine.dialect)
+    try:
+        for i in range(1, 4):
+            await writes.submit(insert(i))
+            rows = await runner.with_driver(lambda driver, i=i: statement.rows(driver, id=i), small=True)  # type: ignore[misc]
+            assert rows == [(i,)]
+        assert ids(engine) == [1, 2, 3]  # each read left no transaction open: the writes committed
+    finally:
+        runner.close()
+        writes.close()
+    with pytest.raises(ValueError, match="inline"):
+        GroupCommit(engine).driver_connection()
