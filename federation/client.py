@@ -303,7 +303,7 @@ class GrpcNodeClient:
         coalesce: bool = True,
         max_in_flight: int = 1,
         max_batch: int = 32,
-        patience: float = 0.005,
+        patience: float = 0.02,
     ) -> None:
         self.region = region
         self.address = address

@@ -90,7 +90,7 @@ class QueryCoalescer:
         max_batch: int = 32,
         probe_after: float = 300.0,
         coalesce: bool = True,
-        patience: float = 0.005,
+        patience: float = 0.02,
         max_slow_calls: int = 4,
     ) -> None:
         if max_in_flight < 1 or max_batch < 1:
@@ -101,7 +101,7 @@ class QueryCoalescer:
         self.max_slow_calls = max(max_slow_calls, max_in_flight)
         # How long the recent calls took: the shortest is the node's round trip with
         # little or no queueing, which tells a far node from a busy near one.
-        self._took: deque[float] = deque(maxlen=32)
+        self._took: deque[float] = deque(maxlen=64)
         self._far = False
         self.max_batch = max_batch
         self.probe_after = probe_after

@@ -166,7 +166,7 @@ async def test_queries_do_not_wait_out_a_far_nodes_round_trip(serve: Serve) -> N
     async def slowly(subject: Subject) -> None:
         servicer.gate.clear()
         asked = ask(client, subject)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.03)
         servicer.gate.set()
         await asked
 
@@ -181,7 +181,7 @@ async def test_queries_do_not_wait_out_a_far_nodes_round_trip(serve: Serve) -> N
         servicer.gate.set()
         await asyncio.gather(first, waiting)
 
-        for _ in range(32):  # every recent call slow: far
+        for _ in range(64):  # every recent call slow: far
             await slowly(SUBJECTS[2])
         servicer.calls.clear()
         servicer.gate.clear()
