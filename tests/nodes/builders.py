@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 
 from credit.catalogue import Scope
 from credit.identifiers import SubjectKind, make_uscc
@@ -44,4 +45,32 @@ def penalty(
         procedure=procedure,
         status=status,
         removed_on=removed_on,
+    )
+
+
+def random_penalty(
+    rng: random.Random,
+    subject: str,
+    *,
+    decision_no: str,
+    decided_on: date,
+    domain: str,
+    kind: SubjectKind = SubjectKind.ENTERPRISE,
+) -> RecordDraft:
+    """A record of ``subject`` with a random scope, procedure, status and category, and,
+    for half the list scopes, a removal date: one on either side of every rule a count
+    applies."""
+    scope = rng.choice(list(Scope))
+    removed = decided_on + timedelta(days=rng.randrange(1, 900)) if scope.is_list and rng.random() < 0.5 else None
+    return penalty(
+        subject,
+        kind=kind,
+        decision_no=decision_no,
+        decided_on=decided_on,
+        domain=domain,
+        scope=scope,
+        procedure=rng.choice(list(Procedure)),
+        status=rng.choice(list(RecordStatus)),
+        category=rng.choice(("罚款", "警告", "不予行政处罚")),
+        removed_on=removed,
     )

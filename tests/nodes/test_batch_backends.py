@@ -7,17 +7,16 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from credit.catalogue import Scope, catalogue
+from credit.catalogue import catalogue
 from credit.identifiers import SubjectKind, make_resident_id, make_uscc
 from credit.queries import QueryOptions, SparseBatch
 from credit.regions import Region
-from credit.rules import Procedure, RecordStatus
 from infra.db import sync_engine
 from nodes.records import RecordDraft
 from nodes.service import NodeService
 from nodes.store import SqlRecordStore
 from tests.conftest import load
-from tests.nodes.builders import ACME, APPLIED, OTHER, penalty
+from tests.nodes.builders import ACME, APPLIED, OTHER, random_penalty
 
 PERSON = make_resident_id("12010419800101123")
 WITHOUT_RECORDS = make_uscc("91120101MA01AAAA1")
@@ -46,23 +45,9 @@ def _drafts() -> list[RecordDraft]:
         subject, kind = rng.choice([(ACME, SubjectKind.ENTERPRISE), (OTHER, SubjectKind.ENTERPRISE)])
         if i % 5 == 0:
             subject, kind = PERSON, SubjectKind.PERSON
-        scope = rng.choice(list(Scope))
         decided = APPLIED - timedelta(days=rng.choice((5, 11, 12, 400, 1090, 1100, 1200)))
-        removed = decided + timedelta(days=rng.randrange(1, 900)) if scope.is_list and rng.random() < 0.5 else None
-        drafts.append(
-            penalty(
-                subject,
-                kind=kind,
-                decision_no=f"B-{i}",
-                decided_on=decided,
-                domain=rng.choice(["market_regulation", "taxation", "work_safety"]),
-                scope=scope,
-                procedure=rng.choice(list(Procedure)),
-                status=rng.choice(list(RecordStatus)),
-                category=rng.choice(("罚款", "警告", "不予行政处罚")),
-                removed_on=removed,
-            )
-        )
+        domain = rng.choice(["market_regulation", "taxation", "work_safety"])
+        drafts.append(random_penalty(rng, subject, kind=kind, decision_no=f"B-{i}", decided_on=decided, domain=domain))
     return drafts
 
 

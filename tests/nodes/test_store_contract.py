@@ -12,13 +12,13 @@ import pytest
 from credit.catalogue import Scope
 from credit.profiles import get_profile
 from credit.regions import Region
-from credit.rules import Procedure, RecordStatus, counts
+from credit.rules import RecordStatus, counts
 from credit.window import compute_window
 from infra.db import sync_engine
 from nodes.db import migrate
 from nodes.records import RecordDraft
 from nodes.store import MemoryRecordStore, RecordStore, SqlRecordStore, SqlRecordWriter, WriteCounts
-from tests.nodes.builders import ACME, OTHER, penalty
+from tests.nodes.builders import ACME, OTHER, penalty, random_penalty
 
 NOW = datetime(2025, 6, 16, 8, 0, tzinfo=UTC)
 
@@ -84,21 +84,8 @@ def _random_drafts(rng: random.Random, n: int) -> list[RecordDraft]:
     for i in range(n):
         edge = rng.choice(edges)
         decided = edge + timedelta(days=rng.choice((-400, -1, 0, 1, 30)))
-        scope = rng.choice(list(Scope))
-        removed = decided + timedelta(days=rng.randrange(1, 900)) if scope.is_list and rng.random() < 0.5 else None
-        drafts.append(
-            penalty(
-                rng.choice(subjects),
-                decision_no=f"R-{i}",
-                decided_on=decided,
-                domain=rng.choice(domains),
-                scope=scope,
-                procedure=rng.choice(list(Procedure)),
-                status=rng.choice(list(RecordStatus)),
-                category=rng.choice(("罚款", "警告", "不予行政处罚")),
-                removed_on=removed,
-            )
-        )
+        subject, domain = rng.choice(subjects), rng.choice(domains)
+        drafts.append(random_penalty(rng, subject, decision_no=f"R-{i}", decided_on=decided, domain=domain))
     return drafts
 
 
