@@ -73,7 +73,9 @@ class QueryCoalescer:
     is called), ``item_failed`` likewise an item's serialized ``google.rpc.Status``, and
     ``expired`` makes the error of a query whose deadline passed before it was sent, and
     ``wrong`` that of an answer that does not fit the request. With ``coalesce`` off,
-    each query is its own call, sent at once however many are in flight.
+    each query is its own call, sent at once however many are in flight. A node whose
+    last 64 calls all took ``patience`` seconds or more is far: to it, up to
+    ``max_slow_calls`` calls go out rather than ``max_in_flight``.
     """
 
     def __init__(

@@ -309,15 +309,11 @@ class GroupCommit:
                 group, self._pending = self._pending, []
                 operations = [operation for operation, _ in group]
                 try:
-                    outcomes = None
-                    if not self.inline:
-                        outcomes = await asyncio.to_thread(self._run_group, operations)
-                    elif time.monotonic() - self._checkpointed_at >= self.checkpoint_every:
-                        outcomes = await asyncio.to_thread(self._run_then_checkpoint, operations)
-                    else:
-                        outcomes = self._run_inline(operations)
-                        if outcomes is None:
-                            outcomes = await asyncio.to_thread(self._run_group, operations)
+                    due = self.inline and time.monotonic() - self._checkpointed_at >= self.checkpoint_every
+                    outcomes = self._run_inline(operations) if self.inline and not due else None
+                    if outcomes is None:
+                        run = self._run_then_checkpoint if due else self._run_group
+                        outcomes = await asyncio.to_thread(run, operations)
                 except Exception as exc:  # noqa: BLE001 - handed to every caller
                     outcomes = [(False, exc)] * len(group)
                 for (_, future), (ok, value) in zip(group, outcomes, strict=True):

@@ -24,13 +24,13 @@ LOOPS = ("uvloop", "asyncio")
 _T = TypeVar("_T")
 
 
-def chosen(env: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def chosen() -> str:
     """The loop ``JJJ_EVENT_LOOP`` asks for (uvloop when unset).
 
     Raises:
         InvalidInput: a loop other than uvloop or asyncio.
     """
-    name = env.get("JJJ_EVENT_LOOP", "").strip().lower() or LOOPS[0]
+    name = os.environ.get("JJJ_EVENT_LOOP", "").strip().lower() or LOOPS[0]
     if name not in LOOPS:
         raise InvalidInput.for_field("JJJ_EVENT_LOOP", f"must be one of {', '.join(LOOPS)}, not {name!r}")
     return name
